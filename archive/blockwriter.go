@@ -1,0 +1,181 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
+)
+
+// blockWriter takes blocks from file readers, drops those the repository
+// already has, compresses the rest on every core and fills packs. Memory is
+// bounded: a fixed pool of block buffers gives back-pressure to readers,
+// and at most one pack per compressor is in memory.
+type blockWriter struct {
+	r      *Repository
+	target int
+
+	mu       sync.Mutex
+	inflight map[ID]struct{}
+	pack     *PackBuilder
+	packs    []IndexPack
+
+	bufs   chan []byte
+	jobs   chan blockJob
+	g      *errgroup.Group
+	gctx   context.Context
+	ctx    context.Context
+	cancel context.CancelFunc
+	closed sync.Once
+
+	newBlocks atomic.Int64
+	newRaw    atomic.Int64
+	newStored atomic.Int64
+}
+
+type blockJob struct {
+	id   ID
+	data []byte
+	buf  []byte // to return to the pool
+}
+
+func newBlockWriter(ctx context.Context, r *Repository) *blockWriter {
+	workers := runtime.GOMAXPROCS(0)
+	ctx, cancel := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	w := &blockWriter{
+		r: r, target: r.cfg.PackSize,
+		inflight: map[ID]struct{}{},
+		bufs:     make(chan []byte, 4*workers+4),
+		jobs:     make(chan blockJob, 2*workers),
+		g:        g, gctx: gctx, ctx: ctx, cancel: cancel,
+	}
+	for i := 0; i < cap(w.bufs); i++ {
+		w.bufs <- make([]byte, 0, r.cfg.Chunker.Max)
+	}
+	for i := 0; i < workers; i++ {
+		g.Go(w.compressLoop)
+	}
+	return w
+}
+
+// Add hands over one block; data may be reused by the caller on return. It
+// reports whether the block was new to the repository.
+func (w *blockWriter) Add(id ID, data []byte) (bool, error) {
+	if w.r.idx.Has(id) {
+		return false, nil
+	}
+	w.mu.Lock()
+	if _, dup := w.inflight[id]; dup {
+		w.mu.Unlock()
+		return false, nil
+	}
+	w.inflight[id] = struct{}{}
+	w.mu.Unlock()
+	var buf []byte
+	select {
+	case buf = <-w.bufs:
+	case <-w.gctx.Done():
+		return false, w.abortErr()
+	}
+	buf = append(buf[:0], data...)
+	select {
+	case w.jobs <- blockJob{id: id, data: buf, buf: buf}:
+		return true, nil
+	case <-w.gctx.Done():
+		return false, w.abortErr()
+	}
+}
+
+func (w *blockWriter) abortErr() error {
+	return context.Cause(w.gctx)
+}
+
+func (w *blockWriter) compressLoop() error {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
+	if err != nil {
+		return err
+	}
+	defer enc.Close()
+	out := make([]byte, 0, w.r.cfg.Chunker.Max+1024)
+	for {
+		var job blockJob
+		var ok bool
+		select {
+		case job, ok = <-w.jobs:
+		case <-w.gctx.Done():
+			return context.Cause(w.gctx)
+		}
+		if !ok {
+			return nil
+		}
+		stored, encoding := job.data, EncodingRaw
+		out = enc.EncodeAll(job.data, out[:0])
+		if len(out) < len(job.data) {
+			stored, encoding = out, EncodingZstd
+		}
+		if err := w.addToPack(job.id, stored, len(job.data), encoding); err != nil {
+			return err
+		}
+		w.bufs <- job.buf
+	}
+}
+
+func (w *blockWriter) addToPack(id ID, stored []byte, raw int, enc uint8) error {
+	w.newBlocks.Add(1)
+	w.newRaw.Add(int64(raw))
+	w.newStored.Add(int64(len(stored)))
+	w.mu.Lock()
+	if w.pack == nil {
+		w.pack = NewPackBuilder(w.target)
+	}
+	w.pack.Add(id, stored, raw, enc)
+	if w.pack.Size() < w.target {
+		w.mu.Unlock()
+		return nil
+	}
+	full := w.pack
+	w.pack = nil
+	w.mu.Unlock()
+	return w.upload(w.gctx, full)
+}
+
+func (w *blockWriter) upload(ctx context.Context, p *PackBuilder) error {
+	id, data, entries := p.Finish()
+	if err := w.r.PutPack(ctx, id, data); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.packs = append(w.packs, IndexPack{Pack: id, Entries: entries})
+	w.mu.Unlock()
+	return nil
+}
+
+// Close flushes the last pack and returns every pack written; all of them
+// are complete in the backend when it returns without error.
+func (w *blockWriter) Close() ([]IndexPack, error) {
+	w.closed.Do(func() { close(w.jobs) })
+	defer w.cancel()
+	if err := w.g.Wait(); err != nil {
+		return nil, err
+	}
+	if w.pack != nil && w.pack.Len() > 0 {
+		if err := w.upload(w.ctx, w.pack); err != nil {
+			return nil, fmt.Errorf("write last pack: %w", err)
+		}
+		w.pack = nil
+	}
+	return w.packs, nil
+}
+
+// Abort stops the compressors without writing the pending pack. Safe to
+// call after Close.
+func (w *blockWriter) Abort() {
+	w.cancel()
+	w.closed.Do(func() { close(w.jobs) })
+	_ = w.g.Wait()
+}

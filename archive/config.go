@@ -1,0 +1,128 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/statepack/statepack/chunker"
+)
+
+// FormatVersion is the repository format this build reads and writes.
+const FormatVersion = 1
+
+// DefaultPackSize is the target size of a pack: large enough that S3
+// request costs vanish, small enough that pulling a few blocks by range and
+// repacking stay cheap.
+const DefaultPackSize = 16 << 20
+
+const maxConfigSize = 64 << 10
+
+// Config is the repository's `config` object. It fixes what must stay the
+// same for the repository's lifetime so that equal content yields equal
+// block ids on every machine.
+type Config struct {
+	Version   int           `json:"version"`
+	ID        string        `json:"id"`
+	Chunker   ChunkerConfig `json:"chunker"`
+	PackSize  int           `json:"pack_size"`
+	ZstdLevel int           `json:"zstd_level"`
+}
+
+// ErrNotRepository: the location holds no statepack repository.
+var ErrNotRepository = errors.New("not a statepack repository")
+
+// ErrNewerFormat: the repository was written by a newer statepack.
+var ErrNewerFormat = errors.New("repository format is newer than this statepack")
+
+// NewConfig returns a config with a fresh repository id.
+func NewConfig(p chunker.Params, packSize int) (Config, error) {
+	if err := p.Validate(); err != nil {
+		return Config{}, err
+	}
+	if packSize <= 0 {
+		packSize = DefaultPackSize
+	}
+	if packSize < 1<<20 || packSize > 1<<30 {
+		return Config{}, fmt.Errorf("pack size %d outside 1 MiB..1 GiB", packSize)
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return Config{}, err
+	}
+	cc := ChunkerConfig{Min: p.Min, Avg: p.Avg, Max: p.Max}
+	return Config{Version: FormatVersion, ID: hex.EncodeToString(b[:]), Chunker: cc, PackSize: packSize, ZstdLevel: 1}, nil
+}
+
+// ChunkerConfig records the chunker parameters in the config object.
+type ChunkerConfig struct {
+	Min int `json:"min"`
+	Avg int `json:"avg"`
+	Max int `json:"max"`
+}
+
+// Params converts to the chunker's type.
+func (c ChunkerConfig) Params() chunker.Params {
+	return chunker.Params{Min: c.Min, Avg: c.Avg, Max: c.Max}
+}
+
+// validate checks a config read from a backend: it may come from anyone.
+func (c Config) validate() error {
+	if c.Version > FormatVersion {
+		return fmt.Errorf("%w (version %d; this statepack reads version %d): upgrade statepack", ErrNewerFormat, c.Version, FormatVersion)
+	}
+	if c.Version < 1 {
+		return fmt.Errorf("%w: config has version %d", ErrNotRepository, c.Version)
+	}
+	if err := c.Chunker.Params().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if c.PackSize < 1<<20 || c.PackSize > 1<<30 {
+		return fmt.Errorf("config: pack size %d outside 1 MiB..1 GiB", c.PackSize)
+	}
+	return nil
+}
+
+func loadConfig(ctx context.Context, be Backend) (Config, error) {
+	rc, err := be.Get(ctx, "config")
+	if errors.Is(err, ErrNotFound) {
+		return Config{}, fmt.Errorf("%s: %w", be.Location(), ErrNotRepository)
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("read config of %s: %w", be.Location(), err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxConfigSize+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("read config of %s: %w", be.Location(), err)
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if len(data) > maxConfigSize || dec.Decode(&c) != nil {
+		return Config{}, fmt.Errorf("%s: config is damaged: %w", be.Location(), ErrNotRepository)
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", be.Location(), err)
+	}
+	return c, nil
+}
+
+func writeConfig(ctx context.Context, be Backend, c Config) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	if _, err := be.PutIf(ctx, "config", data, ""); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return fmt.Errorf("%s already holds a repository", be.Location())
+		}
+		return fmt.Errorf("write config to %s: %w", be.Location(), err)
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package archive
+
+import (
+	"context"
+	"slices"
+)
+
+// ChangeKind classifies one path of a diff.
+type ChangeKind string
+
+// Kinds of change, as printed and in JSON.
+const (
+	Added    ChangeKind = "added"
+	Removed  ChangeKind = "removed"
+	Modified ChangeKind = "modified"
+)
+
+// Change is one path that differs between two trees.
+type Change struct {
+	Path    string     `json:"path"`
+	Kind    ChangeKind `json:"kind"`
+	Type    string     `json:"type"`
+	OldSize int64      `json:"old_size"`
+	NewSize int64      `json:"new_size"`
+	What    []string   `json:"what,omitempty"` // for modified: content, type, mode, owner, mtime, target
+}
+
+// diffTrees compares two sorted entry lists.
+func diffTrees(a, b []Entry) []Change {
+	var out []Change
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i].Path < b[j].Path:
+			out = append(out, Change{Path: a[i].Path, Kind: Removed, Type: a[i].Type.String(), OldSize: a[i].Size})
+			i++
+		case i == len(a) || b[j].Path < a[i].Path:
+			out = append(out, Change{Path: b[j].Path, Kind: Added, Type: b[j].Type.String(), NewSize: b[j].Size})
+			j++
+		default:
+			if what := entryDiff(&a[i], &b[j]); len(what) > 0 {
+				out = append(out, Change{Path: a[i].Path, Kind: Modified, Type: b[j].Type.String(), OldSize: a[i].Size, NewSize: b[j].Size, What: what})
+			}
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+func entryDiff(a, b *Entry) []string {
+	var what []string
+	if a.Type != b.Type {
+		return []string{"type"}
+	}
+	if a.Size != b.Size || !slices.Equal(a.Blocks, b.Blocks) {
+		what = append(what, "content")
+	}
+	if a.Target != b.Target {
+		what = append(what, "target")
+	}
+	if a.Mode != b.Mode {
+		what = append(what, "mode")
+	}
+	if a.UID != b.UID || a.GID != b.GID {
+		what = append(what, "owner")
+	}
+	if a.MTime != b.MTime && a.Type != TypeDir {
+		what = append(what, "mtime")
+	}
+	return what
+}
+
+// Diff compares two snapshots.
+func (r *Repository) Diff(ctx context.Context, from, to ID) ([]Change, error) {
+	a, err := r.LoadManifest(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.LoadManifest(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	return diffTrees(a.Entries, b.Entries), nil
+}
+
+// DiffDataDir compares a snapshot with the directory on disk. Files the
+// stat cache cannot vouch for are read and chunked to compare content.
+func (r *Repository) DiffDataDir(ctx context.Context, snap ID, dataDir, cacheDir string) ([]Change, error) {
+	m, err := r.LoadManifest(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	root, err := checkDataDir(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := r.currentEntries(ctx, root, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return diffTrees(m.Entries, cur), nil
+}
+
+// currentEntries describes DATA_DIR as a manifest would, hashing only the
+// files whose stat changed since the stat cache recorded them.
+func (r *Repository) currentEntries(ctx context.Context, root, cacheDir string) ([]Entry, error) {
+	found, err := scanTree(root, Filter{}, func(string) {})
+	if err != nil {
+		return nil, err
+	}
+	cache := loadStatCache(cacheDir, root)
+	for i := range found {
+		e := &found[i]
+		if e.Type != TypeFile {
+			continue
+		}
+		if ce, ok := cache.fresh(e.Path, e.stat); ok {
+			e.Blocks = ce.Blocks
+			continue
+		}
+		blocks, err := r.hashFile(ctx, root, e.Path)
+		if err != nil {
+			return nil, err
+		}
+		e.Blocks = blocks
+	}
+	out := make([]Entry, len(found))
+	for i := range found {
+		out[i] = found[i].Entry
+	}
+	return out, nil
+}
+
+// DataDirChanges summarises how DATA_DIR differs from the snapshot it was
+// last saved as or restored from, by stat data only (cheap, for status).
+func (r *Repository) DataDirChanges(ctx context.Context, dataDir, cacheDir string) (origin ID, state string, changes []Change, err error) {
+	root, err := checkDataDir(dataDir)
+	if err != nil {
+		return ID{}, "", nil, err
+	}
+	cache := loadStatCache(cacheDir, root)
+	if cache == nil || cache.Snapshot.IsZero() {
+		return ID{}, "", nil, nil
+	}
+	m, err := r.LoadManifest(ctx, cache.Snapshot)
+	if err != nil {
+		return cache.Snapshot, cache.State, nil, err
+	}
+	found, err := scanTree(root, Filter{}, func(string) {})
+	if err != nil {
+		return cache.Snapshot, cache.State, nil, err
+	}
+	return cache.Snapshot, cache.State, diffTrees(m.Entries, scannedEntries(found, cache)), nil
+}
+
+// CountChanges returns how many paths were added, removed and modified.
+func CountChanges(cs []Change) (added, removed, modified int) {
+	for _, c := range cs {
+		switch c.Kind {
+		case Added:
+			added++
+		case Removed:
+			removed++
+		default:
+			modified++
+		}
+	}
+	return
+}

@@ -1,0 +1,418 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
+)
+
+// tmpPrefix marks objects being written. They never match a real object name
+// (those start with a letter or hex digit), List skips them, and prune
+// removes old ones left by a killed process.
+const tmpPrefix = ".tmp-"
+
+// DirBackend is a Backend on a local or mounted directory: the local store,
+// and the `dir` remote. Objects are plain files named like the objects.
+//
+// Put writes a temporary file beside the target and renames it into place,
+// so a reader or a crash never sees a partial object. Put does not fsync:
+// PutIf (which moves refs) first flushes the whole filesystem once with
+// syncfs(2), so everything a ref can point at is durable before the ref is.
+type DirBackend struct {
+	root string
+}
+
+// NewDirBackend opens (and when create is set, creates) a directory backend.
+func NewDirBackend(root string, create bool) (*DirBackend, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", root, err)
+	}
+	if create {
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", abs, mapFSError(err))
+		}
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", abs, mapFSError(err))
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("open %s: not a directory", abs)
+	}
+	return &DirBackend{root: abs}, nil
+}
+
+// Root is the absolute directory the backend stores into.
+func (b *DirBackend) Root() string { return b.root }
+
+// Location implements Backend.
+func (b *DirBackend) Location() string { return b.root }
+
+func (b *DirBackend) path(name string) (string, error) {
+	if !validObjectName(name) {
+		return "", fmt.Errorf("invalid object name %q", name)
+	}
+	return filepath.Join(b.root, filepath.FromSlash(name)), nil
+}
+
+// validObjectName accepts clean relative slash paths with no dot segments,
+// so that a name taken from untrusted data cannot leave the repository.
+func validObjectName(name string) bool {
+	if name == "" || strings.HasPrefix(name, "/") || path.Clean(name) != name {
+		return false
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.HasPrefix(seg, ".") {
+			return false
+		}
+	}
+	return !strings.ContainsRune(name, 0)
+}
+
+// Get implements Backend.
+func (b *DirBackend) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	p, err := b.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, mapFSError(err))
+	}
+	return f, nil
+}
+
+// GetRange implements Backend.
+func (b *DirBackend) GetRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	p, err := b.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, mapFSError(err))
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if offset < 0 || length < 0 || offset+length > st.Size() {
+		f.Close()
+		return nil, fmt.Errorf("%s: range %d+%d outside object of %d bytes", name, offset, length, st.Size())
+	}
+	return &sectionCloser{io.NewSectionReader(f, offset, length), f}, nil
+}
+
+type sectionCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// Put implements Backend.
+func (b *DirBackend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	p, err := b.path(name)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(ctx, p, r, size, false); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeAtomic writes r to a temporary file beside p and renames it onto p.
+// With durable set the file and its directory are fsynced.
+func writeAtomic(ctx context.Context, p string, r io.Reader, size int64, durable bool) error {
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return mapFSError(err)
+	}
+	tmp := filepath.Join(dir, tmpPrefix+filepath.Base(p)+"-"+randomSuffix())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return mapFSError(err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	n, err := io.Copy(f, ctxReader{ctx, r})
+	if err != nil {
+		return mapFSError(err)
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("wrote %d bytes, expected %d", n, size)
+	}
+	if durable {
+		if err := f.Sync(); err != nil {
+			return mapFSError(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return mapFSError(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return mapFSError(err)
+	}
+	ok = true
+	if durable {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+// ctxReader stops a long copy when the context is cancelled (Ctrl-C).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func randomSuffix() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return mapFSError(err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
+		return mapFSError(err)
+	}
+	return nil
+}
+
+// Stat implements Backend.
+func (b *DirBackend) Stat(ctx context.Context, name string) (ObjectInfo, error) {
+	p, err := b.path(name)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("%s: %w", name, mapFSError(err))
+	}
+	return ObjectInfo{Name: name, Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// List implements Backend.
+func (b *DirBackend) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	base := b.root
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		base = filepath.Join(b.root, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") && p != base {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(b.root, p)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		if !strings.HasPrefix(name, prefix) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // deleted while listing
+			}
+			return err
+		}
+		return fn(ObjectInfo{Name: name, Size: info.Size(), ModTime: info.ModTime()})
+	})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", prefix, mapFSError(err))
+	}
+	return nil
+}
+
+// Delete implements Backend.
+func (b *DirBackend) Delete(ctx context.Context, name string) error {
+	p, err := b.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", name, mapFSError(err))
+	}
+	return nil
+}
+
+// GetVersioned implements Backend. The version tag of a file is a hash of
+// its content: refs and locks are tiny, and content tags need no clock.
+func (b *DirBackend) GetVersioned(ctx context.Context, name string) ([]byte, string, error) {
+	p, err := b.path(name)
+	if err != nil {
+		return nil, "", err
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, mapFSError(err))
+	}
+	return data, contentTag(data), nil
+}
+
+func contentTag(data []byte) string {
+	sum := blake3.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+// PutIf implements Backend. The compare and the rename happen under an
+// exclusive flock on the object's directory, so concurrent processes on
+// this host (or on a share whose server honours flock) serialise.
+func (b *DirBackend) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (string, error) {
+	p, err := b.path(name)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("write %s: %w", name, mapFSError(err))
+	}
+	unlock, err := flockDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", name, err)
+	}
+	defer unlock()
+	cur, err := os.ReadFile(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if ifMatch != "" {
+			return "", fmt.Errorf("write %s: %w", name, ErrConflict)
+		}
+	case err != nil:
+		return "", fmt.Errorf("write %s: %w", name, mapFSError(err))
+	case ifMatch == "" || contentTag(cur) != ifMatch:
+		return "", fmt.Errorf("write %s: %w", name, ErrConflict)
+	}
+	if err := b.flush(); err != nil {
+		return "", fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := writeAtomic(ctx, p, bytes.NewReader(data), int64(len(data)), true); err != nil {
+		return "", fmt.Errorf("write %s: %w", name, err)
+	}
+	return contentTag(data), nil
+}
+
+// flush makes every earlier Put durable with one syncfs(2), the single
+// flush that must precede moving a ref.
+func (b *DirBackend) flush() error {
+	fd, err := unix.Open(b.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return mapFSError(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return mapFSError(err)
+	}
+	return nil
+}
+
+func flockDir(dir string) (func(), error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, mapFSError(err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return func() {
+		_ = unix.Flock(fd, unix.LOCK_UN)
+		unix.Close(fd)
+	}, nil
+}
+
+// mapFSError turns file system errors callers branch on into the
+// package's sentinel errors, keeping the original text.
+func mapFSError(err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &mappedError{err, ErrNotFound}
+	case errors.Is(err, fs.ErrPermission):
+		return &mappedError{err, ErrAccessDenied}
+	case errors.Is(err, unix.ENOSPC):
+		return &mappedError{err, ErrNoSpace}
+	}
+	return err
+}
+
+// mappedError keeps the underlying error's message while matching a
+// sentinel with errors.Is.
+type mappedError struct {
+	err      error
+	sentinel error
+}
+
+func (e *mappedError) Error() string { return e.sentinel.Error() }
+func (e *mappedError) Unwrap() []error {
+	return []error{e.sentinel, e.err}
+}
+
+// RemoveTemp deletes temporary files older than age that killed writers
+// left behind. Only prune calls it, under the exclusive lock.
+func (b *DirBackend) RemoveTemp(age time.Duration) error {
+	cutoff := time.Now().Add(-age)
+	return filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && p != b.root && d.Name() == "cache" && filepath.Dir(p) == b.root {
+			return fs.SkipDir
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), tmpPrefix) {
+			if info, err := d.Info(); err == nil && info.ModTime().Before(cutoff) {
+				_ = os.Remove(p)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,204 @@
+package archive
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+const indexMagic = "SPI1"
+
+// IndexPack is one pack's share of an index object.
+type IndexPack struct {
+	Pack    ID
+	Entries []PackEntry
+}
+
+// EncodeIndex writes an index object: magic, pack count, then per pack its
+// id, entry count and entries (the same 45-byte entries as a pack trailer).
+func EncodeIndex(packs []IndexPack) []byte {
+	var b bytes.Buffer
+	b.WriteString(indexMagic)
+	b.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(packs))))
+	for _, p := range packs {
+		b.Write(p.Pack[:])
+		b.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(p.Entries))))
+		b.Write(appendTrailer(nil, p.Entries)[:len(p.Entries)*packEntrySize])
+	}
+	return b.Bytes()
+}
+
+// DecodeIndex parses an index object. Counts are checked against the bytes
+// that remain before anything is allocated, so a hostile index cannot make
+// the reader allocate more than the object's own size.
+func DecodeIndex(data []byte) ([]IndexPack, error) {
+	if len(data) < 8 || string(data[:4]) != indexMagic {
+		return nil, fmt.Errorf("index header: %w", errCorrupt)
+	}
+	np := int(binary.LittleEndian.Uint32(data[4:]))
+	rest := data[8:]
+	if np > len(rest)/36 {
+		return nil, fmt.Errorf("index claims %d packs in %d bytes: %w", np, len(rest), errCorrupt)
+	}
+	packs := make([]IndexPack, np)
+	for i := range packs {
+		if len(rest) < 36 {
+			return nil, fmt.Errorf("index truncated: %w", errCorrupt)
+		}
+		copy(packs[i].Pack[:], rest[:32])
+		n := int(binary.LittleEndian.Uint32(rest[32:]))
+		rest = rest[36:]
+		if n > len(rest)/packEntrySize {
+			return nil, fmt.Errorf("index claims %d entries in %d bytes: %w", n, len(rest), errCorrupt)
+		}
+		entries := make([]PackEntry, n)
+		for j := range entries {
+			b := rest[j*packEntrySize:]
+			e := &entries[j]
+			copy(e.ID[:], b[:32])
+			e.Offset = binary.LittleEndian.Uint32(b[32:])
+			e.Stored = binary.LittleEndian.Uint32(b[36:])
+			e.Raw = binary.LittleEndian.Uint32(b[40:])
+			e.Encoding = b[44]
+			if err := checkEntry(e.Offset, e.Stored, e.Raw, e.Encoding); err != nil {
+				return nil, fmt.Errorf("index entry for pack %s: %w", packs[i].Pack.Short(), err)
+			}
+			if int64(e.Offset)+int64(e.Stored) > maxPackSize {
+				return nil, fmt.Errorf("index entry points past any pack: %w", errCorrupt)
+			}
+		}
+		packs[i].Entries = entries
+		rest = rest[n*packEntrySize:]
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("index has %d trailing bytes: %w", len(rest), errCorrupt)
+	}
+	return packs, nil
+}
+
+// Location is where a block is stored.
+type Location struct {
+	Pack     ID
+	Offset   uint32
+	Stored   uint32
+	Raw      uint32
+	Encoding uint8
+}
+
+// idxEntry is the in-memory form of one index entry: fixed size, no
+// pointers, kept in a sorted slice so that millions of blocks cost about 52
+// bytes each and lookups are a binary search.
+type idxEntry struct {
+	id     ID
+	pack   uint32
+	offset uint32
+	stored uint32
+	raw    uint32
+	enc    uint8
+}
+
+// Index maps block ids to their locations. It is safe for concurrent use.
+type Index struct {
+	mu      sync.RWMutex
+	packs   []ID
+	packNum map[ID]uint32
+	sorted  []idxEntry
+	pending []idxEntry // added since the last merge, unsorted
+	pendMap map[ID]int
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{packNum: map[ID]uint32{}, pendMap: map[ID]int{}}
+}
+
+// AddPack records the entries of one pack.
+func (x *Index) AddPack(pack ID, entries []PackEntry) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n, ok := x.packNum[pack]
+	if !ok {
+		n = uint32(len(x.packs))
+		x.packs = append(x.packs, pack)
+		x.packNum[pack] = n
+	}
+	for _, e := range entries {
+		if _, dup := x.pendMap[e.ID]; dup {
+			continue
+		}
+		x.pendMap[e.ID] = len(x.pending)
+		x.pending = append(x.pending, idxEntry{e.ID, n, e.Offset, e.Stored, e.Raw, e.Encoding})
+	}
+	if len(x.pending) > 4096 && len(x.pending) > len(x.sorted)/8 {
+		x.mergeLocked()
+	}
+}
+
+func (x *Index) mergeLocked() {
+	slices.SortFunc(x.pending, func(a, b idxEntry) int { return bytes.Compare(a.id[:], b.id[:]) })
+	merged := make([]idxEntry, 0, len(x.sorted)+len(x.pending))
+	i, j := 0, 0
+	for i < len(x.sorted) || j < len(x.pending) {
+		switch {
+		case j == len(x.pending) || i < len(x.sorted) && bytes.Compare(x.sorted[i].id[:], x.pending[j].id[:]) <= 0:
+			if j < len(x.pending) && x.sorted[i].id == x.pending[j].id {
+				j++ // keep the older location
+			}
+			merged = append(merged, x.sorted[i])
+			i++
+		default:
+			merged = append(merged, x.pending[j])
+			j++
+		}
+	}
+	x.sorted, x.pending = merged, x.pending[:0]
+	clear(x.pendMap)
+}
+
+// Lookup returns where a block is stored.
+func (x *Index) Lookup(id ID) (Location, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if i, ok := x.pendMap[id]; ok {
+		return x.loc(x.pending[i]), true
+	}
+	i, ok := slices.BinarySearchFunc(x.sorted, id, func(e idxEntry, id ID) int { return bytes.Compare(e.id[:], id[:]) })
+	if !ok {
+		return Location{}, false
+	}
+	return x.loc(x.sorted[i]), true
+}
+
+// Has reports whether a block is indexed.
+func (x *Index) Has(id ID) bool {
+	_, ok := x.Lookup(id)
+	return ok
+}
+
+func (x *Index) loc(e idxEntry) Location {
+	return Location{Pack: x.packs[e.pack], Offset: e.offset, Stored: e.stored, Raw: e.raw, Encoding: e.enc}
+}
+
+// Len is the number of distinct blocks indexed.
+func (x *Index) Len() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.mergeLocked()
+	return len(x.sorted)
+}
+
+// Each calls fn for every indexed block, in id order.
+func (x *Index) Each(fn func(ID, Location) error) error {
+	x.mu.Lock()
+	x.mergeLocked()
+	sorted := x.sorted
+	x.mu.Unlock()
+	for _, e := range sorted {
+		if err := fn(e.id, x.loc(e)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,371 @@
+package archive
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// EntryType is what a manifest entry describes.
+type EntryType uint8
+
+// Entry types, as stored.
+const (
+	TypeFile    EntryType = 'f'
+	TypeDir     EntryType = 'd'
+	TypeSymlink EntryType = 'l'
+)
+
+func (t EntryType) String() string {
+	switch t {
+	case TypeFile:
+		return "file"
+	case TypeDir:
+		return "dir"
+	case TypeSymlink:
+		return "symlink"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// BlockRef is one block of a file, in order.
+type BlockRef struct {
+	ID   ID
+	Size uint32 // raw length
+}
+
+// Entry is one path of a snapshot.
+type Entry struct {
+	Path   string // relative slash path, clean, never "." or ".."
+	Type   EntryType
+	Mode   uint32 // permission and special bits (07777)
+	UID    uint32
+	GID    uint32
+	MTime  int64 // nanoseconds since the Unix epoch
+	Size   int64
+	Target string // symlink target
+	Blocks []BlockRef
+}
+
+// Manifest is one snapshot: what a state looked like at one save.
+type Manifest struct {
+	Version int
+	Parent  ID // zero when this is the first version (or history is shallow)
+	State   string
+	Message string
+	Labels  map[string]string
+	Created time.Time
+	Host    string
+	User    string
+	Tool    string // statepack version that wrote it
+	Entries []Entry
+}
+
+// Limits on decoded manifests, checked before allocation (invariant 5).
+const (
+	maxPathLen      = 4096
+	maxStringLen    = 64 << 10
+	maxLabels       = 256
+	maxManifestSize = 1 << 30
+)
+
+const manifestMagic = "SPM1"
+
+// EncodeManifest serialises m. Entries must be sorted by path; each path is
+// stored as the length of the prefix it shares with the previous path plus
+// the rest, which makes deep trees compact and decoding allocation-light.
+func EncodeManifest(m *Manifest) []byte {
+	b := make([]byte, 0, 256+len(m.Entries)*64)
+	b = append(b, manifestMagic...)
+	b = binary.AppendUvarint(b, uint64(m.Version))
+	if m.Parent.IsZero() {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = append(b, m.Parent[:]...)
+	}
+	for _, s := range []string{m.State, m.Message, m.Host, m.User, m.Tool} {
+		b = appendString(b, s)
+	}
+	b = binary.AppendVarint(b, m.Created.UnixNano())
+	keys := sortedKeys(m.Labels)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = appendString(appendString(b, k), m.Labels[k])
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
+	prev := ""
+	for i := range m.Entries {
+		b = appendEntry(b, &m.Entries[i], prev)
+		prev = m.Entries[i].Path
+	}
+	return b
+}
+
+func appendEntry(b []byte, e *Entry, prev string) []byte {
+	shared := commonPrefix(prev, e.Path)
+	b = binary.AppendUvarint(b, uint64(shared))
+	b = appendString(b, e.Path[shared:])
+	b = append(b, byte(e.Type))
+	b = binary.AppendUvarint(b, uint64(e.Mode))
+	b = binary.AppendUvarint(b, uint64(e.UID))
+	b = binary.AppendUvarint(b, uint64(e.GID))
+	b = binary.AppendVarint(b, e.MTime)
+	switch e.Type {
+	case TypeSymlink:
+		b = appendString(b, e.Target)
+	case TypeFile:
+		b = binary.AppendUvarint(b, uint64(e.Size))
+		b = binary.AppendUvarint(b, uint64(len(e.Blocks)))
+		for _, r := range e.Blocks {
+			b = append(b, r.ID[:]...)
+			b = binary.AppendUvarint(b, uint64(r.Size))
+		}
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// decoder reads a manifest, failing with a bounded error on any bad field.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errShort = errors.New("truncated")
+
+func (d *decoder) uvarint(max uint64) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.b = d.b[n:]
+	if v > max {
+		d.err = fmt.Errorf("value %d over limit %d", v, max)
+		return 0
+	}
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > len(d.b) {
+		d.err = errShort
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str(max int) string {
+	n := d.uvarint(uint64(max))
+	return string(d.bytes(int(n)))
+}
+
+// DecodeManifest parses and validates a manifest from untrusted bytes.
+func DecodeManifest(data []byte) (*Manifest, error) {
+	if len(data) > maxManifestSize {
+		return nil, fmt.Errorf("manifest of %d bytes over limit: %w", len(data), errCorrupt)
+	}
+	if len(data) < 4 || string(data[:4]) != manifestMagic {
+		return nil, fmt.Errorf("manifest header: %w", errCorrupt)
+	}
+	d := &decoder{b: data[4:]}
+	m := &Manifest{}
+	m.Version = int(d.uvarint(1 << 16))
+	if d.err == nil && m.Version != FormatVersion {
+		return nil, fmt.Errorf("manifest version %d: %w", m.Version, ErrNewerFormat)
+	}
+	if flag := d.bytes(1); d.err == nil && flag[0] == 1 {
+		copy(m.Parent[:], d.bytes(32))
+	}
+	for _, s := range []*string{&m.State, &m.Message, &m.Host, &m.User, &m.Tool} {
+		*s = d.str(maxStringLen)
+	}
+	m.Created = time.Unix(0, d.varint()).UTC()
+	if nl := int(d.uvarint(maxLabels)); nl > 0 {
+		m.Labels = make(map[string]string, nl)
+		for i := 0; i < nl; i++ {
+			k := d.str(maxStringLen)
+			m.Labels[k] = d.str(maxStringLen)
+		}
+	}
+	// Every entry takes at least 8 bytes, which bounds the count.
+	n := d.uvarint(uint64(len(d.b) / 8))
+	if d.err != nil {
+		return nil, fmt.Errorf("manifest header: %v: %w", d.err, errCorrupt)
+	}
+	m.Entries = make([]Entry, n)
+	v := newTreeValidator()
+	prev := ""
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if err := d.entry(e, prev); err != nil {
+			return nil, fmt.Errorf("manifest entry %d: %v: %w", i, err, errCorrupt)
+		}
+		if err := v.check(e, prev, i == 0); err != nil {
+			return nil, fmt.Errorf("manifest entry %q: %v: %w", e.Path, err, errCorrupt)
+		}
+		prev = e.Path
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("manifest has %d trailing bytes: %w", len(d.b), errCorrupt)
+	}
+	return m, nil
+}
+
+func (d *decoder) entry(e *Entry, prev string) error {
+	shared := int(d.uvarint(uint64(len(prev))))
+	rest := d.bytes(int(d.uvarint(maxPathLen)))
+	if d.err != nil {
+		return d.err
+	}
+	if shared+len(rest) > maxPathLen {
+		return fmt.Errorf("path longer than %d bytes", maxPathLen)
+	}
+	e.Path = prev[:shared] + string(rest)
+	t := d.bytes(1)
+	if d.err != nil {
+		return d.err
+	}
+	e.Type = EntryType(t[0])
+	e.Mode = uint32(d.uvarint(0o7777))
+	e.UID = uint32(d.uvarint(1<<32 - 1))
+	e.GID = uint32(d.uvarint(1<<32 - 1))
+	e.MTime = d.varint()
+	switch e.Type {
+	case TypeSymlink:
+		e.Target = d.str(maxPathLen)
+	case TypeFile:
+		return d.fileBlocks(e)
+	case TypeDir:
+	default:
+		return fmt.Errorf("unknown entry type %d", t[0])
+	}
+	return d.err
+}
+
+func (d *decoder) fileBlocks(e *Entry) error {
+	e.Size = int64(d.uvarint(1 << 50))
+	nb := int(d.uvarint(uint64(len(d.b) / 33)))
+	if d.err != nil {
+		return d.err
+	}
+	if nb > 0 {
+		e.Blocks = make([]BlockRef, nb)
+	}
+	var total int64
+	for j := range e.Blocks {
+		copy(e.Blocks[j].ID[:], d.bytes(32))
+		e.Blocks[j].Size = uint32(d.uvarint(MaxBlockSize))
+		if d.err == nil && e.Blocks[j].Size == 0 {
+			return errors.New("empty block")
+		}
+		total += int64(e.Blocks[j].Size)
+	}
+	if d.err == nil && total != e.Size {
+		return fmt.Errorf("blocks add up to %d bytes, size says %d", total, e.Size)
+	}
+	return d.err
+}
+
+// treeValidator enforces that a manifest describes a tree that can be
+// written inside DATA_DIR and nowhere else: clean relative paths, strictly
+// sorted (so no duplicates), and every parent a directory of the same
+// manifest — which also rules out a path beneath a symlink it creates.
+type treeValidator struct {
+	dirs map[string]struct{}
+}
+
+func newTreeValidator() *treeValidator {
+	return &treeValidator{dirs: map[string]struct{}{}}
+}
+
+func (v *treeValidator) check(e *Entry, prev string, first bool) error {
+	if err := ValidPath(e.Path); err != nil {
+		return err
+	}
+	if !first && e.Path <= prev {
+		return errors.New("paths not strictly sorted (duplicate or out of order)")
+	}
+	if dir := path.Dir(e.Path); dir != "." {
+		if _, ok := v.dirs[dir]; !ok {
+			return fmt.Errorf("parent %q is not a directory of this snapshot", dir)
+		}
+	}
+	if e.Type == TypeDir {
+		v.dirs[e.Path] = struct{}{}
+	}
+	if e.Type == TypeSymlink && (e.Target == "" || strings.ContainsRune(e.Target, 0)) {
+		return errors.New("bad symlink target")
+	}
+	return nil
+}
+
+// ValidPath accepts what a manifest may name: a clean, relative slash path
+// of valid UTF-8 with no NUL, no "." or ".." segment, no leading slash.
+func ValidPath(p string) error {
+	switch {
+	case p == "" || p == "." || p == "..":
+		return errors.New("empty or dot path")
+	case !utf8.ValidString(p):
+		return errors.New("path is not valid UTF-8")
+	case strings.ContainsRune(p, 0):
+		return errors.New("path contains NUL")
+	case strings.HasPrefix(p, "/"):
+		return errors.New("absolute path")
+	case path.Clean(p) != p:
+		return errors.New("path is not clean")
+	case p == ".." || strings.HasPrefix(p, "../"):
+		return errors.New("path leaves the directory")
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,160 @@
+package archive
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Block encodings inside a pack.
+const (
+	EncodingRaw  uint8 = 0 // stored bytes are the block
+	EncodingZstd uint8 = 1 // stored bytes are one zstd frame of the block
+)
+
+// MaxBlockSize bounds a block's raw and stored length anywhere in the
+// format, whatever a config or index claims: decoders check it before they
+// allocate.
+const MaxBlockSize = 64 << 20
+
+const (
+	packMagic      = "SPK1"
+	packEntrySize  = 32 + 4 + 4 + 4 + 1
+	packFooterSize = 4 + 4
+	// maxPackSize bounds what a reader accepts; configs cap the target at 1 GiB.
+	maxPackSize = 2 << 30
+)
+
+// PackEntry locates one block inside a pack.
+type PackEntry struct {
+	ID       ID
+	Offset   uint32
+	Stored   uint32 // bytes in the pack
+	Raw      uint32 // bytes after decoding
+	Encoding uint8
+}
+
+// PackBuilder collects stored blocks into one pack in memory. The pack
+// layout is the blocks back to back, then a trailer table of PackEntry, then
+// a footer (entry count, magic), so that the index can always be rebuilt
+// from the packs alone.
+type PackBuilder struct {
+	buf     []byte
+	entries []PackEntry
+}
+
+// NewPackBuilder returns a builder whose buffer is sized for target bytes.
+func NewPackBuilder(target int) *PackBuilder {
+	return &PackBuilder{buf: make([]byte, 0, target+target/8)}
+}
+
+// Add appends one stored block.
+func (p *PackBuilder) Add(id ID, stored []byte, raw int, enc uint8) {
+	p.entries = append(p.entries, PackEntry{ID: id, Offset: uint32(len(p.buf)), Stored: uint32(len(stored)), Raw: uint32(raw), Encoding: enc})
+	p.buf = append(p.buf, stored...)
+}
+
+// Size is the number of block bytes so far.
+func (p *PackBuilder) Size() int { return len(p.buf) }
+
+// Len is the number of blocks so far.
+func (p *PackBuilder) Len() int { return len(p.entries) }
+
+// Finish appends the trailer and returns the pack's bytes, its id and its
+// entries. The builder is reset and can be reused; the returned slices stay
+// valid until the next Add.
+func (p *PackBuilder) Finish() (ID, []byte, []PackEntry) {
+	p.buf = appendTrailer(p.buf, p.entries)
+	data, entries := p.buf, p.entries
+	p.buf, p.entries = p.buf[:0:0], nil
+	return Hash(data), data, entries
+}
+
+// Reuse hands a finished pack's buffer back to the builder.
+func (p *PackBuilder) Reuse(data []byte) { p.buf = data[:0] }
+
+func appendTrailer(b []byte, entries []PackEntry) []byte {
+	for _, e := range entries {
+		b = append(b, e.ID[:]...)
+		b = binary.LittleEndian.AppendUint32(b, e.Offset)
+		b = binary.LittleEndian.AppendUint32(b, e.Stored)
+		b = binary.LittleEndian.AppendUint32(b, e.Raw)
+		b = append(b, e.Encoding)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(entries)))
+	return append(b, packMagic...)
+}
+
+// errCorrupt marks data that fails a structural check.
+var errCorrupt = errors.New("corrupt")
+
+// ErrCorrupt: an object does not match its id or its format. Errors wrapping
+// it name the object.
+var ErrCorrupt = errCorrupt
+
+// PackTrailerSize returns how many bytes at the end of a pack of packSize
+// bytes hold the trailer, given its last 8 bytes.
+func PackTrailerSize(footer []byte, packSize int64) (int64, error) {
+	if len(footer) != packFooterSize || string(footer[4:]) != packMagic {
+		return 0, fmt.Errorf("pack footer: %w", errCorrupt)
+	}
+	n := int64(binary.LittleEndian.Uint32(footer))
+	size := n*packEntrySize + packFooterSize
+	if size > packSize || packSize > maxPackSize {
+		return 0, fmt.Errorf("pack trailer claims %d entries in %d bytes: %w", n, packSize, errCorrupt)
+	}
+	return size, nil
+}
+
+// DecodePackTrailer parses the trailer (as sized by PackTrailerSize) of a
+// pack of packSize bytes and checks that the entries tile the block area
+// exactly, in order, within bounds.
+func DecodePackTrailer(trailer []byte, packSize int64) ([]PackEntry, error) {
+	if len(trailer) < packFooterSize {
+		return nil, fmt.Errorf("pack trailer: %w", errCorrupt)
+	}
+	if _, err := PackTrailerSize(trailer[len(trailer)-packFooterSize:], packSize); err != nil {
+		return nil, err
+	}
+	n := int(binary.LittleEndian.Uint32(trailer[len(trailer)-packFooterSize:]))
+	if len(trailer) != n*packEntrySize+packFooterSize {
+		return nil, fmt.Errorf("pack trailer length: %w", errCorrupt)
+	}
+	dataEnd := packSize - int64(len(trailer))
+	entries := make([]PackEntry, n)
+	var next int64
+	for i := range entries {
+		b := trailer[i*packEntrySize:]
+		e := &entries[i]
+		copy(e.ID[:], b[:32])
+		e.Offset = binary.LittleEndian.Uint32(b[32:])
+		e.Stored = binary.LittleEndian.Uint32(b[36:])
+		e.Raw = binary.LittleEndian.Uint32(b[40:])
+		e.Encoding = b[44]
+		if err := checkEntry(e.Offset, e.Stored, e.Raw, e.Encoding); err != nil {
+			return nil, fmt.Errorf("pack entry %d: %w", i, err)
+		}
+		if int64(e.Offset) != next || int64(e.Offset)+int64(e.Stored) > dataEnd {
+			return nil, fmt.Errorf("pack entry %d at %d+%d does not tile the pack: %w", i, e.Offset, e.Stored, errCorrupt)
+		}
+		next = int64(e.Offset) + int64(e.Stored)
+	}
+	if next != dataEnd {
+		return nil, fmt.Errorf("pack has %d bytes outside its entries: %w", dataEnd-next, errCorrupt)
+	}
+	return entries, nil
+}
+
+func checkEntry(off, stored, raw uint32, enc uint8) error {
+	switch {
+	case enc != EncodingRaw && enc != EncodingZstd:
+		return fmt.Errorf("unknown encoding %d: %w", enc, errCorrupt)
+	case raw > MaxBlockSize || stored > MaxBlockSize:
+		return fmt.Errorf("block length %d/%d over limit: %w", stored, raw, errCorrupt)
+	case enc == EncodingRaw && stored != raw:
+		return fmt.Errorf("raw block stored %d != raw %d: %w", stored, raw, errCorrupt)
+	case stored == 0 && raw != 0:
+		return fmt.Errorf("empty stored block: %w", errCorrupt)
+	}
+	return nil
+}

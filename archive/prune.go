@@ -1,0 +1,291 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/statepack/statepack/internal/progress"
+)
+
+// ForgetOptions choose which versions of a state to keep.
+type ForgetOptions struct {
+	KeepLast   int           // keep this many newest versions (at least 1 unless All)
+	KeepWithin time.Duration // also keep versions newer than this
+	All        bool          // remove the state entirely
+	LockWait   time.Duration
+}
+
+// ForgetResult lists what forget removed.
+type ForgetResult struct {
+	State   string `json:"state"`
+	Kept    []ID   `json:"-"`
+	Removed []ID   `json:"-"`
+}
+
+// Forget removes older versions of a state. Their blocks stay until prune.
+// It runs under the exclusive lock so that a concurrent push never loses
+// the parent it is building on.
+func (r *Repository) Forget(ctx context.Context, state string, o ForgetOptions) (*ForgetResult, error) {
+	if !o.All && o.KeepLast < 1 && o.KeepWithin <= 0 {
+		return nil, errors.New("forget needs --keep-last N (N >= 1), --keep-within DURATION or --all")
+	}
+	lock, err := r.Lock(ctx, true, "forget", o.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	head, _, err := r.ReadRef(ctx, state)
+	if err != nil {
+		return nil, err
+	}
+	hist, err := r.History(ctx, head, 0)
+	if err != nil {
+		return nil, err
+	}
+	res := &ForgetResult{State: state}
+	now := time.Now()
+	for i, h := range hist {
+		keep := !o.All && (i < o.KeepLast || o.KeepWithin > 0 && now.Sub(h.Manifest.Created) <= o.KeepWithin)
+		if keep && len(res.Removed) == 0 {
+			res.Kept = append(res.Kept, h.ID)
+		} else {
+			res.Removed = append(res.Removed, h.ID)
+		}
+	}
+	if o.All {
+		if err := r.DeleteRef(ctx, state); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range res.Removed {
+		if err := r.be.Delete(ctx, snapshotName(id)); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// PruneOptions tune prune.
+type PruneOptions struct {
+	// RepackBelow: packs whose live share is below this fraction are
+	// rewritten with only their live blocks.
+	RepackBelow float64
+	Progress    progress.Sink
+	LockWait    time.Duration
+}
+
+// PruneResult reports what prune reclaimed.
+type PruneResult struct {
+	SnapshotsRemoved int   `json:"snapshots_removed"`
+	PacksRemoved     int   `json:"packs_removed"`
+	PacksRepacked    int   `json:"packs_repacked"`
+	PacksWritten     int   `json:"packs_written"`
+	BytesFreed       int64 `json:"bytes_freed"`
+	BlocksKept       int   `json:"blocks_kept"`
+}
+
+// Prune removes what no state references: snapshots unreachable from any
+// ref, and blocks only they used. It holds the exclusive lock, so no save
+// or push is between writing a pack and moving its ref (invariant 1). New
+// packs and the new index are written before anything is deleted.
+func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneResult, error) {
+	if o.RepackBelow == 0 {
+		o.RepackBelow = 0.5
+	}
+	lock, err := r.Lock(ctx, true, "prune", o.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	if _, err := r.LoadIndex(ctx); err != nil {
+		return nil, fmt.Errorf("prune needs a readable index (run `statepack verify --repair` first): %w", err)
+	}
+	res := &PruneResult{}
+	live, err := r.liveBlocks(ctx, res)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := r.planPrune(ctx, live, o.RepackBelow)
+	if err != nil {
+		return nil, err
+	}
+	return res, r.executePrune(ctx, plan, live, res, progress.Or(o.Progress))
+}
+
+// liveBlocks walks every state's history and returns the blocks it uses;
+// snapshots that no state reaches are deleted.
+func (r *Repository) liveBlocks(ctx context.Context, res *PruneResult) (map[ID]struct{}, error) {
+	states, err := r.States(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reach := map[ID]bool{}
+	live := map[ID]struct{}{}
+	for _, s := range states {
+		head, _, err := r.ReadRef(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		hist, err := r.History(ctx, head, 0)
+		if err != nil {
+			return nil, fmt.Errorf("state '%s': %w", s, err)
+		}
+		for _, h := range hist {
+			reach[h.ID] = true
+			for _, e := range h.Manifest.Entries {
+				for _, b := range e.Blocks {
+					live[b.ID] = struct{}{}
+				}
+			}
+		}
+	}
+	snaps, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range snaps {
+		if !reach[id] {
+			if err := r.be.Delete(ctx, snapshotName(id)); err != nil {
+				return nil, err
+			}
+			res.SnapshotsRemoved++
+		}
+	}
+	return live, nil
+}
+
+type prunePlan struct {
+	keep    map[ID][]PackEntry // packs kept as they are, with their live entries
+	repack  map[ID][]PackEntry // packs whose live entries move to new packs
+	drop    []ID               // packs to delete at the end
+	indexes []string           // index objects to delete at the end
+	sizes   map[ID]int64
+}
+
+func (r *Repository) planPrune(ctx context.Context, live map[ID]struct{}, repackBelow float64) (*prunePlan, error) {
+	p := &prunePlan{keep: map[ID][]PackEntry{}, repack: map[ID][]PackEntry{}, sizes: map[ID]int64{}}
+	liveBytes := map[ID]int64{}
+	all := map[ID][]PackEntry{}
+	_ = r.idx.Each(func(id ID, l Location) error {
+		e := PackEntry{ID: id, Offset: l.Offset, Stored: l.Stored, Raw: l.Raw, Encoding: l.Encoding}
+		if _, ok := live[id]; ok {
+			all[l.Pack] = append(all[l.Pack], e)
+			liveBytes[l.Pack] += int64(l.Stored)
+		} else if _, seen := all[l.Pack]; !seen {
+			all[l.Pack] = nil
+		}
+		return nil
+	})
+	err := r.be.List(ctx, "packs/", func(oi ObjectInfo) error {
+		id, err := ParseID(oi.Name[strings.LastIndexByte(oi.Name, '/')+1:])
+		if err != nil {
+			return nil
+		}
+		p.sizes[id] = oi.Size
+		entries, indexed := all[id]
+		switch {
+		case !indexed || len(entries) == 0:
+			p.drop = append(p.drop, id)
+		case float64(liveBytes[id]) < repackBelow*float64(oi.Size):
+			p.repack[id] = entries
+			p.drop = append(p.drop, id)
+		default:
+			p.keep[id] = entries
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs of %s: %w", r.Location(), err)
+	}
+	for id := range all {
+		if _, ok := p.sizes[id]; !ok && len(all[id]) > 0 {
+			return nil, fmt.Errorf("pack %s is indexed but missing from %s; run `statepack verify` first", id.Short(), r.Location())
+		}
+	}
+	err = r.be.List(ctx, "index/", func(oi ObjectInfo) error { p.indexes = append(p.indexes, oi.Name); return nil })
+	return p, err
+}
+
+func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID]struct{}, res *PruneResult, sink progress.Sink) error {
+	var newIndex []IndexPack
+	for id, entries := range p.keep {
+		newIndex = append(newIndex, IndexPack{Pack: id, Entries: entries})
+	}
+	sink.Phase("prune", int64(len(p.repack)), 0)
+	moved, err := r.repack(ctx, p.repack, sink)
+	if err != nil {
+		return err
+	}
+	res.PacksWritten = len(moved)
+	res.PacksRepacked = len(p.repack)
+	newIndex = append(newIndex, moved...)
+	if _, err := r.PutIndex(ctx, newIndex); err != nil {
+		return err
+	}
+	newName := indexName(Hash(EncodeIndex(newIndex)))
+	for _, name := range p.indexes {
+		if name != newName {
+			if err := r.be.Delete(ctx, name); err != nil {
+				return err
+			}
+		}
+	}
+	for _, id := range p.drop {
+		if err := r.be.Delete(ctx, packName(id)); err != nil {
+			return err
+		}
+		res.PacksRemoved++
+		res.BytesFreed += p.sizes[id]
+	}
+	for _, ip := range newIndex {
+		res.BlocksKept += len(ip.Entries)
+	}
+	r.idx, r.indexed = NewIndex(), map[string]bool{}
+	if dir, ok := r.be.(*DirBackend); ok {
+		_ = dir.RemoveTemp(time.Hour)
+	}
+	return nil
+}
+
+// repack copies the live blocks of the given packs into new packs, as
+// stored: nothing is decompressed or recompressed, but each block is
+// verified on the way.
+func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink progress.Sink) ([]IndexPack, error) {
+	var out []IndexPack
+	b := NewPackBuilder(r.cfg.PackSize)
+	flush := func() error {
+		if b.Len() == 0 {
+			return nil
+		}
+		id, data, entries := b.Finish()
+		if err := r.PutPack(ctx, id, data); err != nil {
+			return err
+		}
+		out = append(out, IndexPack{Pack: id, Entries: entries})
+		return nil
+	}
+	var raw []byte
+	for pack, entries := range packs {
+		for _, e := range entries {
+			loc := Location{Pack: pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+			stored, err := r.ReadStored(ctx, loc, nil)
+			if err != nil {
+				return nil, err
+			}
+			if raw, err = DecodeBlock(e.ID, loc, stored, raw); err != nil {
+				return nil, fmt.Errorf("repack %s: %w", packName(pack), err)
+			}
+			b.Add(e.ID, stored, int(e.Raw), e.Encoding)
+			if b.Size() >= r.cfg.PackSize {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+		}
+		sink.Add(1, 0)
+	}
+	return out, flush()
+}

@@ -1,0 +1,257 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// MaxStateName bounds a state name's length.
+const MaxStateName = 128
+
+// ValidStateName accepts names that are safe as object names and never
+// confused with the STATE~N and id-prefix syntax: letters, digits, '.',
+// '_' and '-', not starting with '.' or '-'.
+func ValidStateName(s string) error {
+	if s == "" || len(s) > MaxStateName {
+		return fmt.Errorf("invalid state name %q: want 1 to %d characters", s, MaxStateName)
+	}
+	if s[0] == '.' || s[0] == '-' {
+		return fmt.Errorf("invalid state name %q: must not start with '.' or '-'", s)
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("invalid state name %q: use letters, digits, '.', '_' and '-'", s)
+		}
+	}
+	return nil
+}
+
+// NotFoundError says which state or snapshot is missing, and where.
+type NotFoundError struct {
+	What  string // "state 'main'", "snapshot 1a2b3c4d"
+	Where string
+}
+
+func (e *NotFoundError) Error() string { return e.What + " not found in " + e.Where }
+
+// Unwrap makes errors.Is(err, ErrNotFound) hold.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// ErrAmbiguous: an id prefix matches more than one snapshot.
+var ErrAmbiguous = errors.New("ambiguous id prefix")
+
+// ReadRef returns the head snapshot of state and the ref's version tag for
+// a later compare-and-swap.
+func (r *Repository) ReadRef(ctx context.Context, state string) (ID, string, error) {
+	if err := ValidStateName(state); err != nil {
+		return ID{}, "", err
+	}
+	data, tag, err := r.be.GetVersioned(ctx, refName(state))
+	if errors.Is(err, ErrNotFound) {
+		return ID{}, "", &NotFoundError{What: fmt.Sprintf("state '%s'", state), Where: r.Location()}
+	}
+	if err != nil {
+		return ID{}, "", fmt.Errorf("read state '%s' from %s: %w", state, r.Location(), err)
+	}
+	id, err := ParseID(strings.TrimSpace(string(data)))
+	if err != nil {
+		return ID{}, "", fmt.Errorf("ref of state '%s' on %s: %v: %w", state, r.Location(), err, errCorrupt)
+	}
+	return id, tag, nil
+}
+
+// SetRef moves state to snap by compare-and-swap against tag (empty: the
+// state must not exist yet). Losing the race yields an error matching
+// ErrConflict; nothing is changed then.
+func (r *Repository) SetRef(ctx context.Context, state string, snap ID, tag string) error {
+	if err := ValidStateName(state); err != nil {
+		return err
+	}
+	if _, err := r.be.PutIf(ctx, refName(state), []byte(snap.String()+"\n"), tag); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return fmt.Errorf("state '%s' on %s was changed by someone else meanwhile: %w", state, r.Location(), ErrConflict)
+		}
+		return fmt.Errorf("update state '%s' on %s: %w", state, r.Location(), err)
+	}
+	return nil
+}
+
+// DeleteRef removes a state's ref (its snapshots become garbage for prune).
+func (r *Repository) DeleteRef(ctx context.Context, state string) error {
+	if err := ValidStateName(state); err != nil {
+		return err
+	}
+	return r.be.Delete(ctx, refName(state))
+}
+
+// States lists the names of all states.
+func (r *Repository) States(ctx context.Context) ([]string, error) {
+	var out []string
+	err := r.be.List(ctx, "refs/", func(oi ObjectInfo) error {
+		name := strings.TrimPrefix(oi.Name, "refs/")
+		if ValidStateName(name) == nil {
+			out = append(out, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list states of %s: %w", r.Location(), err)
+	}
+	return out, nil
+}
+
+// ParseSpec splits "STATE~N" into the state and N; a bare name has N 0.
+func ParseSpec(spec string) (state string, back int, err error) {
+	state, n, found := strings.Cut(spec, "~")
+	if !found {
+		return spec, 0, nil
+	}
+	if n == "" {
+		return state, 1, nil
+	}
+	back, err = strconv.Atoi(n)
+	if err != nil || back < 0 || back > 1<<20 {
+		return "", 0, fmt.Errorf("invalid snapshot name %q: want STATE, STATE~N or an id prefix", spec)
+	}
+	return state, back, nil
+}
+
+// Resolve turns a snapshot name into an id: STATE (its head), STATE~N (N
+// versions back) or a unique prefix of at least 8 hex digits.
+func (r *Repository) Resolve(ctx context.Context, spec string) (ID, error) {
+	state, back, err := ParseSpec(spec)
+	if err != nil {
+		return ID{}, err
+	}
+	head, _, err := r.ReadRef(ctx, state)
+	if err == nil {
+		return r.walkBack(ctx, spec, head, back)
+	}
+	if !errors.Is(err, ErrNotFound) && ValidStateName(state) == nil {
+		return ID{}, err
+	}
+	if back == 0 && isHexPrefix(spec) {
+		return r.resolvePrefix(ctx, spec)
+	}
+	if ValidStateName(state) != nil && !isHexPrefix(spec) {
+		return ID{}, fmt.Errorf("invalid snapshot name %q: want STATE, STATE~N or an id prefix of 8+ hex digits", spec)
+	}
+	return ID{}, err
+}
+
+func (r *Repository) walkBack(ctx context.Context, spec string, id ID, back int) (ID, error) {
+	for i := 0; i < back; i++ {
+		m, err := r.LoadManifest(ctx, id)
+		if err != nil {
+			return ID{}, err
+		}
+		if m.Parent.IsZero() || !r.HasSnapshot(ctx, m.Parent) {
+			return ID{}, &NotFoundError{What: fmt.Sprintf("snapshot %s (only %d older versions are kept)", spec, i), Where: r.Location()}
+		}
+		id = m.Parent
+	}
+	return id, nil
+}
+
+// HasSnapshot reports whether the snapshot object exists.
+func (r *Repository) HasSnapshot(ctx context.Context, id ID) bool {
+	_, err := r.be.Stat(ctx, snapshotName(id))
+	return err == nil
+}
+
+func isHexPrefix(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Repository) resolvePrefix(ctx context.Context, prefix string) (ID, error) {
+	var found []ID
+	err := r.be.List(ctx, "snapshots/"+prefix[:2], func(oi ObjectInfo) error {
+		name := strings.TrimPrefix(oi.Name, "snapshots/")
+		if strings.HasPrefix(name, prefix) {
+			if id, err := ParseID(name); err == nil {
+				found = append(found, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return ID{}, fmt.Errorf("list snapshots of %s: %w", r.Location(), err)
+	}
+	switch len(found) {
+	case 0:
+		return ID{}, &NotFoundError{What: fmt.Sprintf("state or snapshot '%s'", prefix), Where: r.Location()}
+	case 1:
+		return found[0], nil
+	}
+	return ID{}, fmt.Errorf("snapshot id prefix %s matches %d snapshots; give more digits: %w", prefix, len(found), ErrAmbiguous)
+}
+
+// Snapshots lists every snapshot id in the repository.
+func (r *Repository) Snapshots(ctx context.Context) ([]ID, error) {
+	var ids []ID
+	err := r.be.List(ctx, "snapshots/", func(oi ObjectInfo) error {
+		if id, err := ParseID(strings.TrimPrefix(oi.Name, "snapshots/")); err == nil {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots of %s: %w", r.Location(), err)
+	}
+	return ids, nil
+}
+
+// History returns the versions of a state from its head back, as far as
+// the repository keeps them (history may be shallow on a remote).
+func (r *Repository) History(ctx context.Context, head ID, limit int) ([]HistoryEntry, error) {
+	var out []HistoryEntry
+	id := head
+	for !id.IsZero() && (limit <= 0 || len(out) < limit) {
+		m, err := r.LoadManifest(ctx, id)
+		if errors.Is(err, ErrNotFound) && len(out) > 0 {
+			break // shallow history
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, HistoryEntry{ID: id, Manifest: m})
+		id = m.Parent
+	}
+	return out, nil
+}
+
+// HistoryEntry is one version of a state.
+type HistoryEntry struct {
+	ID       ID
+	Manifest *Manifest
+}
+
+// IsAncestor reports whether anc is snap or one of its ancestors as far as
+// this repository's history reaches.
+func (r *Repository) IsAncestor(ctx context.Context, anc, snap ID) (bool, error) {
+	for id := snap; !id.IsZero(); {
+		if id == anc {
+			return true, nil
+		}
+		m, err := r.LoadManifest(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		id = m.Parent
+	}
+	return false, nil
+}

@@ -1,0 +1,290 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/statepack/statepack/chunker"
+)
+
+// Repository is one statepack repository on a Backend: the local store, or
+// a remote opened the same way.
+type Repository struct {
+	be  Backend
+	cfg Config
+
+	idx     *Index
+	indexed map[string]bool // index objects already loaded
+}
+
+// Open opens an existing repository.
+func Open(ctx context.Context, be Backend) (*Repository, error) {
+	cfg, err := loadConfig(ctx, be)
+	if err != nil {
+		return nil, err
+	}
+	return &Repository{be: be, cfg: cfg, idx: NewIndex(), indexed: map[string]bool{}}, nil
+}
+
+// Init creates a repository with cfg on an empty backend.
+func Init(ctx context.Context, be Backend, cfg Config) (*Repository, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := writeConfig(ctx, be, cfg); err != nil {
+		return nil, err
+	}
+	return Open(ctx, be)
+}
+
+// OpenOrInit opens the repository, creating it with default parameters
+// when the backend holds nothing yet (the local store on first use).
+func OpenOrInit(ctx context.Context, be Backend) (*Repository, error) {
+	r, err := Open(ctx, be)
+	if !errors.Is(err, ErrNotRepository) {
+		return r, err
+	}
+	empty := true
+	_ = be.List(ctx, "", func(ObjectInfo) error { empty = false; return errStop })
+	if !empty {
+		return nil, err
+	}
+	cfg, cerr := NewConfig(chunker.DefaultParams(), DefaultPackSize)
+	if cerr != nil {
+		return nil, cerr
+	}
+	r, err = Init(ctx, be, cfg)
+	if err != nil && strings.Contains(err.Error(), "already holds") {
+		return Open(ctx, be) // created concurrently
+	}
+	return r, err
+}
+
+var errStop = errors.New("stop")
+
+// Backend is where the repository lives.
+func (r *Repository) Backend() Backend { return r.be }
+
+// Config is the repository's config object.
+func (r *Repository) Config() Config { return r.cfg }
+
+// Location names the repository for messages.
+func (r *Repository) Location() string { return r.be.Location() }
+
+// LoadIndex reads every index object not read yet. Each object is checked
+// against its name before it is trusted.
+func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
+	var names []string
+	err := r.be.List(ctx, "index/", func(oi ObjectInfo) error {
+		if !r.indexed[oi.Name] {
+			names = append(names, oi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list index of %s: %w", r.Location(), err)
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, name := range names {
+		g.Go(func() error {
+			packs, err := r.readIndexObject(gctx, name)
+			if err != nil {
+				return err
+			}
+			for _, p := range packs {
+				r.idx.AddPack(p.Pack, p.Entries)
+			}
+			mu.Lock()
+			r.indexed[name] = true
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return r.idx, nil
+}
+
+// Index is the in-memory index as loaded so far.
+func (r *Repository) Index() *Index { return r.idx }
+
+func (r *Repository) readIndexObject(ctx context.Context, name string) ([]IndexPack, error) {
+	id, err := ParseID(strings.TrimPrefix(name, "index/"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: unexpected object %s", r.Location(), name)
+	}
+	data, err := r.readVerified(ctx, name, id, 1<<30)
+	if err != nil {
+		return nil, err
+	}
+	packs, err := DecodeIndex(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: index %s: %w", r.Location(), id.Short(), err)
+	}
+	return packs, nil
+}
+
+// ReadIndexObject reads and decodes one index object by id.
+func (r *Repository) ReadIndexObject(ctx context.Context, id ID) ([]IndexPack, error) {
+	return r.readIndexObject(ctx, indexName(id))
+}
+
+// readVerified reads a whole object (at most limit bytes) and checks that
+// it hashes to id (invariant 2).
+func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit int64) ([]byte, error) {
+	rc, err := r.be.Get(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s on %s is larger than %d bytes: %w", name, r.Location(), limit, errCorrupt)
+	}
+	if Hash(data) != id {
+		return nil, &IntegrityError{Object: name, Location: r.Location()}
+	}
+	return data, nil
+}
+
+// IntegrityError names an object whose bytes do not match its id.
+type IntegrityError struct {
+	Object   string
+	Location string
+}
+
+func (e *IntegrityError) Error() string {
+	return fmt.Sprintf("%s on %s is damaged: its content does not match its id", e.Object, e.Location)
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) hold.
+func (e *IntegrityError) Unwrap() error { return errCorrupt }
+
+// decoder is shared: DecodeAll is safe for concurrent use. The cap limit
+// bounds every decompression by the destination's capacity, which callers
+// size from the recorded raw length, so a zstd bomb cannot grow memory.
+var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(MaxBlockSize))
+
+// DecodeBlock turns stored bytes back into the block and verifies its id.
+// dst is reused when its capacity allows.
+func DecodeBlock(id ID, loc Location, stored []byte, dst []byte) ([]byte, error) {
+	if cap(dst) < int(loc.Raw) {
+		dst = make([]byte, 0, loc.Raw)
+	}
+	var raw []byte
+	switch loc.Encoding {
+	case EncodingRaw:
+		raw = append(dst[:0], stored...)
+	case EncodingZstd:
+		var err error
+		raw, err = zstdDecoder.DecodeAll(stored, dst[:0:loc.Raw])
+		if err != nil {
+			return nil, fmt.Errorf("block %s: decompress: %v: %w", id.Short(), err, errCorrupt)
+		}
+	default:
+		return nil, fmt.Errorf("block %s: unknown encoding %d: %w", id.Short(), loc.Encoding, errCorrupt)
+	}
+	if len(raw) != int(loc.Raw) || Hash(raw) != id {
+		return nil, fmt.Errorf("block %s in pack %s: content does not match its id: %w", id.Short(), loc.Pack.Short(), errCorrupt)
+	}
+	return raw, nil
+}
+
+// ReadBlock reads one block, verified.
+func (r *Repository) ReadBlock(ctx context.Context, id ID, dst []byte) ([]byte, error) {
+	loc, ok := r.idx.Lookup(id)
+	if !ok {
+		return nil, fmt.Errorf("block %s is not in the index of %s: %w", id.Short(), r.Location(), ErrNotFound)
+	}
+	stored, err := r.ReadStored(ctx, loc, nil)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeBlock(id, loc, stored, dst)
+}
+
+// ReadStored reads a block's stored bytes from its pack.
+func (r *Repository) ReadStored(ctx context.Context, loc Location, buf []byte) ([]byte, error) {
+	name := packName(loc.Pack)
+	rc, err := r.be.GetRange(ctx, name, int64(loc.Offset), int64(loc.Stored))
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	defer rc.Close()
+	if cap(buf) < int(loc.Stored) {
+		buf = make([]byte, loc.Stored)
+	}
+	buf = buf[:loc.Stored]
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	return buf, nil
+}
+
+// LoadManifest reads, verifies and decodes a snapshot.
+func (r *Repository) LoadManifest(ctx context.Context, id ID) (*Manifest, error) {
+	data, err := r.readVerified(ctx, snapshotName(id), id, maxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	m, err := DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), r.Location(), err)
+	}
+	return m, nil
+}
+
+// LoadManifestBytes returns a snapshot's verified bytes, for copying.
+func (r *Repository) LoadManifestBytes(ctx context.Context, id ID) ([]byte, error) {
+	return r.readVerified(ctx, snapshotName(id), id, maxManifestSize)
+}
+
+// PutManifestBytes stores an encoded manifest and returns its id.
+func (r *Repository) PutManifestBytes(ctx context.Context, data []byte) (ID, error) {
+	id := Hash(data)
+	if err := r.be.Put(ctx, snapshotName(id), bytes.NewReader(data), int64(len(data))); err != nil {
+		return id, fmt.Errorf("write snapshot to %s: %w", r.Location(), err)
+	}
+	return id, nil
+}
+
+// PutPack stores a finished pack.
+func (r *Repository) PutPack(ctx context.Context, id ID, data []byte) error {
+	if err := r.be.Put(ctx, packName(id), bytes.NewReader(data), int64(len(data))); err != nil {
+		return fmt.Errorf("write pack to %s: %w", r.Location(), err)
+	}
+	return nil
+}
+
+// PutIndex stores an index object for packs that are already complete and
+// adds them to the in-memory index.
+func (r *Repository) PutIndex(ctx context.Context, packs []IndexPack) (ID, error) {
+	if len(packs) == 0 {
+		return ID{}, nil
+	}
+	data := EncodeIndex(packs)
+	id := Hash(data)
+	name := indexName(id)
+	if err := r.be.Put(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
+		return id, fmt.Errorf("write index to %s: %w", r.Location(), err)
+	}
+	for _, p := range packs {
+		r.idx.AddPack(p.Pack, p.Entries)
+	}
+	r.indexed[name] = true
+	return id, nil
+}

@@ -1,0 +1,241 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/statepack/statepack/internal/progress"
+)
+
+// RestoreOptions describe one restore.
+type RestoreOptions struct {
+	DataDir     string
+	Snapshot    ID
+	Only        Filter // when not empty, only matching paths are touched
+	NoBackup    bool
+	BackupState string // state that receives unsaved DATA_DIR content
+	CacheDir    string
+	Host        string
+	User        string
+	Tool        string
+	Progress    progress.Sink
+	LockWait    time.Duration
+}
+
+// DefaultBackupState receives what restore saves before overwriting.
+const DefaultBackupState = "restore-backup"
+
+// RestoreResult reports what a restore did.
+type RestoreResult struct {
+	Snapshot     ID
+	Backup       *SaveResult // set when unsaved content was saved first
+	FilesWritten int
+	BytesWritten int64
+	FilesSkipped int // already identical
+	Removed      int // paths not in the snapshot
+	Resumed      bool
+}
+
+// Restore makes DataDir exactly the snapshot (invariant 3), after saving
+// content that no snapshot holds yet (invariant 4).
+func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
+	root, err := filepath.Abs(o.DataDir)
+	if o.DataDir == "" {
+		return nil, ErrNoDataDir
+	}
+	if err != nil {
+		return nil, err
+	}
+	lock, err := r.Lock(ctx, false, "restore", o.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	m, err := r.LoadManifest(ctx, o.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.LoadIndex(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.checkBlocks(o.Snapshot, m); err != nil {
+		return nil, err
+	}
+	if err := prepareRoot(root); err != nil {
+		return nil, err
+	}
+	res := &RestoreResult{Snapshot: o.Snapshot}
+	marker := restoreMarkerPath(o.CacheDir, root)
+	if _, err := os.Stat(marker); err == nil {
+		res.Resumed = true // the first attempt already saved what was there
+	} else if !o.NoBackup {
+		if res.Backup, err = r.backupIfChanged(ctx, root, o); err != nil {
+			return nil, fmt.Errorf("save DATA_DIR before restoring (pass --no-backup to skip): %w", err)
+		}
+	}
+	if err := writeMarker(marker, o.Snapshot); err != nil {
+		return nil, fmt.Errorf("record restore in %s: %w", o.CacheDir, err)
+	}
+	cache, err := r.applyTree(ctx, root, m, o, res)
+	if err != nil {
+		return nil, err
+	}
+	if o.Only.Empty() {
+		cache.Snapshot, cache.State = o.Snapshot, m.State
+	}
+	_ = saveStatCache(o.CacheDir, root, cache)
+	if marker != "" {
+		_ = os.Remove(marker)
+	}
+	return res, nil
+}
+
+// checkBlocks makes sure every block is indexed before a byte is written.
+func (r *Repository) checkBlocks(id ID, m *Manifest) error {
+	for _, e := range m.Entries {
+		for _, b := range e.Blocks {
+			if !r.idx.Has(b.ID) {
+				return fmt.Errorf("snapshot %s is incomplete in %s: block %s of %s is missing; nothing was changed (pull it again, or run `statepack verify`)", id.Short(), r.Location(), b.ID.Short(), e.Path)
+			}
+		}
+	}
+	return nil
+}
+
+func prepareRoot(root string) error {
+	st, err := os.Stat(root)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return fmt.Errorf("create DATA_DIR %s: %w", root, mapFSError(err))
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("DATA_DIR %s: %w", root, mapFSError(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("DATA_DIR %s is not a directory", root)
+	}
+	return nil
+}
+
+func restoreMarkerPath(cacheDir, root string) string {
+	if cacheDir == "" {
+		return ""
+	}
+	return statCachePath(cacheDir, root) + ".restoring"
+}
+
+func writeMarker(p string, id ID) error {
+	if p == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeFileAtomic(p, []byte(id.String()+"\n"))
+}
+
+// InterruptedRestore reports the snapshot an unfinished restore into
+// dataDir was writing, if any.
+func InterruptedRestore(cacheDir, dataDir string) (ID, bool) {
+	root, err := filepath.Abs(dataDir)
+	if err != nil || cacheDir == "" {
+		return ID{}, false
+	}
+	data, err := os.ReadFile(restoreMarkerPath(cacheDir, root))
+	if err != nil {
+		return ID{}, false
+	}
+	id, err := ParseID(string(data[:min(64, len(data))]))
+	return id, err == nil
+}
+
+// backupIfChanged saves DATA_DIR as a version of the backup state unless it
+// is empty or still equal to the snapshot it was last saved as or restored
+// from.
+func (r *Repository) backupIfChanged(ctx context.Context, root string, o RestoreOptions) (*SaveResult, error) {
+	same, err := r.unchangedSinceKnown(ctx, root, o.CacheDir)
+	if err != nil || same {
+		return nil, err
+	}
+	state := o.BackupState
+	if state == "" {
+		state = DefaultBackupState
+	}
+	so := SaveOptions{DataDir: root, State: state, Message: "saved by restore of " + o.Snapshot.Short() + " before overwriting",
+		CacheDir: o.CacheDir, Host: o.Host, User: o.User, Tool: o.Tool, Progress: o.Progress}
+	res, entries, err := r.saveTree(ctx, root, so)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{Version: FormatVersion, State: state, Message: so.Message, Created: time.Now().UTC(),
+		Host: o.Host, User: o.User, Tool: o.Tool, Entries: entries}
+	if err := r.commit(ctx, m, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// unchangedSinceKnown reports whether root is empty, or matches the
+// snapshot recorded in its stat cache by stat data alone.
+func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir string) (bool, error) {
+	found, err := scanTree(root, Filter{}, func(string) {})
+	if err != nil {
+		return false, err
+	}
+	if len(found) == 0 {
+		return true, nil
+	}
+	cache := loadStatCache(cacheDir, root)
+	if cache == nil || cache.Snapshot.IsZero() {
+		return false, nil
+	}
+	m, err := r.LoadManifest(ctx, cache.Snapshot)
+	if err != nil {
+		return false, nil // origin gone: keep what is there
+	}
+	d := diffTrees(m.Entries, scannedEntries(found, cache))
+	return len(d) == 0, nil
+}
+
+// scannedEntries turns a scan into entries, taking file content from the
+// stat cache where it vouches for it; other files get no blocks, which
+// makes them differ from any snapshot with content.
+func scannedEntries(found []scanned, cache *statCache) []Entry {
+	out := make([]Entry, len(found))
+	for i, e := range found {
+		out[i] = e.Entry
+		if e.Type == TypeFile {
+			if ce, ok := cache.fresh(e.Path, e.stat); ok {
+				out[i].Blocks = ce.Blocks
+			} else {
+				out[i].Blocks = []BlockRef{{Size: uint32(e.Size)}} // unknown content
+			}
+		}
+	}
+	return out
+}
+
+// selectEntries keeps the entries the filter chooses plus their parents.
+func selectEntries(entries []Entry, f Filter) []Entry {
+	if f.Empty() {
+		return entries
+	}
+	need := map[string]bool{}
+	for _, e := range entries {
+		if f.Selected(e.Path) {
+			need[e.Path] = true
+			for d := path.Dir(e.Path); d != "."; d = path.Dir(d) {
+				need[d] = true
+			}
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(entries), func(e Entry) bool { return !need[e.Path] })
+}

@@ -1,0 +1,355 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/statepack/statepack/chunker"
+	"github.com/statepack/statepack/internal/progress"
+)
+
+// restoreTmpPrefix names files being written by restore; a crash leaves
+// them behind, and the next restore removes them as extra paths.
+const restoreTmpPrefix = ".statepack-tmp-"
+
+// applyTree changes root into the snapshot's tree and returns the stat
+// cache that describes the result.
+func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o RestoreOptions, res *RestoreResult) (*statCache, error) {
+	sink := progress.Or(o.Progress)
+	target := selectEntries(m.Entries, o.Only)
+	found, err := scanTree(root, o.Only, func(string) {})
+	if err != nil {
+		return nil, err
+	}
+	oldCache := loadStatCache(o.CacheDir, root)
+	cur := make(map[string]*scanned, len(found))
+	for i := range found {
+		cur[found[i].Path] = &found[i]
+	}
+	want := make(map[string]*Entry, len(target))
+	for i := range target {
+		want[target[i].Path] = &target[i]
+	}
+	if err := removeExtra(root, found, want, res); err != nil {
+		return nil, err
+	}
+	if err := makeDirs(root, target); err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, e := range target {
+		total += e.Size
+	}
+	sink.Phase("restore", int64(len(target)), total)
+	if err := r.writeFiles(ctx, root, target, cur, oldCache, sink, res); err != nil {
+		return nil, err
+	}
+	if err := finishDirs(root, target); err != nil {
+		return nil, err
+	}
+	return statTree(root, target, oldCache)
+}
+
+// removeExtra deletes what the snapshot does not have, and what has the
+// wrong type, deepest first.
+func removeExtra(root string, found []scanned, want map[string]*Entry, res *RestoreResult) error {
+	for i := len(found) - 1; i >= 0; i-- {
+		e := &found[i]
+		w := want[e.Path]
+		if w != nil && w.Type == e.Type {
+			continue
+		}
+		p := filepath.Join(root, filepath.FromSlash(e.Path))
+		if e.Type == TypeDir {
+			makeWritable(filepath.Dir(p))
+			makeWritable(p)
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove %s: %w", e.Path, mapFSError(err))
+		}
+		res.Removed++
+	}
+	return nil
+}
+
+// makeWritable gives the owner write access to a directory so restore can
+// change its entries; finishDirs sets the final mode afterwards.
+func makeWritable(dir string) {
+	if st, err := os.Lstat(dir); err == nil && st.IsDir() && st.Mode().Perm()&0o700 != 0o700 {
+		_ = os.Chmod(dir, st.Mode().Perm()|0o700)
+	}
+}
+
+// makeDirs creates the snapshot's directories, parents first. Each one is
+// checked to be a real directory, never a symlink, so no later write can
+// leave DATA_DIR (invariant 5).
+func makeDirs(root string, target []Entry) error {
+	for _, e := range target {
+		if e.Type != TypeDir {
+			continue
+		}
+		p := filepath.Join(root, filepath.FromSlash(e.Path))
+		st, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := os.Mkdir(p, 0o700); err != nil {
+				return fmt.Errorf("create %s: %w", e.Path, mapFSError(err))
+			}
+		case err != nil:
+			return fmt.Errorf("stat %s: %w", e.Path, mapFSError(err))
+		case !st.IsDir():
+			return fmt.Errorf("%s is in the way of a directory", e.Path)
+		default:
+			makeWritable(p)
+		}
+	}
+	makeWritable(root)
+	return nil
+}
+
+// finishDirs sets directory modes, owners and mtimes deepest first, after
+// their content, so writing children does not disturb them.
+func finishDirs(root string, target []Entry) error {
+	for i := len(target) - 1; i >= 0; i-- {
+		e := &target[i]
+		if e.Type != TypeDir {
+			continue
+		}
+		p := filepath.Join(root, filepath.FromSlash(e.Path))
+		if err := setMeta(p, e, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setMeta(p string, e *Entry, link bool) error {
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(p, int(e.UID), int(e.GID)); err != nil {
+			return fmt.Errorf("chown %s: %w", e.Path, err)
+		}
+	}
+	if !link {
+		if err := unix.Chmod(p, e.Mode&0o7777); err != nil {
+			return fmt.Errorf("chmod %s: %w", e.Path, err)
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(e.MTime), unix.NsecToTimespec(e.MTime)}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set mtime of %s: %w", e.Path, err)
+	}
+	return nil
+}
+
+// writeFiles writes files and symlinks, four at a time.
+func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry, cur map[string]*scanned, cache *statCache, sink progress.Sink, res *RestoreResult) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	var written, skipped atomic.Int64
+	var bytes atomic.Int64
+	for i := range target {
+		e := &target[i]
+		if e.Type == TypeDir {
+			continue
+		}
+		g.Go(func() error {
+			p := filepath.Join(root, filepath.FromSlash(e.Path))
+			same := identical(e, cur[e.Path], cache)
+			var err error
+			switch {
+			case same:
+				skipped.Add(1)
+				err = fixMeta(p, e, cur[e.Path])
+			case e.Type == TypeSymlink:
+				err = writeSymlink(p, e)
+			default:
+				err = r.writeFile(gctx, p, e)
+				written.Add(1)
+				bytes.Add(e.Size)
+			}
+			sink.Add(1, e.Size)
+			return err
+		})
+	}
+	err := g.Wait()
+	res.FilesWritten, res.FilesSkipped, res.BytesWritten = int(written.Load()), int(skipped.Load()), bytes.Load()
+	return err
+}
+
+// identical reports whether the path on disk already has the entry's
+// content: the same symlink target, or a file the stat cache vouches for
+// with the same blocks.
+func identical(e *Entry, c *scanned, cache *statCache) bool {
+	if c == nil || c.Type != e.Type {
+		return false
+	}
+	if e.Type == TypeSymlink {
+		return c.Target == e.Target
+	}
+	ce, ok := cache.fresh(e.Path, c.stat)
+	return ok && slices.Equal(ce.Blocks, e.Blocks)
+}
+
+func fixMeta(p string, e *Entry, c *scanned) error {
+	if c.Mode == e.Mode && c.MTime == e.MTime && c.UID == e.UID && c.GID == e.GID {
+		return nil
+	}
+	return setMeta(p, e, e.Type == TypeSymlink)
+}
+
+func writeSymlink(p string, e *Entry) error {
+	tmp := filepath.Join(filepath.Dir(p), restoreTmpPrefix+randomSuffix())
+	if err := os.Symlink(e.Target, tmp); err != nil {
+		return fmt.Errorf("create symlink %s: %w", e.Path, mapFSError(err))
+	}
+	if err := setMeta(tmp, e, true); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("create symlink %s: %w", e.Path, mapFSError(err))
+	}
+	return nil
+}
+
+// writeFile writes a temporary file beside p from verified blocks and
+// renames it into place: a reader sees the old file or the new one.
+// Blocks of zeros become holes, so sparse files stay sparse.
+func (r *Repository) writeFile(ctx context.Context, p string, e *Entry) error {
+	tmp := filepath.Join(filepath.Dir(p), restoreTmpPrefix+randomSuffix())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	var stored, raw []byte
+	var off int64
+	for _, b := range e.Blocks {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		loc, found := r.idx.Lookup(b.ID)
+		if !found || loc.Raw != b.Size {
+			return fmt.Errorf("restore %s: block %s is missing from %s", e.Path, b.ID.Short(), r.Location())
+		}
+		if stored, err = r.ReadStored(ctx, loc, stored); err != nil {
+			return fmt.Errorf("restore %s: %w", e.Path, err)
+		}
+		if raw, err = DecodeBlock(b.ID, loc, stored, raw); err != nil {
+			return fmt.Errorf("restore %s: %w", e.Path, err)
+		}
+		if !allZero(raw) {
+			if _, err := f.WriteAt(raw, off); err != nil {
+				return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+			}
+		}
+		off += int64(len(raw))
+	}
+	if err := f.Truncate(off); err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	}
+	if err := setMeta(tmp, e, false); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	}
+	ok = true
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// statTree records the restored files' stat data with their blocks, so the
+// next save reads none of them and the next restore rewrites none.
+func statTree(root string, target []Entry, old *statCache) (*statCache, error) {
+	c := &statCache{Files: map[string]*statEntry{}}
+	if old != nil {
+		for p, e := range old.Files {
+			c.Files[p] = e // entries outside --only stay valid
+		}
+	}
+	var newest int64
+	for _, e := range target {
+		if e.Type != TypeFile {
+			continue
+		}
+		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(e.Path)))
+		if err != nil {
+			return nil, fmt.Errorf("stat %s: %w", e.Path, err)
+		}
+		st := statOf(fi)
+		c.Files[e.Path] = &statEntry{Size: st.Size, MTime: st.MTime, CTime: st.CTime, Ino: st.Ino, Blocks: e.Blocks}
+		newest = max(newest, st.CTime)
+	}
+	// Files restore just wrote have a ctime of about now. Waiting out the
+	// racy window (at most a tenth of a second, and only after writing)
+	// lets the cache vouch for them: any later change gets a later ctime.
+	// A process writing into DATA_DIR during the restore is not covered.
+	if wait := time.Duration(newest + racyWindow - time.Now().UnixNano()); wait > 0 && wait <= time.Duration(racyWindow) {
+		time.Sleep(wait + time.Millisecond)
+	}
+	c.Recorded = time.Now().UnixNano()
+	return c, nil
+}
+
+// hashFile chunks and hashes a file without storing it, for diff.
+func (r *Repository) hashFile(ctx context.Context, root, rel string) ([]BlockRef, error) {
+	f, err := os.Open(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", rel, mapFSError(err))
+	}
+	defer f.Close()
+	ck, err := chunker.New(f, r.cfg.Chunker.Params())
+	if err != nil {
+		return nil, err
+	}
+	var out []BlockRef
+	for {
+		data, err := ck.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", rel, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out = append(out, BlockRef{ID: Hash(data), Size: uint32(len(data))})
+	}
+}

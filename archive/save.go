@@ -1,0 +1,304 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/statepack/statepack/chunker"
+	"github.com/statepack/statepack/internal/progress"
+)
+
+// SaveOptions describe one save.
+type SaveOptions struct {
+	DataDir  string
+	State    string
+	Message  string
+	Labels   map[string]string
+	Filter   Filter
+	CacheDir string // local stat cache directory; empty disables it
+	Host     string
+	User     string
+	Tool     string
+	Progress progress.Sink
+	LockWait time.Duration
+}
+
+// SaveResult reports what a save did.
+type SaveResult struct {
+	Snapshot    ID
+	Parent      ID
+	State       string
+	Files       int
+	Dirs        int
+	Symlinks    int
+	Bytes       int64 // content of all files in the snapshot
+	FilesRead   int   // files whose content was read
+	BytesRead   int64
+	NewBlocks   int64
+	NewBytes    int64 // raw bytes of new blocks
+	StoredBytes int64 // bytes added to packs
+	Warnings    []string
+
+	cache    *statCache
+	cacheDir string
+	root     string
+}
+
+// maxChangeRetries is how often a file that changes while it is read is
+// read again before the save gives up on it.
+const maxChangeRetries = 3
+
+// Save snapshots DataDir as a new version of State. Write order is packs,
+// index, snapshot, ref (invariant 1); files whose stat data is unchanged
+// since the last save or restore are not read again (invariant 7).
+func (r *Repository) Save(ctx context.Context, o SaveOptions) (*SaveResult, error) {
+	if err := ValidStateName(o.State); err != nil {
+		return nil, err
+	}
+	root, err := checkDataDir(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := r.Lock(ctx, false, "save", o.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	if _, err := r.LoadIndex(ctx); err != nil {
+		return nil, err
+	}
+	res, entries, err := r.saveTree(ctx, root, o)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{Version: FormatVersion, State: o.State, Message: o.Message, Labels: o.Labels,
+		Created: time.Now().UTC(), Host: o.Host, User: o.User, Tool: o.Tool, Entries: entries}
+	if err := r.commit(ctx, m, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// checkDataDir resolves the directory to save and checks it is one.
+func checkDataDir(dir string) (string, error) {
+	if dir == "" {
+		return "", ErrNoDataDir
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("DATA_DIR %s: %w", abs, mapFSError(err))
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("DATA_DIR %s is not a directory", abs)
+	}
+	return abs, nil
+}
+
+// ErrNoDataDir: neither DATA_DIR nor --data-dir names a directory.
+var ErrNoDataDir = errors.New("persistence is disabled: set DATA_DIR or pass --data-dir")
+
+func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (*SaveResult, []Entry, error) {
+	sink := progress.Or(o.Progress)
+	res := &SaveResult{State: o.State}
+	warn := func(msg string) { res.Warnings = append(res.Warnings, msg); sink.Warn(msg) }
+	scanStart := time.Now().UnixNano()
+	found, err := scanTree(root, o.Filter, warn)
+	if err != nil {
+		return nil, nil, err
+	}
+	cache := loadStatCache(o.CacheDir, root)
+	var toRead []int
+	var readBytes int64
+	for i := range found {
+		e := &found[i]
+		switch e.Type {
+		case TypeDir:
+			res.Dirs++
+		case TypeSymlink:
+			res.Symlinks++
+		case TypeFile:
+			res.Files++
+			res.Bytes += e.Size
+			if ce, ok := cache.fresh(e.Path, e.stat); ok && r.allIndexed(ce.Blocks) {
+				e.Blocks = ce.Blocks
+				continue
+			}
+			toRead = append(toRead, i)
+			readBytes += e.Size
+		}
+	}
+	sink.Phase("save", int64(len(toRead)), readBytes)
+	w := newBlockWriter(ctx, r)
+	defer w.Abort()
+	if err := r.readFiles(ctx, root, found, toRead, w, sink); err != nil {
+		return nil, nil, err
+	}
+	packs, err := w.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := r.PutIndex(ctx, packs); err != nil {
+		return nil, nil, err
+	}
+	res.FilesRead, res.BytesRead = len(toRead), readBytes
+	res.NewBlocks, res.NewBytes, res.StoredBytes = w.newBlocks.Load(), w.newRaw.Load(), w.newStored.Load()
+	entries := make([]Entry, len(found))
+	newCache := &statCache{State: o.State, Recorded: scanStart, Files: make(map[string]*statEntry, res.Files)}
+	for i, e := range found {
+		entries[i] = e.Entry
+		if e.Type == TypeFile {
+			newCache.Files[e.Path] = &statEntry{Size: e.stat.Size, MTime: e.stat.MTime, CTime: e.stat.CTime, Ino: e.stat.Ino, Blocks: e.Blocks}
+		}
+	}
+	res.cache, res.cacheDir, res.root = newCache, o.CacheDir, root
+	return res, entries, nil
+}
+
+func (r *Repository) allIndexed(blocks []BlockRef) bool {
+	for _, b := range blocks {
+		if !r.idx.Has(b.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// readFiles reads, chunks and hashes the listed files, two at a time so
+// that one core chunks while the other compresses.
+func (r *Repository) readFiles(ctx context.Context, root string, found []scanned, toRead []int, w *blockWriter, sink progress.Sink) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	for _, i := range toRead {
+		e := &found[i]
+		g.Go(func() error {
+			ck, err := chunker.New(nil, r.cfg.Chunker.Params())
+			if err != nil {
+				return err
+			}
+			return r.readFile(gctx, filepath.Join(root, filepath.FromSlash(e.Path)), e, ck, w, sink)
+		})
+	}
+	return g.Wait()
+}
+
+// readFile stores one file's blocks. A file whose stat changes while it is
+// read is read again; after maxChangeRetries the save fails naming it.
+func (r *Repository) readFile(ctx context.Context, p string, e *scanned, ck *chunker.Chunker, w *blockWriter, sink progress.Sink) error {
+	for attempt := 0; ; attempt++ {
+		changed, err := r.readFileOnce(ctx, p, e, ck, w, sink)
+		if err != nil || !changed {
+			return err
+		}
+		if attempt+1 >= maxChangeRetries {
+			return fmt.Errorf("%s changed while it was read (%d times); stop whatever writes it and save again", e.Path, maxChangeRetries)
+		}
+	}
+}
+
+func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck *chunker.Chunker, w *blockWriter, sink progress.Sink) (bool, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", e.Path, mapFSError(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", e.Path, err)
+	}
+	before := statOf(fi)
+	if !fi.Mode().IsRegular() {
+		return false, fmt.Errorf("%s stopped being a regular file while it was saved", e.Path)
+	}
+	ck.Reset(f)
+	var blocks []BlockRef
+	var n int64
+	for {
+		data, err := ck.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false, fmt.Errorf("read %s: %w", e.Path, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		id := Hash(data)
+		if _, err := w.Add(id, data); err != nil {
+			return false, err
+		}
+		blocks = append(blocks, BlockRef{ID: id, Size: uint32(len(data))})
+		n += int64(len(data))
+		sink.Add(0, int64(len(data)))
+	}
+	fi, err = f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", e.Path, err)
+	}
+	after := statOf(fi)
+	if after != before || n != after.Size {
+		return true, nil
+	}
+	sink.Add(1, 0)
+	e.stat, e.Size, e.Blocks = after, n, blocks
+	e.Mode, e.UID, e.GID, e.MTime = after.Mode, after.UID, after.GID, after.MTime
+	return false, nil
+}
+
+// commit writes the manifest and moves the ref, retrying when another save
+// of the same state moved it meanwhile (the new version then follows it).
+func (r *Repository) commit(ctx context.Context, m *Manifest, res *SaveResult) error {
+	for attempt := 0; ; attempt++ {
+		head, tag, err := r.ReadRef(ctx, m.State)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			m.Parent, tag = ID{}, ""
+		case err != nil:
+			return err
+		default:
+			m.Parent = head
+		}
+		id, err := r.PutManifestBytes(ctx, EncodeManifest(m))
+		if err != nil {
+			return err
+		}
+		err = r.SetRef(ctx, m.State, id, tag)
+		if errors.Is(err, ErrConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		res.Snapshot, res.Parent = id, m.Parent
+		if res.cache != nil {
+			res.cache.Snapshot = id
+			_ = saveStatCache(res.cacheDir, res.root, res.cache)
+		}
+		return nil
+	}
+}
+
+// Overlaps reports whether a and b are the same directory or one contains
+// the other, so that a store is never saved into itself.
+func Overlaps(a, b string) bool {
+	a, b = filepath.Clean(a), filepath.Clean(b)
+	if ra, err := filepath.EvalSymlinks(a); err == nil {
+		a = ra
+	}
+	if rb, err := filepath.EvalSymlinks(b); err == nil {
+		b = rb
+	}
+	return a == b || strings.HasPrefix(a, b+string(filepath.Separator)) || strings.HasPrefix(b, a+string(filepath.Separator))
+}

@@ -1,0 +1,203 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"unicode/utf8"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// fileStat is the part of lstat(2) that save and restore compare.
+type fileStat struct {
+	Size  int64
+	MTime int64
+	CTime int64
+	Ino   uint64
+	Mode  uint32
+	UID   uint32
+	GID   uint32
+}
+
+func statOf(fi fs.FileInfo) fileStat {
+	st := fileStat{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), Mode: uint32(fi.Mode().Perm())}
+	if fi.Mode()&fs.ModeSetuid != 0 {
+		st.Mode |= 0o4000
+	}
+	if fi.Mode()&fs.ModeSetgid != 0 {
+		st.Mode |= 0o2000
+	}
+	if fi.Mode()&fs.ModeSticky != 0 {
+		st.Mode |= 0o1000
+	}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.CTime = sys.Ctim.Sec*1e9 + sys.Ctim.Nsec
+		st.Ino = sys.Ino
+		st.UID, st.GID = sys.Uid, sys.Gid
+	}
+	return st
+}
+
+// scanned is one path found in DATA_DIR.
+type scanned struct {
+	Entry
+	stat fileStat
+}
+
+// Filter chooses paths by doublestar globs on their slash path relative to
+// DATA_DIR. A pattern that matches a directory covers all beneath it.
+// Excludes win over includes; no includes means everything.
+type Filter struct {
+	Include []string
+	Exclude []string
+}
+
+// Validate checks the patterns' syntax.
+func (f Filter) Validate() error {
+	for _, p := range append(slices.Clone(f.Include), f.Exclude...) {
+		if !doublestar.ValidatePattern(p) {
+			return fmt.Errorf("invalid pattern %q", p)
+		}
+	}
+	return nil
+}
+
+// Empty reports whether the filter selects everything.
+func (f Filter) Empty() bool { return len(f.Include) == 0 && len(f.Exclude) == 0 }
+
+func matchesSelfOrParent(patterns []string, rel string) bool {
+	for p := rel; p != "." && p != "/" && p != ""; p = path.Dir(p) {
+		for _, pat := range patterns {
+			if ok, _ := doublestar.Match(strings.TrimSuffix(pat, "/"), p); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Excluded reports whether rel is left out by an exclude pattern.
+func (f Filter) Excluded(rel string) bool { return matchesSelfOrParent(f.Exclude, rel) }
+
+// Selected reports whether rel itself is chosen.
+func (f Filter) Selected(rel string) bool {
+	if f.Excluded(rel) {
+		return false
+	}
+	return len(f.Include) == 0 || matchesSelfOrParent(f.Include, rel)
+}
+
+// scanTree walks root and returns its entries sorted by path, with the
+// ancestors of every selected entry. Sockets, FIFOs and devices are
+// skipped and reported through warn.
+func scanTree(root string, f Filter, warn func(string)) ([]scanned, error) {
+	var out []scanned
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		if p == root {
+			return nil
+		}
+		rel := filepath.ToSlash(p[len(root)+1:])
+		if !utf8.ValidString(rel) {
+			warn(fmt.Sprintf("skipped %q: name is not valid UTF-8", rel))
+			return skip(d)
+		}
+		if f.Excluded(rel) || strings.HasPrefix(d.Name(), restoreTmpPrefix) {
+			return skip(d)
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while scanning
+		}
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", p, err)
+		}
+		e, ok, err := entryOf(p, rel, fi)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			warn(fmt.Sprintf("skipped %s: %s is not a file, directory or symlink", rel, fileKind(fi.Mode())))
+			return nil
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Include) > 0 {
+		out = keepSelected(out, f)
+	}
+	slices.SortFunc(out, func(a, b scanned) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
+}
+
+func skip(d fs.DirEntry) error {
+	if d.IsDir() {
+		return fs.SkipDir
+	}
+	return nil
+}
+
+func entryOf(p, rel string, fi fs.FileInfo) (scanned, bool, error) {
+	st := statOf(fi)
+	e := scanned{Entry: Entry{Path: rel, Mode: st.Mode, UID: st.UID, GID: st.GID, MTime: st.MTime}, stat: st}
+	switch {
+	case fi.Mode().IsRegular():
+		e.Type, e.Size = TypeFile, st.Size
+	case fi.IsDir():
+		e.Type = TypeDir
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return e, false, fmt.Errorf("read symlink %s: %w", p, err)
+		}
+		e.Type, e.Target = TypeSymlink, target
+	default:
+		return e, false, nil
+	}
+	return e, true, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "special"
+}
+
+// keepSelected drops what the include patterns do not choose, keeping the
+// directories that lead to chosen entries.
+func keepSelected(in []scanned, f Filter) []scanned {
+	need := map[string]bool{}
+	for _, e := range in {
+		if f.Selected(e.Path) {
+			need[e.Path] = true
+			for d := path.Dir(e.Path); d != "."; d = path.Dir(d) {
+				need[d] = true
+			}
+		}
+	}
+	out := in[:0]
+	for _, e := range in {
+		if need[e.Path] {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -1,0 +1,165 @@
+package archive
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/zeebo/blake3"
+)
+
+// The stat cache is local, never part of a repository that is shared. It
+// remembers, per DATA_DIR, which snapshot the directory was last saved as or
+// restored from, and for each file the stat data it had then together with
+// its blocks. Save uses it to skip reading unchanged files, restore to skip
+// rewriting identical ones, status to tell what changed (invariant 7).
+
+// statEntry is what the cache knows of one file.
+type statEntry struct {
+	Size   int64
+	MTime  int64
+	CTime  int64
+	Ino    uint64
+	Blocks []BlockRef
+}
+
+// statCache is the cache of one DATA_DIR.
+type statCache struct {
+	Snapshot ID
+	State    string
+	Recorded int64 // nanoseconds; files changed at or after this are "racy"
+	Files    map[string]*statEntry
+}
+
+// racyWindow: a file whose ctime is this close to (or after) the moment its
+// stat was recorded may be changed again within the same timestamp tick
+// without its stat changing, so the cache does not vouch for it. File
+// systems that keep whole seconds only get a window of two seconds.
+const (
+	racyWindow       = int64(100e6)
+	racyWindowCoarse = int64(2e9)
+)
+
+// fresh reports whether the file at st still has the content the cache
+// recorded for it.
+func (c *statCache) fresh(rel string, st fileStat) (*statEntry, bool) {
+	if c == nil {
+		return nil, false
+	}
+	e := c.Files[rel]
+	if e == nil || e.Size != st.Size || e.MTime != st.MTime || e.CTime != st.CTime || e.Ino != st.Ino {
+		return nil, false
+	}
+	window := racyWindow
+	if e.CTime%1e9 == 0 {
+		window = racyWindowCoarse
+	}
+	if e.CTime >= c.Recorded-window || e.MTime >= c.Recorded-window {
+		return nil, false
+	}
+	return e, true
+}
+
+const statCacheMagic = "SPC1"
+
+func statCachePath(cacheDir, dataDir string) string {
+	sum := blake3.Sum256([]byte(dataDir))
+	return filepath.Join(cacheDir, fmt.Sprintf("datadir-%x", sum[:8]))
+}
+
+func loadStatCache(cacheDir, dataDir string) *statCache {
+	if cacheDir == "" {
+		return nil
+	}
+	data, err := os.ReadFile(statCachePath(cacheDir, dataDir))
+	if err != nil {
+		return nil
+	}
+	c, err := decodeStatCache(data)
+	if err != nil {
+		return nil // a damaged cache only costs a full read
+	}
+	return c
+}
+
+func saveStatCache(cacheDir, dataDir string, c *statCache) error {
+	if cacheDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return err
+	}
+	data := encodeStatCache(c)
+	return writeFileAtomic(statCachePath(cacheDir, dataDir), data)
+}
+
+func removeStatCache(cacheDir, dataDir string) {
+	if cacheDir != "" {
+		_ = os.Remove(statCachePath(cacheDir, dataDir))
+	}
+}
+
+func encodeStatCache(c *statCache) []byte {
+	b := []byte(statCacheMagic)
+	b = append(b, c.Snapshot[:]...)
+	b = appendString(b, c.State)
+	b = binary.AppendVarint(b, c.Recorded)
+	b = binary.AppendUvarint(b, uint64(len(c.Files)))
+	for p, e := range c.Files {
+		b = appendString(b, p)
+		b = binary.AppendVarint(b, e.Size)
+		b = binary.AppendVarint(b, e.MTime)
+		b = binary.AppendVarint(b, e.CTime)
+		b = binary.AppendUvarint(b, e.Ino)
+		b = binary.AppendUvarint(b, uint64(len(e.Blocks)))
+		for _, r := range e.Blocks {
+			b = append(b, r.ID[:]...)
+			b = binary.AppendUvarint(b, uint64(r.Size))
+		}
+	}
+	return b
+}
+
+func decodeStatCache(data []byte) (*statCache, error) {
+	if len(data) < 36 || string(data[:4]) != statCacheMagic {
+		return nil, errors.New("bad stat cache")
+	}
+	c := &statCache{}
+	copy(c.Snapshot[:], data[4:36])
+	d := &decoder{b: data[36:]}
+	c.State = d.str(MaxStateName)
+	c.Recorded = d.varint()
+	n := d.uvarint(uint64(len(d.b) / 8))
+	c.Files = make(map[string]*statEntry, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		p := d.str(maxPathLen)
+		e := &statEntry{Size: d.varint(), MTime: d.varint(), CTime: d.varint(), Ino: d.uvarint(1<<64 - 1)}
+		nb := d.uvarint(uint64(len(d.b) / 33))
+		e.Blocks = make([]BlockRef, nb)
+		for j := range e.Blocks {
+			copy(e.Blocks[j].ID[:], d.bytes(32))
+			e.Blocks[j].Size = uint32(d.uvarint(MaxBlockSize))
+		}
+		c.Files[p] = e
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return c, nil
+}
+
+// writeFileAtomic replaces a local file atomically and durably.
+func writeFileAtomic(p string, data []byte) error {
+	tmp := p + ".tmp-" + randomSuffix()
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

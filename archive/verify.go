@@ -1,0 +1,311 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/statepack/statepack/internal/progress"
+)
+
+// VerifyOptions choose how deep verify looks.
+type VerifyOptions struct {
+	ReadData bool // read every pack whole: check its id and re-hash every block
+	Progress progress.Sink
+}
+
+// Problem is one damaged or missing object.
+type Problem struct {
+	Object    string   `json:"object"`
+	Error     string   `json:"error"`
+	Snapshots []string `json:"snapshots,omitempty"` // snapshots it affects
+}
+
+// VerifyReport is what verify found.
+type VerifyReport struct {
+	States    int       `json:"states"`
+	Snapshots int       `json:"snapshots"`
+	Indexes   int       `json:"indexes"`
+	Packs     int       `json:"packs"`
+	Blocks    int       `json:"blocks"`
+	BytesRead int64     `json:"bytes_read"`
+	Problems  []Problem `json:"problems"`
+}
+
+// OK reports whether nothing is wrong.
+func (v *VerifyReport) OK() bool { return len(v.Problems) == 0 }
+
+// Verify checks that every ref resolves, every snapshot decodes and names
+// only indexed blocks in existing packs, every index object matches its id,
+// and every pack's trailer agrees with the index. With ReadData it reads
+// every pack and re-hashes every block (invariant 2).
+func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
+	sink := progress.Or(o.Progress)
+	rep := &VerifyReport{}
+	badPack := map[ID]string{}
+	badBlock := map[ID]string{}
+	if err := r.verifyIndexes(ctx, rep); err != nil {
+		return nil, err
+	}
+	if err := r.verifyPacks(ctx, o.ReadData, rep, badPack, badBlock, sink); err != nil {
+		return nil, err
+	}
+	if err := r.verifySnapshots(ctx, rep, badPack); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func (r *Repository) verifyIndexes(ctx context.Context, rep *VerifyReport) error {
+	var names []string
+	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
+		return fmt.Errorf("list index of %s: %w", r.Location(), err)
+	}
+	for _, name := range names {
+		rep.Indexes++
+		packs, err := r.readIndexObject(ctx, name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rep.Problems = append(rep.Problems, Problem{Object: name, Error: err.Error()})
+			continue
+		}
+		for _, p := range packs {
+			r.idx.AddPack(p.Pack, p.Entries)
+		}
+		r.indexed[name] = true
+	}
+	return nil
+}
+
+// verifyPacks compares every pack with the index: packs the index names
+// must exist with a matching trailer; with readData, whole packs are read.
+func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *VerifyReport, badPack, badBlock map[ID]string, sink progress.Sink) error {
+	byPack := map[ID][]PackEntry{}
+	_ = r.idx.Each(func(id ID, l Location) error {
+		byPack[l.Pack] = append(byPack[l.Pack], PackEntry{ID: id, Offset: l.Offset, Stored: l.Stored, Raw: l.Raw, Encoding: l.Encoding})
+		rep.Blocks++
+		return nil
+	})
+	sizes := map[ID]int64{}
+	if err := r.be.List(ctx, "packs/", func(oi ObjectInfo) error {
+		if id, err := ParseID(oi.Name[strings.LastIndexByte(oi.Name, '/')+1:]); err == nil {
+			sizes[id] = oi.Size
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list packs of %s: %w", r.Location(), err)
+	}
+	var total int64
+	for _, s := range sizes {
+		total += s
+	}
+	if readData {
+		sink.Phase("verify", int64(len(sizes)), total)
+	}
+	ids := make([]ID, 0, len(byPack))
+	for id := range byPack {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b ID) int { return strings.Compare(a.String(), b.String()) })
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rep.Packs++
+		size, ok := sizes[id]
+		var err error
+		switch {
+		case !ok:
+			err = fmt.Errorf("%s is missing: %w", packName(id), ErrNotFound)
+		case readData:
+			err = r.checkPackData(ctx, id, size, byPack[id], badBlock)
+			rep.BytesRead += size
+			sink.Add(1, size)
+		default:
+			err = r.checkPackTrailer(ctx, id, size, byPack[id])
+		}
+		if err != nil {
+			badPack[id] = err.Error()
+			rep.Problems = append(rep.Problems, Problem{Object: packName(id), Error: err.Error()})
+		}
+	}
+	return nil
+}
+
+// ReadPackTrailer reads and decodes a pack's trailer with two ranged reads.
+func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]PackEntry, error) {
+	name := packName(id)
+	if size < packFooterSize {
+		return nil, fmt.Errorf("%s is truncated: %w", name, errCorrupt)
+	}
+	footer, err := r.readRange(ctx, name, size-packFooterSize, packFooterSize)
+	if err != nil {
+		return nil, err
+	}
+	tsize, err := PackTrailerSize(footer, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	trailer, err := r.readRange(ctx, name, size-tsize, tsize)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := DecodePackTrailer(trailer, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return entries, nil
+}
+
+func (r *Repository) readRange(ctx context.Context, name string, off, n int64) ([]byte, error) {
+	rc, err := r.be.GetRange(ctx, name, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	defer rc.Close()
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return buf, nil
+}
+
+func (r *Repository) checkPackTrailer(ctx context.Context, id ID, size int64, want []PackEntry) error {
+	entries, err := r.ReadPackTrailer(ctx, id, size)
+	if err != nil {
+		return err
+	}
+	return compareEntries(entries, want)
+}
+
+func compareEntries(have, want []PackEntry) error {
+	byID := make(map[ID]PackEntry, len(have))
+	for _, e := range have {
+		byID[e.ID] = e
+	}
+	for _, w := range want {
+		if h, ok := byID[w.ID]; !ok || h != w {
+			return fmt.Errorf("index entry for block %s does not match the pack trailer: %w", w.ID.Short(), errCorrupt)
+		}
+	}
+	return nil
+}
+
+func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want []PackEntry, badBlock map[ID]string) error {
+	data, err := r.readVerified(ctx, packName(id), id, size)
+	if err != nil {
+		// The pack as a whole is damaged; find which blocks still decode.
+		if raw, rerr := r.readRange(ctx, packName(id), 0, size); rerr == nil {
+			r.markBadBlocks(raw, want, badBlock)
+		}
+		return err
+	}
+	entries, err := DecodePackTrailer(data[int64(len(data))-trailerLen(data):], size)
+	if err != nil {
+		return fmt.Errorf("%s: %w", packName(id), err)
+	}
+	if err := compareEntries(entries, want); err != nil {
+		return err
+	}
+	var buf []byte
+	for _, e := range entries {
+		loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+		if buf, err = DecodeBlock(e.ID, loc, data[e.Offset:e.Offset+e.Stored], buf); err != nil {
+			badBlock[e.ID] = err.Error()
+			return fmt.Errorf("%s: %w", packName(id), err)
+		}
+	}
+	return nil
+}
+
+func trailerLen(pack []byte) int64 {
+	if len(pack) < packFooterSize {
+		return int64(len(pack))
+	}
+	n, err := PackTrailerSize(pack[len(pack)-packFooterSize:], int64(len(pack)))
+	if err != nil {
+		return int64(len(pack))
+	}
+	return n
+}
+
+func (r *Repository) markBadBlocks(pack []byte, want []PackEntry, badBlock map[ID]string) {
+	var buf []byte
+	for _, e := range want {
+		if int(e.Offset)+int(e.Stored) > len(pack) {
+			badBlock[e.ID] = "outside the pack"
+			continue
+		}
+		loc := Location{Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+		var err error
+		if buf, err = DecodeBlock(e.ID, loc, pack[e.Offset:e.Offset+e.Stored], buf); err != nil {
+			badBlock[e.ID] = err.Error()
+		}
+	}
+}
+
+// verifySnapshots checks refs and snapshots, and names the snapshots that
+// damaged packs or blocks affect.
+func (r *Repository) verifySnapshots(ctx context.Context, rep *VerifyReport, badPack map[ID]string) error {
+	states, err := r.States(ctx)
+	if err != nil {
+		return err
+	}
+	rep.States = len(states)
+	for _, s := range states {
+		head, _, err := r.ReadRef(ctx, s)
+		if err == nil && !r.HasSnapshot(ctx, head) {
+			err = fmt.Errorf("points at snapshot %s, which is missing", head.Short())
+		}
+		if err != nil {
+			rep.Problems = append(rep.Problems, Problem{Object: refName(s), Error: err.Error()})
+		}
+	}
+	snaps, err := r.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	affected := map[string][]string{}
+	for _, id := range snaps {
+		rep.Snapshots++
+		m, err := r.LoadManifest(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rep.Problems = append(rep.Problems, Problem{Object: snapshotName(id), Error: err.Error(), Snapshots: []string{id.String()}})
+			continue
+		}
+		r.snapshotDamage(id, m, badPack, affected, rep)
+	}
+	for i := range rep.Problems {
+		if s := affected[rep.Problems[i].Object]; len(s) > 0 {
+			rep.Problems[i].Snapshots = s
+		}
+	}
+	return nil
+}
+
+func (r *Repository) snapshotDamage(id ID, m *Manifest, badPack map[ID]string, affected map[string][]string, rep *VerifyReport) {
+	missing := 0
+	seen := map[string]bool{}
+	for _, e := range m.Entries {
+		for _, b := range e.Blocks {
+			loc, ok := r.idx.Lookup(b.ID)
+			switch {
+			case !ok:
+				missing++
+			case badPack[loc.Pack] != "" && !seen[packName(loc.Pack)]:
+				affected[packName(loc.Pack)] = append(affected[packName(loc.Pack)], id.String())
+				seen[packName(loc.Pack)] = true
+			}
+		}
+	}
+	if missing > 0 {
+		rep.Problems = append(rep.Problems, Problem{Object: snapshotName(id), Error: fmt.Sprintf("%d blocks are not in any index", missing), Snapshots: []string{id.String()}})
+	}
+}

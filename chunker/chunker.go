@@ -1,0 +1,190 @@
+package chunker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// minRefill is the least a refill asks the reader for, so that small Max
+// values do not turn into many small reads.
+const minRefill = 1 << 20
+
+// maxEmptyReads is how many (0, nil) reads in a row are taken as a broken
+// reader rather than a slow one, as bufio does.
+const maxEmptyReads = 100
+
+// errBadRead reports a reader that claimed to read more than it was given or
+// a negative count, which would corrupt the buffer if trusted.
+var errBadRead = errors.New("reader returned an invalid count")
+
+// Chunker cuts the stream of one io.Reader at a time into content-defined
+// chunks. It holds a fixed buffer, so it is meant to be reused with Reset
+// (callers keep Chunkers in a pool); it is not safe for concurrent use.
+type Chunker struct {
+	r            io.Reader
+	p            Params
+	maskS, maskL uint64
+
+	// buf[start:end] is read but not yet returned. len(buf) >= 2*Max, so a
+	// refill always leaves at least Max bytes to cut from unless the stream
+	// ended.
+	buf        []byte
+	start, end int
+
+	eof bool  // r has reported io.EOF; buf[start:end] is all that is left
+	err error // sticky, wrapped read error
+}
+
+// New returns a Chunker that reads from r and cuts with p. It fails only if p
+// is invalid. The buffer, Max+max(Max, 1 MiB) bytes, is allocated here once.
+func New(r io.Reader, p Params) (*Chunker, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Chunker{
+		p:   p,
+		buf: make([]byte, p.Max+max(p.Max, minRefill)),
+	}
+	c.maskS, c.maskL = p.masks()
+	c.Reset(r)
+	return c, nil
+}
+
+// Params returns the parameters c cuts with, so a caller holding a pooled
+// Chunker can check that it matches the repository's config.
+func (c *Chunker) Params() Params { return c.p }
+
+// Reset makes c cut a new stream read from r, as if newly made by New with
+// the same Params, keeping its buffer so that pooled Chunkers do not
+// allocate. Chunks returned before Reset must not be used afterwards.
+func (c *Chunker) Reset(r io.Reader) {
+	c.r = r
+	c.start, c.end = 0, 0
+	c.eof = false
+	c.err = nil
+}
+
+// Next returns the next chunk. The slice aliases an internal buffer and is
+// valid only until the next call to Next or Reset; its capacity is limited to
+// its length, so appending to it cannot overwrite the buffer. After the last
+// chunk Next returns nil, io.EOF. An empty reader yields io.EOF at once (no
+// empty chunk).
+//
+// Read errors are returned wrapped (errors.Is finds the reader's error) and
+// are sticky. Chunks whose boundary the data already read fixes are still
+// returned first; the error is returned where the stream would otherwise
+// have to end early, so a failed read never yields a truncated chunk as if it
+// were the last one.
+func (c *Chunker) Next() ([]byte, error) {
+	if c.end-c.start < c.p.Max && !c.eof && c.err == nil {
+		c.fill()
+	}
+	avail := c.end - c.start
+	if c.err != nil && avail < c.p.Max {
+		return nil, c.err
+	}
+	if avail == 0 {
+		return nil, io.EOF
+	}
+	n := cut(c.buf[c.start:c.end], c.p.Min, c.p.Avg, c.p.Max, c.maskS, c.maskL)
+	chunk := c.buf[c.start : c.start+n : c.start+n]
+	c.start += n
+	return chunk, nil
+}
+
+// fill moves the unread bytes to the front of the buffer and reads until the
+// buffer is full, the reader ends, or it fails. Reading until full, as
+// io.ReadFull does, copes with readers that return short reads, and with
+// readers that return data together with io.EOF. Since fill runs only when
+// fewer than Max bytes are unread and the buffer holds at least 2*Max, it
+// copies less than Max bytes and reads at least Max per call.
+func (c *Chunker) fill() {
+	if c.start > 0 {
+		c.end = copy(c.buf, c.buf[c.start:c.end])
+		c.start = 0
+	}
+	empty := 0
+	for c.end < len(c.buf) {
+		n, err := c.r.Read(c.buf[c.end:])
+		if n < 0 || n > len(c.buf)-c.end {
+			c.err = fmt.Errorf("chunker: read: %w (%d)", errBadRead, n)
+			return
+		}
+		c.end += n
+		switch {
+		case err == io.EOF:
+			c.eof = true
+			return
+		case err != nil:
+			c.err = fmt.Errorf("chunker: read: %w", err)
+			return
+		case n > 0:
+			empty = 0
+		default:
+			empty++
+			if empty >= maxEmptyReads {
+				c.err = fmt.Errorf("chunker: read: %w", io.ErrNoProgress)
+				return
+			}
+		}
+	}
+}
+
+// Boundaries cuts all of data with p and returns the chunk lengths in order;
+// they sum to len(data). It gives the same boundaries as a Chunker reading
+// data, without copying, which makes it a convenience for tests and tools.
+func Boundaries(data []byte, p Params) ([]int, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	maskS, maskL := p.masks()
+	lengths := make([]int, 0, len(data)/p.Avg+1)
+	for len(data) > 0 {
+		n := cut(data, p.Min, p.Avg, p.Max, maskS, maskL)
+		lengths = append(lengths, n)
+		data = data[n:]
+	}
+	return lengths, nil
+}
+
+// cut returns the length of the chunk at the start of data, which holds
+// either at least hi bytes or all that is left of the stream.
+//
+// The first lo bytes are skipped unhashed. A chunk of at most avg bytes ends
+// after the first byte where the gear hash has the maskS bits clear; a longer
+// one where it has the maskL bits clear; a chunk that reaches hi bytes, or
+// the end of data, ends there. This is repository format 1: see the package
+// comment before changing anything here.
+//
+// The loops range over subslices so that the compiler drops bounds checks,
+// and index gear, a [256]uint64, with a byte, which needs none either; the
+// body is one load, a shift-add and a test per byte.
+func cut(data []byte, lo, avg, hi int, maskS, maskL uint64) int {
+	n := len(data)
+	if n <= lo {
+		return n
+	}
+	if n > hi {
+		n = hi
+	}
+	normal := avg
+	if n < normal {
+		normal = n
+	}
+	g := &gear
+	var fp uint64
+	for i, b := range data[lo:normal] {
+		fp = fp<<1 + g[b]
+		if fp&maskS == 0 {
+			return lo + i + 1
+		}
+	}
+	for i, b := range data[normal:n] {
+		fp = fp<<1 + g[b]
+		if fp&maskL == 0 {
+			return normal + i + 1
+		}
+	}
+	return n
+}
