@@ -40,7 +40,10 @@ func ParseID(s string) (ID, error) {
 
 // Object name helpers: the one place that knows the repository layout.
 
-func packName(id ID) string     { s := id.String(); return "packs/" + s[:2] + "/" + s }
+func packName(id ID) string { s := id.String(); return "packs/" + s[:2] + "/" + s }
+
+// PackName is the object name of a pack.
+func PackName(id ID) string     { return packName(id) }
 func indexName(id ID) string    { return "index/" + id.String() }
 func snapshotName(id ID) string { return "snapshots/" + id.String() }
 func refName(state string) string {

@@ -38,6 +38,8 @@ type Chunker struct {
 
 // New returns a Chunker that reads from r and cuts with p. It fails only if p
 // is invalid. The buffer, Max+max(Max, 1 MiB) bytes, is allocated here once.
+// r may be nil for a Chunker made ahead of time for a pool; Reset must then
+// give it a reader before Next is called.
 func New(r io.Reader, p Params) (*Chunker, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err

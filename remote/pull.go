@@ -1,0 +1,123 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/internal/progress"
+)
+
+// Pull fetches the head of a state (or of the first fallback present) from
+// the remote: the manifest, then the blocks the local store lacks by ranged
+// reads coalesced per pack, each verified before it is stored; then the
+// local index, the manifest, and last the local ref.
+func Pull(ctx context.Context, local, remote *archive.Repository, o PullOptions) (*SyncResult, error) {
+	start := time.Now()
+	state, rhead, err := findState(ctx, remote, append([]string{o.State}, o.Fallbacks...))
+	if err != nil {
+		return nil, err
+	}
+	res := &SyncResult{State: state, Snapshot: rhead}
+	done := func() (*SyncResult, error) {
+		res.Requests, res.Duration = requests(remote), time.Since(start)
+		return res, nil
+	}
+	lhead, ltag, err := local.ReadRef(ctx, state)
+	switch {
+	case err == nil && lhead == rhead && local.HasSnapshot(ctx, rhead):
+		res.UpToDate = true
+		return done()
+	case err != nil && !errors.Is(err, archive.ErrNotFound):
+		return nil, err
+	case err == nil && !o.Force:
+		ok, err := remote.IsAncestor(ctx, lhead, rhead)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("local state '%s' is at %s, which %s does not contain (%w); push it first, or pull --force to replace it",
+				state, lhead.Short(), remote.Location(), ErrNotFastForward)
+		}
+	}
+	lock, err := local.Lock(ctx, false, "pull", o.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	data, err := remote.LoadManifestBytes(ctx, rhead)
+	if err != nil {
+		return nil, err
+	}
+	m, err := archive.DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s on %s: %w", rhead.Short(), remote.Location(), err)
+	}
+	if err := receiveBlocks(ctx, local, remote, m, o, res); err != nil {
+		return nil, err
+	}
+	if _, err := local.PutManifestBytes(ctx, data); err != nil {
+		return nil, err
+	}
+	if err := local.SetRef(ctx, state, rhead, ltag); err != nil {
+		return nil, err
+	}
+	return done()
+}
+
+// findState returns the first of names that exists on the remote.
+func findState(ctx context.Context, remote *archive.Repository, names []string) (string, archive.ID, error) {
+	for _, name := range names {
+		id, _, err := remote.ReadRef(ctx, name)
+		if err == nil {
+			return name, id, nil
+		}
+		if !errors.Is(err, archive.ErrNotFound) {
+			return "", archive.ID{}, err
+		}
+	}
+	what := fmt.Sprintf("state '%s'", names[0])
+	if len(names) > 1 {
+		what = fmt.Sprintf("none of the states '%s'", strings.Join(names, "', '"))
+	}
+	return "", archive.ID{}, &archive.NotFoundError{What: what, Where: remote.Location()}
+}
+
+// receiveBlocks copies the blocks of m that the local store lacks.
+func receiveBlocks(ctx context.Context, local, remote *archive.Repository, m *archive.Manifest, o PullOptions, res *SyncResult) error {
+	lidx, err := local.LoadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	blocks, _ := blockSet(m)
+	var need []archive.BlockRef
+	for _, b := range blocks {
+		if lidx.Has(b.ID) {
+			res.SkippedBlocks++
+			res.SkippedBytes += int64(b.Size)
+		} else {
+			need = append(need, b)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	ridx, err := remote.LoadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	ids := make([]archive.ID, 0, len(need))
+	locs := make([]archive.Location, 0, len(need))
+	for _, b := range need {
+		loc, ok := ridx.Lookup(b.ID)
+		if !ok || loc.Raw != b.Size {
+			return fmt.Errorf("snapshot on %s is incomplete: block %s is not in its index; nothing was changed locally (run `statepack verify --remote`)", remote.Location(), b.ID.Short())
+		}
+		ids = append(ids, b.ID)
+		locs = append(locs, loc)
+	}
+	return copyBlocks(ctx, remote, local, ids, locs, jobs(o.Jobs), progress.Or(o.Progress), res)
+}

@@ -1,0 +1,176 @@
+package remote_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/internal/treetest"
+)
+
+// store is one machine's view: a local repository and its DATA_DIR.
+type store struct {
+	repo  *archive.Repository
+	cache string
+	data  string
+}
+
+func newStore(t *testing.T) *store {
+	t.Helper()
+	dir := t.TempDir()
+	be, err := archive.NewDirBackend(filepath.Join(dir, "store"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := archive.OpenOrInit(context.Background(), be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &store{repo: r, cache: filepath.Join(dir, "store", "cache"), data: filepath.Join(dir, "data")}
+}
+
+func dirRemote(t *testing.T) *archive.Repository {
+	t.Helper()
+	be, err := archive.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := archive.OpenOrInit(context.Background(), be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (s *store) save(t *testing.T, state string) *archive.SaveResult {
+	t.Helper()
+	res, err := s.repo.Save(context.Background(), archive.SaveOptions{DataDir: s.data, State: state, CacheDir: s.cache})
+	if err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	return res
+}
+
+func bigContent(seed byte, n int) string {
+	b := make([]byte, n)
+	x := uint32(seed) + 1
+	for i := range b {
+		x = x*1664525 + 1013904223
+		b[i] = byte(x >> 24)
+	}
+	return string(b)
+}
+
+// TestPushPullRoundTripDir: save, push, pull into a fresh store, restore,
+// and the tree is identical; a second push and pull move nothing.
+func TestPushPullRoundTripDir(t *testing.T) {
+	ctx := context.Background()
+	a, b, rem := newStore(t), newStore(t), dirRemote(t)
+	treetest.Write(t, a.data, map[string]treetest.Spec{
+		"api_states/sqs/store.state": {Content: bigContent(1, 3<<20)},
+		"s3/bucket/obj":              {Content: bigContent(2, 1<<20)},
+		"s3/empty":                   {Dir: true},
+		"kinesis/link":               {Link: "../s3/bucket/obj"},
+	})
+	want := treetest.MustRead(t, a.data)
+	a.save(t, "main")
+	res, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Blocks == 0 || res.UpToDate {
+		t.Fatalf("first push sent nothing: %+v", res)
+	}
+	again, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "main"})
+	if err != nil || !again.UpToDate || again.Blocks != 0 {
+		t.Fatalf("second push: %+v, %v", again, err)
+	}
+	pres, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pres.Blocks != res.Blocks {
+		t.Errorf("pulled %d blocks, pushed %d", pres.Blocks, res.Blocks)
+	}
+	if _, err := b.repo.Restore(ctx, archive.RestoreOptions{DataDir: b.data, Snapshot: pres.Snapshot, CacheDir: b.cache}); err != nil {
+		t.Fatal(err)
+	}
+	treetest.AssertEqual(t, want, treetest.MustRead(t, b.data))
+	for _, r := range []*archive.Repository{a.repo, b.repo, rem} {
+		v, err := r.Verify(ctx, archive.VerifyOptions{ReadData: true})
+		if err != nil || !v.OK() {
+			t.Fatalf("verify %s: %v %+v", r.Location(), err, v)
+		}
+	}
+}
+
+// TestPushSendsOnlyNewBlocks: after a change, push sends the blocks the
+// save added and no more.
+func TestPushSendsOnlyNewBlocks(t *testing.T) {
+	ctx := context.Background()
+	a, rem := newStore(t), dirRemote(t)
+	treetest.Write(t, a.data, map[string]treetest.Spec{"db": {Content: bigContent(3, 4<<20)}, "other": {Content: bigContent(4, 2<<20)}})
+	a.save(t, "s")
+	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	content := []byte(bigContent(3, 4<<20))
+	copy(content[2<<20:], "a change in the middle of the file")
+	if err := os.WriteFile(filepath.Join(a.data, "db"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	saved := a.save(t, "s")
+	res, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Blocks != saved.NewBlocks || res.Bytes != saved.StoredBytes {
+		t.Fatalf("push sent %d blocks / %d bytes; the save added %d / %d", res.Blocks, res.Bytes, saved.NewBlocks, saved.StoredBytes)
+	}
+}
+
+// TestPushRefusesNonFastForward: two machines save the same state from the
+// same start; the second push is refused and changes nothing.
+func TestPushRefusesNonFastForward(t *testing.T) {
+	ctx := context.Background()
+	a, b, rem := newStore(t), newStore(t), dirRemote(t)
+	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "a"}})
+	treetest.Write(t, b.data, map[string]treetest.Spec{"f": {Content: "b"}})
+	a.save(t, "s")
+	b.save(t, "s")
+	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := remote.Push(ctx, b.repo, rem, remote.PushOptions{State: "s"})
+	if !errors.Is(err, remote.ErrNotFastForward) || !strings.Contains(err.Error(), "pull first") {
+		t.Fatalf("want not-fast-forward error, got %v", err)
+	}
+	if _, err := remote.Push(ctx, b.repo, rem, remote.PushOptions{State: "s", Force: true}); err != nil {
+		t.Fatalf("forced push: %v", err)
+	}
+}
+
+// TestPullFallback: a missing state falls back to the next; absent
+// everywhere is ErrNotFound.
+func TestPullFallback(t *testing.T) {
+	ctx := context.Background()
+	a, b, rem := newStore(t), newStore(t), dirRemote(t)
+	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "main"}})
+	a.save(t, "main")
+	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "pr-1", Fallbacks: []string{"pr-0", "main"}})
+	if err != nil || res.State != "main" {
+		t.Fatalf("fallback pull: %+v %v", res, err)
+	}
+	_, err = remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "pr-1", Fallbacks: []string{"pr-0"}})
+	if !errors.Is(err, archive.ErrNotFound) {
+		t.Fatalf("want not found, got %v", err)
+	}
+}
