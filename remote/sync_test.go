@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/statepack/statepack/archive"
-	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/internal/treetest"
+	"github.com/statepack/statepack/remote"
 )
 
 // store is one machine's view: a local repository and its DATA_DIR.
