@@ -125,8 +125,8 @@ func (x *Index) AddPack(pack ID, entries []PackEntry) {
 		x.packNum[pack] = n
 	}
 	for _, e := range entries {
-		if _, dup := x.pendMap[e.ID]; dup {
-			continue
+		if _, dup := x.pendMap[e.ID]; dup || x.inSortedLocked(e.ID) {
+			continue // the first location seen wins, in every view
 		}
 		x.pendMap[e.ID] = len(x.pending)
 		x.pending = append(x.pending, idxEntry{e.ID, n, e.Offset, e.Stored, e.Raw, e.Encoding})
@@ -134,6 +134,11 @@ func (x *Index) AddPack(pack ID, entries []PackEntry) {
 	if len(x.pending) > 4096 && len(x.pending) > len(x.sorted)/8 {
 		x.mergeLocked()
 	}
+}
+
+func (x *Index) inSortedLocked(id ID) bool {
+	_, ok := slices.BinarySearchFunc(x.sorted, id, func(e idxEntry, id ID) int { return bytes.Compare(e.id[:], id[:]) })
+	return ok
 }
 
 func (x *Index) mergeLocked() {

@@ -233,7 +233,17 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 			}
 		}
 	}
+	written := map[ID]bool{}
+	for _, ip := range moved {
+		written[ip.Pack] = true
+	}
 	for _, id := range p.drop {
+		if written[id] {
+			// Repacking can produce a pack identical to a dropped one (an
+			// orphan from an interrupted prune): same bytes, same id. It is
+			// live again and must stay.
+			continue
+		}
 		if err := r.be.Delete(ctx, packName(id)); err != nil {
 			return err
 		}

@@ -243,6 +243,9 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 		n += int64(len(data))
 		sink.Add(0, int64(len(data)))
 	}
+	if testHookAfterRead != nil {
+		testHookAfterRead(p)
+	}
 	fi, err = f.Stat()
 	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", e.Path, err)
@@ -256,6 +259,10 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 	e.Mode, e.UID, e.GID, e.MTime = after.Mode, after.UID, after.GID, after.MTime
 	return false, nil
 }
+
+// testHookAfterRead lets tests change a file between reading it and
+// checking whether it changed.
+var testHookAfterRead func(path string)
 
 // commit writes the manifest and moves the ref, retrying when another save
 // of the same state moved it meanwhile (the new version then follows it).
