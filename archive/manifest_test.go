@@ -46,7 +46,9 @@ func TestManifestRoundTrip(t *testing.T) {
 func TestHostileManifests(t *testing.T) {
 	blk := BlockRef{Hash([]byte("x")), 1}
 	dir := func(p string) Entry { return Entry{Path: p, Type: TypeDir, Mode: 0o755} }
-	file := func(p string) Entry { return Entry{Path: p, Type: TypeFile, Mode: 0o644, Size: 1, Blocks: []BlockRef{blk}} }
+	file := func(p string) Entry {
+		return Entry{Path: p, Type: TypeFile, Mode: 0o644, Size: 1, Blocks: []BlockRef{blk}}
+	}
 	cases := []struct {
 		name    string
 		entries []Entry
