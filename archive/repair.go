@@ -1,0 +1,189 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/statepack/statepack/internal/progress"
+)
+
+// RepairReport says what repair rebuilt and what could not be saved.
+type RepairReport struct {
+	PacksRead     int            `json:"packs_read"`
+	PacksDamaged  []string       `json:"packs_damaged"`
+	BlocksKept    int            `json:"blocks_kept"`
+	BlocksLost    int            `json:"blocks_lost"`
+	BlocksSalvage int            `json:"blocks_salvaged"` // moved out of damaged packs
+	IndexesBefore int            `json:"indexes_replaced"`
+	Snapshots     []SnapshotLoss `json:"snapshots_damaged"`
+}
+
+// SnapshotLoss names a snapshot that lost content, and which files.
+type SnapshotLoss struct {
+	Snapshot string   `json:"snapshot"`
+	State    string   `json:"state,omitempty"`
+	Error    string   `json:"error,omitempty"` // the manifest itself is unreadable
+	Files    []string `json:"files,omitempty"` // files with missing blocks
+}
+
+// Repair rebuilds the index from the packs themselves: every pack is read
+// whole and every block re-hashed; blocks that verify are kept (good blocks
+// of a damaged pack move to a new pack), the rest are dropped. A new index
+// replaces all old ones, then damaged packs and unreadable snapshots are
+// deleted. It runs under the exclusive lock.
+func (r *Repository) Repair(ctx context.Context, sink progress.Sink, lockWait time.Duration) (*RepairReport, error) {
+	sink = progress.Or(sink)
+	lock, err := r.Lock(ctx, true, "repair", lockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	rep := &RepairReport{}
+	packs := map[ID]int64{}
+	if err := r.be.List(ctx, "packs/", func(oi ObjectInfo) error {
+		if id, err := ParseID(oi.Name[strings.LastIndexByte(oi.Name, '/')+1:]); err == nil {
+			packs[id] = oi.Size
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list packs of %s: %w", r.Location(), err)
+	}
+	var oldIndexes []string
+	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { oldIndexes = append(oldIndexes, oi.Name); return nil }); err != nil {
+		return nil, err
+	}
+	rep.IndexesBefore = len(oldIndexes)
+	sink.Phase("repair", int64(len(packs)), 0)
+	newIndex, damaged, err := r.rescuePacks(ctx, packs, rep, sink)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.replaceIndex(ctx, newIndex, oldIndexes); err != nil {
+		return nil, err
+	}
+	for _, id := range damaged {
+		if err := r.be.Delete(ctx, packName(id)); err != nil {
+			return nil, err
+		}
+	}
+	return rep, r.checkSnapshotsAfterRepair(ctx, rep)
+}
+
+// rescuePacks reads every pack and returns the index of what verified and
+// the packs to delete.
+func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *RepairReport, sink progress.Sink) ([]IndexPack, []ID, error) {
+	var out []IndexPack
+	var damaged []ID
+	salvage := NewPackBuilder(r.cfg.PackSize)
+	var raw []byte
+	for id, size := range packs {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		rep.PacksRead++
+		sink.Add(1, size)
+		data, err := r.readRange(ctx, packName(id), 0, size)
+		if err != nil {
+			return nil, nil, err
+		}
+		entries := trailerOf(data)
+		var good []PackEntry
+		for _, e := range entries {
+			loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+			if raw, err = DecodeBlock(e.ID, loc, data[e.Offset:e.Offset+e.Stored], raw); err != nil {
+				rep.BlocksLost++
+				continue
+			}
+			good = append(good, e)
+		}
+		if Hash(data) == id && len(good) == len(entries) && len(entries) > 0 {
+			out = append(out, IndexPack{Pack: id, Entries: good})
+			rep.BlocksKept += len(good)
+			continue
+		}
+		rep.PacksDamaged = append(rep.PacksDamaged, packName(id))
+		damaged = append(damaged, id)
+		for _, e := range good {
+			salvage.Add(e.ID, data[e.Offset:e.Offset+e.Stored], int(e.Raw), e.Encoding)
+			rep.BlocksSalvage++
+			rep.BlocksKept++
+		}
+	}
+	if salvage.Len() > 0 {
+		id, data, entries := salvage.Finish()
+		if err := r.PutPack(ctx, id, data); err != nil {
+			return nil, nil, err
+		}
+		out = append(out, IndexPack{Pack: id, Entries: entries})
+	}
+	return out, damaged, nil
+}
+
+// trailerOf parses what it can of a pack's trailer; a damaged trailer
+// yields no entries.
+func trailerOf(data []byte) []PackEntry {
+	if len(data) < packFooterSize {
+		return nil
+	}
+	tsize, err := PackTrailerSize(data[len(data)-packFooterSize:], int64(len(data)))
+	if err != nil {
+		return nil
+	}
+	entries, err := DecodePackTrailer(data[int64(len(data))-tsize:], int64(len(data)))
+	if err != nil {
+		return nil
+	}
+	return entries
+}
+
+func (r *Repository) replaceIndex(ctx context.Context, packs []IndexPack, old []string) error {
+	r.idx, r.indexed = NewIndex(), map[string]bool{}
+	if _, err := r.PutIndex(ctx, packs); err != nil {
+		return err
+	}
+	keep := indexName(Hash(EncodeIndex(packs)))
+	for _, name := range old {
+		if name != keep {
+			if err := r.be.Delete(ctx, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkSnapshotsAfterRepair reports which snapshots lost what, and deletes
+// snapshots whose manifest cannot be read.
+func (r *Repository) checkSnapshotsAfterRepair(ctx context.Context, rep *RepairReport) error {
+	snaps, err := r.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range snaps {
+		m, err := r.LoadManifest(ctx, id)
+		if err != nil {
+			rep.Snapshots = append(rep.Snapshots, SnapshotLoss{Snapshot: id.String(), Error: err.Error()})
+			if err := r.be.Delete(ctx, snapshotName(id)); err != nil {
+				return err
+			}
+			continue
+		}
+		var files []string
+		for _, e := range m.Entries {
+			for _, b := range e.Blocks {
+				if !r.idx.Has(b.ID) {
+					files = append(files, e.Path)
+					break
+				}
+			}
+		}
+		if len(files) > 0 {
+			rep.Snapshots = append(rep.Snapshots, SnapshotLoss{Snapshot: id.String(), State: m.State, Files: files})
+		}
+	}
+	sort.Slice(rep.Snapshots, func(i, j int) bool { return rep.Snapshots[i].Snapshot < rep.Snapshots[j].Snapshot })
+	return nil
+}
