@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -222,12 +223,12 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 	res.PacksWritten = len(moved)
 	res.PacksRepacked = len(p.repack)
 	newIndex = append(newIndex, moved...)
-	if _, err := r.PutIndex(ctx, newIndex); err != nil {
+	names, err := r.PutIndex(ctx, newIndex)
+	if err != nil {
 		return err
 	}
-	newName := indexName(Hash(EncodeIndex(newIndex)))
 	for _, name := range p.indexes {
-		if name != newName {
+		if !slices.Contains(names, name) {
 			if err := r.be.Delete(ctx, name); err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -141,12 +142,12 @@ func trailerOf(data []byte) []PackEntry {
 
 func (r *Repository) replaceIndex(ctx context.Context, packs []IndexPack, old []string) error {
 	r.idx, r.indexed = NewIndex(), map[string]bool{}
-	if _, err := r.PutIndex(ctx, packs); err != nil {
+	keep, err := r.PutIndex(ctx, packs)
+	if err != nil {
 		return err
 	}
-	keep := indexName(Hash(EncodeIndex(packs)))
 	for _, name := range old {
-		if name != keep {
+		if !slices.Contains(keep, name) {
 			if err := r.be.Delete(ctx, name); err != nil {
 				return err
 			}

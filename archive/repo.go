@@ -270,21 +270,76 @@ func (r *Repository) PutPack(ctx context.Context, id ID, data []byte) error {
 	return nil
 }
 
-// PutIndex stores an index object for packs that are already complete and
-// adds them to the in-memory index.
-func (r *Repository) PutIndex(ctx context.Context, packs []IndexPack) (ID, error) {
-	if len(packs) == 0 {
-		return ID{}, nil
+// maxIndexEntries bounds one index object (about 3 MiB), so that readers
+// of a remote with millions of blocks hold one small object at a time.
+const maxIndexEntries = 1 << 16
+
+// PutIndex stores index objects for packs that are already complete and
+// adds them to the in-memory index. It returns the names written.
+func (r *Repository) PutIndex(ctx context.Context, packs []IndexPack) ([]string, error) {
+	var names []string
+	for len(packs) > 0 {
+		n, entries := 0, 0
+		for n < len(packs) && (n == 0 || entries+len(packs[n].Entries) <= maxIndexEntries) {
+			entries += len(packs[n].Entries)
+			n++
+		}
+		name, err := r.putIndexObject(ctx, packs[:n])
+		if err != nil {
+			return names, err
+		}
+		names = append(names, name)
+		packs = packs[n:]
 	}
+	return names, nil
+}
+
+func (r *Repository) putIndexObject(ctx context.Context, packs []IndexPack) (string, error) {
 	data := EncodeIndex(packs)
-	id := Hash(data)
-	name := indexName(id)
+	name := indexName(Hash(data))
 	if err := r.be.Put(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
-		return id, fmt.Errorf("write index to %s: %w", r.Location(), err)
+		return name, fmt.Errorf("write index to %s: %w", r.Location(), err)
 	}
 	for _, p := range packs {
 		r.idx.AddPack(p.Pack, p.Entries)
 	}
 	r.indexed[name] = true
-	return id, nil
+	return name, nil
+}
+
+// FindBlocks looks up the given blocks by reading the index objects one
+// at a time and keeping only the entries asked for: memory follows the
+// size of the question, not of the repository's index, which is how a
+// small push to a remote with millions of blocks stays small.
+func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[ID]Location, error) {
+	var names []string
+	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
+		return nil, fmt.Errorf("list index of %s: %w", r.Location(), err)
+	}
+	found := make(map[ID]Location, len(want))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, name := range names {
+		g.Go(func() error {
+			packs, err := r.readIndexObject(gctx, name)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range packs {
+				for _, e := range p.Entries {
+					if _, ok := want[e.ID]; !ok {
+						continue
+					}
+					if _, dup := found[e.ID]; !dup {
+						found[e.ID] = Location{Pack: p.Pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+					}
+				}
+			}
+			return nil
+		})
+	}
+	return found, g.Wait()
 }

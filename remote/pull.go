@@ -105,14 +105,18 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, m *ar
 	if len(need) == 0 {
 		return nil
 	}
-	ridx, err := remote.LoadIndex(ctx)
+	want := make(map[archive.ID]struct{}, len(need))
+	for _, b := range need {
+		want[b.ID] = struct{}{}
+	}
+	where, err := remote.FindBlocks(ctx, want)
 	if err != nil {
 		return err
 	}
 	ids := make([]archive.ID, 0, len(need))
 	locs := make([]archive.Location, 0, len(need))
 	for _, b := range need {
-		loc, ok := ridx.Lookup(b.ID)
+		loc, ok := where[b.ID]
 		if !ok || loc.Raw != b.Size {
 			return fmt.Errorf("snapshot on %s is incomplete: block %s is not in its index; nothing was changed locally (run `statepack verify --remote`)", remote.Location(), b.ID.Short())
 		}

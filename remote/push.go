@@ -72,15 +72,19 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head a
 	if _, err := local.LoadIndex(ctx); err != nil {
 		return err
 	}
-	ridx, err := remote.LoadIndex(ctx)
+	blocks, _ := blockSet(m)
+	want := make(map[archive.ID]struct{}, len(blocks))
+	for _, b := range blocks {
+		want[b.ID] = struct{}{}
+	}
+	have, err := remote.FindBlocks(ctx, want)
 	if err != nil {
 		return err
 	}
-	blocks, _ := blockSet(m)
 	var missing []archive.Location
 	var ids []archive.ID
 	for _, b := range blocks {
-		if ridx.Has(b.ID) {
+		if _, ok := have[b.ID]; ok {
 			res.SkippedBlocks++
 			res.SkippedBytes += int64(b.Size)
 			continue
