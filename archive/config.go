@@ -120,7 +120,7 @@ func writeConfig(ctx context.Context, be Backend, c Config) error {
 	data = append(data, '\n')
 	if _, err := be.PutIf(ctx, "config", data, ""); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return fmt.Errorf("%s already holds a repository", be.Location())
+			return fmt.Errorf("%s already holds a repository: %w", be.Location(), ErrConflict)
 		}
 		return fmt.Errorf("write config to %s: %w", be.Location(), err)
 	}

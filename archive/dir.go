@@ -375,7 +375,7 @@ func flockDir(dir string) (func(), error) {
 // package's sentinel errors, keeping the original text.
 func mapFSError(err error) error {
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ENOTDIR):
 		return &mappedError{err, ErrNotFound}
 	case errors.Is(err, fs.ErrPermission):
 		return &mappedError{err, ErrAccessDenied}

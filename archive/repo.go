@@ -62,7 +62,7 @@ func OpenOrInit(ctx context.Context, be Backend) (*Repository, error) {
 		return nil, cerr
 	}
 	r, err = Init(ctx, be, cfg)
-	if err != nil && strings.Contains(err.Error(), "already holds") {
+	if errors.Is(err, ErrConflict) {
 		return Open(ctx, be) // created concurrently
 	}
 	return r, err

@@ -61,6 +61,9 @@ func (c *cachedBackend) Get(ctx context.Context, name string) (io.ReadCloser, er
 	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
+// Unwrap returns the wrapped backend.
+func (c *cachedBackend) Unwrap() archive.Backend { return c.Backend }
+
 func (c *cachedBackend) Delete(ctx context.Context, name string) error {
 	if cacheable(name) {
 		_ = os.Remove(filepath.Join(c.dir, filepath.FromSlash(name)))

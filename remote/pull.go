@@ -16,14 +16,14 @@ import (
 // reads coalesced per pack, each verified before it is stored; then the
 // local index, the manifest, and last the local ref.
 func Pull(ctx context.Context, local, remote *archive.Repository, o PullOptions) (*SyncResult, error) {
-	start := time.Now()
+	start, before := time.Now(), requests(remote)
 	state, rhead, err := findState(ctx, remote, append([]string{o.State}, o.Fallbacks...))
 	if err != nil {
 		return nil, err
 	}
 	res := &SyncResult{State: state, Snapshot: rhead}
 	done := func() (*SyncResult, error) {
-		res.Requests, res.Duration = requests(remote), time.Since(start)
+		res.Requests, res.Duration = requests(remote)-before, time.Since(start)
 		return res, nil
 	}
 	lhead, ltag, err := local.ReadRef(ctx, state)

@@ -19,14 +19,14 @@ import (
 // an index, the manifest, and last the ref, by compare-and-swap (DESIGN.md
 // invariants 1, 6 and 7). A push cut off anywhere can be run again.
 func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions) (*SyncResult, error) {
-	start := time.Now()
+	start, before := time.Now(), requests(remote)
 	head, _, err := local.ReadRef(ctx, o.State)
 	if err != nil {
 		return nil, err
 	}
 	res := &SyncResult{State: o.State, Snapshot: head}
 	done := func() (*SyncResult, error) {
-		res.Requests, res.Duration = requests(remote), time.Since(start)
+		res.Requests, res.Duration = requests(remote)-before, time.Since(start)
 		return res, nil
 	}
 	rhead, rtag, err := remote.ReadRef(ctx, o.State)

@@ -1,11 +1,13 @@
 package remote
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/progress"
 )
 
@@ -57,14 +59,6 @@ func jobs(n int) int {
 	return min(n, 64)
 }
 
-// requests reads the request count of a counting backend, if there is one.
-func requests(r *archive.Repository) int64 {
-	if c, ok := r.Backend().(interface{ Requests() int64 }); ok {
-		return c.Requests()
-	}
-	return 0
-}
-
 // blockSet collects the distinct blocks of a manifest.
 func blockSet(m *archive.Manifest) ([]archive.BlockRef, int64) {
 	seen := map[archive.ID]struct{}{}
@@ -85,4 +79,97 @@ func blockSet(m *archive.Manifest) ([]archive.BlockRef, int64) {
 
 func notOnRemote(state string, r *archive.Repository) error {
 	return &archive.NotFoundError{What: fmt.Sprintf("state '%s'", state), Where: r.Location()}
+}
+
+// OpenOption adjusts OpenRemote.
+type OpenOption func(*openOptions)
+
+type openOptions struct {
+	cacheDir string
+	initFrom *archive.Repository
+}
+
+// WithIndexCache keeps copies of the remote's index and snapshot objects
+// under dir (the local store's cache), so they are fetched once.
+func WithIndexCache(dir string) OpenOption {
+	return func(o *openOptions) { o.cacheDir = dir }
+}
+
+// InitIfEmpty creates the repository on a remote that holds nothing yet
+// (an empty bucket or directory), with the chunker parameters of local so
+// that both sides cut the same blocks. Push uses it; a missing bucket is
+// still an error.
+func InitIfEmpty(local *archive.Repository) OpenOption {
+	return func(o *openOptions) { o.initFrom = local }
+}
+
+// OpenRemote opens the repository at a remote URL (STATEPACK_REMOTE), with
+// S3 settings from the environment, retries, and request counting for
+// the push and pull summaries. With create, a missing bucket or directory
+// is created and a repository initialised there (statepack init --remote).
+func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOption) (*archive.Repository, error) {
+	var o openOptions
+	for _, fn := range opts {
+		fn(&o)
+	}
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	mkdir := create || (o.initFrom != nil && u.Kind == KindDir)
+	be, err := Open(ctx, rawURL, S3ConfigFromEnv(), mkdir)
+	if err != nil {
+		return nil, err
+	}
+	be = NewCounter(be)
+	if o.cacheDir != "" {
+		be = withCache(be, cacheDirFor(o.cacheDir, be.Location()))
+	}
+	r, err := archive.Open(ctx, be)
+	if !errors.Is(err, archive.ErrNotRepository) || (!create && o.initFrom == nil) {
+		if errors.Is(err, archive.ErrNotRepository) {
+			return nil, fmt.Errorf("%w; create one with `statepack init --remote`, or push a state to an empty one", err)
+		}
+		return r, err
+	}
+	if !isEmpty(ctx, be) {
+		return nil, err
+	}
+	params, packSize := chunker.DefaultParams(), 0
+	if o.initFrom != nil {
+		params, packSize = o.initFrom.Config().Chunker.Params(), o.initFrom.Config().PackSize
+	}
+	cfg, err := archive.NewConfig(params, packSize)
+	if err != nil {
+		return nil, err
+	}
+	r, err = archive.Init(ctx, be, cfg)
+	if err != nil && errors.Is(err, archive.ErrConflict) {
+		return archive.Open(ctx, be) // initialised concurrently by another pusher
+	}
+	return r, err
+}
+
+func isEmpty(ctx context.Context, be archive.Backend) bool {
+	empty := true
+	_ = be.List(ctx, "", func(archive.ObjectInfo) error { empty = false; return errStop })
+	return empty
+}
+
+var errStop = errors.New("stop listing")
+
+// requests reads the request count of the counting backend inside r.
+func requests(r *archive.Repository) int64 {
+	b := r.Backend()
+	for b != nil {
+		if c, ok := b.(*Counter); ok {
+			return c.Stats().Requests
+		}
+		u, ok := b.(interface{ Unwrap() archive.Backend })
+		if !ok {
+			return 0
+		}
+		b = u.Unwrap()
+	}
+	return 0
 }

@@ -1,0 +1,343 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/statepack/statepack/archive"
+)
+
+// RetryPolicy says how WithRetry retries a failed call.
+type RetryPolicy struct {
+	// Attempts is the most tries per call, the first included. Values
+	// below 2 mean no retries.
+	Attempts int
+	// BaseDelay is the wait before the first retry; each later wait
+	// doubles, up to MaxDelay. Every wait is jittered to a random point
+	// in its upper half, so clients that failed together do not retry
+	// together.
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+	// OnRetry, when set, is called before each wait, for a log line or a
+	// progress warning. It must be safe for concurrent use.
+	OnRetry func(RetryEvent)
+}
+
+// RetryEvent describes a failed attempt that is about to be retried.
+type RetryEvent struct {
+	Method  string // MethodGet, MethodPut, ...
+	Name    string // the object, or the prefix for List
+	Attempt int    // the attempt that failed, from 1
+	Err     error
+	Delay   time.Duration // the wait before the next attempt
+}
+
+// DefaultRetryPolicy retries up to 5 times over about 8 seconds: enough to
+// ride out a throttling burst or a dropped connection, short enough that a
+// real outage is reported while the user is still watching.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{Attempts: 6, BaseDelay: 250 * time.Millisecond, MaxDelay: 8 * time.Second}
+}
+
+// delay is the jittered wait after the given failed attempt.
+func (p RetryPolicy) delay(attempt int) time.Duration {
+	d := p.BaseDelay
+	for i := 1; i < attempt && d < p.MaxDelay; i++ {
+		d *= 2
+	}
+	if p.MaxDelay > 0 && d > p.MaxDelay {
+		d = p.MaxDelay
+	}
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// WithRetry wraps b so that calls failing with a transient error (see
+// IsTransient) are tried again, with exponential backoff and jitter, up to
+// p.Attempts times, and never past the cancellation of ctx.
+//
+// Not every call can be repeated safely:
+//
+//   - Put is retried only when its reader is an io.Seeker, rewound to
+//     where it stood; a plain reader has been consumed by the failed try.
+//   - List is retried only while it has delivered nothing to fn, so fn
+//     never sees an object twice. Errors from fn are returned as they are.
+//   - PutIf is retried only when the error shows the request never
+//     reached the server (the connection could not be opened). A
+//     conditional write that reached the server may have succeeded
+//     before its answer was lost; repeating it would then fail its own
+//     condition and report a conflict for a write that in fact won. So
+//     that error is reported, and the caller, who knows what it meant to
+//     write, re-reads the object to find out.
+//   - The readers Get and GetRange return are not retried mid-stream.
+func WithRetry(b archive.Backend, p RetryPolicy) archive.Backend {
+	return &retryBackend{b: b, p: p}
+}
+
+type retryBackend struct {
+	b archive.Backend
+	p RetryPolicy
+}
+
+// Unwrap returns the wrapped backend.
+func (r *retryBackend) Unwrap() archive.Backend { return r.b }
+
+// do runs op until it succeeds, fails for good, or runs out of attempts.
+func (r *retryBackend) do(ctx context.Context, method, name string, retryable func(error) bool, op func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || ctx.Err() != nil || !retryable(err) {
+			return err
+		}
+		if attempt >= r.p.Attempts {
+			if attempt > 1 {
+				return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+			}
+			return err
+		}
+		d := r.p.delay(attempt)
+		if r.p.OnRetry != nil {
+			r.p.OnRetry(RetryEvent{Method: method, Name: name, Attempt: attempt, Err: err, Delay: d})
+		}
+		if cerr := sleep(ctx, d); cerr != nil {
+			return fmt.Errorf("%w (while waiting to retry after: %w)", cerr, err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Location implements archive.Backend.
+func (r *retryBackend) Location() string { return r.b.Location() }
+
+// Get implements archive.Backend.
+func (r *retryBackend) Get(ctx context.Context, name string) (rc io.ReadCloser, err error) {
+	err = r.do(ctx, MethodGet, name, IsTransient, func() error {
+		rc, err = r.b.Get(ctx, name)
+		return err
+	})
+	return rc, err
+}
+
+// GetRange implements archive.Backend.
+func (r *retryBackend) GetRange(ctx context.Context, name string, offset, length int64) (rc io.ReadCloser, err error) {
+	err = r.do(ctx, MethodGetRange, name, IsTransient, func() error {
+		rc, err = r.b.GetRange(ctx, name, offset, length)
+		return err
+	})
+	return rc, err
+}
+
+// Put implements archive.Backend.
+func (r *retryBackend) Put(ctx context.Context, name string, rd io.Reader, size int64) error {
+	seeker, ok := rd.(io.Seeker)
+	if !ok {
+		return r.b.Put(ctx, name, rd, size)
+	}
+	start, err := seeker.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return r.b.Put(ctx, name, rd, size)
+	}
+	first := true
+	return r.do(ctx, MethodPut, name, IsTransient, func() error {
+		if !first {
+			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+				return fmt.Errorf("put %s: rewind for retry: %w", name, err)
+			}
+		}
+		first = false
+		return r.b.Put(ctx, name, rd, size)
+	})
+}
+
+// Stat implements archive.Backend.
+func (r *retryBackend) Stat(ctx context.Context, name string) (info archive.ObjectInfo, err error) {
+	err = r.do(ctx, MethodStat, name, IsTransient, func() error {
+		info, err = r.b.Stat(ctx, name)
+		return err
+	})
+	return info, err
+}
+
+// List implements archive.Backend.
+func (r *retryBackend) List(ctx context.Context, prefix string, fn func(archive.ObjectInfo) error) error {
+	delivered := false
+	retryable := func(err error) bool { return !delivered && IsTransient(err) }
+	return r.do(ctx, MethodList, prefix, retryable, func() error {
+		return r.b.List(ctx, prefix, func(oi archive.ObjectInfo) error {
+			delivered = true
+			return fn(oi)
+		})
+	})
+}
+
+// Delete implements archive.Backend.
+func (r *retryBackend) Delete(ctx context.Context, name string) error {
+	return r.do(ctx, MethodDelete, name, IsTransient, func() error {
+		return r.b.Delete(ctx, name)
+	})
+}
+
+// GetVersioned implements archive.Backend.
+func (r *retryBackend) GetVersioned(ctx context.Context, name string) (data []byte, tag string, err error) {
+	err = r.do(ctx, MethodGetVersioned, name, IsTransient, func() error {
+		data, tag, err = r.b.GetVersioned(ctx, name)
+		return err
+	})
+	return data, tag, err
+}
+
+// PutIf implements archive.Backend; see WithRetry for why it retries only
+// requests that never left this machine.
+func (r *retryBackend) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (tag string, err error) {
+	retryable := func(err error) bool { return NeverSent(err) && IsTransient(err) }
+	err = r.do(ctx, MethodPutIf, name, retryable, func() error {
+		tag, err = r.b.PutIf(ctx, name, data, ifMatch)
+		return err
+	})
+	return tag, err
+}
+
+// IsTransient reports whether err is a failure that may pass if the same
+// request is made again: a network timeout, a connection refused, reset
+// or closed mid-flight, a truncated body (io.ErrUnexpectedEOF), an HTTP
+// 5xx or 429, or S3 throttling (SlowDown). An error in the chain with a
+// Transient() bool method decides for itself.
+//
+// It is false for the archive sentinels (ErrNotFound, ErrConflict,
+// ErrAccessDenied, ErrNoBucket, ErrNoSpace), for context cancellation, and
+// for anything it does not recognise.
+func IsTransient(err error) bool {
+	if err == nil || isContextError(err) || isSentinel(err) {
+		return false
+	}
+	var t interface{ Transient() bool }
+	if errors.As(err, &t) {
+		return t.Transient()
+	}
+	var er minio.ErrorResponse
+	if errors.As(err, &er) {
+		return transientS3(er)
+	}
+	return transientNet(err)
+}
+
+// isContextError reports a cancellation, or the expiry of a context's
+// deadline. Network timeouts also match context.DeadlineExceeded with
+// errors.Is, so the deadline is looked for by identity.
+func isContextError(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return true
+	}
+	found := false
+	walk(err, func(e error) {
+		if e == context.DeadlineExceeded {
+			found = true
+		}
+	})
+	return found
+}
+
+// walk calls fn for err and every error it wraps.
+func walk(err error, fn func(error)) {
+	for err != nil {
+		fn(err)
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e, fn)
+			}
+			return
+		default:
+			return
+		}
+	}
+}
+
+func isSentinel(err error) bool {
+	for _, s := range []error{archive.ErrNotFound, archive.ErrConflict, archive.ErrAccessDenied, archive.ErrNoBucket, archive.ErrNoSpace} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// transientS3 classifies an S3 error response.
+func transientS3(er minio.ErrorResponse) bool {
+	switch er.Code {
+	case "SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling", "ThrottlingException",
+		"RequestTimeout", "InternalError", "ServiceUnavailable", "XMinioServerNotInitialized":
+		return true
+	}
+	return er.StatusCode >= 500 || er.StatusCode == http.StatusTooManyRequests
+}
+
+// transientNet classifies transport failures.
+func transientNet(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	for _, errno := range []syscall.Errno{
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
+		syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ENETDOWN,
+	} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns.IsTimeout || dns.IsTemporary
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// minio-go replaces a connection closed mid-request with a
+		// plain error; net/http reports some closes only in text.
+		msg := ue.Err.Error()
+		return strings.Contains(msg, "EOF") || strings.Contains(msg, "Connection closed by foreign host") ||
+			strings.Contains(msg, "connection reset")
+	}
+	return false
+}
+
+// NeverSent reports whether err shows that a request never reached the
+// server: the connection could not be opened (refused, unreachable, a
+// dial timeout, a failed DNS lookup). Such a request is safe to repeat
+// even when it is not idempotent.
+func NeverSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED)
+}

@@ -1,0 +1,225 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+)
+
+// Kinds of remote a URL names.
+const (
+	KindS3  = "s3"  // an S3 bucket, optionally under a key prefix
+	KindDir = "dir" // a directory on a local or mounted file system
+)
+
+// URL is a parsed remote location. For KindS3, Bucket and Prefix are set
+// (Prefix is clean: no leading, trailing or doubled slashes, no dot
+// segments, possibly empty); for KindDir, Path is an absolute, clean path.
+type URL struct {
+	Kind   string
+	Bucket string
+	Prefix string
+	Path   string
+}
+
+// supportedForms is appended to every parse error so the user sees what
+// would have worked.
+const supportedForms = "use s3://bucket[/prefix], file:///absolute/path or a directory path"
+
+// ParseURL parses a remote as given to --remote or STATEPACK_REMOTE:
+// "s3://bucket", "s3://bucket/some/prefix", "file:///abs/path", or a
+// directory path, absolute or relative to the working directory ("~/" is
+// the home directory). Errors are one line and name the input.
+func ParseURL(s string) (URL, error) {
+	u, err := parseURL(s)
+	if err != nil {
+		return URL{}, fmt.Errorf("invalid remote %q: %w", s, err)
+	}
+	return u, nil
+}
+
+func parseURL(s string) (URL, error) {
+	if strings.TrimSpace(s) == "" {
+		return URL{}, errors.New("empty; " + supportedForms)
+	}
+	if strings.ContainsRune(s, 0) {
+		return URL{}, errors.New("contains a NUL byte")
+	}
+	scheme, rest, ok := splitScheme(s)
+	if !ok {
+		return parseDir(s)
+	}
+	if rest == "" && !strings.Contains(s, "://") {
+		return URL{}, fmt.Errorf("malformed %s URL; %s", scheme, supportedForms)
+	}
+	switch strings.ToLower(scheme) {
+	case "s3":
+		return parseS3(rest)
+	case "file":
+		return parseFile(s)
+	}
+	return URL{}, fmt.Errorf("unsupported scheme %q; %s", scheme, supportedForms)
+}
+
+// splitScheme finds "scheme://" at the start of s. It also catches the
+// known schemes written with too few slashes ("s3:bucket", "file:/x"),
+// which would otherwise be taken for relative directory names.
+func splitScheme(s string) (scheme, rest string, ok bool) {
+	if i := strings.Index(s, "://"); i > 0 && validScheme(s[:i]) {
+		return s[:i], s[i+3:], true
+	}
+	if i := strings.IndexByte(s, ':'); i > 0 {
+		switch strings.ToLower(s[:i]) {
+		case "s3", "file":
+			return s[:i], "", true
+		}
+	}
+	return "", "", false
+}
+
+// validScheme reports whether s has the syntax of a URL scheme (RFC 3986).
+func validScheme(s string) bool {
+	for i, c := range s {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func parseS3(rest string) (URL, error) {
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if bucket == "" {
+		return URL{}, errors.New("no bucket; use s3://bucket[/prefix]")
+	}
+	if err := checkBucketName(bucket); err != nil {
+		return URL{}, err
+	}
+	clean, err := cleanPrefix(prefix)
+	if err != nil {
+		return URL{}, err
+	}
+	return URL{Kind: KindS3, Bucket: bucket, Prefix: clean}, nil
+}
+
+// checkBucketName applies the S3 naming rules for general purpose buckets
+// that an endpoint would otherwise report less clearly.
+func checkBucketName(b string) error {
+	if len(b) < 3 || len(b) > 63 {
+		return fmt.Errorf("bucket name %q must be 3 to 63 characters long", b)
+	}
+	for _, c := range b {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return fmt.Errorf("bucket name %q may contain only lowercase letters, digits, dots and hyphens", b)
+		}
+	}
+	if !isAlnum(b[0]) || !isAlnum(b[len(b)-1]) {
+		return fmt.Errorf("bucket name %q must begin and end with a letter or digit", b)
+	}
+	if strings.Contains(b, "..") || strings.Contains(b, ".-") || strings.Contains(b, "-.") {
+		return fmt.Errorf("bucket name %q has adjacent dots or a dot next to a hyphen", b)
+	}
+	if looksLikeIPv4(b) {
+		return fmt.Errorf("bucket name %q must not be an IP address", b)
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+
+func looksLikeIPv4(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanPrefix drops empty and "." segments and refuses "..", so a prefix
+// names exactly one place in the bucket.
+func cleanPrefix(p string) (string, error) {
+	var segs []string
+	for _, seg := range strings.Split(p, "/") {
+		switch seg {
+		case "", ".":
+			continue
+		case "..":
+			return "", fmt.Errorf("prefix %q must not contain \"..\"", p)
+		}
+		if !utf8.ValidString(seg) {
+			return "", fmt.Errorf("prefix %q is not valid UTF-8", p)
+		}
+		for _, c := range seg {
+			if c < 0x20 || c == 0x7f {
+				return "", fmt.Errorf("prefix %q contains a control character", p)
+			}
+		}
+		segs = append(segs, seg)
+	}
+	return strings.Join(segs, "/"), nil
+}
+
+func parseFile(s string) (URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return URL{}, errors.New("malformed file URL; use file:///absolute/path")
+	}
+	if u.Opaque != "" || !strings.HasPrefix(strings.ToLower(s), "file://") {
+		return URL{}, errors.New("malformed file URL; use file:///absolute/path")
+	}
+	if u.Host != "" && u.Host != "localhost" {
+		return URL{}, fmt.Errorf("file URL names host %q; only local paths are supported, use file:///absolute/path", u.Host)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return URL{}, errors.New("file URL must not have a user, query or fragment")
+	}
+	if !strings.HasPrefix(u.Path, "/") {
+		return URL{}, errors.New("file URL has no absolute path; use file:///absolute/path")
+	}
+	return parseDir(u.Path)
+}
+
+func parseDir(p string) (URL, error) {
+	if strings.ContainsRune(p, 0) {
+		return URL{}, errors.New("path contains a NUL byte")
+	}
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return URL{}, fmt.Errorf("expand ~: %w", err)
+		}
+		p = filepath.Join(home, p[1:])
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return URL{}, err
+	}
+	return URL{Kind: KindDir, Path: abs}, nil
+}
+
+// String formats the URL so that ParseURL returns it unchanged:
+// "s3://bucket/prefix" or the directory's absolute path.
+func (u URL) String() string {
+	switch u.Kind {
+	case KindS3:
+		if u.Prefix == "" {
+			return "s3://" + u.Bucket
+		}
+		return "s3://" + u.Bucket + "/" + u.Prefix
+	case KindDir:
+		return u.Path
+	}
+	return ""
+}
