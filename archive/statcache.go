@@ -95,12 +95,6 @@ func saveStatCache(cacheDir, dataDir string, c *statCache) error {
 	return writeFileAtomic(statCachePath(cacheDir, dataDir), data)
 }
 
-func removeStatCache(cacheDir, dataDir string) {
-	if cacheDir != "" {
-		_ = os.Remove(statCachePath(cacheDir, dataDir))
-	}
-}
-
 func encodeStatCache(c *statCache) []byte {
 	b := []byte(statCacheMagic)
 	b = append(b, c.Snapshot[:]...)

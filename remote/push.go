@@ -151,7 +151,6 @@ type packSink struct {
 	dst     *archive.Repository
 	mu      sync.Mutex
 	cur     *archive.PackBuilder
-	done    []archive.IndexPack
 	g       *errgroup.Group
 	gctx    context.Context
 	packs   int

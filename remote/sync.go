@@ -77,10 +77,6 @@ func blockSet(m *archive.Manifest) ([]archive.BlockRef, int64) {
 	return out, total
 }
 
-func notOnRemote(state string, r *archive.Repository) error {
-	return &archive.NotFoundError{What: fmt.Sprintf("state '%s'", state), Where: r.Location()}
-}
-
 // OpenOption adjusts OpenRemote.
 type OpenOption func(*openOptions)
 

@@ -174,3 +174,32 @@ func TestPullFallback(t *testing.T) {
 		t.Fatalf("want not found, got %v", err)
 	}
 }
+
+// TestOpenRemoteInitialisesEmptyDir: the first push to a directory remote
+// creates it with the local chunker parameters; without that option a
+// missing remote is an error that says how to create one.
+func TestOpenRemoteInitialisesEmptyDir(t *testing.T) {
+	ctx := context.Background()
+	a := newStore(t)
+	url := "file://" + filepath.Join(t.TempDir(), "new", "remote")
+	if _, err := remote.OpenRemote(ctx, url, false); err == nil {
+		t.Fatal("opening a missing remote succeeded")
+	}
+	r, err := remote.OpenRemote(ctx, url, false, remote.InitIfEmpty(a.repo), remote.WithIndexCache(a.cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Config().Chunker != a.repo.Config().Chunker || r.Config().ID == a.repo.Config().ID {
+		t.Fatalf("remote config %+v does not follow local %+v", r.Config(), a.repo.Config())
+	}
+	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "x"}})
+	a.save(t, "s")
+	res, err := remote.Push(ctx, a.repo, r, remote.PushOptions{State: "s"})
+	if err != nil || res.Requests == 0 {
+		t.Fatalf("push: %+v %v", res, err)
+	}
+	noop, err := remote.Push(ctx, a.repo, r, remote.PushOptions{State: "s"})
+	if err != nil || !noop.UpToDate || noop.Requests > 3 {
+		t.Fatalf("no-op push took %d requests (want at most 3): %v", noop.Requests, err)
+	}
+}
