@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -221,7 +222,7 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 	if !fi.Mode().IsRegular() {
 		return false, fmt.Errorf("%s stopped being a regular file while it was saved", e.Path)
 	}
-	ck.Reset(f)
+	ck.Reset(newHoleReader(f, before.Size))
 	var blocks []BlockRef
 	var n int64
 	for {
@@ -235,7 +236,7 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		id := Hash(data)
+		id := blockID(data)
 		if _, err := w.Add(id, data); err != nil {
 			return false, err
 		}
@@ -258,6 +259,23 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 	e.stat, e.Size, e.Blocks = after, n, blocks
 	e.Mode, e.UID, e.GID, e.MTime = after.Mode, after.UID, after.GID, after.MTime
 	return false, nil
+}
+
+// zeroIDs caches the ids of all-zero blocks by length: sparse files and
+// preallocated databases are mostly such blocks, and checking for zeros
+// is far cheaper than hashing them.
+var zeroIDs sync.Map
+
+func blockID(data []byte) ID {
+	if len(data) < 4096 || !allZero(data) {
+		return Hash(data)
+	}
+	if id, ok := zeroIDs.Load(len(data)); ok {
+		return id.(ID)
+	}
+	id := Hash(data)
+	zeroIDs.Store(len(data), id)
+	return id
 }
 
 // testHookAfterRead lets tests change a file between reading it and
