@@ -1,0 +1,61 @@
+// Package archive is the statepack repository: the format (config, packs,
+// index, snapshots, refs, locks) and what is done with it (save, restore,
+// diff, verify, forget, prune, repair). It knows nothing of S3: every byte
+// goes through a Backend, and the local store is a DirBackend.
+//
+// # Repository format, version 1
+//
+// All ids are lowercase hex of BLAKE3-256. An object's id is the hash of
+// its bytes, so whoever reads an object can verify it.
+//
+//	config                 JSON: version, repository id, chunker min/avg/max,
+//	                       pack size target, zstd level
+//	packs/<xx>/<packid>    immutable: stored blocks back to back, then a
+//	                       trailer of 45-byte entries, then an 8-byte footer
+//	index/<indexid>        immutable: which pack holds which block; written
+//	                       only after its packs are complete
+//	snapshots/<snapid>     immutable manifest of one version of a state
+//	refs/<state>           mutable: "<snapid>\n", moved by compare-and-swap
+//	locks/<lockid>         JSON {exclusive, host, pid, command, time}
+//
+// Pack entry (little endian): block id [32] | offset u32 | stored length
+// u32 | raw length u32 | encoding u8 (0 raw, 1 zstd). Footer: entry count
+// u32 | "SPK1". The entries tile the block area exactly, in order, so the
+// index can always be rebuilt from the packs alone (Repair).
+//
+// Index object: "SPI1" | pack count u32 | per pack: pack id [32] | entry
+// count u32 | entries as in a pack trailer. At most 65,536 entries per
+// object, so readers hold one small object at a time.
+//
+// Manifest: "SPM1" | version uvarint | parent flag u8 [+ id 32] | state,
+// message, host, user, tool (uvarint length + bytes each) | created
+// (varint ns) | label count + (key, value) strings | entry count | entries
+// sorted by path. Entry: shared prefix length with the previous path
+// (uvarint) | rest of the path | type u8 ('f', 'd', 'l') | mode, uid, gid
+// (uvarint) | mtime (varint ns) | symlink: target | file: size, block
+// count, then (block id [32], raw length uvarint) per block.
+//
+// Decoders treat every object as hostile (invariant 5): lengths and counts
+// are bounded by the bytes that remain before anything is allocated,
+// paths must be clean, relative, valid UTF-8 without NUL, strictly sorted,
+// and every parent must be a directory entry of the same manifest, which
+// rules out writing beneath a symlink the snapshot itself creates.
+// Decompression is bounded by the recorded raw length.
+//
+// # Write order
+//
+// packs → index → snapshot → ref (invariant 1). The directory backend
+// writes every object to a temporary name and renames it; before a ref
+// moves, one syncfs(2) makes everything it can point at durable. Prune
+// runs under the exclusive lock and writes new packs and the new index
+// before it deletes anything.
+//
+// # The local stat cache
+//
+// Under the local store's cache/ directory, per DATA_DIR: the snapshot it
+// was last saved as or restored from, and each file's size, mtime, ctime
+// and inode with its blocks. Save skips files whose stat is unchanged,
+// restore skips files already identical, status reports changes from it.
+// Files changed within the racy window of the moment their stat was taken
+// are never trusted (invariant 7).
+package archive
