@@ -66,7 +66,7 @@ func newBlockWriter(ctx context.Context, r *Repository) *blockWriter {
 // Add hands over one block; data may be reused by the caller on return. It
 // reports whether the block was new to the repository.
 func (w *blockWriter) Add(id ID, data []byte) (bool, error) {
-	if w.r.idx.Has(id) {
+	if w.r.Index().Has(id) {
 		return false, nil
 	}
 	w.mu.Lock()

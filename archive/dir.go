@@ -89,9 +89,18 @@ func (b *DirBackend) Get(ctx context.Context, name string) (io.ReadCloser, error
 	if err != nil {
 		return nil, err
 	}
+	return openObject(p, name)
+}
+
+// openObject opens a stored object; a directory is not an object.
+func openObject(p, name string) (*os.File, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, mapFSError(err))
+	}
+	if st, err := f.Stat(); err != nil || st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, ErrNotFound)
 	}
 	return f, nil
 }
@@ -102,16 +111,16 @@ func (b *DirBackend) GetRange(ctx context.Context, name string, offset, length i
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := openObject(p, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, mapFSError(err))
+		return nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if offset < 0 || length < 0 || offset+length > st.Size() {
+	if offset < 0 || length < 0 || offset > st.Size() || length > st.Size()-offset {
 		f.Close()
 		return nil, fmt.Errorf("%s: range %d+%d outside object of %d bytes", name, offset, length, st.Size())
 	}
@@ -223,6 +232,9 @@ func (b *DirBackend) Stat(ctx context.Context, name string) (ObjectInfo, error) 
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("%s: %w", name, mapFSError(err))
 	}
+	if st.IsDir() {
+		return ObjectInfo{}, fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
 	return ObjectInfo{Name: name, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
@@ -230,6 +242,9 @@ func (b *DirBackend) Stat(ctx context.Context, name string) (ObjectInfo, error) 
 func (b *DirBackend) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
 	base := b.root
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		if !validObjectName(prefix[:i]) {
+			return nil // no object name starts with this prefix
+		}
 		base = filepath.Join(b.root, filepath.FromSlash(prefix[:i]))
 	}
 	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
@@ -317,7 +332,7 @@ func (b *DirBackend) PutIf(ctx context.Context, name string, data []byte, ifMatc
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("write %s: %w", name, mapFSError(err))
 	}
-	unlock, err := flockDir(dir)
+	unlock, err := flockDir(ctx, dir)
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", name, err)
 	}
@@ -356,14 +371,28 @@ func (b *DirBackend) flush() error {
 	return nil
 }
 
-func flockDir(dir string) (func(), error) {
+// flockDir takes an exclusive flock on dir, polling so that a cancelled
+// context (Ctrl-C, --timeout) ends the wait for a stuck holder.
+func flockDir(ctx context.Context, dir string) (func(), error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, mapFSError(err)
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		unix.Close(fd)
-		return nil, err
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			unix.Close(fd)
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			unix.Close(fd)
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
 	}
 	return func() {
 		_ = unix.Flock(fd, unix.LOCK_UN)
@@ -375,7 +404,7 @@ func flockDir(dir string) (func(), error) {
 // package's sentinel errors, keeping the original text.
 func mapFSError(err error) error {
 	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ENOTDIR):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.EISDIR):
 		return &mappedError{err, ErrNotFound}
 	case errors.Is(err, fs.ErrPermission):
 		return &mappedError{err, ErrAccessDenied}
@@ -392,7 +421,7 @@ type mappedError struct {
 	sentinel error
 }
 
-func (e *mappedError) Error() string { return e.sentinel.Error() }
+func (e *mappedError) Error() string { return e.err.Error() }
 func (e *mappedError) Unwrap() []error {
 	return []error{e.sentinel, e.err}
 }

@@ -280,7 +280,7 @@ func TestBadInput(t *testing.T) {
 		{"DATA_DIR missing", func() error {
 			_, err := r.Save(ctx, archive.SaveOptions{DataDir: "/does/not/exist", State: "s"})
 			return err
-		}, "not found"},
+		}, "DATA_DIR /does/not/exist does not exist"},
 		{"DATA_DIR is a file", func() error { _, err := r.Save(ctx, archive.SaveOptions{DataDir: file, State: "s"}); return err }, "not a directory"},
 		{"bad state name", func() error {
 			_, err := r.Save(ctx, archive.SaveOptions{DataDir: t.TempDir(), State: "../x"})

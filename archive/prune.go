@@ -170,7 +170,7 @@ func (r *Repository) planPrune(ctx context.Context, live map[ID]struct{}, repack
 	p := &prunePlan{keep: map[ID][]PackEntry{}, repack: map[ID][]PackEntry{}, sizes: map[ID]int64{}}
 	liveBytes := map[ID]int64{}
 	all := map[ID][]PackEntry{}
-	_ = r.idx.Each(func(id ID, l Location) error {
+	_ = r.Index().Each(func(id ID, l Location) error {
 		e := PackEntry{ID: id, Offset: l.Offset, Stored: l.Stored, Raw: l.Raw, Encoding: l.Encoding}
 		if _, ok := live[id]; ok {
 			all[l.Pack] = append(all[l.Pack], e)
@@ -254,8 +254,8 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 	for _, ip := range newIndex {
 		res.BlocksKept += len(ip.Entries)
 	}
-	r.idx, r.indexed = NewIndex(), map[string]bool{}
-	if dir, ok := r.be.(*DirBackend); ok {
+	r.resetIndex()
+	if dir, ok := unwrapDir(r.be); ok {
 		_ = dir.RemoveTemp(time.Hour)
 	}
 	return nil
@@ -299,4 +299,18 @@ func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink 
 		sink.Add(1, 0)
 	}
 	return out, flush()
+}
+
+// unwrapDir finds the DirBackend beneath wrappers (retry, counting).
+func unwrapDir(b Backend) (*DirBackend, bool) {
+	for {
+		if d, ok := b.(*DirBackend); ok {
+			return d, true
+		}
+		u, ok := b.(interface{ Unwrap() Backend })
+		if !ok {
+			return nil, false
+		}
+		b = u.Unwrap()
+	}
 }

@@ -141,7 +141,7 @@ func trailerOf(data []byte) []PackEntry {
 }
 
 func (r *Repository) replaceIndex(ctx context.Context, packs []IndexPack, old []string) error {
-	r.idx, r.indexed = NewIndex(), map[string]bool{}
+	r.resetIndex()
 	keep, err := r.PutIndex(ctx, packs)
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func (r *Repository) checkSnapshotsAfterRepair(ctx context.Context, rep *RepairR
 		var files []string
 		for _, e := range m.Entries {
 			for _, b := range e.Blocks {
-				if !r.idx.Has(b.ID) {
+				if !r.Index().Has(b.ID) {
 					files = append(files, e.Path)
 					break
 				}

@@ -21,6 +21,8 @@ type Repository struct {
 	be  Backend
 	cfg Config
 
+	mu sync.Mutex // guards idx and indexed, replaced by prune and repair
+
 	idx     *Index
 	indexed map[string]bool // index objects already loaded
 }
@@ -84,7 +86,7 @@ func (r *Repository) Location() string { return r.be.Location() }
 func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 	var names []string
 	err := r.be.List(ctx, "index/", func(oi ObjectInfo) error {
-		if !r.indexed[oi.Name] {
+		if !r.isIndexed(oi.Name) {
 			names = append(names, oi.Name)
 		}
 		return nil
@@ -102,10 +104,10 @@ func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 				return err
 			}
 			for _, p := range packs {
-				r.idx.AddPack(p.Pack, p.Entries)
+				r.Index().AddPack(p.Pack, p.Entries)
 			}
 			mu.Lock()
-			r.indexed[name] = true
+			r.markIndexed(name)
 			mu.Unlock()
 			return nil
 		})
@@ -113,11 +115,34 @@ func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return r.idx, nil
+	return r.Index(), nil
 }
 
 // Index is the in-memory index as loaded so far.
-func (r *Repository) Index() *Index { return r.idx }
+func (r *Repository) Index() *Index {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idx
+}
+
+// resetIndex forgets the loaded index after prune or repair rewrote it.
+func (r *Repository) resetIndex() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.idx, r.indexed = NewIndex(), map[string]bool{}
+}
+
+func (r *Repository) markIndexed(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.indexed[name] = true
+}
+
+func (r *Repository) isIndexed(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.indexed[name]
+}
 
 func (r *Repository) readIndexObject(ctx context.Context, name string) ([]IndexPack, error) {
 	id, err := ParseID(strings.TrimPrefix(name, "index/"))
@@ -206,7 +231,7 @@ func DecodeBlock(id ID, loc Location, stored []byte, dst []byte) ([]byte, error)
 
 // ReadBlock reads one block, verified.
 func (r *Repository) ReadBlock(ctx context.Context, id ID, dst []byte) ([]byte, error) {
-	loc, ok := r.idx.Lookup(id)
+	loc, ok := r.Index().Lookup(id)
 	if !ok {
 		return nil, fmt.Errorf("block %s is not in the index of %s: %w", id.Short(), r.Location(), ErrNotFound)
 	}
@@ -301,9 +326,9 @@ func (r *Repository) putIndexObject(ctx context.Context, packs []IndexPack) (str
 		return name, fmt.Errorf("write index to %s: %w", r.Location(), err)
 	}
 	for _, p := range packs {
-		r.idx.AddPack(p.Pack, p.Entries)
+		r.Index().AddPack(p.Pack, p.Entries)
 	}
-	r.indexed[name] = true
+	r.markIndexed(name)
 	return name, nil
 }
 

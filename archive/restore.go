@@ -100,7 +100,7 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 func (r *Repository) checkBlocks(id ID, m *Manifest) error {
 	for _, e := range m.Entries {
 		for _, b := range e.Blocks {
-			if !r.idx.Has(b.ID) {
+			if !r.Index().Has(b.ID) {
 				return fmt.Errorf("snapshot %s is incomplete in %s: block %s of %s is missing; nothing was changed (pull it again, or run `statepack verify`)", id.Short(), r.Location(), b.ID.Short(), e.Path)
 			}
 		}

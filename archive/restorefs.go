@@ -246,7 +246,7 @@ func (r *Repository) writeFile(ctx context.Context, p string, e *Entry) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		loc, found := r.idx.Lookup(b.ID)
+		loc, found := r.Index().Lookup(b.ID)
 		if !found || loc.Raw != b.Size {
 			return fmt.Errorf("restore %s: block %s is missing from %s", e.Path, b.ID.Short(), r.Location())
 		}

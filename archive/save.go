@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +99,9 @@ func checkDataDir(dir string) (string, error) {
 		return "", err
 	}
 	st, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("DATA_DIR %s does not exist", abs)
+	}
 	if err != nil {
 		return "", fmt.Errorf("DATA_DIR %s: %w", abs, mapFSError(err))
 	}
@@ -169,7 +173,7 @@ func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (
 
 func (r *Repository) allIndexed(blocks []BlockRef) bool {
 	for _, b := range blocks {
-		if !r.idx.Has(b.ID) {
+		if !r.Index().Has(b.ID) {
 			return false
 		}
 	}

@@ -74,9 +74,9 @@ func (r *Repository) verifyIndexes(ctx context.Context, rep *VerifyReport) error
 			continue
 		}
 		for _, p := range packs {
-			r.idx.AddPack(p.Pack, p.Entries)
+			r.Index().AddPack(p.Pack, p.Entries)
 		}
-		r.indexed[name] = true
+		r.markIndexed(name)
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ func (r *Repository) verifyIndexes(ctx context.Context, rep *VerifyReport) error
 // must exist with a matching trailer; with readData, whole packs are read.
 func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *VerifyReport, badPack, badBlock map[ID]string, sink progress.Sink) error {
 	byPack := map[ID][]PackEntry{}
-	_ = r.idx.Each(func(id ID, l Location) error {
+	_ = r.Index().Each(func(id ID, l Location) error {
 		byPack[l.Pack] = append(byPack[l.Pack], PackEntry{ID: id, Offset: l.Offset, Stored: l.Stored, Raw: l.Raw, Encoding: l.Encoding})
 		rep.Blocks++
 		return nil
@@ -295,7 +295,7 @@ func (r *Repository) snapshotDamage(id ID, m *Manifest, badPack map[ID]string, a
 	seen := map[string]bool{}
 	for _, e := range m.Entries {
 		for _, b := range e.Blocks {
-			loc, ok := r.idx.Lookup(b.ID)
+			loc, ok := r.Index().Lookup(b.ID)
 			switch {
 			case !ok:
 				missing++

@@ -1,7 +1,7 @@
 // Package remote holds what it takes to reach a repository that is not the
-// local store: the storage backends, remote URLs and credentials, and the
-// wrappers that add one behaviour around any backend. Push and pull, which
-// copy between two repositories, will live here too.
+// local store: the storage backends, remote URLs and credentials, the
+// wrappers that add one behaviour around any backend, and push and pull,
+// which copy snapshots between two repositories.
 //
 // A remote is named by a URL (see ParseURL):
 //

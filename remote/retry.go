@@ -24,9 +24,9 @@ type RetryPolicy struct {
 	// below 2 mean no retries.
 	Attempts int
 	// BaseDelay is the wait before the first retry; each later wait
-	// doubles, up to MaxDelay. Every wait is jittered to a random point
-	// in its upper half, so clients that failed together do not retry
-	// together.
+	// doubles, up to MaxDelay (zero: every wait is BaseDelay). Every wait
+	// is jittered to a random point in its upper half, so clients that
+	// failed together do not retry together.
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
 	// OnRetry, when set, is called before each wait, for a log line or a
@@ -43,9 +43,9 @@ type RetryEvent struct {
 	Delay   time.Duration // the wait before the next attempt
 }
 
-// DefaultRetryPolicy retries up to 5 times over about 8 seconds: enough to
-// ride out a throttling burst or a dropped connection, short enough that a
-// real outage is reported while the user is still watching.
+// DefaultRetryPolicy retries up to 5 times, waiting 4 to 8 seconds in all:
+// enough to ride out a throttling burst or a dropped connection, short
+// enough that a real outage is reported while the user is still watching.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{Attempts: 6, BaseDelay: 250 * time.Millisecond, MaxDelay: 8 * time.Second}
 }

@@ -70,13 +70,19 @@ func newS3Backend(u URL, cfg S3Config) (*S3Backend, error) {
 	if u.Kind != KindS3 {
 		return nil, fmt.Errorf("%s is not an S3 URL", u)
 	}
-	client, ep, err := newClient(cfg)
+	if err := checkBucketName(u.Bucket); err != nil {
+		return nil, err
+	}
+	prefix, err := cleanPrefix(u.Prefix)
 	if err != nil {
 		return nil, err
 	}
-	prefix := u.Prefix
 	if prefix != "" {
 		prefix += "/"
+	}
+	client, ep, err := newClient(cfg)
+	if err != nil {
+		return nil, err
 	}
 	return &S3Backend{
 		client:   client,

@@ -114,11 +114,18 @@ func redacted(s string) string {
 	return "<redacted>"
 }
 
-// secrets lists the values that must never appear in a message.
+// minRedacted is the shortest secret that messages are scrubbed of.
+// Real secrets are far longer (AWS: 40 characters, MinIO: at least 8);
+// scrubbing a dummy secret such as "s" would mangle every message.
+const minRedacted = 8
+
+// secrets lists the values that must never appear in a message. No
+// message is built from them; scrubbing is a second line of defence
+// against a server or library that echoes one.
 func (c S3Config) secrets() []string {
 	var s []string
 	for _, v := range []string{c.SecretAccessKey, c.SessionToken} {
-		if v != "" {
+		if len(v) >= minRedacted {
 			s = append(s, v)
 		}
 	}

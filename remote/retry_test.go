@@ -1,0 +1,299 @@
+package remote_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote"
+)
+
+// noWaitRetry retries without waiting: the tests count attempts, not time.
+var noWaitRetry = remote.RetryPolicy{Attempts: 4}
+
+func tempDirBackend(t *testing.T) archive.Backend {
+	t.Helper()
+	b, err := archive.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// timeoutError is a network timeout, as net and net/http report them.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+var (
+	errRefused = &url.Error{Op: "Put", URL: "http://127.0.0.1:1/b/k", Err: &net.OpError{
+		Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+	errReset = &url.Error{Op: "Put", URL: "http://127.0.0.1:1/b/k", Err: &net.OpError{
+		Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}}
+	errTimeout = &url.Error{Op: "Get", URL: "http://127.0.0.1:1/b/k", Err: timeoutError{}}
+)
+
+func TestIsTransient(t *testing.T) {
+	cases := []struct {
+		name      string
+		err       error
+		transient bool
+	}{
+		{"connection refused", errRefused, true},
+		{"connection reset", errReset, true},
+		{"network timeout", errTimeout, true},
+		{"unexpected EOF", fmt.Errorf("read pack: %w", io.ErrUnexpectedEOF), true},
+		{"HTTP 500", minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, true},
+		{"HTTP 503 SlowDown", minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, true},
+		{"HTTP 429", minio.ErrorResponse{Code: "TooManyRequests", StatusCode: 429}, true},
+		{"RequestTimeout", minio.ErrorResponse{Code: "RequestTimeout", StatusCode: 400}, true},
+		{"marked transient", &remote.FaultError{Err: transientMark(true)}, true},
+		{"not found", fmt.Errorf("get config: %w", archive.ErrNotFound), false},
+		{"conflict", archive.ErrConflict, false},
+		{"access denied", archive.ErrAccessDenied, false},
+		{"no bucket", archive.ErrNoBucket, false},
+		{"no space", remote.NoSpace(), false},
+		{"cancelled", fmt.Errorf("put: %w", context.Canceled), false},
+		{"deadline", &url.Error{Op: "Get", URL: "x", Err: context.DeadlineExceeded}, false},
+		{"cancelled mid 5xx", errors.Join(context.Canceled, minio.ErrorResponse{StatusCode: 503}), false},
+		{"not found as 5xx", errors.Join(archive.ErrNotFound, minio.ErrorResponse{StatusCode: 503}), false},
+		{"HTTP 400", minio.ErrorResponse{Code: "InvalidArgument", StatusCode: 400}, false},
+		{"marked permanent", &remote.FaultError{Err: transientMark(false)}, false},
+		{"unknown", errors.New("something else"), false},
+		{"nil", nil, false},
+	}
+	for _, c := range cases {
+		if got := remote.IsTransient(c.err); got != c.transient {
+			t.Errorf("%s: IsTransient(%v) = %v, want %v", c.name, c.err, got, c.transient)
+		}
+	}
+}
+
+type transientMark bool
+
+func (m transientMark) Error() string   { return fmt.Sprintf("transient=%v", bool(m)) }
+func (m transientMark) Transient() bool { return bool(m) }
+
+func TestNeverSent(t *testing.T) {
+	if !remote.NeverSent(errRefused) {
+		t.Error("a refused connection was sent")
+	}
+	if !remote.NeverSent(&net.DNSError{Err: "no such host", Name: "s3.invalid", IsNotFound: true}) {
+		t.Error("a failed lookup was sent")
+	}
+	for _, err := range []error{errReset, errTimeout, io.ErrUnexpectedEOF, minio.ErrorResponse{StatusCode: 503}} {
+		if remote.NeverSent(err) {
+			t.Errorf("NeverSent(%v) = true: the request may have reached the server", err)
+		}
+	}
+}
+
+// TestRetryByError: each call fails once with err; transient errors are
+// retried (two calls, success), the others returned at once (one call).
+func TestRetryByError(t *testing.T) {
+	cases := []struct {
+		err   error
+		calls int
+	}{
+		{errReset, 2},
+		{errTimeout, 2},
+		{io.ErrUnexpectedEOF, 2},
+		{minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, 2},
+		{archive.ErrNotFound, 1},
+		{archive.ErrAccessDenied, 1},
+		{remote.NoSpace(), 1},
+		{context.Canceled, 1},
+		{errors.New("permanent"), 1},
+	}
+	for _, c := range cases {
+		f := remote.NewFaulty(tempDirBackend(t))
+		b := remote.WithRetry(f, noWaitRetry)
+		ctx := t.Context()
+		putString(t, b, "config", "x")
+		f.FailNth(remote.MethodGet, 1, c.err).FailNth(remote.MethodStat, 1, c.err).
+			FailNth(remote.MethodDelete, 1, c.err).FailNth(remote.MethodGetVersioned, 1, c.err).
+			FailNth(remote.MethodList, 1, c.err).FailNth(remote.MethodGetRange, 1, c.err)
+		_, errGet := b.Get(ctx, "config")
+		_, errRange := b.GetRange(ctx, "config", 0, 1)
+		_, errStat := b.Stat(ctx, "config")
+		_, _, errVersioned := b.GetVersioned(ctx, "config")
+		errList := b.List(ctx, "", func(archive.ObjectInfo) error { return nil })
+		errDelete := b.Delete(ctx, "config")
+		results := map[string]error{
+			remote.MethodGet: errGet, remote.MethodGetRange: errRange, remote.MethodStat: errStat,
+			remote.MethodGetVersioned: errVersioned, remote.MethodList: errList, remote.MethodDelete: errDelete,
+		}
+		for method, err := range results {
+			if got := f.Calls(method); got != c.calls {
+				t.Errorf("%v: %s called %d times, want %d", c.err, method, got, c.calls)
+			}
+			if (err == nil) != (c.calls == 2) {
+				t.Errorf("%v: %s returned %v", c.err, method, err)
+			}
+		}
+	}
+}
+
+func TestRetryAttemptsBounded(t *testing.T) {
+	f := remote.NewFaulty(tempDirBackend(t)).FailFrom(remote.MethodStat, 1, errReset)
+	var events []remote.RetryEvent
+	p := noWaitRetry
+	p.OnRetry = func(e remote.RetryEvent) { events = append(events, e) }
+	_, err := remote.WithRetry(f, p).Stat(t.Context(), "config")
+	if !errors.Is(err, syscall.ECONNRESET) || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+		t.Errorf("error %v: want the last failure and the attempt count", err)
+	}
+	if f.Calls(remote.MethodStat) != 4 || len(events) != 3 {
+		t.Errorf("%d calls and %d retry events, want 4 and 3", f.Calls(remote.MethodStat), len(events))
+	}
+	for i, e := range events {
+		if e.Method != remote.MethodStat || e.Name != "config" || e.Attempt != i+1 || !errors.Is(e.Err, syscall.ECONNRESET) {
+			t.Errorf("event %d = %+v", i, e)
+		}
+	}
+}
+
+// TestRetryStopsWhenCancelled: a cancellation during the backoff wait ends
+// the call at once with the context's error.
+func TestRetryStopsWhenCancelled(t *testing.T) {
+	f := remote.NewFaulty(tempDirBackend(t)).FailFrom(remote.MethodStat, 1, errReset)
+	ctx, cancel := context.WithCancel(t.Context())
+	p := remote.RetryPolicy{Attempts: 10, BaseDelay: time.Hour, MaxDelay: time.Hour,
+		OnRetry: func(remote.RetryEvent) { cancel() }}
+	_, err := remote.WithRetry(f, p).Stat(ctx, "config")
+	if !errors.Is(err, context.Canceled) || f.Calls(remote.MethodStat) != 1 {
+		t.Errorf("after cancel: %v with %d calls; want context.Canceled after 1", err, f.Calls(remote.MethodStat))
+	}
+
+	// A call that fails after its context is cancelled is not retried.
+	f = remote.NewFaulty(tempDirBackend(t)).FailFrom(remote.MethodStat, 1, errReset)
+	_, err = remote.WithRetry(f, noWaitRetry).Stat(ctx, "config")
+	if err == nil || f.Calls(remote.MethodStat) != 1 {
+		t.Errorf("with a cancelled context: %v after %d calls, want 1", err, f.Calls(remote.MethodStat))
+	}
+}
+
+// TestRetryPutRewinds: a Put interrupted midway is retried from the start
+// of a seekable reader, and the stored object is whole.
+func TestRetryPutRewinds(t *testing.T) {
+	f := remote.NewFaulty(tempDirBackend(t)).InterruptPut(1, 100, io.ErrUnexpectedEOF)
+	b := remote.WithRetry(f, noWaitRetry)
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	r := bytes.NewReader(append([]byte("skip"), data...))
+	if _, err := r.Seek(4, io.SeekStart); err != nil { // the data starts at 4
+		t.Fatal(err)
+	}
+	if err := b.Put(t.Context(), "packs/00/p", r, int64(len(data))); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if f.Calls(remote.MethodPut) != 2 {
+		t.Errorf("Put called %d times, want 2", f.Calls(remote.MethodPut))
+	}
+	if got := getAll(t, b, "packs/00/p"); !bytes.Equal(got, data) {
+		t.Errorf("stored %d bytes, want the %d of the rewound reader", len(got), len(data))
+	}
+}
+
+// TestRetryPutPlainReader: a reader that cannot rewind is not retried.
+func TestRetryPutPlainReader(t *testing.T) {
+	f := remote.NewFaulty(tempDirBackend(t)).FailNth(remote.MethodPut, 1, errReset)
+	r := struct{ io.Reader }{strings.NewReader("data")}
+	if err := remote.WithRetry(f, noWaitRetry).Put(t.Context(), "config", r, 4); err == nil {
+		t.Error("Put succeeded")
+	}
+	if f.Calls(remote.MethodPut) != 1 {
+		t.Errorf("Put called %d times, want 1", f.Calls(remote.MethodPut))
+	}
+}
+
+// TestRetryPutIf: a conditional write is repeated only when it never left
+// this machine: otherwise it may have won, and a repeat would report a
+// conflict against itself.
+func TestRetryPutIf(t *testing.T) {
+	cases := []struct {
+		err   error
+		calls int
+	}{
+		{errRefused, 2},
+		{errReset, 1},
+		{errTimeout, 1},
+		{minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, 1},
+	}
+	for _, c := range cases {
+		f := remote.NewFaulty(tempDirBackend(t)).FailNth(remote.MethodPutIf, 1, c.err)
+		_, err := remote.WithRetry(f, noWaitRetry).PutIf(t.Context(), "refs/main", []byte("s"), "")
+		if f.Calls(remote.MethodPutIf) != c.calls || (err == nil) != (c.calls == 2) {
+			t.Errorf("%v: %d calls, err %v; want %d calls", c.err, f.Calls(remote.MethodPutIf), err, c.calls)
+		}
+	}
+}
+
+// listFailsAfter delivers one object, then fails: a retry would show fn
+// that object twice.
+type listFailsAfter struct {
+	archive.Backend
+	calls atomic.Int32
+}
+
+func (l *listFailsAfter) List(ctx context.Context, prefix string, fn func(archive.ObjectInfo) error) error {
+	l.calls.Add(1)
+	if err := fn(archive.ObjectInfo{Name: "config"}); err != nil {
+		return err
+	}
+	return errReset
+}
+
+func TestRetryList(t *testing.T) {
+	l := &listFailsAfter{Backend: tempDirBackend(t)}
+	seen := 0
+	err := remote.WithRetry(l, noWaitRetry).List(t.Context(), "", func(archive.ObjectInfo) error { seen++; return nil })
+	if err == nil || l.calls.Load() != 1 || seen != 1 {
+		t.Errorf("List failing after delivery: %v, %d calls, %d objects seen; want an error, 1, 1", err, l.calls.Load(), seen)
+	}
+
+	// An error from fn itself is the caller's, never retried.
+	f := remote.NewFaulty(tempDirBackend(t))
+	b := remote.WithRetry(f, noWaitRetry)
+	putString(t, b, "config", "x")
+	err = b.List(t.Context(), "", func(archive.ObjectInfo) error { return errReset })
+	if !errors.Is(err, syscall.ECONNRESET) || f.Calls(remote.MethodList) != 1 {
+		t.Errorf("List with a failing fn: %v after %d calls, want 1", err, f.Calls(remote.MethodList))
+	}
+}
+
+func putString(t *testing.T, b archive.Backend, name, data string) {
+	t.Helper()
+	if err := b.Put(t.Context(), name, strings.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getAll(t *testing.T, b archive.Backend, name string) []byte {
+	t.Helper()
+	rc, err := b.Get(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
