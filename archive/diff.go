@@ -133,7 +133,8 @@ func (r *Repository) currentEntries(ctx context.Context, root, cacheDir string) 
 }
 
 // DataDirChanges summarises how DATA_DIR differs from the snapshot it was
-// last saved as or restored from, by stat data only (cheap, for status).
+// last saved as or restored from. Only files whose stat changed since are
+// read, so status stays cheap when little changed.
 func (r *Repository) DataDirChanges(ctx context.Context, dataDir, cacheDir string) (origin ID, state string, changes []Change, err error) {
 	root, err := checkDataDir(dataDir)
 	if err != nil {
@@ -147,11 +148,11 @@ func (r *Repository) DataDirChanges(ctx context.Context, dataDir, cacheDir strin
 	if err != nil {
 		return cache.Snapshot, cache.State, nil, err
 	}
-	found, err := scanTree(root, Filter{}, func(string) {})
+	cur, err := r.currentEntries(ctx, root, cacheDir)
 	if err != nil {
 		return cache.Snapshot, cache.State, nil, err
 	}
-	return cache.Snapshot, cache.State, diffTrees(m.Entries, scannedEntries(found, cache)), nil
+	return cache.Snapshot, cache.State, diffTrees(m.Entries, cur), nil
 }
 
 // CountChanges returns how many paths were added, removed and modified.

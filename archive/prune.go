@@ -49,7 +49,9 @@ func (r *Repository) Forget(ctx context.Context, state string, o ForgetOptions) 
 	res := &ForgetResult{State: state}
 	now := time.Now()
 	for i, h := range hist {
-		keep := !o.All && (i < o.KeepLast || o.KeepWithin > 0 && now.Sub(h.Manifest.Created) <= o.KeepWithin)
+		// The head is always kept unless the whole state goes: a ref must
+		// never point at a forgotten snapshot.
+		keep := !o.All && (i == 0 || i < o.KeepLast || o.KeepWithin > 0 && now.Sub(h.Manifest.Created) <= o.KeepWithin)
 		if keep && len(res.Removed) == 0 {
 			res.Kept = append(res.Kept, h.ID)
 		} else {

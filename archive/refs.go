@@ -149,7 +149,7 @@ func (r *Repository) walkBack(ctx context.Context, spec string, id ID, back int)
 			return ID{}, err
 		}
 		if m.Parent.IsZero() || !r.HasSnapshot(ctx, m.Parent) {
-			return ID{}, &NotFoundError{What: fmt.Sprintf("snapshot %s (only %d older versions are kept)", spec, i), Where: r.Location()}
+			return ID{}, &NotFoundError{What: fmt.Sprintf("snapshot %s (the state keeps %s)", spec, versions(i+1)), Where: r.Location()}
 		}
 		id = m.Parent
 	}
@@ -254,4 +254,11 @@ func (r *Repository) IsAncestor(ctx context.Context, anc, snap ID) (bool, error)
 		id = m.Parent
 	}
 	return false, nil
+}
+
+func versions(n int) string {
+	if n == 1 {
+		return "1 version"
+	}
+	return fmt.Sprintf("%d versions", n)
 }

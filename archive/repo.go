@@ -55,7 +55,13 @@ func OpenOrInit(ctx context.Context, be Backend) (*Repository, error) {
 		return r, err
 	}
 	empty := true
-	_ = be.List(ctx, "", func(ObjectInfo) error { empty = false; return errStop })
+	_ = be.List(ctx, "", func(oi ObjectInfo) error {
+		if strings.HasPrefix(oi.Name, "cache/") {
+			return nil // the local stat cache is not repository content
+		}
+		empty = false
+		return errStop
+	})
 	if !empty {
 		return nil, err
 	}

@@ -201,8 +201,16 @@ func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir str
 	if err != nil {
 		return false, nil // origin gone: keep what is there
 	}
-	d := diffTrees(m.Entries, scannedEntries(found, cache))
-	return len(d) == 0, nil
+	if len(diffTrees(m.Entries, scannedEntries(found, cache))) == 0 {
+		return true, nil
+	}
+	// Stat data alone says "changed"; files the cache cannot vouch for
+	// (racy ones among them) are hashed before deciding.
+	cur, err := r.currentEntries(ctx, root, cacheDir)
+	if err != nil {
+		return false, err
+	}
+	return len(diffTrees(m.Entries, cur)) == 0, nil
 }
 
 // scannedEntries turns a scan into entries, taking file content from the

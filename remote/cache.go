@@ -12,8 +12,8 @@ import (
 	"github.com/statepack/statepack/archive"
 )
 
-// cachedBackend keeps copies of a remote's immutable small objects (index
-// and snapshots) in a local directory, so that a push or pull lists the
+// cachedBackend keeps copies of a remote's index objects in a local
+// directory, so that a push or pull lists the
 // remote's index once and fetches only the index objects it has not seen.
 // Cached copies are verified against their ids by the repository code on
 // every read, exactly like fresh ones.
@@ -27,8 +27,10 @@ func withCache(b archive.Backend, dir string) archive.Backend {
 	return &cachedBackend{Backend: b, dir: dir}
 }
 
+// cacheable: only index objects. Snapshots are immutable too, but forget
+// on another machine deletes them, and a cached copy would resurrect them.
 func cacheable(name string) bool {
-	return strings.HasPrefix(name, "index/") || strings.HasPrefix(name, "snapshots/")
+	return strings.HasPrefix(name, "index/")
 }
 
 func (c *cachedBackend) Get(ctx context.Context, name string) (io.ReadCloser, error) {

@@ -17,9 +17,9 @@ import (
 // on the same remote. Prune must never delete a pack a push relies on:
 // afterwards every acknowledged push restores and verify passes.
 func TestPushesWithConcurrentPrune(t *testing.T) {
-	ctx := context.Background()
-	rem := dirRemote(t)
-	runConcurrentPushes(t, ctx, rem)
+	forEachRemote(t, func(t *testing.T, newRemote func(*testing.T) *archive.Repository) {
+		runConcurrentPushes(t, context.Background(), newRemote(t))
+	})
 }
 
 func runConcurrentPushes(t *testing.T, ctx context.Context, rem *archive.Repository) {
@@ -83,9 +83,11 @@ func runConcurrentPushes(t *testing.T, ctx context.Context, rem *archive.Reposit
 
 // TestConcurrentPushesOfOneState: two machines push the same state at
 // once from the same base; exactly one wins, the other is told to pull.
-func TestConcurrentPushesOfOneState(t *testing.T) {
+func TestConcurrentPushesOfOneState(t *testing.T) { forEachRemote(t, testConcurrentPushesOfOneState) }
+
+func testConcurrentPushesOfOneState(t *testing.T, newRemote func(*testing.T) *archive.Repository) {
 	ctx := context.Background()
-	rem := dirRemote(t)
+	rem := newRemote(t)
 	a, b := newStore(t), newStore(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: bigContent(1, 1<<20)}})
 	treetest.Write(t, b.data, map[string]treetest.Spec{"f": {Content: bigContent(2, 1<<20)}})

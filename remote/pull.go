@@ -81,7 +81,7 @@ func findState(ctx context.Context, remote *archive.Repository, names []string) 
 	}
 	what := fmt.Sprintf("state '%s'", names[0])
 	if len(names) > 1 {
-		what = fmt.Sprintf("none of the states '%s'", strings.Join(names, "', '"))
+		what = fmt.Sprintf("state '%s' (nor its fallbacks '%s')", names[0], strings.Join(names[1:], "', '"))
 	}
 	return "", archive.ID{}, &archive.NotFoundError{What: what, Where: remote.Location()}
 }

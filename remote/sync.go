@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/statepack/statepack/archive"
@@ -83,6 +84,13 @@ type OpenOption func(*openOptions)
 type openOptions struct {
 	cacheDir string
 	initFrom *archive.Repository
+	initCfg  *archive.Config
+}
+
+// InitWith sets the config a repository created by OpenRemote gets
+// (statepack init --remote with chunker parameters).
+func InitWith(cfg archive.Config) OpenOption {
+	return func(o *openOptions) { o.initCfg = &cfg }
 }
 
 // WithIndexCache keeps copies of the remote's index and snapshot objects
@@ -114,6 +122,9 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	}
 	mkdir := create || (o.initFrom != nil && u.Kind == KindDir)
 	be, err := Open(ctx, rawURL, S3ConfigFromEnv(), mkdir)
+	if errors.Is(err, archive.ErrNotFound) && u.Kind == KindDir {
+		return nil, fmt.Errorf("remote directory %s does not exist; create it with `statepack init --remote`: %w", u.Path, archive.ErrNotRepository)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +150,9 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	if err != nil {
 		return nil, err
 	}
+	if o.initCfg != nil {
+		cfg = *o.initCfg
+	}
 	r, err = archive.Init(ctx, be, cfg)
 	if err != nil && errors.Is(err, archive.ErrConflict) {
 		return archive.Open(ctx, be) // initialised concurrently by another pusher
@@ -148,7 +162,13 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 
 func isEmpty(ctx context.Context, be archive.Backend) bool {
 	empty := true
-	_ = be.List(ctx, "", func(archive.ObjectInfo) error { empty = false; return errStop })
+	_ = be.List(ctx, "", func(oi archive.ObjectInfo) error {
+		if strings.HasPrefix(oi.Name, "cache/") {
+			return nil
+		}
+		empty = false
+		return errStop
+	})
 	return empty
 }
 

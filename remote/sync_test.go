@@ -68,9 +68,11 @@ func bigContent(seed byte, n int) string {
 
 // TestPushPullRoundTripDir: save, push, pull into a fresh store, restore,
 // and the tree is identical; a second push and pull move nothing.
-func TestPushPullRoundTripDir(t *testing.T) {
+func TestPushPullRoundTrip(t *testing.T) { forEachRemote(t, testPushPullRoundTrip) }
+
+func testPushPullRoundTrip(t *testing.T, newRemote func(*testing.T) *archive.Repository) {
 	ctx := context.Background()
-	a, b, rem := newStore(t), newStore(t), dirRemote(t)
+	a, b, rem := newStore(t), newStore(t), newRemote(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{
 		"api_states/sqs/store.state": {Content: bigContent(1, 3<<20)},
 		"s3/bucket/obj":              {Content: bigContent(2, 1<<20)},
@@ -111,9 +113,11 @@ func TestPushPullRoundTripDir(t *testing.T) {
 
 // TestPushSendsOnlyNewBlocks: after a change, push sends the blocks the
 // save added and no more.
-func TestPushSendsOnlyNewBlocks(t *testing.T) {
+func TestPushSendsOnlyNewBlocks(t *testing.T) { forEachRemote(t, testPushSendsOnlyNewBlocks) }
+
+func testPushSendsOnlyNewBlocks(t *testing.T, newRemote func(*testing.T) *archive.Repository) {
 	ctx := context.Background()
-	a, rem := newStore(t), dirRemote(t)
+	a, rem := newStore(t), newRemote(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{"db": {Content: bigContent(3, 4<<20)}, "other": {Content: bigContent(4, 2<<20)}})
 	a.save(t, "s")
 	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
@@ -136,9 +140,11 @@ func TestPushSendsOnlyNewBlocks(t *testing.T) {
 
 // TestPushRefusesNonFastForward: two machines save the same state from the
 // same start; the second push is refused and changes nothing.
-func TestPushRefusesNonFastForward(t *testing.T) {
+func TestPushRefusesNonFastForward(t *testing.T) { forEachRemote(t, testPushRefusesNonFastForward) }
+
+func testPushRefusesNonFastForward(t *testing.T, newRemote func(*testing.T) *archive.Repository) {
 	ctx := context.Background()
-	a, b, rem := newStore(t), newStore(t), dirRemote(t)
+	a, b, rem := newStore(t), newStore(t), newRemote(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "a"}})
 	treetest.Write(t, b.data, map[string]treetest.Spec{"f": {Content: "b"}})
 	a.save(t, "s")
@@ -157,9 +163,11 @@ func TestPushRefusesNonFastForward(t *testing.T) {
 
 // TestPullFallback: a missing state falls back to the next; absent
 // everywhere is ErrNotFound.
-func TestPullFallback(t *testing.T) {
+func TestPullFallback(t *testing.T) { forEachRemote(t, testPullFallback) }
+
+func testPullFallback(t *testing.T, newRemote func(*testing.T) *archive.Repository) {
 	ctx := context.Background()
-	a, b, rem := newStore(t), newStore(t), dirRemote(t)
+	a, b, rem := newStore(t), newStore(t), newRemote(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "main"}})
 	a.save(t, "main")
 	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "main"}); err != nil {

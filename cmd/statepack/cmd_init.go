@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/dustin/go-humanize"
+	"github.com/urfave/cli/v2"
+
+	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/chunker"
+	"github.com/statepack/statepack/internal/output"
+	"github.com/statepack/statepack/remote"
+)
+
+// initOutput is `init --json`.
+//
+//	location        where the repository is: the store's path, or the remote
+//	remote          true when it is the remote
+//	created         false when a repository was already there
+//	repository_id   the repository's random id
+//	format_version  the repository format
+//	chunk_min, chunk_avg, chunk_max  chunker parameters, in bytes
+//	pack_size       target size of a pack, in bytes
+type initOutput struct {
+	Location      string `json:"location"`
+	Remote        bool   `json:"remote"`
+	Created       bool   `json:"created"`
+	RepositoryID  string `json:"repository_id"`
+	FormatVersion int    `json:"format_version"`
+	ChunkMin      int    `json:"chunk_min"`
+	ChunkAvg      int    `json:"chunk_avg"`
+	ChunkMax      int    `json:"chunk_max"`
+	PackSize      int    `json:"pack_size"`
+}
+
+func (s *session) initCommand() *cli.Command {
+	def := chunker.DefaultParams()
+	return &cli.Command{
+		Name:      "init",
+		Usage:     "create the local store (or, with --remote, the remote repository) with chosen parameters",
+		ArgsUsage: " ",
+		Description: "The local store is created on first use with default parameters; init does it\n" +
+			"explicitly, with chunker and pack parameters of your choice. With --remote it creates\n" +
+			"the bucket (or directory) and the repository there. Running it again is harmless.\n\n" +
+			"Example:\n\n   statepack init --remote=s3://team-states/localstack\n   statepack init --chunk-avg 128KiB",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "chunk-min", Value: humanize.IBytes(uint64(def.Min)), Usage: "smallest block `SIZE`"},
+			&cli.StringFlag{Name: "chunk-avg", Value: humanize.IBytes(uint64(def.Avg)), Usage: "average block `SIZE` (a power of two)"},
+			&cli.StringFlag{Name: "chunk-max", Value: humanize.IBytes(uint64(def.Max)), Usage: "largest block `SIZE`"},
+			&cli.StringFlag{Name: "pack-size", Value: humanize.IBytes(archive.DefaultPackSize), Usage: "target pack `SIZE`"},
+			onRemoteFlag("create"),
+		},
+		Action: s.action(0, 0, s.runInit),
+	}
+}
+
+func (s *session) runInit(c *cli.Context) error {
+	cfg, explicit, err := configFromFlags(c)
+	if err != nil {
+		return err
+	}
+	var be archive.Backend
+	if c.Bool("remote") {
+		if _, err := s.remoteURL(); err != nil {
+			return err
+		}
+		s.onRemote = true
+		be, err = remote.Open(c.Context, s.set.Remote, remote.S3ConfigFromEnv(), true)
+	} else {
+		be, err = archive.NewDirBackend(s.set.Store, true)
+	}
+	if err != nil {
+		return err
+	}
+	r, created, err := initRepository(c.Context, be, cfg)
+	if err != nil {
+		return err
+	}
+	have := r.Config()
+	if !created && explicit && (have.Chunker != cfg.Chunker || have.PackSize != cfg.PackSize) {
+		return fmt.Errorf("%s already holds a repository with other parameters (chunks %d/%d/%d, packs %d); they cannot change",
+			r.Location(), have.Chunker.Min, have.Chunker.Avg, have.Chunker.Max, have.PackSize)
+	}
+	out := initOutput{Location: r.Location(), Remote: c.Bool("remote"), Created: created, RepositoryID: have.ID,
+		FormatVersion: have.Version, ChunkMin: have.Chunker.Min, ChunkAvg: have.Chunker.Avg, ChunkMax: have.Chunker.Max, PackSize: have.PackSize}
+	return s.emit(out, func(w io.Writer) {
+		params := fmt.Sprintf("format %d; blocks %s/%s/%s; packs %s", out.FormatVersion, output.Bytes(int64(out.ChunkMin)),
+			output.Bytes(int64(out.ChunkAvg)), output.Bytes(int64(out.ChunkMax)), output.Bytes(int64(out.PackSize)))
+		if created {
+			fmt.Fprintf(w, "created a statepack repository in %s (%s)\n", out.Location, params)
+		} else {
+			fmt.Fprintf(w, "%s already holds a statepack repository (%s)\n", out.Location, params)
+		}
+	})
+}
+
+// configFromFlags builds the config init writes; explicit reports whether
+// any parameter was given.
+func configFromFlags(c *cli.Context) (archive.Config, bool, error) {
+	var sizes [4]int
+	explicit := false
+	for i, name := range []string{"chunk-min", "chunk-avg", "chunk-max", "pack-size"} {
+		n, err := humanize.ParseBytes(c.String(name))
+		if err != nil || n > 1<<40 {
+			return archive.Config{}, false, usagef("--%s %q: want a size such as 64KiB", name, c.String(name))
+		}
+		sizes[i] = int(n)
+		explicit = explicit || c.IsSet(name)
+	}
+	cfg, err := archive.NewConfig(chunker.Params{Min: sizes[0], Avg: sizes[1], Max: sizes[2]}, sizes[3])
+	if err != nil {
+		return cfg, false, &usageError{err}
+	}
+	return cfg, explicit, nil
+}
+
+// initRepository opens the repository on be, or creates it with cfg when
+// be holds nothing at all. created reports which.
+func initRepository(ctx context.Context, be archive.Backend, cfg archive.Config) (*archive.Repository, bool, error) {
+	r, err := archive.Open(ctx, be)
+	if err == nil || !errors.Is(err, archive.ErrNotRepository) {
+		return r, false, err
+	}
+	empty := true
+	errFound := errors.New("found")
+	if lerr := be.List(ctx, "", func(archive.ObjectInfo) error { empty = false; return errFound }); lerr != nil && !errors.Is(lerr, errFound) {
+		return nil, false, lerr
+	}
+	if !empty {
+		return nil, false, withHint(fmt.Errorf("%s is not empty and holds no statepack repository (%w)", be.Location(), archive.ErrNotRepository),
+			"choose an empty location")
+	}
+	r, err = archive.Init(ctx, be, cfg)
+	return r, err == nil, err
+}

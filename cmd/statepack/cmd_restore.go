@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/internal/output"
+)
+
+// restoreOutput is `restore --json`, and the `restore` object of
+// `pull --restore --json`.
+//
+//	name           the snapshot as named on the command line (or the state pulled)
+//	snapshot       its id
+//	data_dir       the directory restored into
+//	files_written, bytes_written  files (re)written and their size
+//	files_skipped  files already identical, left alone
+//	removed        paths removed because the snapshot does not have them
+//	resumed        true when this finished an interrupted restore
+//	backup         null, or the version that saved DATA_DIR's unsaved content
+//	               first: {state, snapshot, files, bytes}
+//	localstack     null, or what LocalStack answered when asked to load the
+//	               state after (--localstack): {url, services: [...]}
+//	duration_s     seconds taken
+type restoreOutput struct {
+	Name         string            `json:"name"`
+	Snapshot     string            `json:"snapshot"`
+	DataDir      string            `json:"data_dir"`
+	FilesWritten int               `json:"files_written"`
+	BytesWritten int64             `json:"bytes_written"`
+	FilesSkipped int               `json:"files_skipped"`
+	Removed      int               `json:"removed"`
+	Resumed      bool              `json:"resumed"`
+	Backup       *backupOutput     `json:"backup"`
+	LocalStack   *localstackOutput `json:"localstack"`
+	DurationS    float64           `json:"duration_s"`
+}
+
+// backupOutput is the version restore saved before overwriting DATA_DIR.
+//
+//	state, snapshot  where it went
+//	files, bytes     what it holds
+type backupOutput struct {
+	State    string `json:"state"`
+	Snapshot string `json:"snapshot"`
+	Files    int    `json:"files"`
+	Bytes    int64  `json:"bytes"`
+}
+
+func (s *session) restoreCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "restore",
+		Usage:        "make DATA_DIR exactly a saved snapshot",
+		ArgsUsage:    "SNAPSHOT",
+		BashComplete: completeStates,
+		Description: "SNAPSHOT is STATE (its newest version), STATE~N (N versions back) or an id prefix.\n" +
+			"Files already identical are left alone; files not in the snapshot are removed. When\n" +
+			"DATA_DIR holds content no snapshot has, it is saved first as a version of the state\n" +
+			"'" + archive.DefaultBackupState + "' (unless --no-backup). --only restores matching paths and leaves\n" +
+			"the rest of DATA_DIR alone. With --localstack, a running LocalStack is asked to load the\n" +
+			"state once the files are in place; --services names services instead of --only globs.\n\n" +
+			"Example:\n\n   statepack restore orders-e2e~1\n   statepack restore orders-e2e --only 'api_states/sqs/**'\n" +
+			"   statepack restore orders-e2e --services sqs --localstack",
+		Flags: append([]cli.Flag{
+			&cli.StringSliceFlag{Name: "only", Usage: "restore only paths matching `GLOB` (repeatable)"},
+			&cli.BoolFlag{Name: "no-backup", Usage: "do not save DATA_DIR's unsaved content first"},
+		}, localstackFlags("load")...),
+		Action: s.action(1, 1, s.runRestore),
+	}
+}
+
+func (s *session) runRestore(c *cli.Context) error {
+	spec, err := snapshotName(c.Args().First())
+	if err != nil {
+		return err
+	}
+	services, paths, err := servicePaths(c)
+	if err != nil {
+		return err
+	}
+	only, err := filterOf(append(c.StringSlice("only"), paths...), nil)
+	if err != nil {
+		return err
+	}
+	dataDir, err := s.dataDir()
+	if err != nil {
+		return err
+	}
+	repo, err := s.openStore(c.Context)
+	if err != nil {
+		return err
+	}
+	id, err := resolve(c.Context, repo, spec)
+	if err != nil {
+		return err
+	}
+	out, err := s.restore(c.Context, repo, spec, id, dataDir, only, c.Bool("no-backup"))
+	if err != nil {
+		return err
+	}
+	if out.LocalStack, err = callLocalStack(c.Context, c, "load", services); err != nil {
+		return err
+	}
+	return s.emit(out, out.print)
+}
+
+// restore restores id into dataDir, with progress.
+func (s *session) restore(ctx context.Context, repo *archive.Repository, name string, id archive.ID, dataDir string, only archive.Filter, noBackup bool) (*restoreOutput, error) {
+	who := whoAmI()
+	p := s.progress()
+	start := time.Now()
+	res, err := repo.Restore(ctx, archive.RestoreOptions{DataDir: dataDir, Snapshot: id, Only: only, NoBackup: noBackup,
+		CacheDir: s.set.cacheDir(), Host: who.host, User: who.user, Tool: who.tool, Progress: p})
+	p.Close()
+	if err != nil {
+		return nil, err
+	}
+	out := &restoreOutput{Name: name, Snapshot: id.String(), DataDir: dataDir, FilesWritten: res.FilesWritten, BytesWritten: res.BytesWritten,
+		FilesSkipped: res.FilesSkipped, Removed: res.Removed, Resumed: res.Resumed, DurationS: seconds(time.Since(start))}
+	if b := res.Backup; b != nil {
+		out.Backup = &backupOutput{State: b.State, Snapshot: b.Snapshot.String(), Files: b.Files, Bytes: b.Bytes}
+	}
+	return out, nil
+}
+
+func (o *restoreOutput) print(w io.Writer) {
+	if b := o.Backup; b != nil {
+		fmt.Fprintf(w, "saved what DATA_DIR held first, as %s %s (`statepack restore %s` brings it back)\n", b.State, b.Snapshot[:8], b.Snapshot[:8])
+	}
+	resumed := ""
+	if o.Resumed {
+		resumed = " (finished an interrupted restore)"
+	}
+	fmt.Fprintf(w, "restored %s (%s) into %s%s: %s written (%s), %d unchanged, %d removed in %s\n", o.Name, o.Snapshot[:8], o.DataDir, resumed,
+		output.Plural(int64(o.FilesWritten), "file", "files"), output.Bytes(o.BytesWritten), o.FilesSkipped, o.Removed,
+		output.Duration(time.Duration(o.DurationS*float64(time.Second))))
+	o.LocalStack.print(w, "loaded")
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/internal/output"
+	"github.com/statepack/statepack/remote"
+)
+
+// syncOutput is `push --json` and `pull --json`.
+//
+//	state           the state moved (for pull: the one found, after fallbacks)
+//	requested       the state asked for
+//	fallback        true when pull took one of --fallback
+//	snapshot        the id of the head sent or received
+//	remote          the remote
+//	up_to_date      true when the other side already had it
+//	blocks, bytes   blocks and stored bytes sent (push) or received (pull)
+//	skipped_blocks, skipped_bytes  blocks (and their raw bytes) already there
+//	packs           packs written on the receiving side
+//	requests        requests made to the remote
+//	duration_s      seconds taken
+//	restore         pull --restore only: the restore, as `restore --json` prints it; else null
+type syncOutput struct {
+	State         string         `json:"state"`
+	Requested     string         `json:"requested"`
+	Fallback      bool           `json:"fallback"`
+	Snapshot      string         `json:"snapshot"`
+	Remote        string         `json:"remote"`
+	UpToDate      bool           `json:"up_to_date"`
+	Blocks        int64          `json:"blocks"`
+	Bytes         int64          `json:"bytes"`
+	SkippedBlocks int64          `json:"skipped_blocks"`
+	SkippedBytes  int64          `json:"skipped_bytes"`
+	Packs         int            `json:"packs"`
+	Requests      int64          `json:"requests"`
+	DurationS     float64        `json:"duration_s"`
+	Restore       *restoreOutput `json:"restore"`
+}
+
+func syncOutputOf(res *remote.SyncResult, requested, location string) syncOutput {
+	return syncOutput{State: res.State, Requested: requested, Fallback: res.State != requested, Snapshot: res.Snapshot.String(),
+		Remote: location, UpToDate: res.UpToDate, Blocks: res.Blocks, Bytes: res.Bytes, SkippedBlocks: res.SkippedBlocks,
+		SkippedBytes: res.SkippedBytes, Packs: res.Packs, Requests: res.Requests, DurationS: seconds(res.Duration)}
+}
+
+func jobsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: remote.DefaultJobs, Usage: "move `N` packs at once"}
+}
+
+func (s *session) pushCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "push",
+		Usage:        "send the newest version of STATE to the remote",
+		ArgsUsage:    "STATE",
+		BashComplete: completeStates,
+		Description: "Only blocks the remote lacks are sent, as they are stored (no recompression). The\n" +
+			"remote state moves only forward: when it has versions the local state lacks, push\n" +
+			"refuses unless --force. A push cut off anywhere can simply be run again.\n\n" +
+			"Example:\n\n   statepack push orders-e2e --remote s3://team-states/localstack",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Usage: "replace the remote state even when it is not an ancestor of the local one"},
+			jobsFlag(),
+		},
+		Action: s.action(1, 1, s.runPush),
+	}
+}
+
+// syncArgs checks what push and pull share: the state (and fallbacks),
+// --jobs and the remote.
+func (s *session) syncArgs(c *cli.Context) (string, error) {
+	state, err := stateName(c.Args().First())
+	if err != nil {
+		return "", err
+	}
+	for _, f := range c.StringSlice("fallback") {
+		if _, err := stateName(f); err != nil {
+			return "", err
+		}
+	}
+	if c.Int("jobs") < 1 {
+		return "", usagef("--jobs must be at least 1")
+	}
+	_, err = s.remoteURL()
+	return state, err
+}
+
+func (s *session) runPush(c *cli.Context) error {
+	state, err := s.syncArgs(c)
+	if err != nil {
+		return err
+	}
+	local, err := s.openStore(c.Context)
+	if err != nil {
+		return err
+	}
+	rem, err := s.openRemote(c.Context, remote.InitIfEmpty(local), remote.WithIndexCache(s.set.cacheDir()))
+	if err != nil {
+		return err
+	}
+	p := s.progress()
+	res, err := remote.Push(c.Context, local, rem, remote.PushOptions{State: state, Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p})
+	p.Close()
+	if err != nil {
+		return err
+	}
+	out := syncOutputOf(res, state, rem.Location())
+	return s.emit(out, func(w io.Writer) { out.print(w, true) })
+}
+
+// print writes the summary of a push (push set) or a pull.
+func (o syncOutput) print(w io.Writer, push bool) {
+	took := output.Duration(time.Duration(o.DurationS * float64(time.Second)))
+	verb, dir, moved, where := "pulled", "from", "received", "the local store"
+	if push {
+		verb, dir, moved, where = "pushed", "to", "sent", o.Remote
+	}
+	fallback := ""
+	if o.Fallback {
+		fallback = fmt.Sprintf(" (fallback: %s is not there)", o.Requested)
+	}
+	if o.UpToDate {
+		fmt.Fprintf(w, "%s already has %s (%s)%s: nothing to do (%s in %s)\n", where, o.State, o.Snapshot[:8], fallback, output.Plural(o.Requests, "request", "requests"), took)
+		return
+	}
+	fmt.Fprintf(w, "%s %s (%s) %s %s%s: %s, %s %s; %s (%s) already there; %s, %d requests in %s\n",
+		verb, o.State, o.Snapshot[:8], dir, o.Remote, fallback, output.Plural(o.Blocks, "block", "blocks"), output.Bytes(o.Bytes), moved,
+		output.Plural(o.SkippedBlocks, "block", "blocks"), output.Bytes(o.SkippedBytes), output.Plural(int64(o.Packs), "pack", "packs"), o.Requests, took)
+}
+
+func (s *session) pullCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "pull",
+		Usage:        "fetch the newest version of STATE (or of a fallback) from the remote",
+		ArgsUsage:    "STATE",
+		BashComplete: completeStates,
+		Description: "Only blocks the local store lacks are fetched, each verified. --fallback names states\n" +
+			"to try in order when STATE is not on the remote, like CI cache restore keys; when none\n" +
+			"is there, pull exits with status 3. --restore restores what was pulled into DATA_DIR.\n\n" +
+			"Example:\n\n   statepack pull pr-1234 --fallback main --restore",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "fallback", Usage: "try `STATE` when the one asked for is absent (repeatable, in order)"},
+			&cli.BoolFlag{Name: "restore", Usage: "restore the pulled snapshot into DATA_DIR"},
+			&cli.BoolFlag{Name: "force", Usage: "replace the local state even when it is not an ancestor of the remote one"},
+			jobsFlag(),
+		},
+		Action: s.action(1, 1, s.runPull),
+	}
+}
+
+func (s *session) runPull(c *cli.Context) error {
+	state, err := s.syncArgs(c)
+	if err != nil {
+		return err
+	}
+	dataDir := ""
+	if c.Bool("restore") {
+		if dataDir, err = s.dataDir(); err != nil {
+			return err
+		}
+	}
+	local, err := s.openStore(c.Context)
+	if err != nil {
+		return err
+	}
+	rem, err := s.openRemote(c.Context, remote.WithIndexCache(s.set.cacheDir()))
+	if err != nil {
+		return err
+	}
+	p := s.progress()
+	res, err := remote.Pull(c.Context, local, rem, remote.PullOptions{State: state, Fallbacks: c.StringSlice("fallback"), Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p})
+	p.Close()
+	if err != nil {
+		return err
+	}
+	out := syncOutputOf(res, state, rem.Location())
+	if c.Bool("restore") {
+		s.onRemote = false
+		if out.Restore, err = s.restore(c.Context, local, res.State, res.Snapshot, dataDir, archive.Filter{}, false); err != nil {
+			return err
+		}
+	}
+	return s.emit(out, func(w io.Writer) {
+		out.print(w, false)
+		if out.Restore != nil {
+			out.Restore.print(w)
+		}
+	})
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/internal/output"
+	"github.com/statepack/statepack/remote"
+)
+
+// usageError is a mistake in how statepack was called: exit status 2.
+type usageError struct{ err error }
+
+// Error implements error.
+func (e *usageError) Error() string { return e.err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// hinted attaches the next step a user can take to an error.
+type hinted struct {
+	err  error
+	hint string
+}
+
+// Error implements error; the hint is added when the error is reported.
+func (e *hinted) Error() string { return e.err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *hinted) Unwrap() error { return e.err }
+
+func withHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &hinted{err: err, hint: hint}
+}
+
+// failure is how an error is reported: its exit status, its JSON code,
+// the reason and the next step.
+type failure struct {
+	exit int
+	code string
+	why  string
+	hint string
+}
+
+// report prints err as one line (or a JSON document with --json) on
+// stderr and returns the exit status. With --debug the wrapped chain
+// follows, for bug reports.
+func (s *session) report(err error) int {
+	f := s.classify(err)
+	what := s.what
+	if what == "" {
+		what = s.cmdName
+	}
+	msg := f.why
+	if what != "" {
+		msg = what + ": " + msg
+	}
+	if f.hint != "" && !strings.Contains(f.why, f.hint) && !strings.Contains(f.why, "`statepack ") {
+		msg += "; " + f.hint
+	}
+	msg = scrubSecrets(msg)
+	debug := s.set.Debug || s.cmdline["debug"]
+	var chain []string
+	if debug {
+		chain = errorChain(err)
+	}
+	if s.set.JSON || s.cmdline["json"] { // a flag error can come before the settings
+		_ = output.WriteError(s.stderr, output.ErrorBody{Code: f.code, Message: msg, Debug: chain})
+		return f.exit
+	}
+	fmt.Fprintln(s.stderr, "statepack: "+msg)
+	if debug {
+		fmt.Fprintln(s.stderr, "statepack: debug: error chain:")
+		for _, l := range chain {
+			fmt.Fprintln(s.stderr, "  "+l)
+		}
+	}
+	return f.exit
+}
+
+// errorChain renders every layer of a wrapped error with its type, for
+// bug reports.
+func errorChain(err error) []string {
+	var out []string
+	var walk func(e error, depth int)
+	walk = func(e error, depth int) {
+		for e != nil {
+			out = append(out, fmt.Sprintf("%s%T: %s", strings.Repeat("  ", depth), e, scrubSecrets(e.Error())))
+			switch u := e.(type) {
+			case interface{ Unwrap() []error }:
+				for _, inner := range u.Unwrap() {
+					walk(inner, depth+1)
+				}
+				return
+			case interface{ Unwrap() error }:
+				e = u.Unwrap()
+			default:
+				return
+			}
+		}
+	}
+	walk(err, 0)
+	return out
+}
+
+// classify decides exit status, code and next step for err.
+func (s *session) classify(err error) failure {
+	var (
+		ue     *usageError
+		nf     *archive.NotFoundError
+		locked *archive.LockedError
+		h      *hinted
+	)
+	f := failure{exit: exitFailure, code: output.CodeFailed, why: err.Error()}
+	switch {
+	case errors.As(err, &ue):
+		f.exit, f.code, f.hint = exitUsage, output.CodeUsage, "`statepack --help` shows the usage"
+		if s.cmdName != "" {
+			f.hint = fmt.Sprintf("`statepack %s --help` shows the usage", s.cmdName)
+		}
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && s.set.Timeout > 0:
+		f.code, f.why, f.hint = output.CodeCanceled, "interrupted", "nothing half-written is kept; run it again"
+		if errors.Is(err, context.DeadlineExceeded) {
+			f.why = fmt.Sprintf("gave up after --timeout %s", s.set.Timeout)
+		}
+		if s.cmdName == "restore" || s.cmdName == "pull" {
+			f.hint = "DATA_DIR may be partly restored; run the same command again to finish"
+		}
+	case errors.As(err, &nf):
+		f.exit, f.code = exitNotFound, output.CodeNotFound
+		f.hint = "`statepack list` shows the states"
+		if nf.Where != s.set.Store {
+			f.hint = "`statepack list --remote` shows the states there"
+		}
+	case errors.Is(err, archive.ErrAmbiguous):
+		f.exit, f.code = exitUsage, output.CodeUsage
+		f.hint = "`statepack log STATE` shows full ids"
+	case errors.As(err, &locked):
+		f.code, f.why, f.hint = output.CodeLocked, describeLock(locked), s.unlockHint()
+	default:
+		s.classifyStorage(err, &f)
+	}
+	if errors.As(err, &h) && h.hint != "" {
+		f.hint = h.hint // the next step named where the error arose wins
+	}
+	return f
+}
+
+// classifyStorage maps the errors of stores and remotes.
+func (s *session) classifyStorage(err error, f *failure) {
+	switch {
+	case errors.Is(err, archive.ErrConflict) || errors.Is(err, remote.ErrNotFastForward):
+		f.code = output.CodeConflict
+		switch s.cmdName {
+		case "push":
+			f.hint = "pull first, or push --force"
+		case "pull":
+			f.hint = "push it first, or pull --force"
+		default:
+			f.hint = "run it again"
+		}
+	case errors.Is(err, archive.ErrNoDataDir):
+		f.code = output.CodeNoDataDir
+	case errors.Is(err, archive.ErrNewerFormat):
+		f.code, f.hint = output.CodeNewerFormat, "upgrade statepack"
+	case errors.Is(err, archive.ErrNotRepository):
+		f.code = output.CodeNotRepository
+		f.hint = "run `statepack init --remote` to create one there"
+	case errors.Is(err, archive.ErrCorrupt):
+		f.code, f.hint = output.CodeCorrupt, "`statepack verify"+s.remoteFlag()+" --read-data` shows what is damaged"
+	case errors.Is(err, archive.ErrNoBucket):
+		f.code, f.hint = output.CodeNoBucket, "create the bucket, or run `statepack init --remote`"
+	case errors.Is(err, archive.ErrAccessDenied):
+		f.code, f.hint = output.CodeAccessDenied, "check the file permissions"
+		if s.onRemote {
+			f.hint = "check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and the bucket policy"
+		}
+	case s.onRemote && isNetError(err):
+		f.hint = "check that the endpoint is reachable (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) and the network is up"
+	case errors.Is(err, archive.ErrNoSpace):
+		f.code, f.hint = output.CodeNoSpace, "free some space, or drop old versions with `statepack forget` and `statepack prune`"
+	}
+}
+
+// isNetError reports whether err comes from the network (connection
+// refused, DNS, timeouts).
+func isNetError(err error) bool {
+	var oe *net.OpError
+	var de *net.DNSError
+	var ue *url.Error
+	return errors.As(err, &oe) || errors.As(err, &de) || errors.As(err, &ue)
+}
+
+func (s *session) remoteFlag() string {
+	if s.onRemote {
+		return " --remote"
+	}
+	return ""
+}
+
+func (s *session) unlockHint() string {
+	return "wait for it to finish, or run `statepack unlock" + s.remoteFlag() + "` if that process is gone"
+}
+
+// describeLock says who holds a lock, in words.
+func describeLock(e *archive.LockedError) string {
+	l := e.Holder
+	kind := "shared"
+	if l.Exclusive {
+		kind = "exclusive"
+	}
+	return fmt.Sprintf("%s is locked by `%s` (%s lock, PID %d on %s, taken %s)",
+		e.Location, l.Command, kind, l.PID, l.Host, output.Age(l.Time, time.Now()))
+}
+
+// scrubSecrets removes credential values from a message, whatever put
+// them there.
+func scrubSecrets(msg string) string {
+	for _, name := range secretVars {
+		if v := os.Getenv(name); len(v) >= 4 {
+			msg = strings.ReplaceAll(msg, v, "****")
+		}
+	}
+	return msg
+}
+
+// secretVars are the environment variables whose values are never shown.
+var secretVars = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}

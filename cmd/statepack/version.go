@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/statepack/statepack/archive"
+)
+
+// Set at build time with
+//
+//	go build -ldflags "-X main.version=v1.2.3 -X main.commit=abc1234"
+//
+// When empty they come from the module's build information.
+var (
+	version string
+	commit  string
+)
+
+// versionOutput is `statepack version --json`.
+//
+//	version         statepack's version ("v1.2.3", or "dev")
+//	commit          the source commit ("unknown" when not recorded)
+//	go_version      the Go release it was built with
+//	format_version  the repository format it reads and writes
+type versionOutput struct {
+	Version       string `json:"version"`
+	Commit        string `json:"commit"`
+	GoVersion     string `json:"go_version"`
+	FormatVersion int    `json:"format_version"`
+}
+
+func buildVersion() versionOutput {
+	v := versionOutput{Version: version, Commit: commit, GoVersion: runtime.Version(), FormatVersion: archive.FormatVersion}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v.Version == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v.Version = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && v.Commit == "" {
+				v.Commit = s.Value
+			}
+		}
+	}
+	if v.Version == "" {
+		v.Version = "dev"
+	}
+	if v.Commit == "" {
+		v.Commit = "unknown"
+	}
+	return v
+}
+
+func (v versionOutput) print(w io.Writer) {
+	fmt.Fprintf(w, "statepack %s (commit %s, %s, repository format %d)\n", v.Version, v.Commit, v.GoVersion, v.FormatVersion)
+}
+
+func (s *session) versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "version",
+		Usage:       "print the version, commit, Go version and repository format",
+		ArgsUsage:   " ",
+		Description: "Example:\n\n   statepack version --json",
+		Action: s.action(0, 0, func(c *cli.Context) error {
+			v := buildVersion()
+			return s.emit(v, v.print)
+		}),
+	}
+}
