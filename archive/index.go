@@ -55,14 +55,8 @@ func DecodeIndex(data []byte) ([]IndexPack, error) {
 		}
 		entries := make([]PackEntry, n)
 		for j := range entries {
-			b := rest[j*packEntrySize:]
 			e := &entries[j]
-			copy(e.ID[:], b[:32])
-			e.Offset = binary.LittleEndian.Uint32(b[32:])
-			e.Stored = binary.LittleEndian.Uint32(b[36:])
-			e.Raw = binary.LittleEndian.Uint32(b[40:])
-			e.Encoding = b[44]
-			if err := checkEntry(e.Offset, e.Stored, e.Raw, e.Encoding); err != nil {
+			if err := decodeEntry(e, rest[j*packEntrySize:]); err != nil {
 				return nil, fmt.Errorf("index entry for pack %s: %w", packs[i].Pack.Short(), err)
 			}
 			if int64(e.Offset)+int64(e.Stored) > maxPackSize {

@@ -124,14 +124,8 @@ func DecodePackTrailer(trailer []byte, packSize int64) ([]PackEntry, error) {
 	entries := make([]PackEntry, n)
 	var next int64
 	for i := range entries {
-		b := trailer[i*packEntrySize:]
 		e := &entries[i]
-		copy(e.ID[:], b[:32])
-		e.Offset = binary.LittleEndian.Uint32(b[32:])
-		e.Stored = binary.LittleEndian.Uint32(b[36:])
-		e.Raw = binary.LittleEndian.Uint32(b[40:])
-		e.Encoding = b[44]
-		if err := checkEntry(e.Offset, e.Stored, e.Raw, e.Encoding); err != nil {
+		if err := decodeEntry(e, trailer[i*packEntrySize:]); err != nil {
 			return nil, fmt.Errorf("pack entry %d: %w", i, err)
 		}
 		if int64(e.Offset) != next || int64(e.Offset)+int64(e.Stored) > dataEnd {
@@ -143,6 +137,17 @@ func DecodePackTrailer(trailer []byte, packSize int64) ([]PackEntry, error) {
 		return nil, fmt.Errorf("pack has %d bytes outside its entries: %w", dataEnd-next, errCorrupt)
 	}
 	return entries, nil
+}
+
+// decodeEntry reads one 45-byte entry (pack trailer and index alike) and
+// checks its fields.
+func decodeEntry(e *PackEntry, b []byte) error {
+	copy(e.ID[:], b[:32])
+	e.Offset = binary.LittleEndian.Uint32(b[32:])
+	e.Stored = binary.LittleEndian.Uint32(b[36:])
+	e.Raw = binary.LittleEndian.Uint32(b[40:])
+	e.Encoding = b[44]
+	return checkEntry(e.Offset, e.Stored, e.Raw, e.Encoding)
 }
 
 func checkEntry(off, stored, raw uint32, enc uint8) error {
