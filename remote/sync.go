@@ -78,6 +78,24 @@ func blockSet(m *archive.Manifest) ([]archive.BlockRef, int64) {
 	return out, total
 }
 
+// EmptyRemoteError: the remote holds no repository yet (nothing was pushed
+// there). Pull treats it as a cache miss; it matches archive.ErrNotRepository.
+type EmptyRemoteError struct {
+	Location string
+	Missing  bool // the directory does not exist at all
+}
+
+func (e *EmptyRemoteError) Error() string {
+	what := "is empty"
+	if e.Missing {
+		what = "does not exist"
+	}
+	return fmt.Sprintf("remote %s %s: no repository there yet; push a state or run `statepack init --remote`", e.Location, what)
+}
+
+// Unwrap makes errors.Is(err, archive.ErrNotRepository) hold.
+func (e *EmptyRemoteError) Unwrap() error { return archive.ErrNotRepository }
+
 // OpenOption adjusts OpenRemote.
 type OpenOption func(*openOptions)
 
@@ -123,7 +141,7 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	mkdir := create || (o.initFrom != nil && u.Kind == KindDir)
 	be, err := Open(ctx, rawURL, S3ConfigFromEnv(), mkdir)
 	if errors.Is(err, archive.ErrNotFound) && u.Kind == KindDir {
-		return nil, fmt.Errorf("remote directory %s does not exist; create it with `statepack init --remote`: %w", u.Path, archive.ErrNotRepository)
+		return nil, &EmptyRemoteError{Location: u.Path, Missing: true}
 	}
 	if err != nil {
 		return nil, err
@@ -133,13 +151,17 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 		be = withCache(be, cacheDirFor(o.cacheDir, be.Location()))
 	}
 	r, err := archive.Open(ctx, be)
-	if !errors.Is(err, archive.ErrNotRepository) || (!create && o.initFrom == nil) {
-		if errors.Is(err, archive.ErrNotRepository) {
-			return nil, fmt.Errorf("%w; create one with `statepack init --remote`, or push a state to an empty one", err)
-		}
+	if !errors.Is(err, archive.ErrNotRepository) {
 		return r, err
 	}
-	if !isEmpty(ctx, be) {
+	empty := isEmpty(ctx, be)
+	if !create && o.initFrom == nil {
+		if empty {
+			return nil, &EmptyRemoteError{Location: be.Location()}
+		}
+		return nil, err
+	}
+	if !empty {
 		return nil, err
 	}
 	params, packSize := chunker.DefaultParams(), 0

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -169,6 +170,11 @@ func (s *session) runPull(c *cli.Context) error {
 		return err
 	}
 	rem, err := s.openRemote(c.Context, remote.WithIndexCache(s.set.cacheDir()))
+	var empty *remote.EmptyRemoteError
+	if errors.As(err, &empty) {
+		// Nothing was ever pushed there: for CI this is a cache miss.
+		return &archive.NotFoundError{What: fmt.Sprintf("state '%s'", state), Where: empty.Location + " (nothing was pushed there yet)"}
+	}
 	if err != nil {
 		return err
 	}
