@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/statepack/statepack/internal/benchutil"
+)
+
+// ratioKind says what a row's ratio compares.
+type ratioKind int
+
+const (
+	byTime     ratioKind = iota // statepack wall time / baseline wall time
+	byBytes                     // store growth / compressed changed pages
+	byRequests                  // requests made (no baseline)
+)
+
+// rowDef is one row of the issue's table: a statepack series, its
+// baseline and the target on their ratio.
+type rowDef struct {
+	key      string // --only key; a key may have several rows
+	name     string
+	op       string // series of the statepack command
+	base     string // series of the baseline, for byTime
+	baseName string
+	kind     ratioKind
+	limit    float64 // 0: informational, no target
+	strict   bool    // the ratio must stay below limit, not reach it
+	restic   string  // restic's series for the same operation
+}
+
+// rowDefs are the rows in the order of the issue.
+var rowDefs = []rowDef{
+	{key: "save", name: "cold save", op: "save", base: "tar-zstd", baseName: "tar -I 'zstd -1 -T0' -cf", limit: 1.0, strict: true, restic: "restic-backup"},
+	{key: "noop-save", name: "no-op save", op: "save-noop", base: "save", baseName: "cold save", limit: 0.03, strict: true, restic: "restic-backup-noop"},
+	{key: "mutate", name: "save after 1 mutate step", op: "save-mutate", baseName: "zstd -1 of changed 4K pages", kind: byBytes, limit: 1.5},
+	{key: "restore", name: "cold restore", op: "restore", base: "cp-a", baseName: "cp -a", limit: 1.2, restic: "restic-restore"},
+	{key: "restore", name: "cold restore", op: "restore", base: "tar-x", baseName: "tar -x (zstd)"},
+	{key: "noop-restore", name: "no-op restore", op: "restore-noop", base: "restore", baseName: "cold restore", limit: 0.03, strict: true},
+	{key: "switch", name: "switch adjacent versions", op: "restore-switch", base: "restore", baseName: "cold restore", limit: 0.20, strict: true},
+	{key: "push", name: "cold push to MinIO", op: "push", base: "raw-put", baseName: "raw PUT 16 MiB, 4 at once", limit: 1 / 0.7, restic: "restic-s3-backup"},
+	{key: "pull", name: "cold pull --restore", op: "pull", base: "raw-get", baseName: "raw GET 16 MiB, 4 at once", limit: 1 / 0.7, restic: "restic-s3-restore"},
+	{key: "pull", name: "cold pull, no restore", op: "pull-only", base: "raw-get", baseName: "raw GET 16 MiB, 4 at once"},
+	{key: "noop-push", name: "no-op push", op: "push-noop", baseName: "requests at MinIO", kind: byRequests, limit: 3},
+	{key: "noop-pull", name: "no-op pull", op: "pull-noop", baseName: "requests at MinIO", kind: byRequests, limit: 3},
+}
+
+// rssLimit is the issue's memory target for every operation on 1 GiB.
+const rssLimit = 200 << 20
+
+// rowKeys lists the --only keys in table order.
+func rowKeys() []string {
+	var keys []string
+	for _, d := range rowDefs {
+		if !slices.Contains(keys, d.key) {
+			keys = append(keys, d.key)
+		}
+	}
+	return keys
+}
+
+// target describes the row's target.
+func (d rowDef) target() string {
+	switch {
+	case d.limit == 0:
+		return "(info)"
+	case d.kind == byRequests:
+		return fmt.Sprintf("<= %.0f req", d.limit)
+	case d.base == "raw-put" || d.base == "raw-get":
+		return fmt.Sprintf("<= %.2f (>= 70%% of raw)", d.limit)
+	case d.strict:
+		return fmt.Sprintf("< %.2f", d.limit)
+	}
+	return fmt.Sprintf("<= %.2f", d.limit)
+}
+
+// meets reports whether ratio meets the target.
+func (d rowDef) meets(ratio float64) bool {
+	if d.strict {
+		return ratio < d.limit
+	}
+	return ratio <= d.limit
+}
+
+// Row is one computed row of the results, as printed and as written to
+// JSON. Times are seconds; a zero means not measured.
+type Row struct {
+	Key       string  `json:"key"`
+	Operation string  `json:"operation"`
+	Wall      float64 `json:"wall_s"`
+	MBps      float64 `json:"mb_per_s"`
+	CPU       float64 `json:"cpu_s"`
+	RSSMiB    float64 `json:"peak_rss_mib"`
+	Baseline  string  `json:"baseline"`
+	BaseWall  float64 `json:"baseline_wall_s,omitempty"`
+	Ratio     float64 `json:"ratio"`
+	RatioOf   string  `json:"ratio_of"`
+	Target    string  `json:"target"`
+	Result    string  `json:"result"`
+	Restic    float64 `json:"restic_wall_s,omitempty"`
+	Reported  int64   `json:"reported_requests,omitempty"` // what the command said it made
+}
+
+// rows computes the rows of the selected keys from what was measured.
+func (b *bench) rows() []Row {
+	var out []Row
+	for _, d := range rowDefs {
+		if len(b.cfg.Only) > 0 && !b.cfg.Only[d.key] {
+			continue
+		}
+		op := b.series[d.op].Summary()
+		if op.Runs == 0 {
+			continue
+		}
+		r := Row{Key: d.key, Operation: d.name, Wall: op.Wall.Seconds(), CPU: op.CPU.Seconds(), RSSMiB: mib(op.MaxRSS),
+			Baseline: d.baseName, Target: d.target(), Restic: b.series[d.restic].Summary().Wall.Seconds()}
+		r.MBps = float64(b.dataStats.Bytes) / 1e6 / r.Wall
+		b.ratio(d, &r)
+		r.Result = result(d, r, op)
+		out = append(out, r)
+	}
+	return out
+}
+
+// ratio fills in the row's ratio and baseline figures.
+func (b *bench) ratio(d rowDef, r *Row) {
+	switch d.kind {
+	case byTime:
+		base := b.series[d.base].Summary()
+		r.BaseWall, r.RatioOf = base.Wall.Seconds(), "time"
+		if base.Runs > 0 {
+			r.Ratio = r.Wall / r.BaseWall
+		}
+	case byBytes:
+		r.RatioOf = "bytes"
+		if p := b.facts.Pages; p != nil && p.Compressed > 0 {
+			r.Ratio = float64(benchutil.MedianInt(b.facts.StoreAdded)) / float64(p.Compressed)
+		}
+	case byRequests:
+		r.RatioOf = "requests"
+		if reqs := b.facts.Requests[d.op]; len(reqs) > 0 {
+			r.Ratio = float64(slices.Max(reqs))
+		}
+		if reqs := b.facts.Reported[d.op]; len(reqs) > 0 {
+			r.Reported = slices.Max(reqs)
+		}
+	}
+}
+
+// result is PASS or MISS against the row's target and the memory target;
+// empty for an informational row.
+func result(d rowDef, r Row, op benchutil.Summary) string {
+	if d.limit == 0 {
+		return ""
+	}
+	var missed []string
+	if r.Ratio == 0 && d.kind != byRequests || !d.meets(r.Ratio) {
+		missed = append(missed, "ratio")
+	}
+	if op.MaxRSS >= rssLimit {
+		missed = append(missed, "rss")
+	}
+	if len(missed) == 0 {
+		return "PASS"
+	}
+	return fmt.Sprintf("MISS (%s)", strings.Join(missed, ", "))
+}

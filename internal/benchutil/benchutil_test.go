@@ -1,0 +1,173 @@
+package benchutil
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   []time.Duration
+		want time.Duration
+	}{
+		{"none", nil, 0},
+		{"one", []time.Duration{5}, 5},
+		{"odd", []time.Duration{9, 1, 5}, 5},
+		{"even", []time.Duration{4, 1, 2, 3}, 2}, // (2+3)/2 in integer nanoseconds
+	} {
+		if got := Median(c.in); got != c.want {
+			t.Errorf("%s: Median(%v) = %v, want %v", c.name, c.in, got, c.want)
+		}
+	}
+	if got := MedianInt([]int64{7, 1, 3, 5}); got != 3 {
+		t.Errorf("MedianInt = %d, want 3 (the lower middle)", got)
+	}
+}
+
+func TestSeriesSummary(t *testing.T) {
+	var s Series
+	for _, x := range []Sample{{Wall: 3, CPU: 30, MaxRSS: 10}, {Wall: 1, CPU: 10, MaxRSS: 50}, {Wall: 2, CPU: 20, MaxRSS: 20}} {
+		s.Add(x)
+	}
+	got := s.Summary()
+	want := Summary{Runs: 3, Wall: 2, MinW: 1, MaxW: 3, CPU: 20, MaxRSS: 50}
+	if got != want {
+		t.Errorf("Summary = %+v, want %+v", got, want)
+	}
+}
+
+// TestRun: a child's output, wall time, CPU time and peak RSS are
+// measured, and a failure quotes its standard error.
+func TestRun(t *testing.T) {
+	s, out, err := Run(exec.Command("sh", "-c", "echo hello; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "hello\n" || s.Wall <= 0 || s.CPU <= 0 || s.MaxRSS < 1<<10 {
+		t.Errorf("Run = %+v, %q", s, out)
+	}
+	_, _, err = Run(exec.Command("sh", "-c", "echo broken >&2; exit 3"))
+	if err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Errorf("failed Run error = %v, want it to quote stderr", err)
+	}
+}
+
+func writeFile(t *testing.T, p string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChangedPages: rewritten, appended and new pages count, equal pages
+// and deleted files do not.
+func TestChangedPages(t *testing.T) {
+	dir := t.TempDir()
+	before, after := filepath.Join(dir, "before"), filepath.Join(dir, "after")
+	page := func(c byte) []byte { return bytes.Repeat([]byte{c}, PageSize) }
+	writeFile(t, filepath.Join(before, "db"), bytes.Join([][]byte{page('a'), page('b'), page('c')}, nil))
+	writeFile(t, filepath.Join(after, "db"), bytes.Join([][]byte{page('a'), page('X'), page('c'), page('d')[:100]}, nil))
+	writeFile(t, filepath.Join(before, "same"), page('s'))
+	writeFile(t, filepath.Join(after, "same"), page('s'))
+	writeFile(t, filepath.Join(before, "gone"), page('g'))
+	writeFile(t, filepath.Join(after, "sub/new"), page('n'))
+	d, err := ChangedPages(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Pages != 3 || d.Bytes != 2*PageSize+100 {
+		t.Errorf("ChangedPages = %+v, want 3 pages of %d bytes", d, 2*PageSize+100)
+	}
+	if d.Compressed <= 0 || d.Compressed >= d.Bytes {
+		t.Errorf("compressed %d bytes of %d repetitive ones", d.Compressed, d.Bytes)
+	}
+}
+
+func TestDirBytes(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "packs/a"), make([]byte, 10))
+	writeFile(t, filepath.Join(dir, "cache/c"), make([]byte, 100))
+	writeFile(t, filepath.Join(dir, "config"), make([]byte, 1))
+	for _, c := range []struct {
+		skip []string
+		want int64
+	}{{nil, 111}, {[]string{"cache"}, 11}, {[]string{"cache", "config"}, 10}} {
+		if got, err := DirBytes(dir, c.skip...); err != nil || got != c.want {
+			t.Errorf("DirBytes(skip %v) = %d, %v; want %d", c.skip, got, err, c.want)
+		}
+	}
+}
+
+func TestRemoveAllReadOnlyDirs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tree")
+	writeFile(t, filepath.Join(dir, "ro/file"), []byte("x"))
+	if err := os.Chmod(filepath.Join(dir, "ro"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("tree still there: %v", err)
+	}
+}
+
+func TestTable(t *testing.T) {
+	tb := &Table{Left: 1, Header: []string{"op", "s"}, Rows: [][]string{{"save", "1.5"}, {"no-op save", "10.25"}}}
+	var buf bytes.Buffer
+	if err := tb.Fprint(&buf); err != nil {
+		t.Fatal(err)
+	}
+	want := "op              s\n----------  -----\nsave          1.5\nno-op save  10.25\n"
+	if buf.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
+
+// TestCountingProxy: requests are counted and forwarded with the Host
+// header the client sent.
+func TestCountingProxy(t *testing.T) {
+	var hosts []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts = append(hosts, r.Host)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	p, err := StartCountingProxy(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for range 3 {
+		resp, err := http.Get(p.URL + "/bucket/key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "ok" {
+			t.Fatalf("body %q", body)
+		}
+	}
+	if n := p.Take(); n != 3 {
+		t.Errorf("Take = %d, want 3", n)
+	}
+	if n := p.Take(); n != 0 {
+		t.Errorf("second Take = %d, want 0", n)
+	}
+	if want := strings.TrimPrefix(p.URL, "http://"); len(hosts) == 0 || hosts[0] != want {
+		t.Errorf("server saw Host %v, want %s", hosts, want)
+	}
+}
