@@ -22,9 +22,10 @@ type blockWriter struct {
 	mu       sync.Mutex
 	inflight map[ID]struct{}
 	pack     *PackBuilder
-	packs    []IndexPack
+	written  []IndexPack
 
 	bufs   chan []byte
+	packs  chan *PackBuilder // builders of uploaded packs, reused: no 16 MiB allocation per pack
 	jobs   chan blockJob
 	g      *errgroup.Group
 	gctx   context.Context
@@ -51,6 +52,7 @@ func newBlockWriter(ctx context.Context, r *Repository) *blockWriter {
 		r: r, target: r.cfg.PackSize,
 		inflight: map[ID]struct{}{},
 		bufs:     make(chan []byte, 4*workers+4),
+		packs:    make(chan *PackBuilder, workers+1),
 		jobs:     make(chan blockJob, 2*workers),
 		g:        g, gctx: gctx, ctx: ctx, cancel: cancel,
 	}
@@ -131,7 +133,11 @@ func (w *blockWriter) addToPack(id ID, stored []byte, raw int, enc uint8) error 
 	w.newStored.Add(int64(len(stored)))
 	w.mu.Lock()
 	if w.pack == nil {
-		w.pack = NewPackBuilder(w.target)
+		select {
+		case w.pack = <-w.packs:
+		default:
+			w.pack = NewPackBuilder(w.target)
+		}
 	}
 	w.pack.Add(id, stored, raw, enc)
 	if w.pack.Size() < w.target {
@@ -149,8 +155,13 @@ func (w *blockWriter) upload(ctx context.Context, p *PackBuilder) error {
 	if err := w.r.PutPack(ctx, id, data); err != nil {
 		return err
 	}
+	p.Reuse(data)
+	select {
+	case w.packs <- p:
+	default:
+	}
 	w.mu.Lock()
-	w.packs = append(w.packs, IndexPack{Pack: id, Entries: entries})
+	w.written = append(w.written, IndexPack{Pack: id, Entries: entries})
 	w.mu.Unlock()
 	return nil
 }
@@ -169,7 +180,7 @@ func (w *blockWriter) Close() ([]IndexPack, error) {
 		}
 		w.pack = nil
 	}
-	return w.packs, nil
+	return w.written, nil
 }
 
 // Abort stops the compressors without writing the pending pack. Safe to

@@ -308,11 +308,38 @@ func (b *DirBackend) GetVersioned(ctx context.Context, name string) ([]byte, str
 	if err != nil {
 		return nil, "", err
 	}
-	data, err := os.ReadFile(p)
+	data, err := readVersioned(p)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", name, mapFSError(err))
 	}
 	return data, contentTag(data), nil
+}
+
+// maxVersionedSize bounds what GetVersioned and PutIf read: refs and locks
+// are tiny, and a directory remote is untrusted input (S3Backend has the
+// same bound).
+const maxVersionedSize = 4 << 20
+
+// readVersioned reads a small mutable object, refusing one larger than
+// maxVersionedSize before reading it.
+func readVersioned(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > maxVersionedSize {
+		return nil, fmt.Errorf("object of %d bytes is too large for a ref or lock", st.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxVersionedSize+1))
+	if err == nil && len(data) > maxVersionedSize {
+		err = fmt.Errorf("object of more than %d bytes is too large for a ref or lock", maxVersionedSize)
+	}
+	return data, err
 }
 
 func contentTag(data []byte) string {
@@ -337,7 +364,7 @@ func (b *DirBackend) PutIf(ctx context.Context, name string, data []byte, ifMatc
 		return "", fmt.Errorf("write %s: %w", name, err)
 	}
 	defer unlock()
-	cur, err := os.ReadFile(p)
+	cur, err := readVersioned(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if ifMatch != "" {

@@ -26,7 +26,7 @@ func (id ID) IsZero() bool { return id == ID{} }
 func ParseID(s string) (ID, error) {
 	var id ID
 	if len(s) != 64 {
-		return id, fmt.Errorf("invalid id %q: want 64 hex digits", s)
+		return id, fmt.Errorf("invalid id %q: want 64 hex digits", clip(s))
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -48,4 +48,13 @@ func indexName(id ID) string    { return "index/" + id.String() }
 func snapshotName(id ID) string { return "snapshots/" + id.String() }
 func refName(state string) string {
 	return "refs/" + state
+}
+
+// clip shortens untrusted text (a ref's content may be megabytes) for an
+// error message.
+func clip(s string) string {
+	if len(s) <= 80 {
+		return s
+	}
+	return s[:80] + "..."
 }

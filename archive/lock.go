@@ -68,6 +68,7 @@ func (e *LockedError) Error() string {
 type Lock struct {
 	r      *Repository
 	info   LockInfo
+	holder context.Context // the context it was taken with: its end shortens Unlock
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -147,7 +148,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, command string, w
 		}
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &Lock{r: r, info: info, cancel: cancel}
+	l := &Lock{r: r, info: info, holder: ctx, cancel: cancel}
 	l.wg.Add(1)
 	go l.refresh(lctx)
 	return l, nil
@@ -209,14 +210,29 @@ func (l *Lock) refresh(ctx context.Context) {
 	}
 }
 
-// Unlock releases the lock.
+// Unlock releases the lock. It tries for up to 30 seconds, but for only
+// unlockGrace past the end of the context the lock was taken with, so a
+// command stopped by --timeout or Ctrl-C ends promptly even when the
+// backend does not answer. A lock left behind that way is stale at once
+// on its own host, and after LockStale on others.
 func (l *Lock) Unlock() {
 	if l == nil {
 		return
 	}
 	l.cancel()
 	l.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	now := time.Now()
+	limit := now.Add(30 * time.Second)
+	if l.holder.Err() != nil {
+		limit = now.Add(unlockGrace)
+	} else if d, ok := l.holder.Deadline(); ok && d.Add(unlockGrace).Before(limit) {
+		limit = d.Add(unlockGrace)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), limit)
 	defer cancel()
 	_ = l.r.be.Delete(ctx, "locks/"+l.info.ID)
 }
+
+// unlockGrace is how long Unlock still tries once its holder's context
+// has ended.
+const unlockGrace = 2 * time.Second

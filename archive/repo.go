@@ -214,7 +214,7 @@ var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.Wi
 // dst is reused when its capacity allows.
 func DecodeBlock(id ID, loc Location, stored []byte, dst []byte) ([]byte, error) {
 	if cap(dst) < int(loc.Raw) {
-		dst = make([]byte, 0, loc.Raw)
+		dst = make([]byte, 0, max(loc.Raw, 64<<10))
 	}
 	var raw []byte
 	switch loc.Encoding {
@@ -222,7 +222,9 @@ func DecodeBlock(id ID, loc Location, stored []byte, dst []byte) ([]byte, error)
 		raw = append(dst[:0], stored...)
 	case EncodingZstd:
 		var err error
-		raw, err = zstdDecoder.DecodeAll(stored, dst[:0:loc.Raw])
+		// Bounded by cap(dst): the recorded length, or a buffer reused
+		// from an earlier block, never more than MaxBlockSize.
+		raw, err = zstdDecoder.DecodeAll(stored, dst[:0])
 		if err != nil {
 			return nil, fmt.Errorf("block %s: decompress: %v: %w", id.Short(), err, errCorrupt)
 		}

@@ -37,8 +37,9 @@ type RestoreResult struct {
 	Backup       *SaveResult // set when unsaved content was saved first
 	FilesWritten int
 	BytesWritten int64
-	FilesSkipped int // already identical
-	Removed      int // paths not in the snapshot
+	FilesSkipped int   // already identical
+	BytesReused  int64 // of BytesWritten, copied from the files they replace
+	Removed      int   // paths not in the snapshot
 	Resumed      bool
 }
 

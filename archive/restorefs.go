@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 )
 
 // restoreTmpPrefix names files being written by restore; a crash leaves
-// them behind, and the next restore removes them as extra paths.
+// them behind, and the next restore removes them (removeStaleTemps).
 const restoreTmpPrefix = ".statepack-tmp-"
 
 // applyTree changes root into the snapshot's tree and returns the stat
@@ -28,6 +29,9 @@ const restoreTmpPrefix = ".statepack-tmp-"
 func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o RestoreOptions, res *RestoreResult) (*statCache, error) {
 	sink := progress.Or(o.Progress)
 	target := selectEntries(m.Entries, o.Only)
+	if err := removeStaleTemps(root); err != nil {
+		return nil, err
+	}
 	found, err := scanTree(root, o.Only, func(string) {})
 	if err != nil {
 		return nil, err
@@ -61,6 +65,29 @@ func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o 
 	return statTree(root, target, oldCache)
 }
 
+// removeStaleTemps deletes the temporary files of a restore that was
+// killed. scanTree skips them (save must not store them), so they are
+// never extra paths; left alone they would stay in DATA_DIR for good,
+// where an application sees them (LocalStack: as S3 objects).
+func removeStaleTemps(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root || !strings.HasPrefix(d.Name(), restoreTmpPrefix) {
+			return nil // what cannot be read is reported by scanTree
+		}
+		makeWritable(filepath.Dir(p))
+		if d.IsDir() {
+			makeWritable(p)
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove %s: %w", filepath.ToSlash(p[len(root)+1:]), mapFSError(err))
+		}
+		if d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	})
+}
+
 // removeExtra deletes what the snapshot does not have, and what has the
 // wrong type, deepest first.
 func removeExtra(root string, found []scanned, want map[string]*Entry, res *RestoreResult) error {
@@ -71,8 +98,10 @@ func removeExtra(root string, found []scanned, want map[string]*Entry, res *Rest
 			continue
 		}
 		p := filepath.Join(root, filepath.FromSlash(e.Path))
+		// Removing needs write access to the parent, whatever the type:
+		// a file in a read-only directory of ours is no obstacle.
+		makeWritable(filepath.Dir(p))
 		if e.Type == TypeDir {
-			makeWritable(filepath.Dir(p))
 			makeWritable(p)
 		}
 		if err := os.RemoveAll(p); err != nil {
@@ -154,6 +183,8 @@ func setMeta(p string, e *Entry, link bool) error {
 
 // writeFiles writes files and symlinks, four at a time.
 func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry, cur map[string]*scanned, cache *statCache, sink progress.Sink, res *RestoreResult) error {
+	packs := newPackFiles(r)
+	defer packs.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	var written, skipped atomic.Int64
@@ -174,7 +205,7 @@ func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry
 			case e.Type == TypeSymlink:
 				err = writeSymlink(p, e)
 			default:
-				err = r.writeFile(gctx, p, e)
+				err = r.writeFile(gctx, p, e, packs, oldBlocks(e, cur[e.Path], cache))
 				written.Add(1)
 				bytes.Add(e.Size)
 			}
@@ -184,6 +215,7 @@ func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry
 	}
 	err := g.Wait()
 	res.FilesWritten, res.FilesSkipped, res.BytesWritten = int(written.Load()), int(skipped.Load()), bytes.Load()
+	res.BytesReused = packs.reused.Load()
 	return err
 }
 
@@ -222,76 +254,6 @@ func writeSymlink(p string, e *Entry) error {
 		return fmt.Errorf("create symlink %s: %w", e.Path, mapFSError(err))
 	}
 	return nil
-}
-
-// writeFile writes a temporary file beside p from verified blocks and
-// renames it into place: a reader sees the old file or the new one.
-// Blocks of zeros become holes, so sparse files stay sparse.
-func (r *Repository) writeFile(ctx context.Context, p string, e *Entry) error {
-	tmp := filepath.Join(filepath.Dir(p), restoreTmpPrefix+randomSuffix())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	var stored, raw []byte
-	var off int64
-	for _, b := range e.Blocks {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		loc, found := r.Index().Lookup(b.ID)
-		if !found || loc.Raw != b.Size {
-			return fmt.Errorf("restore %s: block %s is missing from %s", e.Path, b.ID.Short(), r.Location())
-		}
-		if stored, err = r.ReadStored(ctx, loc, stored); err != nil {
-			return fmt.Errorf("restore %s: %w", e.Path, err)
-		}
-		if raw, err = DecodeBlock(b.ID, loc, stored, raw); err != nil {
-			return fmt.Errorf("restore %s: %w", e.Path, err)
-		}
-		if !allZero(raw) {
-			if _, err := f.WriteAt(raw, off); err != nil {
-				return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
-			}
-		}
-		off += int64(len(raw))
-	}
-	if err := f.Truncate(off); err != nil {
-		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
-	}
-	if err := setMeta(tmp, e, false); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
-	}
-	ok = true
-	return nil
-}
-
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // statTree records the restored files' stat data with their blocks, so the

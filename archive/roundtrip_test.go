@@ -125,3 +125,27 @@ func TestNoOpSaveReadsNothing(t *testing.T) {
 // same timestamp tick as its stat was taken). Waiting longer only makes
 // the test more certain, never flaky.
 func pastRacyWindow() { time.Sleep(250 * time.Millisecond) }
+
+// TestSwitchReusesUnchangedBlocks: switching between two versions of a
+// large file that differ in the middle copies the unchanged blocks from
+// the file on disk and still ends exact.
+func TestSwitchReusesUnchangedBlocks(t *testing.T) {
+	r, cache := testRepo(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	content := []byte(strings.Repeat("page of a database, ", 400000)) // 8 MB
+	for i := range content {
+		content[i] ^= byte(i * 2654435761 >> 24)
+	}
+	treetest.Write(t, dir, map[string]treetest.Spec{"db": {Content: string(content)}})
+	v1tree := treetest.MustRead(t, dir)
+	v1 := save(t, r, cache, dir, "s")
+	copy(content[4<<20:], "a changed page in the middle")
+	treetest.Write(t, dir, map[string]treetest.Spec{"db": {Content: string(content)}})
+	pastRacyWindow()
+	save(t, r, cache, dir, "s")
+	res := restore(t, r, cache, dir, v1.Snapshot)
+	treetest.AssertEqual(t, v1tree, treetest.MustRead(t, dir))
+	if res.FilesWritten != 1 || res.BytesReused < int64(len(content))*3/4 {
+		t.Fatalf("switch rewrote %d files and reused only %d of %d bytes", res.FilesWritten, res.BytesReused, len(content))
+	}
+}

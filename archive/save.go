@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -180,19 +181,37 @@ func (r *Repository) allIndexed(blocks []BlockRef) bool {
 	return true
 }
 
-// readFiles reads, chunks and hashes the listed files, two at a time so
-// that one core chunks while the other compresses.
+// readFiles reads, chunks and hashes the listed files with one reader
+// per core, each reusing its chunker's buffer; the block writer's
+// compressors run beside them, so chunking, hashing, compressing and
+// writing overlap.
 func (r *Repository) readFiles(ctx context.Context, root string, found []scanned, toRead []int, w *blockWriter, sink progress.Sink) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(2)
-	for _, i := range toRead {
-		e := &found[i]
+	next := make(chan int)
+	g.Go(func() error {
+		defer close(next)
+		for _, i := range toRead {
+			select {
+			case next <- i:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for n := 0; n < runtime.GOMAXPROCS(0); n++ {
 		g.Go(func() error {
 			ck, err := chunker.New(nil, r.cfg.Chunker.Params())
 			if err != nil {
 				return err
 			}
-			return r.readFile(gctx, filepath.Join(root, filepath.FromSlash(e.Path)), e, ck, w, sink)
+			for i := range next {
+				e := &found[i]
+				if err := r.readFile(gctx, filepath.Join(root, filepath.FromSlash(e.Path)), e, ck, w, sink); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 	}
 	return g.Wait()

@@ -19,6 +19,8 @@ import (
 //	snapshot       its id
 //	data_dir       the directory restored into
 //	files_written, bytes_written  files (re)written and their size
+//	bytes_reused   of bytes_written, copied from the files they replaced
+//	               (blocks that did not change between the versions)
 //	files_skipped  files already identical, left alone
 //	removed        paths removed because the snapshot does not have them
 //	resumed        true when this finished an interrupted restore
@@ -33,6 +35,7 @@ type restoreOutput struct {
 	DataDir      string            `json:"data_dir"`
 	FilesWritten int               `json:"files_written"`
 	BytesWritten int64             `json:"bytes_written"`
+	BytesReused  int64             `json:"bytes_reused"`
 	FilesSkipped int               `json:"files_skipped"`
 	Removed      int               `json:"removed"`
 	Resumed      bool              `json:"resumed"`
@@ -121,7 +124,7 @@ func (s *session) restore(ctx context.Context, repo *archive.Repository, name st
 		return nil, err
 	}
 	out := &restoreOutput{Name: name, Snapshot: id.String(), DataDir: dataDir, FilesWritten: res.FilesWritten, BytesWritten: res.BytesWritten,
-		FilesSkipped: res.FilesSkipped, Removed: res.Removed, Resumed: res.Resumed, DurationS: seconds(time.Since(start))}
+		BytesReused: res.BytesReused, FilesSkipped: res.FilesSkipped, Removed: res.Removed, Resumed: res.Resumed, DurationS: seconds(time.Since(start))}
 	if b := res.Backup; b != nil {
 		out.Backup = &backupOutput{State: b.State, Snapshot: b.Snapshot.String(), Files: b.Files, Bytes: b.Bytes}
 	}

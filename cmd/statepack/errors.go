@@ -193,6 +193,11 @@ func (s *session) classifyStorage(err error, f *failure) {
 		f.hint = "check that the endpoint is reachable (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) and the network is up"
 	case errors.Is(err, archive.ErrNoSpace):
 		f.code, f.hint = output.CodeNoSpace, "free some space, or drop old versions with `statepack forget` and `statepack prune`"
+		if s.cmdName == "restore" || s.cmdName == "pull" && !s.onRemote {
+			// The full filesystem may be DATA_DIR's, where forget and
+			// prune do not help; the restore stopped partway.
+			f.hint = "free some space there, then run the same command again to finish the restore"
+		}
 	}
 }
 

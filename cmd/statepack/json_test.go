@@ -23,7 +23,7 @@ func TestJSONSchema(t *testing.T) {
 	syncKeys := []string{"state", "requested", "fallback", "snapshot", "remote", "up_to_date", "blocks", "bytes",
 		"skipped_blocks", "skipped_bytes", "packs", "requests", "duration_s", "restore"}
 	snapKeys := []string{"snapshot", "parent", "state", "created", "message", "labels", "host", "user", "tool", "files", "dirs", "symlinks", "bytes"}
-	restoreKeys := []string{"name", "snapshot", "data_dir", "files_written", "bytes_written", "files_skipped", "removed", "resumed", "backup", "localstack", "duration_s"}
+	restoreKeys := []string{"name", "snapshot", "data_dir", "files_written", "bytes_written", "bytes_reused", "files_skipped", "removed", "resumed", "backup", "localstack", "duration_s"}
 	tests := []struct {
 		name string
 		args []string

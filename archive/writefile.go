@@ -1,0 +1,292 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+// segmentBlocks is how many blocks one worker writes of a large file:
+// files longer than that are decoded and written by several workers at
+// once, at offsets known from the manifest.
+const segmentBlocks = 64
+
+// maxOpenPacks bounds the pack files a restore keeps open (16 GiB of packs
+// at the default size); beyond it blocks are read with a fresh open.
+const maxOpenPacks = 256
+
+// writeFile writes a temporary file beside p and renames it into place: a
+// reader sees the old file or the new one. Blocks the current file already
+// holds at the same offset (known from the stat cache) are copied from it
+// in the kernel (a reflink where the file system can); the rest are read
+// from the repository and verified. Blocks of zeros become holes.
+func (r *Repository) writeFile(ctx context.Context, p string, e *Entry, packs *packFiles, old map[int64]ID) error {
+	tmp := filepath.Join(filepath.Dir(p), restoreTmpPrefix+randomSuffix())
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	src := openOld(p, old)
+	if src != nil {
+		defer src.Close()
+	}
+	if err := r.fillFile(ctx, f, src, e, packs, old); err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, err)
+	}
+	if err := f.Truncate(e.Size); err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	}
+	if err := setMeta(tmp, e, false); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	}
+	ok = true
+	return nil
+}
+
+// oldBlocks maps offset to block id for the file now at the entry's path,
+// when the stat cache vouches for its content.
+func oldBlocks(e *Entry, c *scanned, cache *statCache) map[int64]ID {
+	if c == nil || c.Type != TypeFile {
+		return nil
+	}
+	ce, ok := cache.fresh(e.Path, c.stat)
+	if !ok {
+		return nil
+	}
+	m := make(map[int64]ID, len(ce.Blocks))
+	var off int64
+	for _, b := range ce.Blocks {
+		m[off] = b.ID
+		off += int64(b.Size)
+	}
+	return m
+}
+
+// openOld opens the current file for copying unchanged blocks from.
+func openOld(p string, old map[int64]ID) *os.File {
+	if len(old) == 0 {
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// fillFile writes every block of e into f, in segments on several workers
+// for large files.
+func (r *Repository) fillFile(ctx context.Context, f, src *os.File, e *Entry, packs *packFiles, old map[int64]ID) error {
+	cloned := src != nil && unix.IoctlFileClone(int(f.Fd()), int(src.Fd())) == nil
+	if cloned {
+		src = nil // f shares the old content now: only changed blocks are written
+	}
+	return r.fillSegments(ctx, f, src, e, packs, old, cloned)
+}
+
+func (r *Repository) fillSegments(ctx context.Context, f, src *os.File, e *Entry, packs *packFiles, old map[int64]ID, cloned bool) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(3)
+	var off int64
+	for start := 0; start < len(e.Blocks); start += segmentBlocks {
+		end := min(start+segmentBlocks, len(e.Blocks))
+		segOff := off
+		for _, b := range e.Blocks[start:end] {
+			off += int64(b.Size)
+		}
+		g.Go(func() error {
+			return r.writeSegment(gctx, f, src, e.Blocks[start:end], segOff, packs, old, cloned)
+		})
+	}
+	return g.Wait()
+}
+
+// writeSegment writes consecutive blocks starting at off.
+func (r *Repository) writeSegment(ctx context.Context, f, src *os.File, blocks []BlockRef, off int64, packs *packFiles, old map[int64]ID, cloned bool) error {
+	var stored, raw []byte
+	for _, b := range blocks {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if id, ok := old[off]; ok && id == b.ID {
+			packs.reused.Add(int64(b.Size))
+			if !cloned {
+				if err := copyRange(src, f, off, int64(b.Size)); err != nil {
+					return err
+				}
+			}
+			off += int64(b.Size)
+			continue
+		}
+		loc, found := r.Index().Lookup(b.ID)
+		if !found || loc.Raw != b.Size {
+			return fmt.Errorf("block %s is missing from %s", b.ID.Short(), r.Location())
+		}
+		var err error
+		if stored, err = packs.read(ctx, loc, stored); err != nil {
+			return err
+		}
+		if raw, err = DecodeBlock(b.ID, loc, stored, raw); err != nil {
+			return err
+		}
+		if err := writeBlock(f, raw, off, cloned); err != nil {
+			return err
+		}
+		off += int64(len(raw))
+	}
+	return nil
+}
+
+// writeBlock writes one block; zeros become a hole, unless the file is a
+// clone whose old bytes there must be overwritten.
+func writeBlock(f *os.File, raw []byte, off int64, cloned bool) error {
+	if allZero(raw) {
+		if !cloned {
+			return nil
+		}
+		err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, int64(len(raw)))
+		if err == nil {
+			return nil
+		}
+	}
+	if _, err := f.WriteAt(raw, off); err != nil {
+		return mapFSError(err)
+	}
+	return nil
+}
+
+// copyRange copies n bytes at off from src to dst in the kernel.
+func copyRange(src, dst *os.File, off, n int64) error {
+	for n > 0 {
+		in, out := off, off
+		c, err := unix.CopyFileRange(int(src.Fd()), &in, int(dst.Fd()), &out, int(n), 0)
+		if err != nil || c == 0 {
+			return copyRangeSlow(src, dst, off, n)
+		}
+		off += int64(c)
+		n -= int64(c)
+	}
+	return nil
+}
+
+func copyRangeSlow(src, dst *os.File, off, n int64) error {
+	buf := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		c, err := src.ReadAt(buf[:min(int64(len(buf)), n)], off)
+		if c > 0 {
+			if _, werr := dst.WriteAt(buf[:c], off); werr != nil {
+				return mapFSError(werr)
+			}
+		}
+		if err != nil && !(errors.Is(err, io.EOF) && c > 0) {
+			return fmt.Errorf("copy unchanged bytes: %w", err)
+		}
+		off += int64(c)
+		n -= int64(c)
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// packFiles reads stored blocks for a restore. On a directory backend it
+// keeps pack files open instead of opening one per block.
+type packFiles struct {
+	reused atomic.Int64 // bytes taken from the files being replaced
+	r      *Repository
+	dir    *DirBackend
+	mu     sync.Mutex
+	files  map[ID]*os.File
+}
+
+func newPackFiles(r *Repository) *packFiles {
+	d, _ := unwrapDir(r.be)
+	return &packFiles{r: r, dir: d, files: map[ID]*os.File{}}
+}
+
+func (p *packFiles) read(ctx context.Context, loc Location, buf []byte) ([]byte, error) {
+	if p.dir == nil {
+		return p.r.ReadStored(ctx, loc, buf)
+	}
+	f, err := p.open(loc.Pack)
+	if err != nil {
+		return nil, err
+	}
+	if f == nil { // too many packs open: read this one the plain way
+		return p.r.ReadStored(ctx, loc, buf)
+	}
+	if cap(buf) < int(loc.Stored) {
+		buf = make([]byte, loc.Stored, max(loc.Stored, 64<<10))
+	}
+	buf = buf[:loc.Stored]
+	if _, err := f.ReadAt(buf, int64(loc.Offset)); err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", packName(loc.Pack), p.r.Location(), err)
+	}
+	return buf, nil
+}
+
+func (p *packFiles) open(id ID) (*os.File, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f := p.files[id]; f != nil {
+		return f, nil
+	}
+	path, err := p.dir.path(packName(id))
+	if err != nil {
+		return nil, err
+	}
+	f, err := openObject(path, packName(id))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p.r.Location(), err)
+	}
+	if len(p.files) >= maxOpenPacks {
+		f.Close()
+		return nil, nil
+	}
+	p.files[id] = f
+	return f, nil
+}
+
+// Close closes every open pack file.
+func (p *packFiles) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.files {
+		f.Close()
+	}
+	clear(p.files)
+}
