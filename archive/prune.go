@@ -303,6 +303,10 @@ func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink 
 	return out, flush()
 }
 
+// UnwrapDir finds the DirBackend beneath wrappers (retry, counting), for
+// fast paths that only a local directory allows.
+func UnwrapDir(b Backend) (*DirBackend, bool) { return unwrapDir(b) }
+
 // unwrapDir finds the DirBackend beneath wrappers (retry, counting).
 func unwrapDir(b Backend) (*DirBackend, bool) {
 	for {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/archive"
@@ -54,13 +56,39 @@ func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions)
 	if err := sendSnapshot(ctx, local, remote, head, o, res); err != nil {
 		return nil, err
 	}
-	if err := remote.SetRef(ctx, o.State, head, rtag); err != nil {
+	if err := setRemoteRef(ctx, remote, o.State, head, rtag); err != nil {
 		if errors.Is(err, archive.ErrConflict) {
 			return nil, fmt.Errorf("%w; pull first, or push --force", err)
 		}
 		return nil, err
 	}
 	return done()
+}
+
+// setRemoteRef moves the remote ref by compare-and-swap. The conditional
+// write is never repeated blindly (see WithRetry): when one fails without
+// a verdict (its answer lost, or a 5xx), the ref is read back. At head,
+// the write went through; still where it was, nothing happened and the
+// write is made again; anywhere else, the original error stands.
+func setRemoteRef(ctx context.Context, remote *archive.Repository, state string, head archive.ID, tag string) error {
+	p := DefaultRetryPolicy()
+	for attempt := 1; ; attempt++ {
+		err := remote.SetRef(ctx, state, head, tag)
+		if err == nil || errors.Is(err, archive.ErrConflict) || !IsTransient(err) || attempt >= p.Attempts {
+			return err
+		}
+		now, nowTag, rerr := remote.ReadRef(ctx, state)
+		switch {
+		case rerr == nil && now == head:
+			return nil
+		case tag == "" && errors.Is(rerr, archive.ErrNotFound):
+		case rerr != nil || nowTag != tag:
+			return err
+		}
+		if sleep(ctx, p.delay(attempt)) != nil {
+			return err
+		}
+	}
 }
 
 // sendSnapshot copies the blocks and the manifest of one snapshot.
@@ -131,6 +159,10 @@ func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 	for pack, blocks := range byPack {
 		slices.SortFunc(blocks, func(a, b blockCopy) int { return int(a.loc.Offset) - int(b.loc.Offset) })
 		g.Go(func() error {
+			if sent, err := sendWholePack(gctx, src, dst, pack, blocks, w); sent || err != nil {
+				sink.Add(int64(len(blocks)), 0)
+				return err
+			}
 			return readPackBlocks(gctx, src, pack, blocks, func(c blockCopy, stored []byte) error {
 				sink.Add(1, int64(len(stored)))
 				return w.add(gctx, c, stored)
@@ -144,6 +176,50 @@ func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 	n, blocks, bytes, err := w.close(ctx)
 	res.Packs, res.Blocks, res.Bytes = n, blocks, bytes
 	return err
+}
+
+// sendWholePack copies a pack of the local store as it is when every block
+// in it is wanted (a cold push): no decoding, no repacking. The pack is
+// verified by hashing its bytes against its id before it is sent. It
+// reports false, and sends nothing, when the pack is not wanted whole or
+// the source is not local.
+func sendWholePack(ctx context.Context, src, dst *archive.Repository, pack archive.ID, blocks []blockCopy, w *packSink) (bool, error) {
+	local, ok := archive.UnwrapDir(src.Backend())
+	if !ok {
+		return false, nil
+	}
+	name := archive.PackName(pack)
+	info, err := local.Stat(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	entries, err := src.ReadPackTrailer(ctx, pack, info.Size)
+	if err != nil || len(entries) != len(blocks) {
+		return false, err
+	}
+	f, err := local.Get(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	h := blake3.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, fmt.Errorf("read %s: %w", name, err)
+	}
+	if archive.ID(h.Sum(nil)) != pack {
+		return false, &archive.IntegrityError{Object: name, Location: src.Location()}
+	}
+	rs, ok := f.(io.ReadSeeker)
+	if !ok {
+		return false, nil
+	}
+	if _, err := rs.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	if err := dst.Backend().Put(ctx, name, rs, info.Size); err != nil {
+		return false, fmt.Errorf("write pack to %s: %w", dst.Location(), err)
+	}
+	return true, w.addWhole(ctx, pack, entries)
 }
 
 // packSink fills packs on dst and uploads them, jobs at a time.
@@ -205,6 +281,25 @@ func (s *packSink) upload(p *archive.PackBuilder) error {
 		return nil
 	})
 	return nil
+}
+
+// addWhole records a pack copied whole, for the next index object.
+func (s *packSink) addWhole(ctx context.Context, pack archive.ID, entries []archive.PackEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.packs++
+	s.blocks += int64(len(entries))
+	for _, e := range entries {
+		s.bytes += int64(e.Stored)
+	}
+	s.pending = append(s.pending, archive.IndexPack{Pack: pack, Entries: entries})
+	if len(s.pending) < 8 {
+		return nil
+	}
+	batch := s.pending
+	s.pending = nil
+	_, err := s.dst.PutIndex(ctx, batch)
+	return err
 }
 
 func (s *packSink) close(ctx context.Context) (int, int64, int64, error) {

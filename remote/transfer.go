@@ -15,7 +15,7 @@ import (
 const (
 	coalesceGap    = 256 << 10
 	wholePackShare = 0.5
-	maxRangeBytes  = 64 << 20
+	maxRangeBytes  = 24 << 20
 )
 
 // readPackBlocks reads the given blocks (sorted by offset) of one pack of

@@ -17,13 +17,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 )
 
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Pipelines recycle big buffers (packs, spans, blocks); a soft limit
+		// makes the collector return them before the heap doubles, which
+		// keeps peak memory near what is live. GOMEMLIMIT overrides it.
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
+
+// memoryLimit is the soft heap limit of a statepack process.
+const memoryLimit = 160 << 20
 
 // Exit statuses.
 const (
