@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -40,6 +41,10 @@ type bench struct {
 	series map[string]*benchutil.Series
 	facts  facts
 	study  []studyRow
+	scale  *scaleFacts // the scale row's remote and pushes; nil when it does not run
+	// rssFloor is the highest RSS of the suite itself when it started a
+	// measured command: no child's peak RSS can read lower (resetPeakRSS).
+	rssFloor int64
 }
 
 // dataStats is what statepack-datagen generate --json prints.
@@ -102,11 +107,29 @@ func (b *bench) close() error {
 }
 
 // setup finds or builds the binaries, generates the data and starts
-// MinIO when a remote row runs.
+// MinIO when a remote row runs, and builds the scale row's remote.
 func (b *bench) setup() error {
 	if err := b.binaries(); err != nil {
 		return err
 	}
+	if b.needsData() {
+		if err := b.generateData(); err != nil {
+			return err
+		}
+	}
+	if b.needsRemote() {
+		if err := b.startS3(); err != nil {
+			return err
+		}
+	}
+	if b.need["scale"] {
+		return b.setupScale()
+	}
+	return nil
+}
+
+// generateData makes the pristine DATA_DIR of --mb MiB.
+func (b *bench) generateData() error {
 	b.data = filepath.Join(b.work, "data")
 	if err := benchutil.RemoveAll(b.data); err != nil {
 		return err
@@ -121,9 +144,6 @@ func (b *bench) setup() error {
 	}
 	b.logf("data: %d files, %d dirs, %d symlinks, %s", b.dataStats.Files, b.dataStats.Dirs, b.dataStats.Symlinks,
 		humanize.IBytes(uint64(b.dataStats.Bytes)))
-	if b.needsRemote() {
-		return b.startS3()
-	}
 	return nil
 }
 
@@ -210,6 +230,7 @@ func (b *bench) output(name string, args ...string) ([]byte, error) {
 // measure runs a command as one sample of the series name and returns
 // its standard output.
 func (b *bench) measure(series, name string, args ...string) ([]byte, error) {
+	b.rssFloor = max(b.rssFloor, resetPeakRSS())
 	s, out, err := benchutil.Run(b.command(name, args...))
 	if err != nil {
 		if b.ctx.Err() != nil {
@@ -223,6 +244,28 @@ func (b *bench) measure(series, name string, args ...string) ([]byte, error) {
 	b.series[series].Add(s)
 	b.logf("  %-22s %8.2fs  cpu %7.2fs  rss %5.0f MiB  %s", series, s.Wall.Seconds(), s.CPU.Seconds(), mib(s.MaxRSS), summarize(out))
 	return out, nil
+}
+
+// resetPeakRSS lowers the suite's own peak RSS to its current RSS and
+// returns that (0 where /proc does not tell). A child's peak RSS as
+// wait4 reports it (ru_maxrss) is never below the peak RSS of the process
+// that started it: os/exec starts children with vfork (CLONE_VM), and
+// exec records the peak of the memory map the child leaves, which is the
+// parent's. So before each measured command the suite returns freed
+// memory to the system and resets its peak (clear_refs 5, Linux 4.0 and
+// later), or else the scale row's index generation, say, would show in
+// every later row's RSS.
+func resetPeakRSS() int64 {
+	debug.FreeOSMemory()
+	if f, err := os.OpenFile("/proc/self/clear_refs", os.O_WRONLY, 0); err == nil {
+		_, _ = f.Write([]byte("5"))
+		_ = f.Close()
+	}
+	var kib int64
+	if n, err := fmt.Sscan(procField("/proc/self/status", "VmHWM"), &kib); err != nil || n != 1 {
+		return 0
+	}
+	return kib << 10
 }
 
 // summarized are the --json fields of statepack commands the progress log

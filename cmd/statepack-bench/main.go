@@ -11,22 +11,25 @@
 // tar -I 'zstd -1 -T0'; a save after one mutate step against the zstd size
 // of the pages that changed; cold, no-op and switching restores against
 // cp -a and tar -x; cold push and pull against raw 16 MiB PUTs and GETs on
-// the same MinIO; no-op push and pull by their requests. For each row it
-// prints the median wall time, throughput over the DATA_DIR size, CPU
-// time, peak RSS and the ratio to the baseline with the issue's target.
+// the same MinIO; no-op push and pull by their requests; and the scale
+// row: a 16 MiB state pushed to a remote whose index holds --scale-blocks
+// synthetic entries, against the same push to an empty remote. For each
+// row it prints the median wall time, throughput over the DATA_DIR size,
+// CPU time, peak RSS and the ratio to the baseline with the issue's target.
 // With restic on PATH, restic's figures on the same data are added.
 //
 // Flags:
 //
-//	--mb N          size of DATA_DIR in MiB (default $BENCH_MB, else 1024)
-//	--runs N        runs per row; the median is reported (default 3)
-//	--json FILE     also write the results as JSON to FILE
-//	--bin DIR       take statepack and statepack-datagen from DIR
-//	--work DIR      work under DIR (default a temporary directory, removed)
-//	--chunk-study   also compare average chunk sizes of 32-256 KiB
-//	--only ROWS     run only these rows (comma-separated keys, see -h)
-//	--restic=false  leave restic out even when it is on PATH
-//	--keep          keep the work directory
+//	--mb N            size of DATA_DIR in MiB (default $BENCH_MB, else 1024)
+//	--runs N          runs per row; the median is reported (default 3)
+//	--json FILE       also write the results as JSON to FILE
+//	--bin DIR         take statepack and statepack-datagen from DIR
+//	--work DIR        work under DIR (default a temporary directory, removed)
+//	--chunk-study     also compare average chunk sizes of 32-256 KiB
+//	--only ROWS       run only these rows (comma-separated keys, see -h)
+//	--scale-blocks N  index entries of the scale row's remote (default 10,000,000)
+//	--restic=false    leave restic out even when it is on PATH
+//	--keep            keep the work directory
 package main
 
 import (
@@ -75,6 +78,9 @@ type config struct {
 	Only       map[string]bool // row keys to run; empty means all
 	Restic     bool
 	Keep       bool
+	// ScaleBlocks is how many index entries the scale row's synthetic
+	// remote holds.
+	ScaleBlocks int
 }
 
 // parseFlags reads the flags; --mb defaults to $BENCH_MB.
@@ -95,14 +101,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	only := fs.String("only", "", "comma-separated `ROWS` to run: "+strings.Join(rowKeys(), ","))
 	fs.BoolVar(&cfg.Restic, "restic", true, "add restic's figures when restic is on PATH")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work directory")
+	fs.IntVar(&cfg.ScaleBlocks, "scale-blocks", 10_000_000, "index entries of the synthetic remote the scale row pushes to")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.MB < 1 || cfg.Runs < 1 {
-		return cfg, errors.New("--mb and --runs must be at least 1")
+	if cfg.MB < 1 || cfg.Runs < 1 || cfg.ScaleBlocks < 1 {
+		return cfg, errors.New("--mb, --runs and --scale-blocks must be at least 1")
 	}
 	var err error
 	cfg.Only, err = parseOnly(*only)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"maps"
 	"slices"
 	"testing"
+
+	"github.com/statepack/statepack/archive"
 )
 
 // TestCloseOver: a selected row brings the rows it needs, and nothing
@@ -69,5 +72,47 @@ func TestDecodeJSON(t *testing.T) {
 	}
 	if n, err := intField(m, "requests"); err != nil || n != 4 {
 		t.Errorf("intField(requests) = %d, %v; want the nested 4", n, err)
+	}
+}
+
+// TestScaleIndexObject: the synthetic index objects decode as valid index
+// objects, hold the entries asked for in packs that tile, and are the
+// same bytes every time (so their names are too).
+func TestScaleIndexObject(t *testing.T) {
+	data, packs := scaleIndexObject(3, 1000)
+	got, err := archive.DecodeIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != packs || packs != (1000+scalePackBlocks-1)/scalePackBlocks {
+		t.Fatalf("%d packs decoded, %d reported", len(got), packs)
+	}
+	n := 0
+	for _, p := range got {
+		var off uint32
+		for _, e := range p.Entries {
+			if e.Offset != off || e.Stored == 0 || e.Raw < e.Stored {
+				t.Fatalf("entry %+v at offset %d", e, off)
+			}
+			off += e.Stored
+			n++
+		}
+	}
+	if n != 1000 {
+		t.Errorf("%d entries, want 1000", n)
+	}
+	if again, _ := scaleIndexObject(3, 1000); !bytes.Equal(again, data) {
+		t.Error("scaleIndexObject is not deterministic")
+	}
+	if other, _ := scaleIndexObject(4, 1000); bytes.Equal(other, data) {
+		t.Error("objects 3 and 4 are the same")
+	}
+}
+
+func TestShortCount(t *testing.T) {
+	for n, want := range map[int]string{10_000_000: "10M", 2_500_000: "2.5M", 50_000: "50k", 1234: "1234", 999: "999"} {
+		if got := shortCount(n); got != want {
+			t.Errorf("shortCount(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

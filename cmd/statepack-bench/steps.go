@@ -23,6 +23,7 @@ var deps = map[string][]string{
 	"noop-restore": {"restore"},
 	"mutate":       {"restore"},
 	"switch":       {"mutate"},
+	"scale":        nil,
 }
 
 // closeOver returns the rows to run for the selection only (all when
@@ -47,7 +48,18 @@ func closeOver(only map[string]bool) map[string]bool {
 }
 
 // needsRemote reports whether any S3 row runs.
-func (b *bench) needsRemote() bool { return b.need["push"] }
+func (b *bench) needsRemote() bool { return b.need["push"] || b.need["scale"] }
+
+// needsData reports whether any row uses the --mb DATA_DIR (the scale
+// row pushes a small state of its own).
+func (b *bench) needsData() bool {
+	for k := range b.need {
+		if k != "scale" {
+			return true
+		}
+	}
+	return false
+}
 
 // trial is the state of one run: its directories and the snapshots saved.
 type trial struct {
@@ -78,6 +90,7 @@ func (b *bench) runOnce(n int) error {
 		{"push", b.coldPush}, {"noop-push", b.noopPush}, {"pull", b.coldPull}, {"noop-pull", b.noopPull},
 		{"restore", b.coldRestore}, {"noop-restore", b.noopRestore},
 		{"mutate", b.mutateSave}, {"switch", b.switchVersion},
+		{"scale", b.scaleRun},
 	}
 	for _, s := range steps {
 		if !b.need[s.key] {
