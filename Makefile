@@ -65,7 +65,9 @@ fuzz:
 	  done; done
 
 torture: build $(MINIO)
-	STATEPACK_MINIO=$(MINIO) STATEPACK_TORTURE=$(TORTURE_N) $(GO) test -count=1 -timeout 3h -run 'Torture' ./...
+	@mkdir -p .bench
+	STATEPACK_MINIO=$(MINIO) STATEPACK_TORTURE=$(TORTURE_N) STATEPACK_TORTURE_REPORT=$(CURDIR)/.bench/torture.json \
+	  $(GO) test -v -count=1 -timeout 3h -run Torture ./...
 
 clean:
 	rm -rf $(BIN) .demo .bench

@@ -72,6 +72,38 @@ func DecodeIndex(data []byte) ([]IndexPack, error) {
 	return packs, nil
 }
 
+// scanIndex walks an index object's entries in place, calling fn with the
+// pack id and the raw 45-byte entry, without building the decoded form:
+// FindBlocks looks at millions of entries and keeps a few.
+func scanIndex(data []byte, fn func(pack ID, entry []byte) error) error {
+	if len(data) < 8 || string(data[:4]) != indexMagic {
+		return fmt.Errorf("index header: %w", errCorrupt)
+	}
+	np := int(binary.LittleEndian.Uint32(data[4:]))
+	rest := data[8:]
+	for i := 0; i < np; i++ {
+		if len(rest) < 36 {
+			return fmt.Errorf("index truncated: %w", errCorrupt)
+		}
+		pack := ID(rest[:32])
+		n := int(binary.LittleEndian.Uint32(rest[32:]))
+		rest = rest[36:]
+		if n > len(rest)/packEntrySize {
+			return fmt.Errorf("index claims %d entries in %d bytes: %w", n, len(rest), errCorrupt)
+		}
+		for j := 0; j < n; j++ {
+			if err := fn(pack, rest[j*packEntrySize:(j+1)*packEntrySize]); err != nil {
+				return err
+			}
+		}
+		rest = rest[n*packEntrySize:]
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("index has %d trailing bytes: %w", len(rest), errCorrupt)
+	}
+	return nil
+}
+
 // Location is where a block is stored.
 type Location struct {
 	Pack     ID

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"sync"
 
@@ -179,7 +180,7 @@ func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	data, err := readAllSized(rc, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
@@ -190,6 +191,27 @@ func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit
 		return nil, &IntegrityError{Object: name, Location: r.Location()}
 	}
 	return data, nil
+}
+
+// readAllSized reads at most limit+1 bytes, presizing the buffer when the
+// reader knows its size (a local file, a cached copy), which spares the
+// repeated growth of io.ReadAll on multi-megabyte index objects.
+func readAllSized(rc io.Reader, limit int64) ([]byte, error) {
+	var size int64 = -1
+	switch v := rc.(type) {
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if st, err := v.Stat(); err == nil {
+			size = st.Size()
+		}
+	case interface{ Len() int }:
+		size = int64(v.Len())
+	}
+	if size < 0 || size > limit {
+		return io.ReadAll(io.LimitReader(rc, limit+1))
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	_, err := buf.ReadFrom(io.LimitReader(rc, limit+1))
+	return buf.Bytes(), err
 }
 
 // IntegrityError names an object whose bytes do not match its id.
@@ -355,20 +377,35 @@ func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[
 	g.SetLimit(4)
 	for _, name := range names {
 		g.Go(func() error {
-			packs, err := r.readIndexObject(gctx, name)
+			id, err := ParseID(strings.TrimPrefix(name, "index/"))
+			if err != nil {
+				return fmt.Errorf("%s: unexpected object %s", r.Location(), name)
+			}
+			data, err := r.readVerified(gctx, name, id, 1<<30)
 			if err != nil {
 				return err
 			}
+			var hits []IndexPack
+			err = scanIndex(data, func(pack ID, raw []byte) error {
+				if _, ok := want[ID(raw[:32])]; !ok {
+					return nil
+				}
+				var e PackEntry
+				if err := decodeEntry(&e, raw); err != nil {
+					return err
+				}
+				hits = append(hits, IndexPack{Pack: pack, Entries: []PackEntry{e}})
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s: index %s: %w", r.Location(), id.Short(), err)
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			for _, p := range packs {
-				for _, e := range p.Entries {
-					if _, ok := want[e.ID]; !ok {
-						continue
-					}
-					if _, dup := found[e.ID]; !dup {
-						found[e.ID] = Location{Pack: p.Pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
-					}
+			for _, h := range hits {
+				e := h.Entries[0]
+				if _, dup := found[e.ID]; !dup {
+					found[e.ID] = Location{Pack: h.Pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
 				}
 			}
 			return nil

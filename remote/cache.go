@@ -38,15 +38,22 @@ func (c *cachedBackend) Get(ctx context.Context, name string) (io.ReadCloser, er
 		return c.Backend.Get(ctx, name)
 	}
 	p := filepath.Join(c.dir, filepath.FromSlash(name))
-	if f, err := os.Open(p); err == nil {
-		return f, nil
+	if data, err := os.ReadFile(p); err == nil {
+		if archive.Hash(data).String() == filepath.Base(name) {
+			return io.NopCloser(bytes.NewReader(data)), nil
+		}
+		_ = os.Remove(p) // a damaged copy: fetch the object again
+	}
+	var size int64 = -1
+	if info, err := c.Backend.Stat(ctx, name); err == nil {
+		size = info.Size
 	}
 	rc, err := c.Backend.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, 1<<30))
+	data, err := readObject(rc, size)
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +61,14 @@ func (c *cachedBackend) Get(ctx context.Context, name string) (io.ReadCloser, er
 		// Only verified objects enter the cache; a damaged one is
 		// returned as it is, for the caller to report.
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-			tmp := p + ".tmp"
-			if os.WriteFile(tmp, data, 0o644) == nil {
-				_ = os.Rename(tmp, p)
+			// A unique temporary name: processes sharing a store must
+			// never see each other's half-written copies.
+			if f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*"); err == nil {
+				_, werr := f.Write(data)
+				if cerr := f.Close(); werr == nil && cerr == nil {
+					_ = os.Rename(f.Name(), p)
+				}
+				_ = os.Remove(f.Name())
 			}
 		}
 	}
@@ -76,4 +88,18 @@ func (c *cachedBackend) Delete(ctx context.Context, name string) error {
 // cacheDirFor is where the cache of a remote lives under the local store.
 func cacheDirFor(storeCache, location string) string {
 	return filepath.Join(storeCache, fmt.Sprintf("remote-%s", archive.Hash([]byte(location)).Short()))
+}
+
+// readObject reads a whole object of a known size (or of at most 1 GiB)
+// into one allocation.
+func readObject(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > 1<<30 {
+		return io.ReadAll(io.LimitReader(r, 1<<30))
+	}
+	buf := make([]byte, size)
+	n, err := io.ReadFull(r, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
