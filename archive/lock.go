@@ -96,6 +96,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 		if json.Unmarshal(data, &li) != nil {
 			li = LockInfo{Command: "unreadable lock", Time: time.Time{}} // stale at once
 		}
+		li.Command, li.Host = clip(li.Command), clip(li.Host) // another machine wrote them
 		li.ID = strings.TrimPrefix(name, "locks/")
 		out = append(out, li)
 	}

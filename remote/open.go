@@ -40,7 +40,10 @@ func openS3(ctx context.Context, u URL, cfg S3Config, create bool) (*S3Backend, 
 	if err != nil {
 		return nil, err
 	}
-	err = b.checkBucket(ctx)
+	// The first request is retried like every later one: one throttled
+	// or dropped answer must not fail the whole command.
+	rb := &retryBackend{b: b, p: DefaultRetryPolicy()}
+	err = rb.do(ctx, MethodStat, "", IsTransient, func() error { return b.checkBucket(ctx) })
 	if create && errors.Is(err, archive.ErrNoBucket) {
 		err = b.CreateBucket(ctx)
 	}

@@ -123,5 +123,5 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, m *ar
 		ids = append(ids, b.ID)
 		locs = append(locs, loc)
 	}
-	return copyBlocks(ctx, remote, local, ids, locs, jobs(o.Jobs), progress.Or(o.Progress), res)
+	return copyBlocks(ctx, remote, local, ids, locs, false, jobs(o.Jobs), progress.Or(o.Progress), res)
 }

@@ -124,7 +124,7 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head a
 		missing = append(missing, loc)
 		ids = append(ids, b.ID)
 	}
-	if err := copyBlocks(ctx, local, remote, ids, missing, jobs(o.Jobs), progress.Or(o.Progress), res); err != nil {
+	if err := copyBlocks(ctx, local, remote, ids, missing, true, jobs(o.Jobs), progress.Or(o.Progress), res); err != nil {
 		return err
 	}
 	data, err := local.LoadManifestBytes(ctx, head)
@@ -144,8 +144,12 @@ type blockCopy struct {
 // copyBlocks reads blocks from src (grouped by pack, coalescing ranges),
 // verifies each, and writes them as stored into new packs on dst with
 // several packs in flight. An index object follows every few packs, so a
-// push or pull that is cut off keeps what it finished.
-func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult) error {
+// push or pull that is cut off keeps what it finished. With wholePacks
+// (push: src is the local store, whose pack trailers are its own), a
+// pack wanted whole is sent as it is, checked only against its id; a
+// remote's pack (pull) is untrusted, its trailer included, so every
+// block of it is decoded and verified.
+func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, wholePacks bool, jobs int, sink progress.Sink, res *SyncResult) error {
 	var total int64
 	byPack := map[archive.ID][]blockCopy{}
 	for i, id := range ids {
@@ -159,9 +163,11 @@ func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 	for pack, blocks := range byPack {
 		slices.SortFunc(blocks, func(a, b blockCopy) int { return int(a.loc.Offset) - int(b.loc.Offset) })
 		g.Go(func() error {
-			if sent, err := sendWholePack(gctx, src, dst, pack, blocks, w); sent || err != nil {
-				sink.Add(int64(len(blocks)), 0)
-				return err
+			if wholePacks {
+				if sent, err := sendWholePack(gctx, src, dst, pack, blocks, w); sent || err != nil {
+					sink.Add(int64(len(blocks)), 0)
+					return err
+				}
 			}
 			return readPackBlocks(gctx, src, pack, blocks, func(c blockCopy, stored []byte) error {
 				sink.Add(1, int64(len(stored)))

@@ -82,7 +82,12 @@ func (p RetryPolicy) delay(attempt int) time.Duration {
 //     condition and report a conflict for a write that in fact won. So
 //     that error is reported, and the caller, who knows what it meant to
 //     write, re-reads the object to find out.
-//   - The readers Get and GetRange return are not retried mid-stream.
+//   - The readers Get and GetRange return resume after a transient
+//     failure mid-stream: they ask for the rest of the object (a range
+//     from where the failed read stopped) and go on, within the same
+//     bound of attempts. Objects read this way never change once written
+//     (refs and locks are read with GetVersioned), and callers verify
+//     what they read against its id.
 func WithRetry(b archive.Backend, p RetryPolicy) archive.Backend {
 	return &retryBackend{b: b, p: p}
 }
@@ -138,7 +143,10 @@ func (r *retryBackend) Get(ctx context.Context, name string) (rc io.ReadCloser, 
 		rc, err = r.b.Get(ctx, name)
 		return err
 	})
-	return rc, err
+	if err != nil {
+		return nil, err
+	}
+	return &resumingReader{r: r, ctx: ctx, name: name, rc: rc, end: -1}, nil
 }
 
 // GetRange implements archive.Backend.
@@ -147,8 +155,78 @@ func (r *retryBackend) GetRange(ctx context.Context, name string, offset, length
 		rc, err = r.b.GetRange(ctx, name, offset, length)
 		return err
 	})
-	return rc, err
+	if err != nil {
+		return nil, err
+	}
+	return &resumingReader{r: r, ctx: ctx, name: name, rc: rc, off: offset, end: offset + length}, nil
 }
+
+// resumingReader reads an object and, when a read fails mid-stream with
+// a transient error, fetches the rest of the object and goes on (see
+// WithRetry). At most p.Attempts reads fail in all.
+type resumingReader struct {
+	r        *retryBackend
+	ctx      context.Context
+	name     string
+	rc       io.ReadCloser
+	off, end int64 // next offset in the object; end is -1 until known
+	failures int
+}
+
+func (x *resumingReader) Read(p []byte) (int, error) {
+	for {
+		n, err := x.rc.Read(p)
+		x.off += int64(n)
+		if err == nil || err == io.EOF || !IsTransient(err) || x.ctx.Err() != nil {
+			return n, err
+		}
+		x.failures++
+		if x.failures >= x.r.p.Attempts {
+			return n, fmt.Errorf("%w (gave up after %d attempts)", err, x.failures)
+		}
+		if rerr := x.resume(err); rerr != nil {
+			return n, rerr
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// resume replaces the failed stream with one of the rest of the object.
+func (x *resumingReader) resume(cause error) error {
+	d := x.r.p.delay(x.failures)
+	if x.r.p.OnRetry != nil {
+		x.r.p.OnRetry(RetryEvent{Method: MethodGetRange, Name: x.name, Attempt: x.failures, Err: cause, Delay: d})
+	}
+	if err := sleep(x.ctx, d); err != nil {
+		return fmt.Errorf("%w (while waiting to retry after: %w)", err, cause)
+	}
+	x.rc.Close()
+	x.rc = io.NopCloser(strings.NewReader("")) // until a new stream opens
+	if x.end < 0 {
+		info, err := x.r.Stat(x.ctx, x.name)
+		if err != nil {
+			return fmt.Errorf("%w (resuming after: %w)", err, cause)
+		}
+		x.end = info.Size
+	}
+	if x.off > x.end {
+		return fmt.Errorf("%s is shorter than what was read of it (resuming after: %w)", x.name, cause)
+	}
+	var rc io.ReadCloser
+	err := x.r.do(x.ctx, MethodGetRange, x.name, IsTransient, func() (err error) {
+		rc, err = x.r.b.GetRange(x.ctx, x.name, x.off, x.end-x.off)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w (resuming after: %w)", err, cause)
+	}
+	x.rc = rc
+	return nil
+}
+
+func (x *resumingReader) Close() error { return x.rc.Close() }
 
 // Put implements archive.Backend.
 func (r *retryBackend) Put(ctx context.Context, name string, rd io.Reader, size int64) error {
@@ -299,7 +377,9 @@ func transientS3(er minio.ErrorResponse) bool {
 
 // transientNet classifies transport failures.
 func transientNet(err error) bool {
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	// net.ErrClosed: the transport closed the connection under a request
+	// after the peer reset it (seen as "use of closed network connection").
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		return true
 	}
 	for _, errno := range []syscall.Errno{
@@ -323,8 +403,9 @@ func transientNet(err error) bool {
 		// minio-go replaces a connection closed mid-request with a
 		// plain error; net/http reports some closes only in text.
 		msg := ue.Err.Error()
+		// "transport connection broken": an answer's head cut short.
 		return strings.Contains(msg, "EOF") || strings.Contains(msg, "Connection closed by foreign host") ||
-			strings.Contains(msg, "connection reset")
+			strings.Contains(msg, "connection reset") || strings.Contains(msg, "transport connection broken")
 	}
 	return false
 }

@@ -175,11 +175,24 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	if o.initCfg != nil {
 		cfg = *o.initCfg
 	}
-	r, err = archive.Init(ctx, be, cfg)
-	if err != nil && errors.Is(err, archive.ErrConflict) {
-		return archive.Open(ctx, be) // initialised concurrently by another pusher
+	p := DefaultRetryPolicy()
+	for attempt := 1; ; attempt++ {
+		r, err = archive.Init(ctx, be, cfg)
+		if err != nil && errors.Is(err, archive.ErrConflict) {
+			return archive.Open(ctx, be) // initialised concurrently by another pusher
+		}
+		if err == nil || !IsTransient(err) || attempt >= p.Attempts {
+			return r, err
+		}
+		// The config write failed without a verdict: it may have gone
+		// through. The config itself tells; if absent, write it again.
+		if r, oerr := archive.Open(ctx, be); oerr == nil {
+			return r, nil
+		}
+		if sleep(ctx, p.delay(attempt)) != nil {
+			return nil, err
+		}
 	}
-	return r, err
 }
 
 func isEmpty(ctx context.Context, be archive.Backend) bool {
