@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -321,4 +322,33 @@ func TestDebug(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.Stderr), &doc); err != nil || len(doc.Error.Debug) == 0 {
 		t.Errorf("--debug --json: %v\n%s", err, res)
 	}
+}
+
+// TestLockWait: prune refuses at once while a writer on another host holds
+// a shared lock, and with --lock-wait waits for it to go away.
+func TestLockWait(t *testing.T) {
+	e := newEnv(t)
+	e.write(sampleTree())
+	e.MustRun("save", "main")
+	lock := filepath.Join(e.store, "locks", "0123456789abcdef")
+	info := fmt.Sprintf(`{"exclusive": false, "host": "ci-runner-7", "pid": 4242, "command": "save", "time": %q}`, time.Now().UTC().Format(time.RFC3339Nano))
+	if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lock, []byte(info), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := e.Run("prune")
+	if res.Code != 1 || !strings.Contains(res.Stderr, "ci-runner-7") {
+		t.Fatalf("prune under a live lock: want exit 1 naming the holder, got %d:\n%s", res.Code, res.Stderr)
+	}
+	if res := e.Run("--lock-wait", "-1s", "prune"); res.Code != 2 {
+		t.Fatalf("negative --lock-wait: want usage error, got %d", res.Code)
+	}
+	// The holder finishes while prune waits.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		os.Remove(lock)
+	}()
+	e.MustRun("prune", "--lock-wait", "30s")
 }

@@ -69,7 +69,7 @@ func (s *session) runVerify(c *cli.Context) error {
 	start := time.Now()
 	var repaired *archive.RepairReport
 	if c.Bool("repair") {
-		if repaired, err = repo.Repair(c.Context, p, 0); err != nil {
+		if repaired, err = repo.Repair(c.Context, p, s.set.LockWait); err != nil {
 			p.Close()
 			return err
 		}
@@ -166,7 +166,7 @@ func (s *session) runForget(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	o := archive.ForgetOptions{KeepLast: c.Int("keep-last"), KeepWithin: c.Duration("keep-within"), All: c.Bool("all")}
+	o := archive.ForgetOptions{KeepLast: c.Int("keep-last"), KeepWithin: c.Duration("keep-within"), All: c.Bool("all"), LockWait: s.set.LockWait}
 	switch {
 	case o.KeepLast < 0 || o.KeepWithin < 0:
 		return usagef("--keep-last and --keep-within must not be negative")
@@ -229,7 +229,7 @@ func (s *session) pruneCommand() *cli.Command {
 		Usage:     "reclaim the space of forgotten versions, under the exclusive lock",
 		ArgsUsage: " ",
 		Description: "Removes snapshots no state reaches and blocks only they used, repacking packs that are\n" +
-			"mostly garbage. It waits for nothing: while a save or push holds its lock, prune fails.\n\n" +
+			"mostly garbage. While a save or push holds its lock, prune fails at once, or waits up to --lock-wait.\n\n" +
 			"Example:\n\n   statepack forget orders-e2e --keep-last 5 && statepack prune",
 		Flags:  []cli.Flag{onRemoteFlag("prune")},
 		Action: s.action(0, 0, s.runPrune),
@@ -243,7 +243,7 @@ func (s *session) runPrune(c *cli.Context) error {
 	}
 	p := s.progress()
 	start := time.Now()
-	res, err := repo.Prune(c.Context, archive.PruneOptions{Progress: p})
+	res, err := repo.Prune(c.Context, archive.PruneOptions{Progress: p, LockWait: s.set.LockWait})
 	p.Close()
 	if err != nil {
 		return err

@@ -118,7 +118,7 @@ func (s *session) restore(ctx context.Context, repo *archive.Repository, name st
 	p := s.progress()
 	start := time.Now()
 	res, err := repo.Restore(ctx, archive.RestoreOptions{DataDir: dataDir, Snapshot: id, Only: only, NoBackup: noBackup,
-		CacheDir: s.set.cacheDir(), Host: who.host, User: who.user, Tool: who.tool, Progress: p})
+		CacheDir: s.set.cacheDir(), Host: who.host, User: who.user, Tool: who.tool, Progress: p, LockWait: s.set.LockWait})
 	p.Close()
 	if err != nil {
 		return nil, err

@@ -100,7 +100,7 @@ func (s *session) runSave(c *cli.Context) error {
 	p := s.progress()
 	start := time.Now()
 	res, err := repo.Save(c.Context, archive.SaveOptions{DataDir: dataDir, State: state, Message: c.String("message"), Labels: labels,
-		Filter: filter, CacheDir: s.set.cacheDir(), Host: id.host, User: id.user, Tool: id.tool, Progress: p})
+		Filter: filter, CacheDir: s.set.cacheDir(), Host: id.host, User: id.user, Tool: id.tool, Progress: p, LockWait: s.set.LockWait})
 	p.Close()
 	if err != nil {
 		return err

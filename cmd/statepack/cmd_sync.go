@@ -105,7 +105,7 @@ func (s *session) runPush(c *cli.Context) error {
 		return err
 	}
 	p := s.progress()
-	res, err := remote.Push(c.Context, local, rem, remote.PushOptions{State: state, Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p})
+	res, err := remote.Push(c.Context, local, rem, remote.PushOptions{State: state, Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait})
 	p.Close()
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ func (s *session) runPull(c *cli.Context) error {
 		return err
 	}
 	p := s.progress()
-	res, err := remote.Pull(c.Context, local, rem, remote.PullOptions{State: state, Fallbacks: c.StringSlice("fallback"), Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p})
+	res, err := remote.Pull(c.Context, local, rem, remote.PullOptions{State: state, Fallbacks: c.StringSlice("fallback"), Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait})
 	p.Close()
 	if err != nil {
 		return err

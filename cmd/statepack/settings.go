@@ -19,6 +19,8 @@ type settings struct {
 	Quiet   bool
 	Debug   bool
 	Timeout time.Duration
+	// LockWait is how long a command waits for a conflicting lock.
+	LockWait time.Duration
 	Source  map[string]string // setting name -> "flag", "env", "default"
 }
 
@@ -42,6 +44,10 @@ func resolveSettings(c *cli.Context, cmdline map[string]bool) (settings, error) 
 		Source: map[string]string{}}
 	if set.Timeout < 0 {
 		return set, usagef("--timeout must not be negative")
+	}
+	set.LockWait = c.Duration("lock-wait")
+	if set.LockWait < 0 {
+		return set, usagef("--lock-wait must not be negative")
 	}
 	pick := func(name, env string) string {
 		if cmdline[name] {
