@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"path"
+
 	"slices"
 	"strings"
 	"time"
@@ -327,8 +327,9 @@ func (v *treeValidator) check(e *Entry, prev string, first bool) error {
 	if !first && e.Path <= prev {
 		return errors.New("paths not strictly sorted (duplicate or out of order)")
 	}
-	if dir := path.Dir(e.Path); dir != "." {
-		if _, ok := v.dirs[dir]; !ok {
+	if i := strings.LastIndexByte(e.Path, '/'); i >= 0 {
+		if _, ok := v.dirs[e.Path[:i]]; !ok {
+			dir := e.Path[:i]
 			return fmt.Errorf("parent %q is not a directory of this snapshot", dir)
 		}
 	}
@@ -343,20 +344,32 @@ func (v *treeValidator) check(e *Entry, prev string, first bool) error {
 
 // ValidPath accepts what a manifest may name: a clean, relative slash path
 // of valid UTF-8 with no NUL, no "." or ".." segment, no leading slash.
+// It scans the path once without allocating: manifests hold many of them.
 func ValidPath(p string) error {
 	switch {
 	case p == "" || p == "." || p == "..":
 		return errors.New("empty or dot path")
+	case p[0] == '/':
+		return errors.New("absolute path")
 	case !utf8.ValidString(p):
 		return errors.New("path is not valid UTF-8")
-	case strings.ContainsRune(p, 0):
+	case strings.IndexByte(p, 0) >= 0:
 		return errors.New("path contains NUL")
-	case strings.HasPrefix(p, "/"):
-		return errors.New("absolute path")
-	case path.Clean(p) != p:
-		return errors.New("path is not clean")
-	case p == ".." || strings.HasPrefix(p, "../"):
-		return errors.New("path leaves the directory")
+	}
+	for start := 0; start <= len(p); {
+		end := strings.IndexByte(p[start:], '/')
+		if end < 0 {
+			end = len(p)
+		} else {
+			end += start
+		}
+		switch seg := p[start:end]; seg {
+		case "..":
+			return errors.New("path leaves the directory")
+		case "", ".":
+			return errors.New("path is not clean")
+		}
+		start = end + 1
 	}
 	return nil
 }
