@@ -101,6 +101,9 @@ func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list index of %s: %w", r.Location(), err)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -370,6 +373,9 @@ func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[
 	var names []string
 	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
 		return nil, fmt.Errorf("list index of %s: %w", r.Location(), err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // a listing cut short must not pass for the whole index
 	}
 	found := make(map[ID]Location, len(want))
 	var mu sync.Mutex

@@ -318,7 +318,9 @@ func (b *S3Backend) List(ctx context.Context, prefix string, fn func(archive.Obj
 			return err
 		}
 	}
-	return nil
+	// A cancelled listing ends its channel without an error: without this
+	// check a partial listing would pass for the whole one.
+	return ctx.Err()
 }
 
 // Delete implements archive.Backend; S3 reports success for a missing key.
