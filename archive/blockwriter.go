@@ -116,9 +116,11 @@ func (w *blockWriter) compressLoop() error {
 			return nil
 		}
 		stored, encoding := job.data, EncodingRaw
-		out = enc.EncodeAll(job.data, out[:0])
-		if len(out) < len(job.data) {
-			stored, encoding = out, EncodingZstd
+		if compressible(enc, job.data, out) {
+			out = enc.EncodeAll(job.data, out[:0])
+			if len(out) < len(job.data) {
+				stored, encoding = out, EncodingZstd
+			}
 		}
 		if err := w.addToPack(job.id, stored, len(job.data), encoding); err != nil {
 			return err
@@ -189,4 +191,19 @@ func (w *blockWriter) Abort() {
 	w.cancel()
 	w.closed.Do(func() { close(w.jobs) })
 	_ = w.g.Wait()
+}
+
+// sampleSize is how much of a large block is compressed first to tell
+// whether the block is worth compressing at all.
+const sampleSize = 4096
+
+// compressible compresses a sample of a large block: random data (already
+// compressed S3 objects, encrypted stores) is stored raw without spending a
+// full compression on it. Small blocks are always tried.
+func compressible(enc *zstd.Encoder, data, scratch []byte) bool {
+	if len(data) < 4*sampleSize {
+		return true
+	}
+	sample := enc.EncodeAll(data[:sampleSize], scratch[:0])
+	return len(sample) < sampleSize*97/100
 }
