@@ -21,7 +21,7 @@ type settings struct {
 	Timeout time.Duration
 	// LockWait is how long a command waits for a conflicting lock.
 	LockWait time.Duration
-	Source  map[string]string // setting name -> "flag", "env", "default"
+	Source   map[string]string // setting name -> "flag", "env", "default"
 }
 
 // Where a setting came from, as `statepack env` prints it.
