@@ -66,7 +66,33 @@ func (b *DirBackend) path(name string) (string, error) {
 	if !validObjectName(name) {
 		return "", fmt.Errorf("invalid object name %q", name)
 	}
+	if err := b.noSymlinkedDirs(name); err != nil {
+		return "", err
+	}
 	return filepath.Join(b.root, filepath.FromSlash(name)), nil
+}
+
+// noSymlinkedDirs refuses a name whose directories (packs/, packs/ab/ ...)
+// are symlinks: on a shared directory remote someone could plant
+// `packs -> /elsewhere` and make statepack write outside the repository.
+// Missing directories are fine; they are created as real ones.
+func (b *DirBackend) noSymlinkedDirs(name string) error {
+	for i := strings.IndexByte(name, '/'); i >= 0; {
+		dir := name[:i]
+		st, err := os.Lstat(filepath.Join(b.root, filepath.FromSlash(dir)))
+		if err != nil {
+			return nil // absent from here down
+		}
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s in %s is a symlink; refusing to follow it out of the repository", dir, b.root)
+		}
+		next := strings.IndexByte(name[i+1:], '/')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return nil
 }
 
 // validObjectName accepts clean relative slash paths with no dot segments,

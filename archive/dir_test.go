@@ -2,10 +2,12 @@ package archive_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/statepack/statepack/archive"
@@ -152,5 +154,31 @@ func TestDirBackendListPrefixEscape(t *testing.T) {
 			return nil
 		})
 		_ = err // refusing the prefix is as good as listing nothing
+	}
+}
+
+// TestDirBackendRefusesSymlinkedDirs: a directory of the repository
+// replaced by a symlink (planted on a shared directory remote) is never
+// followed, for reads or writes.
+func TestDirBackendRefusesSymlinkedDirs(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	outside := t.TempDir()
+	b, err := archive.NewDirBackend(filepath.Join(root, "repo"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "repo", "packs")); err != nil {
+		t.Fatal(err)
+	}
+	err = b.Put(ctx, "packs/ab/abcd", strings.NewReader("x"), 1)
+	if err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Fatalf("Put through a symlinked directory: want refusal, got %v", err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("wrote %d entries outside the repository", len(entries))
+	}
+	if _, err := b.Get(ctx, "packs/ab/abcd"); err == nil {
+		t.Fatal("Get followed a symlinked directory")
 	}
 }
