@@ -86,7 +86,7 @@ func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *R
 		}
 		rep.PacksRead++
 		sink.Add(1, size)
-		data, err := r.readRange(ctx, packName(id), 0, size)
+		data, err := r.ReadRange(ctx, packName(id), 0, size)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -126,17 +126,7 @@ func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *R
 // trailerOf parses what it can of a pack's trailer; a damaged trailer
 // yields no entries.
 func trailerOf(data []byte) []PackEntry {
-	if len(data) < packFooterSize {
-		return nil
-	}
-	tsize, err := PackTrailerSize(data[len(data)-packFooterSize:], int64(len(data)))
-	if err != nil {
-		return nil
-	}
-	entries, err := DecodePackTrailer(data[int64(len(data))-tsize:], int64(len(data)))
-	if err != nil {
-		return nil
-	}
+	entries, _ := packEntries(data)
 	return entries
 }
 

@@ -55,15 +55,7 @@ func OpenOrInit(ctx context.Context, be Backend) (*Repository, error) {
 	if !errors.Is(err, ErrNotRepository) {
 		return r, err
 	}
-	empty := true
-	_ = be.List(ctx, "", func(oi ObjectInfo) error {
-		if strings.HasPrefix(oi.Name, "cache/") {
-			return nil // the local stat cache is not repository content
-		}
-		empty = false
-		return errStop
-	})
-	if !empty {
+	if !IsEmpty(ctx, be) {
 		return nil, err
 	}
 	cfg, cerr := NewConfig(chunker.DefaultParams(), DefaultPackSize)
@@ -78,6 +70,21 @@ func OpenOrInit(ctx context.Context, be Backend) (*Repository, error) {
 }
 
 var errStop = errors.New("stop")
+
+// IsEmpty reports whether a backend holds no object yet, apart from the
+// local stat cache (which is not repository content): where a repository
+// may be created.
+func IsEmpty(ctx context.Context, be Backend) bool {
+	empty := true
+	_ = be.List(ctx, "", func(oi ObjectInfo) error {
+		if strings.HasPrefix(oi.Name, "cache/") {
+			return nil
+		}
+		empty = false
+		return errStop
+	})
+	return empty
+}
 
 // Backend is where the repository lives.
 func (r *Repository) Backend() Backend { return r.be }
@@ -277,16 +284,21 @@ func (r *Repository) ReadBlock(ctx context.Context, id ID, dst []byte) ([]byte, 
 
 // ReadStored reads a block's stored bytes from its pack.
 func (r *Repository) ReadStored(ctx context.Context, loc Location, buf []byte) ([]byte, error) {
-	name := packName(loc.Pack)
-	rc, err := r.be.GetRange(ctx, name, int64(loc.Offset), int64(loc.Stored))
+	return r.readInto(ctx, packName(loc.Pack), int64(loc.Offset), int64(loc.Stored), buf)
+}
+
+// readInto reads n bytes of an object at off, into buf when it is large
+// enough: the one ranged read behind blocks, trailers and transfer spans.
+func (r *Repository) readInto(ctx context.Context, name string, off, n int64, buf []byte) ([]byte, error) {
+	rc, err := r.be.GetRange(ctx, name, off, n)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	defer rc.Close()
-	if cap(buf) < int(loc.Stored) {
-		buf = make([]byte, loc.Stored)
+	if int64(cap(buf)) < n {
+		buf = make([]byte, n)
 	}
-	buf = buf[:loc.Stored]
+	buf = buf[:n]
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}

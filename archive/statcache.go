@@ -1,6 +1,8 @@
 package archive
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -144,16 +146,8 @@ func decodeStatCache(data []byte) (*statCache, error) {
 	return c, nil
 }
 
-// writeFileAtomic replaces a local file atomically and durably.
+// writeFileAtomic replaces a local file atomically (temp file + rename),
+// like every object the directory backend writes.
 func writeFileAtomic(p string, data []byte) error {
-	tmp := p + ".tmp-" + randomSuffix()
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return writeAtomic(context.Background(), p, bytes.NewReader(data), int64(len(data)), false)
 }

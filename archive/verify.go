@@ -3,7 +3,6 @@ package archive
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -45,11 +44,10 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (*VerifyReport
 	sink := progress.Or(o.Progress)
 	rep := &VerifyReport{}
 	badPack := map[ID]string{}
-	badBlock := map[ID]string{}
 	if err := r.verifyIndexes(ctx, rep); err != nil {
 		return nil, err
 	}
-	if err := r.verifyPacks(ctx, o.ReadData, rep, badPack, badBlock, sink); err != nil {
+	if err := r.verifyPacks(ctx, o.ReadData, rep, badPack, sink); err != nil {
 		return nil, err
 	}
 	if err := r.verifySnapshots(ctx, rep, badPack); err != nil {
@@ -83,7 +81,7 @@ func (r *Repository) verifyIndexes(ctx context.Context, rep *VerifyReport) error
 
 // verifyPacks compares every pack with the index: packs the index names
 // must exist with a matching trailer; with readData, whole packs are read.
-func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *VerifyReport, badPack, badBlock map[ID]string, sink progress.Sink) error {
+func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *VerifyReport, badPack map[ID]string, sink progress.Sink) error {
 	byPack := map[ID][]PackEntry{}
 	_ = r.Index().Each(func(id ID, l Location) error {
 		byPack[l.Pack] = append(byPack[l.Pack], PackEntry{ID: id, Offset: l.Offset, Stored: l.Stored, Raw: l.Raw, Encoding: l.Encoding})
@@ -122,7 +120,7 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 		case !ok:
 			err = fmt.Errorf("%s is missing: %w", packName(id), ErrNotFound)
 		case readData:
-			err = r.checkPackData(ctx, id, size, byPack[id], badBlock)
+			err = r.checkPackData(ctx, id, size, byPack[id])
 			rep.BytesRead += size
 			sink.Add(1, size)
 		default:
@@ -142,7 +140,7 @@ func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]
 	if size < packFooterSize {
 		return nil, fmt.Errorf("%s is truncated: %w", name, errCorrupt)
 	}
-	footer, err := r.readRange(ctx, name, size-packFooterSize, packFooterSize)
+	footer, err := r.ReadRange(ctx, name, size-packFooterSize, packFooterSize)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +148,7 @@ func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	trailer, err := r.readRange(ctx, name, size-tsize, tsize)
+	trailer, err := r.ReadRange(ctx, name, size-tsize, tsize)
 	if err != nil {
 		return nil, err
 	}
@@ -161,17 +159,9 @@ func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]
 	return entries, nil
 }
 
-func (r *Repository) readRange(ctx context.Context, name string, off, n int64) ([]byte, error) {
-	rc, err := r.be.GetRange(ctx, name, off, n)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	defer rc.Close()
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(rc, buf); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return buf, nil
+// ReadRange reads n bytes of an object at off.
+func (r *Repository) ReadRange(ctx context.Context, name string, off, n int64) ([]byte, error) {
+	return r.readInto(ctx, name, off, n, nil)
 }
 
 func (r *Repository) checkPackTrailer(ctx context.Context, id ID, size int64, want []PackEntry) error {
@@ -195,16 +185,12 @@ func compareEntries(have, want []PackEntry) error {
 	return nil
 }
 
-func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want []PackEntry, badBlock map[ID]string) error {
+func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want []PackEntry) error {
 	data, err := r.readVerified(ctx, packName(id), id, size)
 	if err != nil {
-		// The pack as a whole is damaged; find which blocks still decode.
-		if raw, rerr := r.readRange(ctx, packName(id), 0, size); rerr == nil {
-			r.markBadBlocks(raw, want, badBlock)
-		}
 		return err
 	}
-	entries, err := DecodePackTrailer(data[int64(len(data))-trailerLen(data):], size)
+	entries, err := packEntries(data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", packName(id), err)
 	}
@@ -215,37 +201,22 @@ func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want 
 	for _, e := range entries {
 		loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
 		if buf, err = DecodeBlock(e.ID, loc, data[e.Offset:e.Offset+e.Stored], buf); err != nil {
-			badBlock[e.ID] = err.Error()
 			return fmt.Errorf("%s: %w", packName(id), err)
 		}
 	}
 	return nil
 }
 
-func trailerLen(pack []byte) int64 {
+// packEntries decodes the trailer of a whole pack held in memory.
+func packEntries(pack []byte) ([]PackEntry, error) {
 	if len(pack) < packFooterSize {
-		return int64(len(pack))
+		return nil, fmt.Errorf("pack of %d bytes: %w", len(pack), errCorrupt)
 	}
-	n, err := PackTrailerSize(pack[len(pack)-packFooterSize:], int64(len(pack)))
+	tsize, err := PackTrailerSize(pack[len(pack)-packFooterSize:], int64(len(pack)))
 	if err != nil {
-		return int64(len(pack))
+		return nil, err
 	}
-	return n
-}
-
-func (r *Repository) markBadBlocks(pack []byte, want []PackEntry, badBlock map[ID]string) {
-	var buf []byte
-	for _, e := range want {
-		if int(e.Offset)+int(e.Stored) > len(pack) {
-			badBlock[e.ID] = "outside the pack"
-			continue
-		}
-		loc := Location{Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
-		var err error
-		if buf, err = DecodeBlock(e.ID, loc, pack[e.Offset:e.Offset+e.Stored], buf); err != nil {
-			badBlock[e.ID] = err.Error()
-		}
-	}
+	return DecodePackTrailer(pack[int64(len(pack))-tsize:], int64(len(pack)))
 }
 
 // verifySnapshots checks refs and snapshots, and names the snapshots that

@@ -93,9 +93,13 @@ func setRemoteRef(ctx context.Context, remote *archive.Repository, state string,
 
 // sendSnapshot copies the blocks and the manifest of one snapshot.
 func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head archive.ID, o PushOptions, res *SyncResult) error {
-	m, err := local.LoadManifest(ctx, head)
+	data, err := local.LoadManifestBytes(ctx, head)
 	if err != nil {
 		return err
+	}
+	m, err := archive.DecodeManifest(data)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", head.Short(), err)
 	}
 	if _, err := local.LoadIndex(ctx); err != nil {
 		return err
@@ -125,10 +129,6 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head a
 		ids = append(ids, b.ID)
 	}
 	if err := copyBlocks(ctx, local, remote, ids, missing, true, jobs(o.Jobs), progress.Or(o.Progress), res); err != nil {
-		return err
-	}
-	data, err := local.LoadManifestBytes(ctx, head)
-	if err != nil {
 		return err
 	}
 	_, err = remote.PutManifestBytes(ctx, data)

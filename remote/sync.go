@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/statepack/statepack/archive"
@@ -154,7 +153,7 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	if !errors.Is(err, archive.ErrNotRepository) {
 		return r, err
 	}
-	empty := isEmpty(ctx, be)
+	empty := archive.IsEmpty(ctx, be)
 	if !create && o.initFrom == nil {
 		if empty {
 			return nil, &EmptyRemoteError{Location: be.Location()}
@@ -194,20 +193,6 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 		}
 	}
 }
-
-func isEmpty(ctx context.Context, be archive.Backend) bool {
-	empty := true
-	_ = be.List(ctx, "", func(oi archive.ObjectInfo) error {
-		if strings.HasPrefix(oi.Name, "cache/") {
-			return nil
-		}
-		empty = false
-		return errStop
-	})
-	return empty
-}
-
-var errStop = errors.New("stop listing")
 
 // requests reads the request count of the counting backend inside r.
 func requests(r *archive.Repository) int64 {

@@ -211,3 +211,40 @@ func TestOpenRemoteInitialisesEmptyDir(t *testing.T) {
 		t.Fatalf("no-op push took %d requests (want at most 3): %v", noop.Requests, err)
 	}
 }
+
+// TestPullRefusesNonFastForward (invariant 6, the pull side): a local
+// state that has versions the remote lacks is not replaced unless --force.
+func TestPullRefusesNonFastForward(t *testing.T) { forEachRemote(t, testPullRefusesNonFastForward) }
+
+func testPullRefusesNonFastForward(t *testing.T, newRemote func(*testing.T) *archive.Repository) {
+	ctx := context.Background()
+	a, b, rem := newStore(t), newStore(t), newRemote(t)
+	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "v0"}})
+	a.save(t, "s")
+	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	treetest.Write(t, b.data, map[string]treetest.Spec{"f": {Content: "b's own version"}})
+	local := b.save(t, "s")
+	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "a's next version"}})
+	pushed := a.save(t, "s")
+	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"})
+	if !errors.Is(err, remote.ErrNotFastForward) {
+		t.Fatalf("want not-fast-forward, got %v", err)
+	}
+	if head, _, _ := b.repo.ReadRef(ctx, "s"); head != local.Snapshot {
+		t.Fatalf("a refused pull moved the local state to %s", head.Short())
+	}
+	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s", Force: true}); err != nil {
+		t.Fatalf("pull --force: %v", err)
+	}
+	if head, _, _ := b.repo.ReadRef(ctx, "s"); head != pushed.Snapshot {
+		t.Fatalf("pull --force left the local state at %s, want %s", head.Short(), pushed.Snapshot.Short())
+	}
+}

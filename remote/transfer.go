@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/statepack/statepack/archive"
 )
@@ -24,7 +23,7 @@ const (
 func readPackBlocks(ctx context.Context, src *archive.Repository, pack archive.ID, blocks []blockCopy, fn func(blockCopy, []byte) error) error {
 	var raw []byte
 	for _, rg := range coalesce(blocks) {
-		data, err := readSpan(ctx, src, pack, rg.off, rg.end-rg.off)
+		data, err := src.ReadRange(ctx, archive.PackName(pack), rg.off, rg.end-rg.off)
 		if err != nil {
 			return err
 		}
@@ -71,18 +70,4 @@ func coalesce(blocks []blockCopy) []span {
 		out = append(out, span{off: off, end: end, blocks: []blockCopy{b}})
 	}
 	return out
-}
-
-func readSpan(ctx context.Context, src *archive.Repository, pack archive.ID, off, n int64) ([]byte, error) {
-	name := archive.PackName(pack)
-	rc, err := src.Backend().GetRange(ctx, name, off, n)
-	if err != nil {
-		return nil, fmt.Errorf("read %s from %s: %w", name, src.Location(), err)
-	}
-	defer rc.Close()
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(rc, buf); err != nil {
-		return nil, fmt.Errorf("read %s from %s: %w", name, src.Location(), err)
-	}
-	return buf, nil
 }
