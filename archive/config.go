@@ -55,7 +55,7 @@ func NewConfig(p chunker.Params, packSize int) (Config, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return Config{}, err
 	}
-	cc := ChunkerConfig{Min: p.Min, Avg: p.Avg, Max: p.Max}
+	cc := ChunkerConfig{Min: p.Min, Avg: p.Avg, Max: p.Max, SQLitePages: true}
 	return Config{Version: FormatVersion, ID: hex.EncodeToString(b[:]), Chunker: cc, PackSize: packSize, ZstdLevel: 1}, nil
 }
 
@@ -64,6 +64,10 @@ type ChunkerConfig struct {
 	Min int `json:"min"`
 	Avg int `json:"avg"`
 	Max int `json:"max"`
+	// SQLitePages cuts SQLite databases at their page boundaries instead
+	// of by content (see pageBlockSize). Absent, and so false, in
+	// repositories made before it existed, which keep cutting as they did.
+	SQLitePages bool `json:"sqlite_pages,omitempty"`
 }
 
 // Params converts to the chunker's type.

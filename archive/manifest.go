@@ -50,6 +50,10 @@ type Entry struct {
 	Size   int64
 	Target string // symlink target
 	Blocks []BlockRef
+	// Lists are the list blocks holding Blocks when the file has more
+	// than listEntries blocks (lists.go). A decoded manifest has Blocks
+	// only once ExpandLists has read them; LoadManifest does that.
+	Lists []BlockRef
 }
 
 // Manifest is one snapshot: what a state looked like at one save.
@@ -76,13 +80,51 @@ const (
 
 const manifestMagic = "SPM1"
 
+// Manifest encodings: version 1 lists every file's blocks inline; version
+// 2 adds a kind byte to each file, 0 for inline blocks and 1 for list
+// blocks. A manifest is written as version 1 when no file needs lists, so
+// that what older statepacks could read they still can.
+const (
+	manifestV1 = 1
+	manifestV2 = 2
+
+	fileInline = 0
+	fileLists  = 1
+)
+
+// manifestVersion is the encoding EncodeManifest uses for m.
+func manifestVersion(m *Manifest) int {
+	for i := range m.Entries {
+		if len(m.Entries[i].Lists) > 0 {
+			return manifestV2
+		}
+	}
+	return manifestV1
+}
+
+// AllBlocks calls fn for every block m references, list blocks included,
+// in entry order, once per reference: what prune keeps, verify checks and
+// push and pull move.
+func (m *Manifest) AllBlocks(fn func(e *Entry, b BlockRef)) {
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		for _, b := range e.Lists {
+			fn(e, b)
+		}
+		for _, b := range e.Blocks {
+			fn(e, b)
+		}
+	}
+}
+
 // EncodeManifest serialises m. Entries must be sorted by path; each path is
 // stored as the length of the prefix it shares with the previous path plus
 // the rest, which makes deep trees compact and decoding allocation-light.
 func EncodeManifest(m *Manifest) []byte {
 	b := make([]byte, 0, 256+len(m.Entries)*64)
 	b = append(b, manifestMagic...)
-	b = binary.AppendUvarint(b, uint64(m.Version))
+	version := manifestVersion(m)
+	b = binary.AppendUvarint(b, uint64(version))
 	if m.Parent.IsZero() {
 		b = append(b, 0)
 	} else {
@@ -101,13 +143,13 @@ func EncodeManifest(m *Manifest) []byte {
 	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
 	prev := ""
 	for i := range m.Entries {
-		b = appendEntry(b, &m.Entries[i], prev)
+		b = appendEntry(b, &m.Entries[i], prev, version)
 		prev = m.Entries[i].Path
 	}
 	return b
 }
 
-func appendEntry(b []byte, e *Entry, prev string) []byte {
+func appendEntry(b []byte, e *Entry, prev string, version int) []byte {
 	shared := commonPrefix(prev, e.Path)
 	b = binary.AppendUvarint(b, uint64(shared))
 	b = appendString(b, e.Path[shared:])
@@ -121,8 +163,16 @@ func appendEntry(b []byte, e *Entry, prev string) []byte {
 		b = appendString(b, e.Target)
 	case TypeFile:
 		b = binary.AppendUvarint(b, uint64(e.Size))
-		b = binary.AppendUvarint(b, uint64(len(e.Blocks)))
-		for _, r := range e.Blocks {
+		refs := e.Blocks
+		if version >= manifestV2 {
+			kind := byte(fileInline)
+			if len(e.Lists) > 0 {
+				kind, refs = fileLists, e.Lists
+			}
+			b = append(b, kind)
+		}
+		b = binary.AppendUvarint(b, uint64(len(refs)))
+		for _, r := range refs {
 			b = append(b, r.ID[:]...)
 			b = binary.AppendUvarint(b, uint64(r.Size))
 		}
@@ -147,8 +197,10 @@ func commonPrefix(a, b string) int {
 
 // decoder reads a manifest, failing with a bounded error on any bad field.
 type decoder struct {
-	b   []byte
-	err error
+	b       []byte
+	err     error
+	version int
+	listed  int64 // blocks the list blocks read so far expand to
 }
 
 var errShort = errors.New("truncated")
@@ -212,9 +264,10 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	d := &decoder{b: data[4:]}
 	m := &Manifest{}
 	m.Version = int(d.uvarint(1 << 16))
-	if d.err == nil && m.Version != FormatVersion {
+	if d.err == nil && (m.Version < manifestV1 || m.Version > manifestV2) {
 		return nil, fmt.Errorf("manifest version %d: %w", m.Version, ErrNewerFormat)
 	}
+	d.version = m.Version
 	if flag := d.bytes(1); d.err == nil && flag[0] == 1 {
 		copy(m.Parent[:], d.bytes(32))
 	}
@@ -286,6 +339,16 @@ func (d *decoder) entry(e *Entry, prev string) error {
 
 func (d *decoder) fileBlocks(e *Entry) error {
 	e.Size = int64(d.uvarint(1 << 50))
+	if d.version >= manifestV2 {
+		switch kind := d.bytes(1); {
+		case d.err != nil:
+			return d.err
+		case kind[0] == fileLists:
+			return d.fileLists(e)
+		case kind[0] != fileInline:
+			return fmt.Errorf("unknown file kind %d", kind[0])
+		}
+	}
 	nb := int(d.uvarint(uint64(len(d.b) / 33)))
 	if d.err != nil {
 		return d.err
@@ -306,6 +369,35 @@ func (d *decoder) fileBlocks(e *Entry) error {
 		return fmt.Errorf("blocks add up to %d bytes, size says %d", total, e.Size)
 	}
 	return d.err
+}
+
+// fileLists reads the list blocks of a file. Their sizes bound what they
+// will expand to, which is checked here, before anything is read or
+// allocated for them (invariant 5); ExpandLists checks the sum of sizes.
+func (d *decoder) fileLists(e *Entry) error {
+	nl := int(d.uvarint(uint64(len(d.b) / 33)))
+	if d.err != nil {
+		return d.err
+	}
+	if nl == 0 {
+		return errors.New("file with an empty list of block lists")
+	}
+	e.Lists = make([]BlockRef, nl)
+	for j := range e.Lists {
+		l := &e.Lists[j]
+		copy(l.ID[:], d.bytes(32))
+		l.Size = uint32(d.uvarint(maxListEntries * listEntrySize))
+		if d.err != nil {
+			return d.err
+		}
+		if l.Size == 0 || l.Size%listEntrySize != 0 {
+			return fmt.Errorf("block list of %d bytes", l.Size)
+		}
+		if d.listed += int64(l.Size / listEntrySize); d.listed > maxExpandedBlocks {
+			return fmt.Errorf("block lists name more than %d blocks", maxExpandedBlocks)
+		}
+	}
+	return nil
 }
 
 // treeValidator enforces that a manifest describes a tree that can be

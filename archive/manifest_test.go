@@ -112,6 +112,9 @@ func FuzzDecodeManifest(f *testing.F) {
 	m.Entries = nil
 	f.Add(EncodeManifest(m))
 	f.Add([]byte("SPM1"))
+	m = sampleManifest()
+	m.Entries = append(m.Entries, Entry{Path: "z.db", Type: TypeFile, Size: 1 << 20, Lists: []BlockRef{{Hash([]byte("l")), 32 * listEntrySize}}})
+	f.Add(EncodeManifest(m))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := DecodeManifest(data)
 		if err != nil {

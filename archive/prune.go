@@ -138,11 +138,10 @@ func (r *Repository) liveBlocks(ctx context.Context, res *PruneResult) (map[ID]s
 		}
 		for _, h := range hist {
 			reach[h.ID] = true
-			for _, e := range h.Manifest.Entries {
-				for _, b := range e.Blocks {
-					live[b.ID] = struct{}{}
-				}
+			if err := r.ExpandLists(ctx, h.Manifest); err != nil {
+				return nil, fmt.Errorf("snapshot %s: %w", h.ID.Short(), err)
 			}
+			h.Manifest.AllBlocks(func(_ *Entry, b BlockRef) { live[b.ID] = struct{}{} })
 		}
 	}
 	snaps, err := r.Snapshots(ctx)

@@ -144,7 +144,7 @@ func (r *Repository) Resolve(ctx context.Context, spec string) (ID, error) {
 
 func (r *Repository) walkBack(ctx context.Context, spec string, id ID, back int) (ID, error) {
 	for i := 0; i < back; i++ {
-		m, err := r.LoadManifest(ctx, id)
+		m, err := r.LoadManifestUnexpanded(ctx, id)
 		if err != nil {
 			return ID{}, err
 		}
@@ -213,12 +213,13 @@ func (r *Repository) Snapshots(ctx context.Context) ([]ID, error) {
 }
 
 // History returns the versions of a state from its head back, as far as
-// the repository keeps them (history may be shallow on a remote).
+// the repository keeps them (history may be shallow on a remote). The
+// manifests' block lists are not read: ExpandLists does that.
 func (r *Repository) History(ctx context.Context, head ID, limit int) ([]HistoryEntry, error) {
 	var out []HistoryEntry
 	id := head
 	for !id.IsZero() && (limit <= 0 || len(out) < limit) {
-		m, err := r.LoadManifest(ctx, id)
+		m, err := r.LoadManifestUnexpanded(ctx, id)
 		if errors.Is(err, ErrNotFound) && len(out) > 0 {
 			break // shallow history
 		}
@@ -244,7 +245,7 @@ func (r *Repository) IsAncestor(ctx context.Context, anc, snap ID) (bool, error)
 		if id == anc {
 			return true, nil
 		}
-		m, err := r.LoadManifest(ctx, id)
+		m, err := r.LoadManifestUnexpanded(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			return false, nil
 		}

@@ -163,14 +163,11 @@ func (r *Repository) checkSnapshotsAfterRepair(ctx context.Context, rep *RepairR
 			continue
 		}
 		var files []string
-		for _, e := range m.Entries {
-			for _, b := range e.Blocks {
-				if !r.Index().Has(b.ID) {
-					files = append(files, e.Path)
-					break
-				}
+		m.AllBlocks(func(e *Entry, b BlockRef) {
+			if !r.Index().Has(b.ID) && (len(files) == 0 || files[len(files)-1] != e.Path) {
+				files = append(files, e.Path)
 			}
-		}
+		})
 		if len(files) > 0 {
 			rep.Snapshots = append(rep.Snapshots, SnapshotLoss{Snapshot: id.String(), State: m.State, Files: files})
 		}

@@ -305,8 +305,23 @@ func (r *Repository) readInto(ctx context.Context, name string, off, n int64, bu
 	return buf, nil
 }
 
-// LoadManifest reads, verifies and decodes a snapshot.
+// LoadManifest reads, verifies and decodes a snapshot, and reads the block
+// lists of its large files: every file entry has its Blocks.
 func (r *Repository) LoadManifest(ctx context.Context, id ID) (*Manifest, error) {
+	m, err := r.LoadManifestUnexpanded(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.ExpandLists(ctx, m); err != nil {
+		return nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), r.Location(), err)
+	}
+	return m, nil
+}
+
+// LoadManifestUnexpanded reads, verifies and decodes a snapshot without
+// reading block lists: files with Lists have no Blocks. History walks use
+// it, since they need parents, times and sizes, not blocks.
+func (r *Repository) LoadManifestUnexpanded(ctx context.Context, id ID) (*Manifest, error) {
 	data, err := r.readVerified(ctx, snapshotName(id), id, maxManifestSize)
 	if err != nil {
 		return nil, err

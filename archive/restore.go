@@ -99,14 +99,13 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 
 // checkBlocks makes sure every block is indexed before a byte is written.
 func (r *Repository) checkBlocks(id ID, m *Manifest) error {
-	for _, e := range m.Entries {
-		for _, b := range e.Blocks {
-			if !r.Index().Has(b.ID) {
-				return fmt.Errorf("snapshot %s is incomplete in %s: block %s of %s is missing; nothing was changed (pull it again, or run `statepack verify`)", id.Short(), r.Location(), b.ID.Short(), e.Path)
-			}
+	var err error
+	m.AllBlocks(func(e *Entry, b BlockRef) {
+		if err == nil && !r.Index().Has(b.ID) {
+			err = fmt.Errorf("snapshot %s is incomplete in %s: block %s of %s is missing; nothing was changed (pull it again, or run `statepack verify`)", id.Short(), r.Location(), b.ID.Short(), e.Path)
 		}
-	}
-	return nil
+	})
+	return err
 }
 
 func prepareRoot(root string) error {

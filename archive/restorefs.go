@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
-	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/progress"
 )
 
@@ -296,10 +295,15 @@ func (r *Repository) hashFile(ctx context.Context, root, rel string) ([]BlockRef
 		return nil, fmt.Errorf("read %s: %w", rel, mapFSError(err))
 	}
 	defer f.Close()
-	ck, err := chunker.New(f, r.cfg.Chunker.Params())
+	sp, err := newSplitters(r.cfg.Chunker)
 	if err != nil {
 		return nil, err
 	}
+	ck, err := sp.forFile(f) // cut as save cuts, or equal files would differ
+	if err != nil {
+		return nil, err
+	}
+	ck.Reset(f)
 	var out []BlockRef
 	for {
 		data, err := ck.Next()

@@ -59,6 +59,7 @@ var awkward = map[string]treetest.Spec{
 	"big.bin":                   {Content: strings.Repeat("0123456789abcdef", 1<<16)},
 	"rodir":                     {Dir: true, Mode: 0o555},
 	"a.b":                       {Content: "sorts between a and a/b"},
+	"dynamodb/local.db":         {Content: treetest.SQLite(300, 1)}, // cut by page, its block list out of line
 }
 
 func TestRoundTripAwkwardTree(t *testing.T) {
@@ -67,8 +68,8 @@ func TestRoundTripAwkwardTree(t *testing.T) {
 	treetest.Write(t, src, awkward)
 	want := treetest.MustRead(t, src)
 	res := save(t, r, cache, src, "s1")
-	if res.Files != 8 || res.Dirs != 12 || res.Symlinks != 3 {
-		t.Errorf("files, dirs, symlinks = %d, %d, %d, want 8, 12, 3", res.Files, res.Dirs, res.Symlinks)
+	if res.Files != 9 || res.Dirs != 13 || res.Symlinks != 3 {
+		t.Errorf("files, dirs, symlinks = %d, %d, %d, want 9, 13, 3", res.Files, res.Dirs, res.Symlinks)
 	}
 	dst := filepath.Join(t.TempDir(), "new", "parents", "data")
 	restore(t, r, cache, dst, res.Snapshot)

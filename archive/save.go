@@ -151,6 +151,9 @@ func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (
 	if err := r.readFiles(ctx, root, found, toRead, w, sink); err != nil {
 		return nil, nil, err
 	}
+	if err := storeLists(found, w); err != nil {
+		return nil, nil, err
+	}
 	packs, err := w.Close()
 	if err != nil {
 		return nil, nil, err
@@ -201,7 +204,7 @@ func (r *Repository) readFiles(ctx context.Context, root string, found []scanned
 	})
 	for n := 0; n < runtime.GOMAXPROCS(0); n++ {
 		g.Go(func() error {
-			ck, err := chunker.New(nil, r.cfg.Chunker.Params())
+			ck, err := newSplitters(r.cfg.Chunker)
 			if err != nil {
 				return err
 			}
@@ -219,7 +222,7 @@ func (r *Repository) readFiles(ctx context.Context, root string, found []scanned
 
 // readFile stores one file's blocks. A file whose stat changes while it is
 // read is read again; after maxChangeRetries the save fails naming it.
-func (r *Repository) readFile(ctx context.Context, p string, e *scanned, ck *chunker.Chunker, w *blockWriter, sink progress.Sink) error {
+func (r *Repository) readFile(ctx context.Context, p string, e *scanned, ck *splitters, w *blockWriter, sink progress.Sink) error {
 	for attempt := 0; ; attempt++ {
 		changed, err := r.readFileOnce(ctx, p, e, ck, w, sink)
 		if err != nil || !changed {
@@ -231,7 +234,7 @@ func (r *Repository) readFile(ctx context.Context, p string, e *scanned, ck *chu
 	}
 }
 
-func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck *chunker.Chunker, w *blockWriter, sink progress.Sink) (bool, error) {
+func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck *splitters, w *blockWriter, sink progress.Sink) (bool, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", e.Path, mapFSError(err))
@@ -245,11 +248,15 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 	if !fi.Mode().IsRegular() {
 		return false, fmt.Errorf("%s stopped being a regular file while it was saved", e.Path)
 	}
-	ck.Reset(newHoleReader(f, before.Size))
+	sp, err := ck.forFile(f)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", e.Path, err)
+	}
+	sp.Reset(newHoleReader(f, before.Size))
 	var blocks []BlockRef
 	var n int64
 	for {
-		data, err := ck.Next()
+		data, err := sp.Next()
 		if err == io.EOF {
 			break
 		}
@@ -282,6 +289,45 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 	e.stat, e.Size, e.Blocks = after, n, blocks
 	e.Mode, e.UID, e.GID, e.MTime = after.Mode, after.UID, after.GID, after.MTime
 	return false, nil
+}
+
+// splitter cuts one file's content into blocks.
+type splitter interface {
+	Reset(io.Reader)
+	Next() ([]byte, error)
+}
+
+// splitters are one file reader's chunkers, reused from file to file: the
+// content-defined one, and fixed-size ones for paged files (pages.go).
+type splitters struct {
+	cc    ChunkerConfig
+	cdc   *chunker.Chunker
+	fixed map[int]*chunker.Fixed
+	hdr   [sqliteHeaderLen]byte
+}
+
+func newSplitters(cc ChunkerConfig) (*splitters, error) {
+	cdc, err := chunker.New(nil, cc.Params())
+	if err != nil {
+		return nil, err
+	}
+	return &splitters{cc: cc, cdc: cdc, fixed: map[int]*chunker.Fixed{}}, nil
+}
+
+// forFile picks the splitter for f from its first bytes.
+func (s *splitters) forFile(f *os.File) (splitter, error) {
+	size := pageBlockSize(readHeader(f, s.hdr[:]), s.cc)
+	if size == 0 {
+		return s.cdc, nil
+	}
+	if s.fixed[size] == nil {
+		fx, err := chunker.NewFixed(size)
+		if err != nil {
+			return nil, err
+		}
+		s.fixed[size] = fx
+	}
+	return s.fixed[size], nil
 }
 
 // zeroIDs caches the ids of all-zero blocks by length: sparse files and

@@ -264,18 +264,16 @@ func (r *Repository) verifySnapshots(ctx context.Context, rep *VerifyReport, bad
 func (r *Repository) snapshotDamage(id ID, m *Manifest, badPack map[ID]string, affected map[string][]string, rep *VerifyReport) {
 	missing := 0
 	seen := map[string]bool{}
-	for _, e := range m.Entries {
-		for _, b := range e.Blocks {
-			loc, ok := r.Index().Lookup(b.ID)
-			switch {
-			case !ok:
-				missing++
-			case badPack[loc.Pack] != "" && !seen[packName(loc.Pack)]:
-				affected[packName(loc.Pack)] = append(affected[packName(loc.Pack)], id.String())
-				seen[packName(loc.Pack)] = true
-			}
+	m.AllBlocks(func(_ *Entry, b BlockRef) {
+		loc, ok := r.Index().Lookup(b.ID)
+		switch {
+		case !ok:
+			missing++
+		case badPack[loc.Pack] != "" && !seen[packName(loc.Pack)]:
+			affected[packName(loc.Pack)] = append(affected[packName(loc.Pack)], id.String())
+			seen[packName(loc.Pack)] = true
 		}
-	}
+	})
 	if missing > 0 {
 		rep.Problems = append(rep.Problems, Problem{Object: snapshotName(id), Error: fmt.Sprintf("%d blocks are not in any index", missing), Snapshots: []string{id.String()}})
 	}

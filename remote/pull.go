@@ -86,13 +86,25 @@ func findState(ctx context.Context, remote *archive.Repository, names []string) 
 	return "", archive.ID{}, &archive.NotFoundError{What: what, Where: remote.Location()}
 }
 
-// receiveBlocks copies the blocks of m that the local store lacks.
+// receiveBlocks copies the blocks of m that the local store lacks: first
+// the list blocks of its large files, which name the rest, then the rest.
 func receiveBlocks(ctx context.Context, local, remote *archive.Repository, m *archive.Manifest, o PullOptions, res *SyncResult) error {
-	lidx, err := local.LoadIndex(ctx)
-	if err != nil {
+	if _, err := local.LoadIndex(ctx); err != nil {
 		return err
 	}
-	blocks, _ := blockSet(m)
+	if err := receive(ctx, local, remote, m.ListBlocks(), o, res); err != nil {
+		return err
+	}
+	if err := local.ExpandLists(ctx, m); err != nil {
+		return fmt.Errorf("snapshot %s: %w", m.State, err)
+	}
+	blocks, _ := blockSet(m, false)
+	return receive(ctx, local, remote, blocks, o, res)
+}
+
+// receive copies the given blocks that the local store lacks, verified.
+func receive(ctx context.Context, local, remote *archive.Repository, blocks []archive.BlockRef, o PullOptions, res *SyncResult) error {
+	lidx := local.Index()
 	var need []archive.BlockRef
 	for _, b := range blocks {
 		if lidx.Has(b.ID) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
@@ -104,7 +103,10 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head a
 	if _, err := local.LoadIndex(ctx); err != nil {
 		return err
 	}
-	blocks, _ := blockSet(m)
+	if err := local.ExpandLists(ctx, m); err != nil {
+		return fmt.Errorf("snapshot %s: %w", head.Short(), err)
+	}
+	blocks, _ := blockSet(m, true)
 	want := make(map[archive.ID]struct{}, len(blocks))
 	for _, b := range blocks {
 		want[b.ID] = struct{}{}
@@ -135,12 +137,6 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head a
 	return err
 }
 
-// blockCopy is one block to move, with where it is read from.
-type blockCopy struct {
-	id  archive.ID
-	loc archive.Location
-}
-
 // copyBlocks reads blocks from src (grouped by pack, coalescing ranges),
 // verifies each, and writes them as stored into new packs on dst with
 // several packs in flight. An index object follows every few packs, so a
@@ -151,17 +147,16 @@ type blockCopy struct {
 // block of it is decoded and verified.
 func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, wholePacks bool, jobs int, sink progress.Sink, res *SyncResult) error {
 	var total int64
-	byPack := map[archive.ID][]blockCopy{}
+	all := make([]archive.BlockAt, len(ids))
 	for i, id := range ids {
-		byPack[locs[i].Pack] = append(byPack[locs[i].Pack], blockCopy{id, locs[i]})
+		all[i] = archive.BlockAt{ID: id, Loc: locs[i]}
 		total += int64(locs[i].Stored)
 	}
 	sink.Phase("transfer", int64(len(ids)), total)
 	w := newPackSink(ctx, dst, jobs)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
-	for pack, blocks := range byPack {
-		slices.SortFunc(blocks, func(a, b blockCopy) int { return int(a.loc.Offset) - int(b.loc.Offset) })
+	for pack, blocks := range archive.GroupByPack(all) {
 		g.Go(func() error {
 			if wholePacks {
 				if sent, err := sendWholePack(gctx, src, dst, pack, blocks, w); sent || err != nil {
@@ -169,7 +164,7 @@ func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 					return err
 				}
 			}
-			return readPackBlocks(gctx, src, pack, blocks, func(c blockCopy, stored []byte) error {
+			return src.ReadPackBlocks(gctx, pack, blocks, func(c archive.BlockAt, stored, _ []byte) error {
 				sink.Add(1, int64(len(stored)))
 				return w.add(gctx, c, stored)
 			})
@@ -180,7 +175,7 @@ func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 		return err
 	}
 	n, blocks, bytes, err := w.close(ctx)
-	res.Packs, res.Blocks, res.Bytes = n, blocks, bytes
+	res.Packs, res.Blocks, res.Bytes = res.Packs+n, res.Blocks+blocks, res.Bytes+bytes
 	return err
 }
 
@@ -189,7 +184,7 @@ func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 // verified by hashing its bytes against its id before it is sent. It
 // reports false, and sends nothing, when the pack is not wanted whole or
 // the source is not local.
-func sendWholePack(ctx context.Context, src, dst *archive.Repository, pack archive.ID, blocks []blockCopy, w *packSink) (bool, error) {
+func sendWholePack(ctx context.Context, src, dst *archive.Repository, pack archive.ID, blocks []archive.BlockAt, w *packSink) (bool, error) {
 	local, ok := archive.UnwrapDir(src.Backend())
 	if !ok {
 		return false, nil
@@ -247,12 +242,12 @@ func newPackSink(ctx context.Context, dst *archive.Repository, jobs int) *packSi
 	return &packSink{dst: dst, g: g, gctx: gctx}
 }
 
-func (s *packSink) add(ctx context.Context, c blockCopy, stored []byte) error {
+func (s *packSink) add(ctx context.Context, c archive.BlockAt, stored []byte) error {
 	s.mu.Lock()
 	if s.cur == nil {
 		s.cur = archive.NewPackBuilder(s.dst.Config().PackSize)
 	}
-	s.cur.Add(c.id, stored, int(c.loc.Raw), c.loc.Encoding)
+	s.cur.Add(c.ID, stored, int(c.Loc.Raw), c.Loc.Encoding)
 	s.blocks++
 	s.bytes += int64(len(stored))
 	if s.cur.Size() < s.dst.Config().PackSize {

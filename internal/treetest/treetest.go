@@ -230,3 +230,26 @@ func orMode(m, def fs.FileMode) fs.FileMode {
 	}
 	return m
 }
+
+// SQLite returns the bytes of a file that looks like an SQLite database of
+// pages 4 KiB pages to statepack (the header's magic and page size), with
+// content derived from seed: half random, half text, like table pages.
+func SQLite(pages int, seed uint64) string {
+	b := make([]byte, pages*4096)
+	copy(b, "SQLite format 3\x00")
+	b[16], b[17] = 0x10, 0x00 // page size 4096, big-endian
+	x := seed*0x9e3779b97f4a7c15 + 1
+	for i := 100; i < len(b); i += 8 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		if i/2048%2 == 0 {
+			for j := 0; j < 8 && i+j < len(b); j++ {
+				b[i+j] = byte(x >> (8 * j))
+			}
+		} else {
+			copy(b[i:min(i+8, len(b))], "row data")
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,210 @@
+package archive
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// A file of more than listEntries blocks keeps its block list out of the
+// manifest, in list blocks: ordinary blocks (content-addressed, packed,
+// verified like any other) whose bytes are the file's (block id, raw
+// length) pairs, listEntries to a list block. The manifest names the list
+// blocks instead of every block. A large file that did not change then
+// costs a snapshot one id per listEntries blocks, and one that changed in
+// a few places (a database's pages) adds only the list blocks around the
+// changes: manifests stay small and so does what a save adds to the store.
+const (
+	listEntrySize = 36 // block id, then its raw length as uint32 little-endian
+	listEntries   = 32 // entries per list block as written
+	// maxListEntries bounds a list block as read.
+	maxListEntries = 4096
+	// maxExpandedBlocks bounds the blocks that a manifest's list blocks may
+	// expand to: as many as the largest manifest could hold inline, so
+	// lists never let a snapshot claim more memory than inline lists could.
+	maxExpandedBlocks = maxManifestSize / 33
+)
+
+// encodeList writes blocks as the bytes of one list block.
+func encodeList(dst []byte, blocks []BlockRef) []byte {
+	for _, b := range blocks {
+		dst = append(dst, b.ID[:]...)
+		dst = binary.LittleEndian.AppendUint32(dst, b.Size)
+	}
+	return dst
+}
+
+// decodeList appends the entries of a verified list block to dst. The
+// block's bytes are trusted to be what its id names, not to be sensible.
+func decodeList(dst []BlockRef, data []byte) ([]BlockRef, error) {
+	if len(data) == 0 || len(data)%listEntrySize != 0 || len(data) > maxListEntries*listEntrySize {
+		return nil, fmt.Errorf("list block of %d bytes: %w", len(data), errCorrupt)
+	}
+	for len(data) > 0 {
+		b := BlockRef{ID: ID(data[:32]), Size: binary.LittleEndian.Uint32(data[32:])}
+		if b.Size == 0 || b.Size > MaxBlockSize {
+			return nil, fmt.Errorf("list block names a block of %d bytes: %w", b.Size, errCorrupt)
+		}
+		dst = append(dst, b)
+		data = data[listEntrySize:]
+	}
+	return dst, nil
+}
+
+// storeLists gives every file of more than listEntries blocks its list
+// blocks, handing them to w (which skips those already stored, as it does
+// for any block), and records them in the entry.
+func storeLists(found []scanned, w *blockWriter) error {
+	var buf []byte
+	for i := range found {
+		e := &found[i].Entry
+		e.Lists = nil
+		if e.Type != TypeFile || len(e.Blocks) <= listEntries {
+			continue
+		}
+		e.Lists = make([]BlockRef, 0, (len(e.Blocks)+listEntries-1)/listEntries)
+		for part := range slices.Chunk(e.Blocks, listEntries) {
+			buf = encodeList(buf[:0], part)
+			id := Hash(buf)
+			if _, err := w.Add(id, buf); err != nil {
+				return err
+			}
+			e.Lists = append(e.Lists, BlockRef{ID: id, Size: uint32(len(buf))})
+		}
+	}
+	return nil
+}
+
+// ExpandLists fills in the blocks of every entry of m whose block list is
+// stored in list blocks, reading those from r, verified (invariant 2). The
+// list blocks are found in r's loaded index, or else by FindBlocks (a
+// remote whose index is not loaded), and read with ranged reads coalesced
+// per pack.
+func (r *Repository) ExpandLists(ctx context.Context, m *Manifest) error {
+	refs := m.ListBlocks()
+	if len(refs) == 0 {
+		return nil
+	}
+	where, err := r.locate(ctx, refs)
+	if err != nil {
+		return err
+	}
+	lists, err := r.readLists(ctx, where)
+	if err != nil {
+		return err
+	}
+	for i := range m.Entries {
+		if err := expandEntry(&m.Entries[i], lists); err != nil {
+			return fmt.Errorf("%s: %w", m.Entries[i].Path, err)
+		}
+	}
+	return nil
+}
+
+// ListBlocks returns the distinct list blocks of m: what must be read
+// before its large files' blocks are known.
+func (m *Manifest) ListBlocks() []BlockRef {
+	seen := map[ID]struct{}{}
+	var refs []BlockRef
+	for _, e := range m.Entries {
+		for _, l := range e.Lists {
+			if _, dup := seen[l.ID]; !dup {
+				seen[l.ID] = struct{}{}
+				refs = append(refs, l)
+			}
+		}
+	}
+	return refs
+}
+
+// locate finds where blocks are stored: in the loaded index when it has
+// them, else by one FindBlocks for the rest. A block found with another
+// length than the reference says is reported as missing.
+func (r *Repository) locate(ctx context.Context, refs []BlockRef) ([]BlockAt, error) {
+	out := make([]BlockAt, 0, len(refs))
+	want := map[ID]struct{}{}
+	for _, b := range refs {
+		if loc, ok := r.Index().Lookup(b.ID); ok {
+			out = append(out, BlockAt{ID: b.ID, Loc: loc})
+		} else {
+			want[b.ID] = struct{}{}
+		}
+	}
+	if len(want) > 0 {
+		found, err := r.FindBlocks(ctx, want)
+		if err != nil {
+			return nil, err
+		}
+		for id := range want {
+			loc, ok := found[id]
+			if !ok {
+				// Not ErrNotFound: a history walk takes that for the end
+				// of a shallow history, and prune would then drop what
+				// lies beyond.
+				return nil, fmt.Errorf("block list %s is not in the index of %s: the snapshot is incomplete", id.Short(), r.Location())
+			}
+			out = append(out, BlockAt{ID: id, Loc: loc})
+		}
+	}
+	sizes := make(map[ID]uint32, len(refs))
+	for _, b := range refs {
+		sizes[b.ID] = b.Size
+	}
+	for _, b := range out {
+		if b.Loc.Raw != sizes[b.ID] {
+			return nil, fmt.Errorf("block list %s has %d bytes in %s, the snapshot says %d: %w", b.ID.Short(), b.Loc.Raw, r.Location(), sizes[b.ID], errCorrupt)
+		}
+	}
+	return out, nil
+}
+
+// readLists reads and decodes list blocks, a few packs at a time.
+func (r *Repository) readLists(ctx context.Context, blocks []BlockAt) (map[ID][]BlockRef, error) {
+	lists := make(map[ID][]BlockRef, len(blocks))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for pack, group := range GroupByPack(blocks) {
+		g.Go(func() error {
+			return r.ReadPackBlocks(gctx, pack, group, func(b BlockAt, _, raw []byte) error {
+				list, err := decodeList(nil, raw)
+				if err != nil {
+					return fmt.Errorf("block list %s: %w", b.ID.Short(), err)
+				}
+				mu.Lock()
+				lists[b.ID] = list
+				mu.Unlock()
+				return nil
+			})
+		})
+	}
+	return lists, g.Wait()
+}
+
+// expandEntry sets e.Blocks from its list blocks and checks they add up to
+// its size, as an inline list must.
+func expandEntry(e *Entry, lists map[ID][]BlockRef) error {
+	if len(e.Lists) == 0 {
+		return nil
+	}
+	n := 0
+	for _, l := range e.Lists {
+		n += len(lists[l.ID])
+	}
+	e.Blocks = make([]BlockRef, 0, n)
+	var total int64
+	for _, l := range e.Lists {
+		for _, b := range lists[l.ID] {
+			e.Blocks = append(e.Blocks, b)
+			total += int64(b.Size)
+		}
+	}
+	if total != e.Size {
+		return fmt.Errorf("block lists add up to %d bytes, size says %d: %w", total, e.Size, errCorrupt)
+	}
+	return nil
+}
