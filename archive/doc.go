@@ -8,8 +8,8 @@
 // All ids are lowercase hex of BLAKE3-256. An object's id is the hash of
 // its bytes, so whoever reads an object can verify it.
 //
-//	config                 JSON: version, repository id, chunker min/avg/max,
-//	                       pack size target, zstd level
+//	config                 JSON: version, repository id, chunker min/avg/max
+//	                       and sqlite_pages, pack size target, zstd level
 //	packs/<xx>/<packid>    immutable: stored blocks back to back, then a
 //	                       trailer of 45-byte entries, then an 8-byte footer
 //	index/<indexid>        immutable: which pack holds which block; written
@@ -34,6 +34,26 @@
 // (uvarint) | rest of the path | type u8 ('f', 'd', 'l') | mode, uid, gid
 // (uvarint) | mtime (varint ns) | symlink: target | file: size, block
 // count, then (block id [32], raw length uvarint) per block.
+//
+// Manifest version 2 (written only when a file has list blocks) puts a
+// kind byte after a file's size: 0, the block list follows inline as in
+// version 1; 1, a count of list blocks follows, then (list block id [32],
+// raw length uvarint) per list block. A list block is an ordinary block
+// whose raw bytes are (block id [32] | raw length u32 LE) entries: 32 per
+// list block as written, at most 4,096 as read. Files of more than 32
+// blocks use them, so an unchanged large file costs a manifest one id per
+// 32 blocks, and a changed one adds only the list blocks around its
+// changes. The list lengths a manifest names bound what it expands to
+// (at most maxManifestSize/33 blocks, as many as an inline manifest could
+// hold) before anything is read.
+//
+// # Cutting files into blocks
+//
+// FastCDC (package chunker) with the config's min/avg/max, except, when
+// sqlite_pages is set, for files that start with the SQLite 3 header:
+// they are cut at fixed offsets into blocks of the smallest multiple of
+// the database page size that is at least min, so a page rewritten in
+// place changes one block and no other.
 //
 // Decoders treat every object as hostile (invariant 5): lengths and counts
 // are bounded by the bytes that remain before anything is allocated,

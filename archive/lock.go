@@ -33,9 +33,13 @@ type LockInfo struct {
 	Time      time.Time `json:"time"`
 }
 
-// Stale reports whether the lock's holder is gone.
+// Stale reports whether the lock's holder is gone. A lock dated more than
+// LockStale ahead of this clock is stale too: its writer's clock is wrong
+// (or the object was planted), and trusting it would block every writer
+// until someone ran unlock. A holder whose clock runs ahead by less keeps
+// its lock, since it refreshes it every LockRefresh.
 func (l LockInfo) Stale(now time.Time) bool {
-	if now.Sub(l.Time) > LockStale {
+	if age := now.Sub(l.Time); age > LockStale || age < -LockStale {
 		return true
 	}
 	host, _ := os.Hostname()

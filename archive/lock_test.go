@@ -50,4 +50,9 @@ func TestLocks(t *testing.T) {
 	if other.Stale(time.Now()) || !other.Stale(time.Now().Add(archive.LockStale+time.Second)) {
 		t.Fatal("remote lock staleness must follow the timeout")
 	}
+	// Clock skew: a holder a few minutes ahead keeps its lock; a lock dated
+	// beyond the timeout in the future would otherwise never go stale.
+	if other.Stale(time.Now().Add(-archive.LockStale/2)) || !other.Stale(time.Now().Add(-archive.LockStale-time.Second)) {
+		t.Fatal("locks dated in the future: want stale only beyond the timeout")
+	}
 }
