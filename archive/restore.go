@@ -58,11 +58,12 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 		return nil, err
 	}
 	defer lock.Unlock()
-	m, err := r.LoadManifest(ctx, o.Snapshot)
-	if err != nil {
+	// The index first: the manifest's block lists are found in it.
+	if _, err := r.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := r.LoadIndex(ctx); err != nil {
+	m, err := r.LoadManifest(ctx, o.Snapshot)
+	if err != nil {
 		return nil, err
 	}
 	if err := r.checkBlocks(o.Snapshot, m); err != nil {
