@@ -136,19 +136,18 @@ func (r *Repository) writeSegment(ctx context.Context, f, src *os.File, blocks [
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b := blocks[i]
-		if id, ok := old[off]; ok && id == b.ID {
-			packs.reused.Add(int64(b.Size))
+		if n, size := reusedRun(blocks[i:], old, off); n > 0 {
+			packs.reused.Add(size)
 			if err := w.flush(); err != nil {
 				return err
 			}
 			if !cloned {
-				if err := copyRange(src, f, off, int64(b.Size)); err != nil {
+				if err := copyRange(src, f, off, size); err != nil {
 					return err
 				}
 			}
-			off += int64(b.Size)
-			i++
+			off += size
+			i += n
 			continue
 		}
 		var err error
@@ -194,6 +193,19 @@ type segmentBuffers struct {
 var segmentBufs = sync.Pool{New: func() any {
 	return &segmentBuffers{out: make([]byte, 0, segmentWriteBytes+256<<10)}
 }}
+
+// reusedRun counts the blocks at the start of blocks that the old file
+// holds at the same offsets, and their bytes: copied with one call.
+func reusedRun(blocks []BlockRef, old map[int64]ID, off int64) (n int, size int64) {
+	for _, b := range blocks {
+		if id, ok := old[off+size]; !ok || id != b.ID {
+			break
+		}
+		n++
+		size += int64(b.Size)
+	}
+	return n, size
+}
 
 // storedRun returns the locations of the blocks at the start of blocks
 // that lie back to back in one pack (at least one, at most MaxBlockRun
