@@ -22,10 +22,11 @@ type Repository struct {
 	be  Backend
 	cfg Config
 
-	mu sync.Mutex // guards idx and indexed, replaced by prune and repair
+	mu sync.Mutex // guards idx and indexed, replaced by prune and repair, and lookupDir
 
-	idx     *Index
-	indexed map[string]bool // index objects already loaded
+	idx       *Index
+	indexed   map[string]bool // index objects already loaded
+	lookupDir string          // where FindBlocks keeps its lookup cache; "" for none
 }
 
 // Open opens an existing repository.
@@ -374,60 +375,10 @@ func (r *Repository) putIndexObject(ctx context.Context, packs []IndexPack) (str
 		r.Index().AddPack(p.Pack, p.Entries)
 	}
 	r.markIndexed(name)
+	if dir := r.lookupCacheDir(); dir != "" {
+		// The next FindBlocks lists this object as one its cache does not
+		// cover: it need not fetch back what was just written.
+		writePendingCopy(dir, Hash(data), data)
+	}
 	return name, nil
-}
-
-// FindBlocks looks up the given blocks by reading the index objects one
-// at a time and keeping only the entries asked for: memory follows the
-// size of the question, not of the repository's index, which is how a
-// small push to a remote with millions of blocks stays small.
-func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[ID]Location, error) {
-	var names []string
-	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
-		return nil, fmt.Errorf("list index of %s: %w", r.Location(), err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err // a listing cut short must not pass for the whole index
-	}
-	found := make(map[ID]Location, len(want))
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	for _, name := range names {
-		g.Go(func() error {
-			id, err := ParseID(strings.TrimPrefix(name, "index/"))
-			if err != nil {
-				return fmt.Errorf("%s: unexpected object %s", r.Location(), name)
-			}
-			data, err := r.readVerified(gctx, name, id, 1<<30)
-			if err != nil {
-				return err
-			}
-			var hits []IndexPack
-			err = scanIndex(data, func(pack ID, raw []byte) error {
-				if _, ok := want[ID(raw[:32])]; !ok {
-					return nil
-				}
-				var e PackEntry
-				if err := decodeEntry(&e, raw); err != nil {
-					return err
-				}
-				hits = append(hits, IndexPack{Pack: pack, Entries: []PackEntry{e}})
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("%s: index %s: %w", r.Location(), id.Short(), err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, h := range hits {
-				e := h.Entries[0]
-				if _, dup := found[e.ID]; !dup {
-					found[e.ID] = Location{Pack: h.Pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
-				}
-			}
-			return nil
-		})
-	}
-	return found, g.Wait()
 }
