@@ -245,16 +245,18 @@ func (r *Repository) findCached(ctx context.Context, dir string, listed []indexO
 		}
 		return r.buildLookup(ctx, dir, listed, want, found, nil)
 	}
-	defer c.Close()
 	uncovered, ok := c.covers(listed)
 	if !ok {
+		c.Close()
 		return r.buildLookup(ctx, dir, listed, want, found, nil)
 	}
 	if err := c.find(want, found); err != nil {
+		c.Close()
 		clear(found)
 		_ = os.Remove(path)
 		return r.buildLookup(ctx, dir, listed, want, found, nil)
 	}
+	defer c.Close()
 	switch {
 	case len(uncovered) == 0:
 		return nil
