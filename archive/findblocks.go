@@ -95,12 +95,12 @@ func (r *Repository) listIndexObjects(ctx context.Context) ([]indexObject, error
 	return slices.CompactFunc(listed, func(a, b indexObject) bool { return a.id == b.id }), nil
 }
 
-// indexReader reads one index object, verified against its id.
-type indexReader func(ctx context.Context, id ID) ([]byte, error)
+// indexReader reads one listed index object, verified against its id.
+type indexReader func(ctx context.Context, o indexObject) ([]byte, error)
 
-// readIndexData reads an index object from the repository.
-func (r *Repository) readIndexData(ctx context.Context, id ID) ([]byte, error) {
-	return r.readVerified(ctx, indexName(id), id, 1<<30)
+// readIndexData reads a listed index object from the repository.
+func (r *Repository) readIndexData(ctx context.Context, o indexObject) ([]byte, error) {
+	return r.readVerifiedHint(ctx, indexName(o.id), o.id, 1<<30, o.size)
 }
 
 // pendingReader reads index objects for the lookup cache in dir: from
@@ -108,13 +108,13 @@ func (r *Repository) readIndexData(ctx context.Context, id ID) ([]byte, error) {
 // from the repository, keeping a copy when keep is set (for objects read
 // on every call until they are merged).
 func (r *Repository) pendingReader(dir string, keep bool) indexReader {
-	return func(ctx context.Context, id ID) ([]byte, error) {
-		if data, ok := readPendingCopy(dir, id); ok {
+	return func(ctx context.Context, o indexObject) ([]byte, error) {
+		if data, ok := readPendingCopy(dir, o.id); ok {
 			return data, nil
 		}
-		data, err := r.readIndexData(ctx, id)
+		data, err := r.readIndexData(ctx, o)
 		if err == nil && keep {
-			writePendingCopy(dir, id, data)
+			writePendingCopy(dir, o.id, data)
 		}
 		return data, err
 	}
@@ -147,7 +147,7 @@ func eachIndexObject[T any](ctx context.Context, objs []indexObject, read indexR
 			}
 			wg.Go(func() {
 				var res result
-				data, err := read(ctx, o.id)
+				data, err := read(ctx, o)
 				if err == nil {
 					res.v, err = work(o.id, data)
 				}

@@ -641,7 +641,7 @@ func readPendingCopy(dir string, id ID) ([]byte, bool) {
 		return nil, false
 	}
 	defer f.Close()
-	data, err := readAllSized(f, 1<<30)
+	data, err := readAllSized(f, 1<<30, -1)
 	if err != nil || len(data) > 1<<30 || Hash(data) != id {
 		_ = os.Remove(p)
 		return nil, false

@@ -880,3 +880,30 @@ func TestLookupCacheHeaderBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestReadAllSized: whatever size a listing claimed (none, too little,
+// too much, absurd), the bytes read are the object's, at most limit+1.
+func TestReadAllSized(t *testing.T) {
+	data := bytes.Repeat([]byte("index object "), 1000)
+	for _, tc := range []struct {
+		name        string
+		limit, hint int64
+		want        int
+	}{
+		{"no hint", 1 << 20, -1, len(data)},
+		{"exact", 1 << 20, int64(len(data)), len(data)},
+		{"hint too small", 1 << 20, 10, len(data)},
+		{"hint too large", 1 << 20, int64(len(data)) * 3, len(data)},
+		{"absurd hint", 1 << 40, 1 << 40, len(data)},
+		{"over the limit", 100, 50, 101},
+		{"over the limit, exact hint", 100, int64(len(data)), 101},
+		{"empty hint", 1 << 20, 0, len(data)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readAllSized(io.MultiReader(bytes.NewReader(data[:7]), bytes.NewReader(data[7:])), tc.limit, tc.hint)
+			if err != nil || !bytes.Equal(got, data[:tc.want]) {
+				t.Fatalf("read %d bytes (%v), want %d", len(got), err, tc.want)
+			}
+		})
+	}
+}

@@ -186,12 +186,20 @@ func (r *Repository) ReadIndexObject(ctx context.Context, id ID) ([]IndexPack, e
 // readVerified reads a whole object (at most limit bytes) and checks that
 // it hashes to id (invariant 2).
 func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit int64) ([]byte, error) {
+	return r.readVerifiedHint(ctx, name, id, limit, -1)
+}
+
+// readVerifiedHint is readVerified for an object whose size a listing
+// gave (hint; -1 for none), which presizes the buffer when the reader
+// cannot tell its own size (an S3 response behind the retry and counting
+// wrappers).
+func (r *Repository) readVerifiedHint(ctx context.Context, name string, id ID, limit, hint int64) ([]byte, error) {
 	rc, err := r.be.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	defer rc.Close()
-	data, err := readAllSized(rc, limit)
+	data, err := readAllSized(rc, limit, hint)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
@@ -205,10 +213,13 @@ func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit
 }
 
 // readAllSized reads at most limit+1 bytes, presizing the buffer when the
-// reader knows its size (a local file, a cached copy), which spares the
-// repeated growth of io.ReadAll on multi-megabyte index objects.
-func readAllSized(rc io.Reader, limit int64) ([]byte, error) {
-	var size int64 = -1
+// reader knows its size (a local file, a cached copy) or, failing that,
+// to hint, a size a listing gave, which spares the repeated growth of
+// io.ReadAll on multi-megabyte index objects. A listing is untrusted, so
+// the hint presizes at most maxSizeHint; past it the buffer grows with
+// what is actually read.
+func readAllSized(rc io.Reader, limit, hint int64) ([]byte, error) {
+	size := min(hint, maxSizeHint)
 	switch v := rc.(type) {
 	case interface{ Stat() (fs.FileInfo, error) }:
 		if st, err := v.Stat(); err == nil {
@@ -220,10 +231,23 @@ func readAllSized(rc io.Reader, limit int64) ([]byte, error) {
 	if size < 0 || size > limit {
 		return io.ReadAll(io.LimitReader(rc, limit+1))
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	_, err := buf.ReadFrom(io.LimitReader(rc, limit+1))
-	return buf.Bytes(), err
+	// One byte more than expected tells a longer object from this one
+	// without the doubled buffer bytes.Buffer.ReadFrom makes to find EOF.
+	buf := make([]byte, size+1)
+	n, err := io.ReadFull(rc, buf)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return buf[:n], nil
+	case err != nil:
+		return nil, err
+	}
+	rest, err := io.ReadAll(io.LimitReader(rc, limit+1-int64(n)))
+	return append(buf, rest...), err
 }
+
+// maxSizeHint bounds the buffer a listed size presizes: above any index
+// object statepack writes (about 3 MiB).
+const maxSizeHint = 8 << 20
 
 // IntegrityError names an object whose bytes do not match its id.
 type IntegrityError struct {
