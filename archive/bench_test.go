@@ -409,6 +409,111 @@ func BenchmarkIndexLookup(b *testing.B) {
 	}
 }
 
+// lookupEntries is the size of the index the lookup cache benchmark
+// finds blocks in.
+const lookupEntries = 1 << 20
+
+// lookupRepo writes an index of n random blocks (packs of 256, index
+// objects of 65,536 entries, as a big remote's) on a directory
+// repository, and returns it with a sample of its block ids.
+func lookupRepo(b *testing.B, n int) (*archive.Repository, []archive.ID) {
+	ctx := context.Background()
+	be, err := archive.NewDirBackend(filepath.Join(b.TempDir(), "remote"), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := archive.NewConfig(chunker.DefaultParams(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := archive.Init(ctx, be, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.NewChaCha8([32]byte{9})
+	var sample []archive.ID
+	for n > 0 {
+		var packs []archive.IndexPack
+		for k := 0; k < 1<<16 && n > 0; k += 256 {
+			p := archive.IndexPack{Entries: make([]archive.PackEntry, min(256, n))}
+			n -= len(p.Entries)
+			_, _ = rng.Read(p.Pack[:])
+			for j := range p.Entries {
+				e := &p.Entries[j]
+				_, _ = rng.Read(e.ID[:])
+				e.Offset, e.Stored, e.Raw, e.Encoding = uint32(j)*40000, 40000, 65536, archive.EncodingZstd
+			}
+			sample = append(sample, p.Entries[0].ID)
+			packs = append(packs, p)
+		}
+		data := archive.EncodeIndex(packs)
+		if err := be.Put(ctx, "index/"+archive.Hash(data).String(), bytes.NewReader(data), int64(len(data))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return r, sample
+}
+
+// BenchmarkLookupCache measures FindBlocks on a repository of a million
+// blocks with a warm lookup cache, which is what a push to a big remote
+// asks before it sends anything: "one-hit" and "one-miss" ask for one
+// block, "push-256" for 256 blocks the index lacks (a 16 MiB state).
+// Each lists the index, opens the cache and verifies its tables (1.3
+// MiB), and reads and verifies one bucket per block. "scan" is the same
+// question without a cache (every index object read), "build" a cold
+// cache: every index object read and the cache written.
+func BenchmarkLookupCache(b *testing.B) {
+	ctx := context.Background()
+	r, sample := lookupRepo(b, lookupEntries)
+	cache := filepath.Join(b.TempDir(), "cache")
+	r.UseLookupCache(cache)
+	rng := rand.New(rand.NewPCG(5, 6))
+	absent := func(n int) map[archive.ID]struct{} {
+		want := map[archive.ID]struct{}{}
+		for len(want) < n {
+			var id archive.ID
+			for i := range id {
+				id[i] = byte(rng.Uint32())
+			}
+			want[id] = struct{}{}
+		}
+		return want
+	}
+	find := func(b *testing.B, r *archive.Repository, want func() map[archive.ID]struct{}, found int) {
+		for b.Loop() {
+			got, err := r.FindBlocks(ctx, want())
+			if err != nil || len(got) != found {
+				b.Fatalf("found %d blocks, want %d: %v", len(got), found, err)
+			}
+		}
+	}
+	b.Run("build", func(b *testing.B) {
+		for b.Loop() {
+			if err := os.RemoveAll(cache); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.FindBlocks(ctx, absent(1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if _, err := r.FindBlocks(ctx, absent(1)); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("one-hit", func(b *testing.B) {
+		find(b, r, func() map[archive.ID]struct{} {
+			return map[archive.ID]struct{}{sample[rng.IntN(len(sample))]: {}}
+		}, 1)
+	})
+	b.Run("one-miss", func(b *testing.B) { find(b, r, func() map[archive.ID]struct{} { return absent(1) }, 0) })
+	b.Run("push-256", func(b *testing.B) { find(b, r, func() map[archive.ID]struct{} { return absent(256) }, 0) })
+	plain, err := archive.Open(ctx, r.Backend())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("scan", func(b *testing.B) { find(b, plain, func() map[archive.ID]struct{} { return absent(256) }, 0) })
+}
+
 // timings keeps the time per operation of sibling sub-benchmarks, so the
 // parent can log their ratios.
 type timings map[string]time.Duration

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"testing"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -20,4 +21,11 @@ func RemoveAllLocks(t interface{ Fatal(...any) }, r *Repository) {
 	if _, err := r.RemoveLocks(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ForgeLookupClaim rewrites the lookup cache in dir so that it also
+// claims block claim, at the location of block like; with stale, the
+// claim's bucket keeps its old hash, as bytes damaged in place would.
+func ForgeLookupClaim(t *testing.T, dir string, cfg Config, claim, like ID, stale bool) {
+	forgeClaim(t, dir, repoKey(cfg), claim, like, stale)
 }

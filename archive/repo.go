@@ -22,10 +22,11 @@ type Repository struct {
 	be  Backend
 	cfg Config
 
-	mu sync.Mutex // guards idx and indexed, replaced by prune and repair
+	mu sync.Mutex // guards idx and indexed, replaced by prune and repair, and lookupDir
 
-	idx     *Index
-	indexed map[string]bool // index objects already loaded
+	idx       *Index
+	indexed   map[string]bool // index objects already loaded
+	lookupDir string          // where FindBlocks keeps its lookup cache; "" for none
 }
 
 // Open opens an existing repository.
@@ -185,12 +186,20 @@ func (r *Repository) ReadIndexObject(ctx context.Context, id ID) ([]IndexPack, e
 // readVerified reads a whole object (at most limit bytes) and checks that
 // it hashes to id (invariant 2).
 func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit int64) ([]byte, error) {
+	return r.readVerifiedHint(ctx, name, id, limit, -1)
+}
+
+// readVerifiedHint is readVerified for an object whose size a listing
+// gave (hint; -1 for none), which presizes the buffer when the reader
+// cannot tell its own size (an S3 response behind the retry and counting
+// wrappers).
+func (r *Repository) readVerifiedHint(ctx context.Context, name string, id ID, limit, hint int64) ([]byte, error) {
 	rc, err := r.be.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	defer rc.Close()
-	data, err := readAllSized(rc, limit)
+	data, err := readAllSized(rc, limit, hint)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
@@ -204,10 +213,13 @@ func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit
 }
 
 // readAllSized reads at most limit+1 bytes, presizing the buffer when the
-// reader knows its size (a local file, a cached copy), which spares the
-// repeated growth of io.ReadAll on multi-megabyte index objects.
-func readAllSized(rc io.Reader, limit int64) ([]byte, error) {
-	var size int64 = -1
+// reader knows its size (a local file, a cached copy) or, failing that,
+// to hint, a size a listing gave, which spares the repeated growth of
+// io.ReadAll on multi-megabyte index objects. A listing is untrusted, so
+// the hint presizes at most maxSizeHint; past it the buffer grows with
+// what is actually read.
+func readAllSized(rc io.Reader, limit, hint int64) ([]byte, error) {
+	size := min(hint, maxSizeHint)
 	switch v := rc.(type) {
 	case interface{ Stat() (fs.FileInfo, error) }:
 		if st, err := v.Stat(); err == nil {
@@ -219,10 +231,23 @@ func readAllSized(rc io.Reader, limit int64) ([]byte, error) {
 	if size < 0 || size > limit {
 		return io.ReadAll(io.LimitReader(rc, limit+1))
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	_, err := buf.ReadFrom(io.LimitReader(rc, limit+1))
-	return buf.Bytes(), err
+	// One byte more than expected tells a longer object from this one
+	// without the doubled buffer bytes.Buffer.ReadFrom makes to find EOF.
+	buf := make([]byte, size+1)
+	n, err := io.ReadFull(rc, buf)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return buf[:n], nil
+	case err != nil:
+		return nil, err
+	}
+	rest, err := io.ReadAll(io.LimitReader(rc, limit+1-int64(n)))
+	return append(buf, rest...), err
 }
+
+// maxSizeHint bounds the buffer a listed size presizes: above any index
+// object statepack writes (about 3 MiB).
+const maxSizeHint = 8 << 20
 
 // IntegrityError names an object whose bytes do not match its id.
 type IntegrityError struct {
@@ -389,60 +414,10 @@ func (r *Repository) putIndexObject(ctx context.Context, packs []IndexPack) (str
 		r.Index().AddPack(p.Pack, p.Entries)
 	}
 	r.markIndexed(name)
+	if dir := r.lookupCacheDir(); dir != "" {
+		// The next FindBlocks lists this object as one its cache does not
+		// cover: it need not fetch back what was just written.
+		writePendingCopy(dir, Hash(data), data)
+	}
 	return name, nil
-}
-
-// FindBlocks looks up the given blocks by reading the index objects one
-// at a time and keeping only the entries asked for: memory follows the
-// size of the question, not of the repository's index, which is how a
-// small push to a remote with millions of blocks stays small.
-func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[ID]Location, error) {
-	var names []string
-	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
-		return nil, fmt.Errorf("list index of %s: %w", r.Location(), err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err // a listing cut short must not pass for the whole index
-	}
-	found := make(map[ID]Location, len(want))
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	for _, name := range names {
-		g.Go(func() error {
-			id, err := ParseID(strings.TrimPrefix(name, "index/"))
-			if err != nil {
-				return fmt.Errorf("%s: unexpected object %s", r.Location(), name)
-			}
-			data, err := r.readVerified(gctx, name, id, 1<<30)
-			if err != nil {
-				return err
-			}
-			var hits []IndexPack
-			err = scanIndex(data, func(pack ID, raw []byte) error {
-				if _, ok := want[ID(raw[:32])]; !ok {
-					return nil
-				}
-				var e PackEntry
-				if err := decodeEntry(&e, raw); err != nil {
-					return err
-				}
-				hits = append(hits, IndexPack{Pack: pack, Entries: []PackEntry{e}})
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("%s: index %s: %w", r.Location(), id.Short(), err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, h := range hits {
-				e := h.Entries[0]
-				if _, dup := found[e.ID]; !dup {
-					found[e.ID] = Location{Pack: h.Pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
-				}
-			}
-			return nil
-		})
-	}
-	return found, g.Wait()
 }

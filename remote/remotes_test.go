@@ -22,13 +22,14 @@ func forEachRemote(t *testing.T, test func(*testing.T, func(*testing.T) *archive
 }
 
 // s3Remote opens a fresh bucket on MinIO the way the CLI does: through
-// OpenRemote with the AWS environment variables.
+// OpenRemote with the AWS environment variables and a lookup cache of
+// its index (the dir remote has none: both ways of FindBlocks are run).
 func s3Remote(t *testing.T) *archive.Repository {
 	t.Helper()
 	srv := miniotest.Get(t)
 	bucket := srv.NewBucket(t.Context(), t)
 	setS3Env(t, srv)
-	r, err := remote.OpenRemote(context.Background(), "s3://"+bucket+"/team/states", true)
+	r, err := remote.OpenRemote(context.Background(), "s3://"+bucket+"/team/states", true, remote.WithIndexCache(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

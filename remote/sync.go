@@ -116,8 +116,10 @@ func InitWith(cfg archive.Config) OpenOption {
 	return func(o *openOptions) { o.initCfg = &cfg }
 }
 
-// WithIndexCache keeps copies of the remote's index and snapshot objects
-// under dir (the local store's cache), so they are fetched once.
+// WithIndexCache keeps a lookup cache of the remote's index under dir
+// (the local store's cache), so that finding blocks on a remote with
+// millions of them reads a few kilobytes instead of every index object,
+// and each index object is fetched once (archive.UseLookupCache).
 func WithIndexCache(dir string) OpenOption {
 	return func(o *openOptions) { o.cacheDir = dir }
 }
@@ -134,7 +136,7 @@ func InitIfEmpty(local *archive.Repository) OpenOption {
 // S3 settings from the environment, retries, and request counting for
 // the push and pull summaries. With create, a missing bucket or directory
 // is created and a repository initialised there (statepack init --remote).
-func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOption) (*archive.Repository, error) {
+func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOption) (r *archive.Repository, err error) {
 	var o openOptions
 	for _, fn := range opts {
 		fn(&o)
@@ -153,9 +155,15 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	}
 	be = NewCounter(be)
 	if o.cacheDir != "" {
-		be = withCache(be, cacheDirFor(o.cacheDir, be.Location()))
+		dir := cacheDirFor(o.cacheDir, be.Location())
+		removeLegacyIndexCopies(dir)
+		defer func() {
+			if r != nil {
+				r.UseLookupCache(dir)
+			}
+		}()
 	}
-	r, err := archive.Open(ctx, be)
+	r, err = archive.Open(ctx, be)
 	if !errors.Is(err, archive.ErrNotRepository) {
 		return r, err
 	}

@@ -1,0 +1,333 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// indexReadJobs is how many index objects FindBlocks reads at once.
+const indexReadJobs = 4
+
+// indexObject is one object of a listing of index/.
+type indexObject struct {
+	id   ID
+	size int64 // as listed; only an estimate of its entries
+}
+
+// UseLookupCache makes FindBlocks keep a lookup cache of this
+// repository's index in dir (for a remote: its directory in the local
+// store's cache). Without one, FindBlocks reads every index object on
+// every call, which is what a local repository, or a remote opened
+// without a cache, does.
+func (r *Repository) UseLookupCache(dir string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lookupDir = dir
+}
+
+func (r *Repository) lookupCacheDir() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lookupDir
+}
+
+// FindBlocks looks up the given blocks in the repository's index and
+// returns the location of those it holds. Memory follows the size of the
+// question, not of the repository's index, which is how a small push to
+// a remote with millions of blocks stays small.
+//
+// Without a lookup cache, it reads every index object, a few at a time,
+// and keeps only the entries asked for. With one, it lists the index,
+// answers from the cache for the objects the cache covers, reads only
+// the others, and builds, merges or rebuilds the cache as the listing
+// requires. Either way, of several locations of one block, the one from
+// the first index object in name order (the cache's own objects first)
+// is returned.
+func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[ID]Location, error) {
+	found := make(map[ID]Location, len(want))
+	if len(want) == 0 {
+		return found, nil
+	}
+	listed, err := r.listIndexObjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if dir := r.lookupCacheDir(); dir != "" {
+		err = r.findCached(ctx, dir, listed, want, found)
+	} else {
+		err = r.scanForBlocks(ctx, listed, r.readIndexData, want, found, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// listIndexObjects lists index/, sorted by id. A listing cut short by
+// the context must not pass for the whole index: a block missed there
+// is a block push believes absent (harmless) but also one a cache would
+// be built without.
+func (r *Repository) listIndexObjects(ctx context.Context) ([]indexObject, error) {
+	var names []ObjectInfo
+	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { names = append(names, oi); return nil }); err != nil {
+		return nil, fmt.Errorf("list index of %s: %w", r.Location(), err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	listed := make([]indexObject, 0, len(names))
+	for _, oi := range names {
+		id, err := ParseID(strings.TrimPrefix(oi.Name, "index/"))
+		if err != nil {
+			return nil, fmt.Errorf("%s: unexpected object %s", r.Location(), oi.Name)
+		}
+		listed = append(listed, indexObject{id: id, size: oi.Size})
+	}
+	slices.SortFunc(listed, func(a, b indexObject) int { return bytes.Compare(a.id[:], b.id[:]) })
+	return slices.CompactFunc(listed, func(a, b indexObject) bool { return a.id == b.id }), nil
+}
+
+// indexReader reads one listed index object, verified against its id.
+type indexReader func(ctx context.Context, o indexObject) ([]byte, error)
+
+// readIndexData reads a listed index object from the repository.
+func (r *Repository) readIndexData(ctx context.Context, o indexObject) ([]byte, error) {
+	return r.readVerifiedHint(ctx, indexName(o.id), o.id, 1<<30, o.size)
+}
+
+// pendingReader reads index objects for the lookup cache in dir: from
+// the verified copy it keeps of an object it has not merged yet, else
+// from the repository, keeping a copy when keep is set (for objects read
+// on every call until they are merged).
+func (r *Repository) pendingReader(dir string, keep bool) indexReader {
+	return func(ctx context.Context, o indexObject) ([]byte, error) {
+		if data, ok := readPendingCopy(dir, o.id); ok {
+			return data, nil
+		}
+		data, err := r.readIndexData(ctx, o)
+		if err == nil && keep {
+			writePendingCopy(dir, o.id, data)
+		}
+		return data, err
+	}
+}
+
+// eachIndexObject reads the given index objects, indexReadJobs at a
+// time, each verified against its id and passed to work in the
+// goroutine that read it; then it hands the results to use one at a time
+// in the order given: "the first location seen" then means the same in
+// every run, and a cache built from them numbers its packs in that
+// order. At most indexReadJobs+1 objects are held at once.
+func eachIndexObject[T any](ctx context.Context, objs []indexObject, read indexReader, work func(id ID, data []byte) (T, error), use func(T) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	type result struct {
+		v   T
+		err error
+	}
+	queue := make(chan chan result, indexReadJobs)
+	wg.Go(func() {
+		defer close(queue)
+		for _, o := range objs {
+			ch := make(chan result, 1)
+			select {
+			case queue <- ch:
+			case <-ctx.Done():
+				return
+			}
+			wg.Go(func() {
+				var res result
+				data, err := read(ctx, o)
+				if err == nil {
+					res.v, err = work(o.id, data)
+				}
+				res.err = err
+				ch <- res
+			})
+		}
+	})
+	done := 0
+	for ch := range queue {
+		res := <-ch
+		if res.err != nil {
+			return res.err
+		}
+		if err := use(res.v); err != nil {
+			return err
+		}
+		done++
+	}
+	if done < len(objs) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// objectScan is what one index object contributes: the wanted entries
+// in it, in its order, and when a cache is being built, its records.
+type objectScan struct {
+	hits []objectHit
+	recs *objectRecords
+}
+
+type objectHit struct {
+	id  ID
+	loc Location
+}
+
+// scanForBlocks reads the given index objects and adds to found the
+// wanted blocks it lacks, and feeds every object to b when b is not nil.
+// An entry asked for that fails the index's checks is an error naming
+// its object, as is a malformed object.
+func (r *Repository) scanForBlocks(ctx context.Context, objs []indexObject, read indexReader, want map[ID]struct{}, found map[ID]Location, b *lookupBuilder) error {
+	work := func(id ID, data []byte) (objectScan, error) {
+		var s objectScan
+		var counts [256]int
+		err := scanIndex(data, func(pack ID, raw []byte) error {
+			if b != nil && validIndexEntry(raw) {
+				counts[raw[0]]++
+			}
+			if _, ok := want[ID(raw[:32])]; !ok {
+				return nil
+			}
+			var e PackEntry
+			if err := decodeEntry(&e, raw); err != nil {
+				return err
+			}
+			s.hits = append(s.hits, objectHit{e.ID, Location{Pack: pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}})
+			return nil
+		})
+		if err != nil {
+			return s, fmt.Errorf("%s: index %s: %w", r.Location(), id.Short(), err)
+		}
+		if b != nil {
+			s.recs = b.records()
+			s.recs.fill(data, &counts)
+		}
+		return s, nil
+	}
+	use := func(s objectScan) error {
+		for _, h := range s.hits {
+			if _, dup := found[h.id]; !dup {
+				found[h.id] = h.loc
+			}
+		}
+		if s.recs != nil {
+			b.addObject(s.recs)
+		}
+		return nil
+	}
+	return eachIndexObject(ctx, objs, read, work, use)
+}
+
+// findCached answers from the lookup cache in dir. A cache that is
+// missing, damaged, made for another repository or covering an object
+// that is no longer listed (the index was rewritten) is rebuilt from all
+// listed objects; one that covers part of the listing answers for that
+// part, and the rest is read, and merged into a new cache when it has
+// grown large.
+func (r *Repository) findCached(ctx context.Context, dir string, listed []indexObject, want map[ID]struct{}, found map[ID]Location) error {
+	path := filepath.Join(dir, lookupName)
+	c, err := openLookup(path, repoKey(r.cfg))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			_ = os.Remove(path) // damaged: never trusted, rebuilt now
+		}
+		return r.buildLookup(ctx, dir, listed, want, found, nil)
+	}
+	uncovered, ok := c.covers(listed)
+	if !ok {
+		c.Close()
+		return r.buildLookup(ctx, dir, listed, want, found, nil)
+	}
+	if err := c.find(want, found); err != nil {
+		c.Close()
+		clear(found)
+		_ = os.Remove(path)
+		return r.buildLookup(ctx, dir, listed, want, found, nil)
+	}
+	defer c.Close()
+	switch {
+	case len(uncovered) == 0:
+		return nil
+	case shouldMerge(c, uncovered):
+		return r.buildLookup(ctx, dir, uncovered, want, found, c)
+	default:
+		return r.scanForBlocks(ctx, uncovered, r.pendingReader(dir, true), want, found, nil)
+	}
+}
+
+// shouldMerge: the objects the cache does not cover are read on every
+// call, so they are merged in once they are many, or hold (by their
+// listed sizes) more than a million entries or an eighth of the cache's.
+func shouldMerge(c *lookupFile, uncovered []indexObject) bool {
+	if len(uncovered) > mergeMaxObjects {
+		return true
+	}
+	var size int64
+	for _, o := range uncovered {
+		size += max(o.size, 0)
+	}
+	entries := size / packEntrySize
+	return entries > mergeMinEntries || entries > int64(c.entries/8)
+}
+
+// buildLookup reads objs, answering for want as it goes, and writes a
+// cache of them (on top of base's, when merging). The answers do not
+// depend on the cache being written: a cache that cannot be (a full
+// disk, an index beyond the bounds) is left out, and only a cancelled
+// context fails the call.
+func (r *Repository) buildLookup(ctx context.Context, dir string, objs []indexObject, want map[ID]struct{}, found map[ID]Location, base *lookupFile) error {
+	path := filepath.Join(dir, lookupName)
+	if len(objs) == 0 && base == nil {
+		_ = os.Remove(path) // a cache of an index that is no longer there
+		return nil
+	}
+	b := newLookupBuilder(dir, base)
+	if err := r.scanForBlocks(ctx, objs, r.pendingReader(dir, false), want, found, b); err != nil {
+		b.cleanup()
+		return err
+	}
+	err := b.finish(ctx.Err, coveredAfter(base, objs), repoKey(r.cfg), path)
+	switch {
+	case err == nil:
+		// Every listed object is covered now: the copies of those that
+		// were not are done with (and any of objects since deleted).
+		_ = os.RemoveAll(pendingDir(dir))
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case base != nil && errors.Is(err, errLookupDamaged):
+		_ = os.Remove(path) // damage found while merging: rebuilt next time
+	}
+	return nil
+}
+
+// coveredAfter is the sorted set of objects a cache covers once objs
+// (sorted, none covered yet) are added to base's.
+func coveredAfter(base *lookupFile, objs []indexObject) []ID {
+	n := len(objs)
+	if base != nil {
+		n += base.objects
+	}
+	ids := make([]ID, 0, n)
+	for _, o := range objs {
+		ids = append(ids, o.id)
+	}
+	if base != nil {
+		for i := range base.objects {
+			ids = append(ids, base.object(i))
+		}
+		slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	}
+	return ids
+}
