@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -162,12 +163,72 @@ func (x *Index) AddPack(pack ID, entries []PackEntry) {
 	}
 }
 
+// AddPacks records the entries of many packs at once, as loading an index
+// does: one sort and one merge instead of an insertion per entry. As with
+// AddPack, the first location seen of a block wins: earlier packs in the
+// list, and everything added before.
+func (x *Index) AddPacks(packs []IndexPack) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.mergeLocked()
+	n := 0
+	for _, p := range packs {
+		n += len(p.Entries)
+	}
+	add := make([]idxEntry, 0, n)
+	for _, p := range packs {
+		num, ok := x.packNum[p.Pack]
+		if !ok {
+			num = uint32(len(x.packs))
+			x.packs = append(x.packs, p.Pack)
+			x.packNum[p.Pack] = num
+		}
+		for _, e := range p.Entries {
+			add = append(add, idxEntry{e.ID, num, e.Offset, e.Stored, e.Raw, e.Encoding})
+		}
+	}
+	// Equal ids sort by pack number, then offset: the pack seen first, so
+	// compacting keeps the first location, without a slower stable sort.
+	slices.SortFunc(add, func(a, b idxEntry) int {
+		if c := bytes.Compare(a.id[:], b.id[:]); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.pack, b.pack), cmp.Compare(a.offset, b.offset))
+	})
+	add = slices.CompactFunc(add, func(a, b idxEntry) bool { return a.id == b.id })
+	x.pending = add
+	x.mergeLocked()
+	x.pending = nil // not add's backing array: it is as large as the load
+}
+
 func (x *Index) inSortedLocked(id ID) bool {
-	_, ok := slices.BinarySearchFunc(x.sorted, id, func(e idxEntry, id ID) int { return bytes.Compare(e.id[:], id[:]) })
+	_, ok := x.searchLocked(id)
 	return ok
 }
 
+// searchLocked finds id in the sorted entries. Ids are hashes, so their
+// first eight bytes almost always decide: compared as one integer, a
+// lookup costs a few nanoseconds per step.
+func (x *Index) searchLocked(id ID) (int, bool) {
+	key := binary.BigEndian.Uint64(id[:8])
+	lo, hi := 0, len(x.sorted)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		e := &x.sorted[m]
+		k := binary.BigEndian.Uint64(e.id[:8])
+		if k < key || k == key && bytes.Compare(e.id[8:], id[8:]) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(x.sorted) && x.sorted[lo].id == id
+}
+
 func (x *Index) mergeLocked() {
+	if len(x.pending) == 0 {
+		return
+	}
 	slices.SortFunc(x.pending, func(a, b idxEntry) int { return bytes.Compare(a.id[:], b.id[:]) })
 	merged := make([]idxEntry, 0, len(x.sorted)+len(x.pending))
 	i, j := 0, 0
@@ -195,7 +256,7 @@ func (x *Index) Lookup(id ID) (Location, bool) {
 	if i, ok := x.pendMap[id]; ok {
 		return x.loc(x.pending[i]), true
 	}
-	i, ok := slices.BinarySearchFunc(x.sorted, id, func(e idxEntry, id ID) int { return bytes.Compare(e.id[:], id[:]) })
+	i, ok := x.searchLocked(id)
 	if !ok {
 		return Location{}, false
 	}

@@ -1,0 +1,60 @@
+package archive
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// TestIndexAddPacks: a bulk load answers like the entries added one pack
+// at a time: every id found at its first location (earlier packs in the
+// call, and anything added before), absent ids not found, ids sharing
+// their first eight bytes told apart.
+func TestIndexAddPacks(t *testing.T) {
+	id := func(i int) ID { return Hash(binary.LittleEndian.AppendUint64(nil, uint64(i))) }
+	twin := func(base ID, last byte) ID { base[31] = last; return base }
+	entries := func(pack int, ids ...ID) IndexPack {
+		p := IndexPack{Pack: id(-pack)}
+		for i, b := range ids {
+			p.Entries = append(p.Entries, PackEntry{ID: b, Offset: uint32(i * 100), Stored: 10, Raw: 10})
+		}
+		return p
+	}
+	var many []ID
+	for i := range 5000 {
+		many = append(many, id(i))
+	}
+	x := NewIndex()
+	x.AddPack(id(-1), entries(1, id(7), id(8)).Entries)
+	x.AddPacks([]IndexPack{
+		entries(2, many[:3000]...),
+		entries(3, many[2000:]...),                       // 2000..2999 again: pack 2 wins
+		entries(4, id(7), twin(id(9), 1), twin(id(9), 2)), // id 7 again: pack 1 wins
+	})
+	tests := []struct {
+		name string
+		id   ID
+		pack ID
+		ok   bool
+	}{
+		{"added before the bulk load", id(8), id(-1), true},
+		{"first seen before the bulk load", id(7), id(-1), true},
+		{"in one pack", id(10), id(-2), true},
+		{"in two packs of one call", id(2500), id(-2), true},
+		{"in the later pack only", id(4999), id(-3), true},
+		{"twin ids differing in the last byte", twin(id(9), 2), id(-4), true},
+		{"its twin", twin(id(9), 1), id(-4), true},
+		{"absent", id(99999), ID{}, false},
+		{"absent twin", twin(id(9), 3), ID{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			loc, ok := x.Lookup(tt.id)
+			if ok != tt.ok || loc.Pack != tt.pack {
+				t.Fatalf("Lookup = %s, %v; want %s, %v", loc.Pack.Short(), ok, tt.pack.Short(), tt.ok)
+			}
+		})
+	}
+	if n := x.Len(); n != 5000+2 { // ids 7 and 8 are among the 5,000
+		t.Fatalf("Len = %d, want %d distinct blocks", n, 5002)
+	}
+}
