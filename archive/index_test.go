@@ -27,7 +27,7 @@ func TestIndexAddPacks(t *testing.T) {
 	x.AddPack(id(-1), entries(1, id(7), id(8)).Entries)
 	x.AddPacks([]IndexPack{
 		entries(2, many[:3000]...),
-		entries(3, many[2000:]...),                       // 2000..2999 again: pack 2 wins
+		entries(3, many[2000:]...),                        // 2000..2999 again: pack 2 wins
 		entries(4, id(7), twin(id(9), 1), twin(id(9), 2)), // id 7 again: pack 1 wins
 	})
 	tests := []struct {
