@@ -189,7 +189,7 @@ func writeAtomic(ctx context.Context, p string, r io.Reader, size int64, durable
 			os.Remove(tmp)
 		}
 	}()
-	n, err := io.Copy(f, ctxReader{ctx, r})
+	n, err := copyObject(ctx, f, r)
 	if err != nil {
 		return mapFSError(err)
 	}
@@ -215,6 +215,20 @@ func writeAtomic(ctx context.Context, p string, r io.Reader, size int64, durable
 		return syncDir(dir)
 	}
 	return nil
+}
+
+// copyObject copies r into f. An object already in memory (a pack, an
+// index, a manifest) is written with one write call instead of 32 KiB
+// at a time through a copy buffer; anything else is copied in a way a
+// cancelled ctx stops.
+func copyObject(ctx context.Context, f *os.File, r io.Reader) (int64, error) {
+	if br, ok := r.(*bytes.Reader); ok {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return br.WriteTo(f)
+	}
+	return io.Copy(f, ctxReader{ctx, r})
 }
 
 // ctxReader stops a long copy when the context is cancelled (Ctrl-C).
