@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -31,8 +32,14 @@ const tmpPrefix = ".tmp-"
 // so a reader or a crash never sees a partial object. Put does not fsync:
 // PutIf (which moves refs) first flushes the whole filesystem once with
 // syncfs(2), so everything a ref can point at is durable before the ref is.
+// After a large object (a pack) Put also starts a syncfs in the background
+// (see flushSoon), so that the one before the ref finds little left to do.
 type DirBackend struct {
 	root string
+
+	// early is the background flush: 0 idle, 1 running, 2 running and
+	// asked again since it started.
+	early atomic.Int32
 }
 
 // NewDirBackend opens (and when create is set, creates) a directory backend.
@@ -167,7 +174,48 @@ func (b *DirBackend) Put(ctx context.Context, name string, r io.Reader, size int
 	if err := writeAtomic(ctx, p, r, size, false); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
+	if size >= earlyFlushMin {
+		b.flushSoon()
+	}
 	return nil
+}
+
+// earlyFlushMin is the object size from which Put starts a background
+// flush: packs, not index objects, snapshots or small packs.
+const earlyFlushMin = 4 << 20
+
+// flushSoon makes the kernel write back what Put wrote while the caller
+// goes on producing more: one syncfs at a time runs on its own goroutine,
+// and requests made while it runs are served by one more pass. Without
+// it, the syncfs that must precede a ref (PutIf) started the writeback of
+// a whole save's packs only at the end and waited for all of it: 0.2 s of
+// a 1.8 s cold save of 1 GiB, with nothing else left to do. The kernel's
+// flusher does the writing, not this process, and the syncfs before the
+// ref still makes everything durable; errors here are left for that one
+// to report.
+func (b *DirBackend) flushSoon() {
+	for {
+		s := b.early.Load()
+		if s == 2 {
+			return
+		}
+		if b.early.CompareAndSwap(s, s+1) {
+			if s == 0 {
+				go b.flushLoop()
+			}
+			return
+		}
+	}
+}
+
+func (b *DirBackend) flushLoop() {
+	for {
+		_ = b.flush()
+		if b.early.CompareAndSwap(1, 0) {
+			return
+		}
+		b.early.Store(1) // asked again while flushing: once more
+	}
 }
 
 // writeAtomic writes r to a temporary file beside p and renames it onto p.
