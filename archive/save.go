@@ -246,6 +246,7 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 		return false, fmt.Errorf("%s stopped being a regular file while it was saved", e.Path)
 	}
 	ck.Reset(newHoleReader(f, before.Size))
+	stream := w.Stream()
 	var blocks []BlockRef
 	var n int64
 	for {
@@ -260,7 +261,7 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 			return false, err
 		}
 		id := blockID(data)
-		if _, err := w.Add(id, data); err != nil {
+		if _, err := stream.Add(id, data); err != nil {
 			return false, err
 		}
 		blocks = append(blocks, BlockRef{ID: id, Size: uint32(len(data))})
