@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ func TestDirPutWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	data := bytes.Repeat([]byte("pack bytes "), 600<<10) // 6.6 MB: also starts an early flush
+	data := bytes.Repeat([]byte("pack bytes "), 600<<10) // 6.6 MB: also starts a writeback
 	cases := []struct {
 		name    string
 		r       func() io.Reader
@@ -82,46 +83,50 @@ func TestDirPutWrites(t *testing.T) {
 	}
 }
 
-// TestDirEarlyFlush: large Puts from many goroutines start background
-// flushes that coalesce (at most one running and one asked for) and
-// all end; PutIf still flushes before it moves a ref.
-func TestDirEarlyFlush(t *testing.T) {
+// TestDirStartWriteback: large Puts from many goroutines start at most
+// maxWritebacks background writebacks at a time, all of them end, and a
+// writeback of an object removed meanwhile is harmless; PutIf still
+// flushes before it moves a ref.
+func TestDirStartWriteback(t *testing.T) {
 	b, err := NewDirBackend(filepath.Join(t.TempDir(), "repo"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	data := make([]byte, earlyFlushMin)
+	data := make([]byte, writebackMin)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			name := "packs/0" + string(rune('0'+i)) + "/" + strings.Repeat("0"+string(rune('0'+i)), 32)
+			name := fmt.Sprintf("packs/%02x/%s", i, strings.Repeat(fmt.Sprintf("%02x", i), 32))
 			if err := b.Put(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
 				t.Error(err)
 			}
-			for range 100 {
-				b.flushSoon()
-				if s := b.early.Load(); s < 0 || s > 2 {
-					t.Errorf("flush state %d", s)
+			if n := b.writebacks.Load(); n < 0 || n > maxWritebacks {
+				t.Errorf("%d writebacks running", n)
+			}
+			if i%2 == 0 {
+				if err := b.Delete(ctx, name); err != nil {
+					t.Error(err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	b.startWriteback(filepath.Join(b.Root(), "packs", "no", "such-object"))
 	if _, err := b.PutIf(ctx, "refs/s", []byte("x\n"), ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFlushed(t, b)
 }
 
-// waitFlushed waits for b's background flush to end.
+// waitFlushed waits for b's background writebacks to end.
 func waitFlushed(t *testing.T, b *DirBackend) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); b.early.Load() != 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); b.writebacks.Load() != 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("background flush still running (state %d)", b.early.Load())
+			t.Fatalf("%d background writebacks still running", b.writebacks.Load())
 		}
 	}
 }
