@@ -273,17 +273,44 @@ func writeAtomic(ctx context.Context, p string, r io.Reader, size int64, durable
 }
 
 // copyObject copies r into f. An object already in memory (a pack, an
-// index, a manifest) is written with one write call instead of 32 KiB
-// at a time through a copy buffer; anything else is copied in a way a
-// cancelled ctx stops.
+// index, a manifest) is written straight from its bytes, 1 MiB per write
+// call, instead of 32 KiB at a time through a copy buffer; anything else
+// is copied in a way a cancelled ctx stops.
 func copyObject(ctx context.Context, f *os.File, r io.Reader) (int64, error) {
 	if br, ok := r.(*bytes.Reader); ok {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		return br.WriteTo(f)
+		return br.WriteTo(chunkWriter{ctx, f}) // hands over its slice, uncopied
 	}
 	return io.Copy(f, ctxReader{ctx, r})
+}
+
+// writeChunk is the most one write call of copyObject passes. One call
+// for a whole 16 MiB pack measured 3 to 8 times the system time of 1 MiB
+// calls on this project's Linux 6.18 VMs (the page cache then allocates
+// large folios, and fresh high-order memory is slow to come by there);
+// 1 MiB is as fast as any size tried and a cancellation point besides.
+const writeChunk = 1 << 20
+
+// chunkWriter writes to f in calls of at most writeChunk bytes and stops
+// when ctx is cancelled.
+type chunkWriter struct {
+	ctx context.Context
+	f   *os.File
+}
+
+func (w chunkWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if err := w.ctx.Err(); err != nil {
+			return n, err
+		}
+		k, err := w.f.Write(p[:min(len(p), writeChunk)])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
 }
 
 // ctxReader stops a long copy when the context is cancelled (Ctrl-C).
