@@ -159,8 +159,7 @@ func BenchmarkHash(b *testing.B) {
 
 // pipelineEncoder are the encoder options of the save pipeline
 // (archive/blockwriter.go).
-var pipelineEncoder = []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
-	zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}
+var pipelineEncoder = archive.BlockEncoderOptions(chunker.DefaultParams().Max)
 
 // encoderChoices are the pipeline's encoder and the alternatives the
 // issue asks to decide between, measured on the same blocks.
@@ -169,7 +168,8 @@ var encoderChoices = []struct {
 	opts []zstd.EOption
 }{
 	{"fastest", pipelineEncoder},
-	{"fastest-fullmem", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false)}},
+	{"fastest-64K-zstd-blocks", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false)}},
+	{"fastest-fullmem", append(slices.Clone(pipelineEncoder), zstd.WithLowerEncoderMem(false))},
 	{"fastest-noentropy", append(slices.Clone(pipelineEncoder), zstd.WithNoEntropyCompression(true))},
 	{"default", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false)}},
 }

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -31,8 +32,14 @@ const tmpPrefix = ".tmp-"
 // so a reader or a crash never sees a partial object. Put does not fsync:
 // PutIf (which moves refs) first flushes the whole filesystem once with
 // syncfs(2), so everything a ref can point at is durable before the ref is.
+// After a large object (a pack) Put also has the kernel start writing it
+// back (see startWriteback), so that the syncfs before the ref finds
+// little left to do.
 type DirBackend struct {
 	root string
+
+	// writebacks counts the background writebacks still running.
+	writebacks atomic.Int32
 }
 
 // NewDirBackend opens (and when create is set, creates) a directory backend.
@@ -167,7 +174,55 @@ func (b *DirBackend) Put(ctx context.Context, name string, r io.Reader, size int
 	if err := writeAtomic(ctx, p, r, size, false); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
+	if size >= writebackMin {
+		b.startWriteback(p)
+	}
 	return nil
+}
+
+const (
+	// writebackMin is the object size from which Put starts the writeback
+	// at once: packs, not index objects, snapshots or small packs.
+	writebackMin = 4 << 20
+	// maxWritebacks bounds the goroutines doing so; past it the hint is
+	// dropped (the syncfs before the ref writes whatever is left).
+	maxWritebacks = 2
+)
+
+// startWriteback has the kernel start writing the object at p to the disk
+// now, with sync_file_range(SYNC_FILE_RANGE_WRITE) on a goroutine of its
+// own, while the caller goes on producing more. Without it, the syncfs
+// that must precede a ref (PutIf) began the writeback of a whole save's
+// packs only at the end and waited for all of it: about 0.2 s of a 1.7 s
+// cold save of 1 GiB, with both cores idle; with it that syncfs takes a
+// few milliseconds. It is only a hint: it waits for nothing, makes
+// nothing durable (the syncfs before the ref still does), and its errors
+// do not matter.
+//
+// Measured and rejected, both slower in paired runs: the same call on
+// the writing goroutine (a compressor then waits while it allocates and
+// submits, or blocks on a busy disk), and a background syncfs per pack:
+// every syncfs commits the file system's journal, stalling writers, and
+// flushes every other process's dirty data too.
+func (b *DirBackend) startWriteback(p string) {
+	for {
+		n := b.writebacks.Load()
+		if n >= maxWritebacks {
+			return
+		}
+		if b.writebacks.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	go func() {
+		defer b.writebacks.Add(-1)
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return // removed meanwhile: nothing to write back
+		}
+		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		unix.Close(fd)
+	}()
 }
 
 // writeAtomic writes r to a temporary file beside p and renames it onto p.
@@ -189,7 +244,7 @@ func writeAtomic(ctx context.Context, p string, r io.Reader, size int64, durable
 			os.Remove(tmp)
 		}
 	}()
-	n, err := io.Copy(f, ctxReader{ctx, r})
+	n, err := copyObject(ctx, f, r)
 	if err != nil {
 		return mapFSError(err)
 	}
@@ -215,6 +270,47 @@ func writeAtomic(ctx context.Context, p string, r io.Reader, size int64, durable
 		return syncDir(dir)
 	}
 	return nil
+}
+
+// copyObject copies r into f. An object already in memory (a pack, an
+// index, a manifest) is written straight from its bytes, 1 MiB per write
+// call, instead of 32 KiB at a time through a copy buffer; anything else
+// is copied in a way a cancelled ctx stops.
+func copyObject(ctx context.Context, f *os.File, r io.Reader) (int64, error) {
+	if br, ok := r.(*bytes.Reader); ok {
+		return br.WriteTo(chunkWriter{ctx, f}) // hands over its slice, uncopied
+	}
+	return io.Copy(f, ctxReader{ctx, r})
+}
+
+// writeChunk is the most one write call of copyObject passes. One call
+// for a whole 16 MiB pack measured 3 to 8 times the system time of 1 MiB
+// calls on this project's Linux 6.18 VMs (the page cache then allocates
+// large folios, and fresh high-order memory is slow to come by there);
+// 1 MiB is as fast as any size tried and a cancellation point besides.
+const writeChunk = 1 << 20
+
+// chunkWriter writes to f in calls of at most writeChunk bytes and stops
+// when ctx is cancelled.
+type chunkWriter struct {
+	ctx context.Context
+	f   *os.File
+}
+
+func (w chunkWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if err := w.ctx.Err(); err != nil {
+			return n, err
+		}
+		k, err := w.f.Write(p[:min(len(p), writeChunk)])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
 }
 
 // ctxReader stops a long copy when the context is cancelled (Ctrl-C).

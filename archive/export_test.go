@@ -13,6 +13,10 @@ func zstdEncoderForTest(data []byte) []byte {
 	return enc.EncodeAll(data, nil)
 }
 
+// BlockEncoderOptions are the save pipeline's zstd options for blocks of
+// at most maxBlock bytes.
+func BlockEncoderOptions(maxBlock int) []zstd.EOption { return blockEncoderOptions(maxBlock) }
+
 // SetAfterReadHook installs a hook run after a file's content was read.
 func SetAfterReadHook(fn func(string)) { testHookAfterRead = fn }
 

@@ -253,6 +253,7 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 		return false, fmt.Errorf("read %s: %w", e.Path, err)
 	}
 	sp.Reset(newHoleReader(f, before.Size))
+	stream := w.Stream()
 	var blocks []BlockRef
 	var n int64
 	for {
@@ -267,7 +268,7 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 			return false, err
 		}
 		id := blockID(data)
-		if _, err := w.Add(id, data); err != nil {
+		if _, err := stream.Add(id, data); err != nil {
 			return false, err
 		}
 		blocks = append(blocks, BlockRef{ID: id, Size: uint32(len(data))})

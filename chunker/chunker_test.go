@@ -609,6 +609,79 @@ func splice(b []byte, off, del int, ins []byte) []byte {
 	return append(out, b[off+del:]...)
 }
 
+// cutRef is the cut rule of format 1 written the plain way, one byte and
+// one test at a time: the reference that cut's two-bytes-a-step loop must
+// match exactly.
+func cutRef(data []byte, lo, avg, hi int, maskS, maskL uint64) int {
+	n := min(len(data), hi)
+	if n <= lo {
+		return n
+	}
+	var fp uint64
+	for i := lo; i < n; i++ {
+		fp = fp<<1 + gear[data[i]]
+		mask := maskL
+		if i < avg {
+			mask = maskS
+		}
+		if fp&mask == 0 {
+			return i + 1
+		}
+	}
+	return n
+}
+
+// refBoundaries is Boundaries with cutRef.
+func refBoundaries(data []byte, p Params) []int {
+	maskS, maskL := p.masks()
+	var lengths []int
+	for len(data) > 0 {
+		n := cutRef(data, p.Min, p.Avg, p.Max, maskS, maskL)
+		lengths = append(lengths, n)
+		data = data[n:]
+	}
+	return lengths
+}
+
+// TestCutMatchesReference holds the unrolled cut to cutRef on data that
+// cuts rarely (random), often (text, zeros) and at every parity of
+// offset and length, with Min, Avg and Max odd and even.
+func TestCutMatchesReference(t *testing.T) {
+	params := []Params{DefaultParams(), smallParams, {Min: 5000, Avg: 64 << 10, Max: 100000},
+		{Min: 64, Avg: 128, Max: 256}, {Min: 65, Avg: 128, Max: 257}, {Min: 99, Avg: 1024, Max: 4097}}
+	inputs := map[string][]byte{
+		"random": random8M()[:2<<20], "text": text4M()[:1<<20], "zeros": make([]byte, 300<<10),
+		"random-odd": randomData(9, 100001),
+	}
+	for name, data := range inputs {
+		for _, p := range params {
+			t.Run(fmt.Sprintf("%s/%v", name, p), func(t *testing.T) {
+				maskS, maskL := p.masks()
+				for off := range 3 {
+					d := data[off:]
+					for len(d) > 0 {
+						want := cutRef(d, p.Min, p.Avg, p.Max, maskS, maskL)
+						if got := cut(d, p.Min, p.Avg, p.Max, maskS, maskL); got != want {
+							t.Fatalf("offset %d: cut %d, reference %d", len(data)-len(d), got, want)
+						}
+						// Every shorter end of the stream as well, near the cut.
+						for _, end := range []int{want - 1, want + 1, p.Min + 1, p.Avg - 1, p.Avg, p.Avg + 1} {
+							if end <= 0 || end > len(d) {
+								continue
+							}
+							w := cutRef(d[:end], p.Min, p.Avg, p.Max, maskS, maskL)
+							if g := cut(d[:end], p.Min, p.Avg, p.Max, maskS, maskL); g != w {
+								t.Fatalf("offset %d, %d bytes left: cut %d, reference %d", len(data)-len(d), end, g, w)
+							}
+						}
+						d = d[want:]
+					}
+				}
+			})
+		}
+	}
+}
+
 // TestAverageSize checks that normalized chunking keeps the mean near Avg.
 // The data is fixed, so this cannot flake.
 func TestAverageSize(t *testing.T) {
@@ -726,6 +799,9 @@ func FuzzChunker(f *testing.F) {
 			t.Fatal(err)
 		}
 		checkBounds(t, want, len(data), p)
+		if ref := refBoundaries(data, p); !slices.Equal(want, ref) {
+			t.Fatalf("Boundaries %v, reference %v", want, ref)
+		}
 		v, ok := fuzzChunkers.Load(p)
 		if !ok {
 			c, err := New(nil, p)

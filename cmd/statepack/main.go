@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 )
@@ -29,7 +30,28 @@ func main() {
 		// keeps peak memory near what is live. GOMEMLIMIT overrides it.
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	os.Exit(profiled(func() int { return run(os.Args, os.Stdout, os.Stderr) }))
+}
+
+// profiled runs fn, writing a CPU profile of it to the file named by the
+// undocumented STATEPACK_CPUPROFILE, for `go tool pprof` on a real run.
+func profiled(fn func() int) int {
+	path := os.Getenv("STATEPACK_CPUPROFILE")
+	if path == "" {
+		return fn()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "statepack: STATEPACK_CPUPROFILE:", err)
+		return fn()
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "statepack: STATEPACK_CPUPROFILE:", err)
+		return fn()
+	}
+	defer pprof.StopCPUProfile()
+	return fn()
 }
 
 // memoryLimit is the soft heap limit of a statepack process.
