@@ -190,7 +190,7 @@ func (x *Index) AddPacks(packs []IndexPack) {
 	// Equal ids sort by pack number, then offset: the pack seen first, so
 	// compacting keeps the first location, without a slower stable sort.
 	slices.SortFunc(add, func(a, b idxEntry) int {
-		if c := bytes.Compare(a.id[:], b.id[:]); c != 0 {
+		if c := compareIDs(&a.id, &b.id); c != 0 {
 			return c
 		}
 		return cmp.Or(cmp.Compare(a.pack, b.pack), cmp.Compare(a.offset, b.offset))
@@ -204,6 +204,30 @@ func (x *Index) AddPacks(packs []IndexPack) {
 func (x *Index) inSortedLocked(id ID) bool {
 	_, ok := x.searchLocked(id)
 	return ok
+}
+
+// compareIDs orders ids as bytes.Compare does, deciding on the first
+// eight bytes as one integer: ids are hashes, so those almost always differ.
+func compareIDs(a, b *ID) int {
+	if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
+		return c
+	}
+	return bytes.Compare(a[8:], b[8:])
+}
+
+// HasAll reports whether every block is indexed, under one lock.
+func (x *Index) HasAll(blocks []BlockRef) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, b := range blocks {
+		if _, ok := x.pendMap[b.ID]; ok {
+			continue
+		}
+		if _, ok := x.searchLocked(b.ID); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // searchLocked finds id in the sorted entries. Ids are hashes, so their
@@ -229,12 +253,12 @@ func (x *Index) mergeLocked() {
 	if len(x.pending) == 0 {
 		return
 	}
-	slices.SortFunc(x.pending, func(a, b idxEntry) int { return bytes.Compare(a.id[:], b.id[:]) })
+	slices.SortFunc(x.pending, func(a, b idxEntry) int { return compareIDs(&a.id, &b.id) })
 	merged := make([]idxEntry, 0, len(x.sorted)+len(x.pending))
 	i, j := 0, 0
 	for i < len(x.sorted) || j < len(x.pending) {
 		switch {
-		case j == len(x.pending) || i < len(x.sorted) && bytes.Compare(x.sorted[i].id[:], x.pending[j].id[:]) <= 0:
+		case j == len(x.pending) || i < len(x.sorted) && compareIDs(&x.sorted[i].id, &x.pending[j].id) <= 0:
 			if j < len(x.pending) && x.sorted[i].id == x.pending[j].id {
 				j++ // keep the older location
 			}

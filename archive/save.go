@@ -176,12 +176,7 @@ func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (
 }
 
 func (r *Repository) allIndexed(blocks []BlockRef) bool {
-	for _, b := range blocks {
-		if !r.Index().Has(b.ID) {
-			return false
-		}
-	}
-	return true
+	return r.Index().HasAll(blocks)
 }
 
 // readFiles reads, chunks and hashes the listed files with one reader
