@@ -278,7 +278,7 @@ func (x *Index) searchLocked(id ID) (int, bool) {
 	key := binary.BigEndian.Uint64(id[:8])
 	lo, hi := 0, len(x.sorted)
 	if x.fan != nil {
-		b := binary.BigEndian.Uint16(id[:2])
+		b := int(binary.BigEndian.Uint16(id[:2])) // int: b+1 must not wrap at 0xffff
 		lo, hi = int(x.fan[b]), int(x.fan[b+1])
 	}
 	for lo < hi {

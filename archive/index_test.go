@@ -19,10 +19,13 @@ func TestIndexAddPacks(t *testing.T) {
 		}
 		return p
 	}
+	// The first and last fanout buckets: ids starting 0x0000 and 0xffff.
+	edge := func(b byte, i int) ID { x := id(100000 + i); x[0], x[1] = b, b; return x }
 	var many []ID
 	for i := range 5000 {
 		many = append(many, id(i))
 	}
+	many = append(many, edge(0x00, 1), edge(0xff, 2), edge(0xff, 3))
 	x := NewIndex()
 	x.AddPack(id(-1), entries(1, id(7), id(8)).Entries)
 	x.AddPacks([]IndexPack{
@@ -43,6 +46,10 @@ func TestIndexAddPacks(t *testing.T) {
 		{"in the later pack only", id(4999), id(-3), true},
 		{"twin ids differing in the last byte", twin(id(9), 2), id(-4), true},
 		{"its twin", twin(id(9), 1), id(-4), true},
+		{"first fanout bucket", edge(0x00, 1), id(-3), true},
+		{"last fanout bucket", edge(0xff, 2), id(-3), true},
+		{"last fanout bucket, another id", edge(0xff, 3), id(-3), true},
+		{"absent from the last fanout bucket", edge(0xff, 4), ID{}, false},
 		{"absent", id(99999), ID{}, false},
 		{"absent twin", twin(id(9), 3), ID{}, false},
 	}
@@ -54,7 +61,7 @@ func TestIndexAddPacks(t *testing.T) {
 			}
 		})
 	}
-	if n := x.Len(); n != 5000+2 { // ids 7 and 8 are among the 5,000
-		t.Fatalf("Len = %d, want %d distinct blocks", n, 5002)
+	if n := x.Len(); n != 5003+2 { // ids 7 and 8 are among the 5,000
+		t.Fatalf("Len = %d, want %d distinct blocks", n, 5005)
 	}
 }
