@@ -79,7 +79,10 @@ func TestCrashAtEveryWrite(t *testing.T) {
 	ctx := context.Background()
 	base := t.TempDir()
 	data := filepath.Join(base, "data")
-	treetest.Write(t, data, map[string]treetest.Spec{"a": {Content: strings.Repeat("x", 300<<10)}, "b/c": {Content: "small"}})
+	// A database too: cut by page, its block list in list blocks, which
+	// prune must keep live and repack like any block.
+	db := []byte(treetest.SQLite(200, 5))
+	treetest.Write(t, data, map[string]treetest.Spec{"a": {Content: strings.Repeat("x", 300<<10)}, "b/c": {Content: "small"}, "db": {Content: string(db)}})
 	for n := int64(0); ; n++ {
 		root := filepath.Join(base, fmt.Sprintf("store%d", n))
 		be, _ := archive.NewDirBackend(root, true)
@@ -91,6 +94,10 @@ func TestCrashAtEveryWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(data, "b/c"), []byte(fmt.Sprint("changed ", n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		copy(db[4096*(1+n%150):], fmt.Sprint("page written in round ", n))
+		if err := os.WriteFile(filepath.Join(data, "db"), db, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		cb := &crashAfter{Backend: be, n: n}
