@@ -57,13 +57,18 @@ func decodeList(dst []BlockRef, data []byte) ([]BlockRef, error) {
 
 // storeLists gives every file of more than listEntries blocks its list
 // blocks, handing them to w (which skips those already stored, as it does
-// for any block), and records them in the entry.
+// for any block), and records them in the entry. A file whose blocks and
+// lists both came from the stat cache keeps its lists (lists of the same
+// blocks, their count checked): hashing them again is most of a no-op save.
 func storeLists(found []scanned, w *blockWriter) error {
 	var buf []byte
 	for i := range found {
 		e := &found[i].Entry
-		e.Lists = nil
 		if e.Type != TypeFile || len(e.Blocks) <= listEntries {
+			e.Lists = nil
+			continue
+		}
+		if listsCover(e.Lists, len(e.Blocks)) {
 			continue
 		}
 		e.Lists = make([]BlockRef, 0, (len(e.Blocks)+listEntries-1)/listEntries)
@@ -77,6 +82,24 @@ func storeLists(found []scanned, w *blockWriter) error {
 		}
 	}
 	return nil
+}
+
+// listsCover reports whether lists, as storeLists cuts them, name n
+// blocks: every list full but the last.
+func listsCover(lists []BlockRef, n int) bool {
+	if len(lists) != (n+listEntries-1)/listEntries {
+		return false
+	}
+	for i, l := range lists {
+		want := listEntries
+		if i == len(lists)-1 {
+			want = n - i*listEntries
+		}
+		if int(l.Size) != want*listEntrySize {
+			return false
+		}
+	}
+	return true
 }
 
 // ExpandLists fills in the blocks of every entry of m whose block list is

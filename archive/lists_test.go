@@ -162,3 +162,39 @@ func TestExpandEntry(t *testing.T) {
 		t.Fatalf("lists adding up to another size: got %v", err)
 	}
 }
+
+// TestStatCacheKeepsLists: the stat cache carries each file's list blocks
+// (so a no-op save does not hash them again), and a cache written before
+// it did still reads.
+func TestStatCacheKeepsLists(t *testing.T) {
+	blocks := []BlockRef{{Hash([]byte("a")), 10}}
+	lists := []BlockRef{{Hash([]byte("l")), listEntrySize}}
+	c := &statCache{Snapshot: Hash([]byte("s")), State: "s", Recorded: 5,
+		Files: map[string]*statEntry{"f": {Size: 10, MTime: 1, CTime: 2, Ino: 3, Blocks: blocks, Lists: lists}}}
+	got, err := decodeStatCache(encodeStatCache(c))
+	if err != nil || len(got.Files["f"].Lists) != 1 || got.Files["f"].Lists[0] != lists[0] || got.Files["f"].Blocks[0] != blocks[0] {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	c.Files["f"].Lists = nil
+	v1 := encodeStatCache(c)
+	v1 = append([]byte(statCacheMagicV1), v1[4:len(v1)-1]...) // version 1: no list count
+	got, err = decodeStatCache(v1)
+	if err != nil || got.Files["f"].Lists != nil || len(got.Files["f"].Blocks) != 1 {
+		t.Fatalf("version 1 cache: %+v, %v", got, err)
+	}
+	for _, tt := range []struct {
+		n     int
+		lists []BlockRef
+		want  bool
+	}{
+		{33, []BlockRef{{Size: 32 * listEntrySize}, {Size: listEntrySize}}, true},
+		{64, []BlockRef{{Size: 32 * listEntrySize}, {Size: 32 * listEntrySize}}, true},
+		{34, []BlockRef{{Size: 32 * listEntrySize}, {Size: listEntrySize}}, false},
+		{33, []BlockRef{{Size: 33 * listEntrySize}}, false},
+		{33, nil, false},
+	} {
+		if got := listsCover(tt.lists, tt.n); got != tt.want {
+			t.Errorf("listsCover(%d lists, %d blocks) = %v", len(tt.lists), tt.n, got)
+		}
+	}
+}

@@ -274,7 +274,7 @@ func statTree(root string, target []Entry, old *statCache) (*statCache, error) {
 			return nil, fmt.Errorf("stat %s: %w", e.Path, err)
 		}
 		st := statOf(fi)
-		c.Files[e.Path] = &statEntry{Size: st.Size, MTime: st.MTime, CTime: st.CTime, Ino: st.Ino, Blocks: e.Blocks}
+		c.Files[e.Path] = &statEntry{Size: st.Size, MTime: st.MTime, CTime: st.CTime, Ino: st.Ino, Blocks: e.Blocks, Lists: e.Lists}
 		newest = max(newest, st.CTime)
 	}
 	// Files restore just wrote have a ctime of about now. Waiting out the

@@ -137,8 +137,8 @@ func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (
 		case TypeFile:
 			res.Files++
 			res.Bytes += e.Size
-			if ce, ok := cache.fresh(e.Path, e.stat); ok && r.allIndexed(ce.Blocks) {
-				e.Blocks = ce.Blocks
+			if ce, ok := cache.fresh(e.Path, e.stat); ok && r.allIndexed(ce.Blocks) && r.allIndexed(ce.Lists) {
+				e.Blocks, e.Lists = ce.Blocks, ce.Lists
 				continue
 			}
 			toRead = append(toRead, i)
@@ -168,7 +168,7 @@ func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (
 	for i, e := range found {
 		entries[i] = e.Entry
 		if e.Type == TypeFile {
-			newCache.Files[e.Path] = &statEntry{Size: e.stat.Size, MTime: e.stat.MTime, CTime: e.stat.CTime, Ino: e.stat.Ino, Blocks: e.Blocks}
+			newCache.Files[e.Path] = &statEntry{Size: e.stat.Size, MTime: e.stat.MTime, CTime: e.stat.CTime, Ino: e.stat.Ino, Blocks: e.Blocks, Lists: e.Lists}
 		}
 	}
 	res.cache, res.cacheDir, res.root = newCache, o.CacheDir, root

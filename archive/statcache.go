@@ -25,6 +25,7 @@ type statEntry struct {
 	CTime  int64
 	Ino    uint64
 	Blocks []BlockRef
+	Lists  []BlockRef // the list blocks of Blocks, for files that have them
 }
 
 // statCache is the cache of one DATA_DIR.
@@ -64,7 +65,13 @@ func (c *statCache) fresh(rel string, st fileStat) (*statEntry, bool) {
 	return e, true
 }
 
-const statCacheMagic = "SPC1"
+// Stat cache encodings: version 2 adds each file's list blocks, so that a
+// save does not hash them again for files it does not read. A version 1
+// cache still reads (its files' lists are recomputed).
+const (
+	statCacheMagic   = "SPC2"
+	statCacheMagicV1 = "SPC1"
+)
 
 func statCachePath(cacheDir, dataDir string) string {
 	sum := blake3.Sum256([]byte(dataDir))
@@ -114,14 +121,20 @@ func encodeStatCache(c *statCache) []byte {
 			b = append(b, r.ID[:]...)
 			b = binary.AppendUvarint(b, uint64(r.Size))
 		}
+		b = binary.AppendUvarint(b, uint64(len(e.Lists)))
+		for _, r := range e.Lists {
+			b = append(b, r.ID[:]...)
+			b = binary.AppendUvarint(b, uint64(r.Size))
+		}
 	}
 	return b
 }
 
 func decodeStatCache(data []byte) (*statCache, error) {
-	if len(data) < 36 || string(data[:4]) != statCacheMagic {
+	if len(data) < 36 || string(data[:4]) != statCacheMagic && string(data[:4]) != statCacheMagicV1 {
 		return nil, errors.New("bad stat cache")
 	}
+	withLists := string(data[:4]) == statCacheMagic
 	c := &statCache{}
 	copy(c.Snapshot[:], data[4:36])
 	d := &decoder{b: data[36:]}
@@ -133,10 +146,9 @@ func decodeStatCache(data []byte) (*statCache, error) {
 		p := d.str(maxPathLen)
 		e := &statEntry{Size: d.varint(), MTime: d.varint(), CTime: d.varint(), Ino: d.uvarint(1<<64 - 1)}
 		nb := d.uvarint(uint64(len(d.b) / 33))
-		e.Blocks = make([]BlockRef, nb)
-		for j := range e.Blocks {
-			copy(e.Blocks[j].ID[:], d.bytes(32))
-			e.Blocks[j].Size = uint32(d.uvarint(MaxBlockSize))
+		e.Blocks = d.refs(nb, MaxBlockSize)
+		if withLists {
+			e.Lists = d.refs(d.uvarint(uint64(len(d.b)/33)), maxListEntries*listEntrySize)
 		}
 		c.Files[p] = e
 	}
@@ -144,6 +156,19 @@ func decodeStatCache(data []byte) (*statCache, error) {
 		return nil, d.err
 	}
 	return c, nil
+}
+
+// refs reads n (block id, raw length) pairs, none longer than max.
+func (d *decoder) refs(n, max uint64) []BlockRef {
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	out := make([]BlockRef, n)
+	for j := range out {
+		copy(out[j].ID[:], d.bytes(32))
+		out[j].Size = uint32(d.uvarint(max))
+	}
+	return out
 }
 
 // writeFileAtomic replaces a local file atomically (temp file + rename),
