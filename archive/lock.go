@@ -166,6 +166,12 @@ func (r *Repository) tryLock(ctx context.Context, info *LockInfo) (*LockInfo, er
 		return holder, err
 	}
 	if err := r.writeLock(ctx, info); err != nil {
+		// A write cut off by Ctrl-C or --timeout may still have been
+		// stored (the request reached the server, the answer did not):
+		// remove it, or it would stand as a lock nobody holds.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockGrace)
+		defer cancel()
+		_ = r.be.Delete(dctx, "locks/"+info.ID)
 		return nil, err
 	}
 	holder, err := r.conflict(ctx, info)
