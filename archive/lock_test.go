@@ -3,6 +3,7 @@ package archive_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -54,5 +55,34 @@ func TestLocks(t *testing.T) {
 	// beyond the timeout in the future would otherwise never go stale.
 	if other.Stale(time.Now().Add(-archive.LockStale/2)) || !other.Stale(time.Now().Add(-archive.LockStale-time.Second)) {
 		t.Fatal("locks dated in the future: want stale only beyond the timeout")
+	}
+}
+
+// answerLost stores every Put but reports the context's end, as a PUT
+// does when Ctrl-C comes after the server stored the object but before
+// its answer arrived.
+type answerLost struct{ archive.Backend }
+
+func (a answerLost) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	if err := a.Backend.Put(context.WithoutCancel(ctx), name, r, size); err != nil {
+		return err
+	}
+	return context.Canceled
+}
+
+// TestLockWriteCutOff: a lock whose write failed is not left behind as a
+// lock nobody holds.
+func TestLockWriteCutOff(t *testing.T) {
+	ctx := context.Background()
+	r, _ := testRepo(t)
+	cut, err := archive.Open(ctx, answerLost{r.Backend()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cut.Lock(ctx, true, "prune", 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Lock with a lost answer: %v", err)
+	}
+	if locks, err := r.Locks(ctx); err != nil || len(locks) != 0 {
+		t.Fatalf("locks left behind: %v, %v", locks, err)
 	}
 }
