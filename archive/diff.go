@@ -73,6 +73,11 @@ func entryDiff(a, b *Entry) []string {
 
 // Diff compares two snapshots.
 func (r *Repository) Diff(ctx context.Context, from, to ID) ([]Change, error) {
+	// Once, for both manifests' block lists (else each would scan the
+	// index objects on its own).
+	if _, err := r.LoadIndex(ctx); err != nil {
+		return nil, err
+	}
 	a, err := r.LoadManifest(ctx, from)
 	if err != nil {
 		return nil, err
@@ -110,6 +115,7 @@ func (r *Repository) currentEntries(ctx context.Context, root, cacheDir string) 
 		return nil, err
 	}
 	cache := loadStatCache(cacheDir, root)
+	var sp *splitters // made on the first file to hash, reused for the rest
 	for i := range found {
 		e := &found[i]
 		if e.Type != TypeFile {
@@ -119,7 +125,12 @@ func (r *Repository) currentEntries(ctx context.Context, root, cacheDir string) 
 			e.Blocks = ce.Blocks
 			continue
 		}
-		blocks, err := r.hashFile(ctx, root, e.Path)
+		if sp == nil {
+			if sp, err = newSplitters(r.cfg.Chunker); err != nil {
+				return nil, err
+			}
+		}
+		blocks, err := r.hashFile(ctx, root, e.Path, sp)
 		if err != nil {
 			return nil, err
 		}

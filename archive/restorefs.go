@@ -289,16 +289,12 @@ func statTree(root string, target []Entry, old *statCache) (*statCache, error) {
 }
 
 // hashFile chunks and hashes a file without storing it, for diff.
-func (r *Repository) hashFile(ctx context.Context, root, rel string) ([]BlockRef, error) {
+func (r *Repository) hashFile(ctx context.Context, root, rel string, sp *splitters) ([]BlockRef, error) {
 	f, err := os.Open(filepath.Join(root, filepath.FromSlash(rel)))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", rel, mapFSError(err))
 	}
 	defer f.Close()
-	sp, err := newSplitters(r.cfg.Chunker)
-	if err != nil {
-		return nil, err
-	}
 	ck, err := sp.forFile(f) // cut as save cuts, or equal files would differ
 	if err != nil {
 		return nil, err

@@ -175,8 +175,8 @@ func (r *Repository) writeSegment(ctx context.Context, f, src *os.File, blocks [
 	return w.flush()
 }
 
-// MaxBlockRun bounds the stored bytes restore reads from a pack at once.
-const MaxBlockRun = 1 << 20
+// maxBlockRun bounds the stored bytes restore reads from a pack at once.
+const maxBlockRun = 1 << 20
 
 // segmentWriteBytes is how much decoded data restore gathers per write.
 const segmentWriteBytes = 1 << 20
@@ -208,7 +208,7 @@ func reusedRun(blocks []BlockRef, old map[int64]ID, off int64) (n int, size int6
 }
 
 // storedRun returns the locations of the blocks at the start of blocks
-// that lie back to back in one pack (at least one, at most MaxBlockRun
+// that lie back to back in one pack (at least one, at most maxBlockRun
 // stored bytes), stopping at a block the old file already holds.
 func (r *Repository) storedRun(blocks []BlockRef, old map[int64]ID, off int64, locs []Location) ([]Location, error) {
 	var n uint32
@@ -223,7 +223,7 @@ func (r *Repository) storedRun(blocks []BlockRef, old map[int64]ID, off int64, l
 			}
 			return nil, fmt.Errorf("block %s is missing from %s", b.ID.Short(), r.Location())
 		}
-		if k := len(locs); k > 0 && (loc.Pack != locs[0].Pack || loc.Offset != locs[k-1].Offset+locs[k-1].Stored || n+loc.Stored > MaxBlockRun) {
+		if k := len(locs); k > 0 && (loc.Pack != locs[0].Pack || loc.Offset != locs[k-1].Offset+locs[k-1].Stored || n+loc.Stored > maxBlockRun) {
 			break
 		}
 		locs = append(locs, loc)

@@ -96,7 +96,7 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, m *ar
 		return err
 	}
 	if err := local.ExpandLists(ctx, m); err != nil {
-		return fmt.Errorf("snapshot %s: %w", m.State, err)
+		return fmt.Errorf("block lists of state '%s': %w", m.State, err)
 	}
 	blocks, _ := blockSet(m, false)
 	return receive(ctx, local, remote, blocks, o, res)
