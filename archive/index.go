@@ -200,34 +200,45 @@ func (x *Index) inSortedLocked(id ID) bool {
 	return ok
 }
 
-// sortEntries sorts entries by id through 12-byte keys (the id's first
-// eight bytes and the entry's position), which move far faster than the
-// 52-byte entries themselves. Equal ids sort by pack number, then offset:
-// the pack seen first, so compacting keeps the first location.
+// sortEntries sorts entries by id: a counting sort on the ids' first two
+// bytes (ids are hashes, so the 65,536 groups hold one entry or none at
+// the sizes of a local store, about 150 at ten million), then a sort of
+// each group. Linear in the entries, where a comparison sort of 37,000
+// entries was half of a no-op save's index load. Equal ids sort by pack
+// number, then offset: the pack seen first, so compacting keeps the first
+// location.
 func sortEntries(entries []idxEntry) []idxEntry {
-	type key struct {
-		prefix uint64
-		i      uint32
-	}
-	keys := make([]key, len(entries))
+	ends := make([]uint32, 1<<16)
 	for i := range entries {
-		keys[i] = key{binary.BigEndian.Uint64(entries[i].id[:8]), uint32(i)}
+		ends[binary.BigEndian.Uint16(entries[i].id[:2])]++
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
-			return c
-		}
-		ea, eb := &entries[a.i], &entries[b.i]
-		if c := bytes.Compare(ea.id[8:], eb.id[8:]); c != 0 {
-			return c
-		}
-		return cmp.Or(cmp.Compare(ea.pack, eb.pack), cmp.Compare(ea.offset, eb.offset))
-	})
+	var total uint32
+	for g, n := range ends {
+		ends[g] = total // the group's start, until the entries are placed
+		total += n
+	}
 	out := make([]idxEntry, len(entries))
-	for i, k := range keys {
-		out[i] = entries[k.i]
+	for i := range entries {
+		g := binary.BigEndian.Uint16(entries[i].id[:2])
+		out[ends[g]] = entries[i]
+		ends[g]++
+	}
+	start := uint32(0)
+	for _, end := range ends {
+		if end-start > 1 {
+			slices.SortFunc(out[start:end], compareIdxEntries)
+		}
+		start = end
 	}
 	return out
+}
+
+// compareIdxEntries orders entries by id, then pack number, then offset.
+func compareIdxEntries(a, b idxEntry) int {
+	if c := compareIDs(&a.id, &b.id); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(a.pack, b.pack), cmp.Compare(a.offset, b.offset))
 }
 
 // buildFanLocked indexes the sorted entries by their ids' first two bytes,

@@ -1,7 +1,11 @@
 package archive
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -63,5 +67,39 @@ func TestIndexAddPacks(t *testing.T) {
 	}
 	if n := x.Len(); n != 5003+2 { // ids 7 and 8 are among the 5,000
 		t.Fatalf("Len = %d, want %d distinct blocks", n, 5005)
+	}
+}
+
+// TestSortEntries: the counting sort orders like a comparison sort of
+// whole entries, duplicates (the same id in several packs, several
+// offsets) included, with groups of one, many and none.
+func TestSortEntries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 2, 1000, 100000} {
+		entries := make([]idxEntry, n)
+		for i := range entries {
+			e := &entries[i]
+			if i > 0 && rng.IntN(4) == 0 {
+				e.id = entries[rng.IntN(i)].id // a duplicate
+			} else {
+				binary.BigEndian.PutUint64(e.id[:8], rng.Uint64()>>uint(rng.IntN(20))) // crowded low groups too
+				binary.BigEndian.PutUint64(e.id[24:], rng.Uint64())
+			}
+			e.pack, e.offset = uint32(rng.IntN(8)), uint32(rng.IntN(1<<20))
+		}
+		want := slices.Clone(entries)
+		slices.SortFunc(want, func(a, b idxEntry) int {
+			if c := bytes.Compare(a.id[:], b.id[:]); c != 0 {
+				return c
+			}
+			return cmp.Or(cmp.Compare(a.pack, b.pack), cmp.Compare(a.offset, b.offset))
+		})
+		got := sortEntries(entries)
+		for i := range want {
+			if got[i].id != want[i].id || got[i].pack != want[i].pack || got[i].offset != want[i].offset {
+				t.Fatalf("n=%d: entry %d = %s/%d/%d, want %s/%d/%d", n, i, got[i].id.Short(), got[i].pack, got[i].offset,
+					want[i].id.Short(), want[i].pack, want[i].offset)
+			}
+		}
 	}
 }

@@ -75,9 +75,6 @@ func (r *Repository) Save(ctx context.Context, o SaveOptions) (*SaveResult, erro
 		return nil, err
 	}
 	defer lock.Unlock()
-	if _, err := r.LoadIndex(ctx); err != nil {
-		return nil, err
-	}
 	res, entries, err := r.saveTree(ctx, root, o)
 	if err != nil {
 		return nil, err
@@ -120,11 +117,25 @@ func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (
 	res := &SaveResult{State: o.State}
 	warn := func(msg string) { res.Warnings = append(res.Warnings, msg); sink.Warn(msg) }
 	scanStart := time.Now().UnixNano()
-	found, err := scanTree(root, o.Filter, warn)
-	if err != nil {
+	// The index loads while the tree is walked: one is CPU, the other
+	// mostly stat calls, and together they are most of a no-op save.
+	var found []scanned
+	var cache *statCache
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		_, err := r.LoadIndex(gctx)
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		if found, err = scanTree(root, o.Filter, warn); err == nil {
+			cache = loadStatCache(o.CacheDir, root)
+		}
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, nil, err
 	}
-	cache := loadStatCache(o.CacheDir, root)
 	var toRead []int
 	var readBytes int64
 	for i := range found {
@@ -350,6 +361,14 @@ var testHookAfterRead func(path string)
 // commit writes the manifest and moves the ref, retrying when another save
 // of the same state moved it meanwhile (the new version then follows it).
 func (r *Repository) commit(ctx context.Context, m *Manifest, res *SaveResult) error {
+	// The stat cache is encoded while the manifest and the ref are
+	// written (it is a few MiB at the sizes of a no-op save's budget) and
+	// written once the ref moved, with the snapshot's id.
+	var cache chan []byte
+	if res.cache != nil && res.cacheDir != "" {
+		cache = make(chan []byte, 1)
+		go func() { cache <- encodeStatCache(res.cache) }()
+	}
 	for attempt := 0; ; attempt++ {
 		head, tag, err := r.ReadRef(ctx, m.State)
 		switch {
@@ -372,9 +391,11 @@ func (r *Repository) commit(ctx context.Context, m *Manifest, res *SaveResult) e
 			return err
 		}
 		res.Snapshot, res.Parent = id, m.Parent
-		if res.cache != nil {
+		if cache != nil {
+			data := <-cache
 			res.cache.Snapshot = id
-			_ = saveStatCache(res.cacheDir, res.root, res.cache)
+			setStatCacheSnapshot(data, id)
+			_ = writeStatCache(res.cacheDir, res.root, data)
 		}
 		return nil
 	}

@@ -1,16 +1,13 @@
 package archive
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
-	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
 )
@@ -98,55 +95,18 @@ func (f Filter) Selected(rel string) bool {
 // ancestors of every selected entry. Sockets, FIFOs and devices are
 // skipped and reported through warn.
 func scanTree(root string, f Filter, warn func(string)) ([]scanned, error) {
-	var out []scanned
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("read %s: %w", p, err)
-		}
-		if p == root {
-			return nil
-		}
-		rel := filepath.ToSlash(p[len(root)+1:])
-		if !utf8.ValidString(rel) {
-			warn(fmt.Sprintf("skipped %q: name is not valid UTF-8", rel))
-			return skip(d)
-		}
-		if f.Excluded(rel) || strings.HasPrefix(d.Name(), restoreTmpPrefix) {
-			return skip(d)
-		}
-		fi, err := d.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed while scanning
-		}
-		if err != nil {
-			return fmt.Errorf("stat %s: %w", p, err)
-		}
-		e, ok, err := entryOf(p, rel, fi)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			warn(fmt.Sprintf("skipped %s: %s is not a file, directory or symlink", rel, fileKind(fi.Mode())))
-			return nil
-		}
-		out = append(out, e)
-		return nil
-	})
+	out, warnings, err := walkTree(root, f)
 	if err != nil {
 		return nil, err
+	}
+	for _, msg := range warnings {
+		warn(msg)
 	}
 	if len(f.Include) > 0 {
 		out = keepSelected(out, f)
 	}
 	slices.SortFunc(out, func(a, b scanned) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
-}
-
-func skip(d fs.DirEntry) error {
-	if d.IsDir() {
-		return fs.SkipDir
-	}
-	return nil
 }
 
 func entryOf(p, rel string, fi fs.FileInfo) (scanned, bool, error) {

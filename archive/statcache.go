@@ -97,15 +97,30 @@ func saveStatCache(cacheDir, dataDir string, c *statCache) error {
 	if cacheDir == "" {
 		return nil
 	}
+	return writeStatCache(cacheDir, dataDir, encodeStatCache(c))
+}
+
+// writeStatCache writes an encoded stat cache for dataDir.
+func writeStatCache(cacheDir, dataDir string, data []byte) error {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return err
 	}
-	data := encodeStatCache(c)
 	return writeFileAtomic(statCachePath(cacheDir, dataDir), data)
 }
 
+// setStatCacheSnapshot writes the snapshot id into an encoded stat cache,
+// so that a save can encode its cache while the snapshot is still being
+// committed.
+func setStatCacheSnapshot(data []byte, id ID) { copy(data[len(statCacheMagic):], id[:]) }
+
 func encodeStatCache(c *statCache) []byte {
-	b := []byte(statCacheMagic)
+	// Sized first: at a million blocks the cache is tens of MiB, and
+	// growing it by appends copied and cleared it several times over.
+	size := len(statCacheMagic) + len(c.Snapshot) + 3*binary.MaxVarintLen64 + len(c.State)
+	for p, e := range c.Files {
+		size += len(p) + 7*binary.MaxVarintLen64 + (len(e.Blocks)+len(e.Lists))*(len(ID{})+binary.MaxVarintLen32)
+	}
+	b := append(make([]byte, 0, size), statCacheMagic...)
 	b = append(b, c.Snapshot[:]...)
 	b = appendString(b, c.State)
 	b = binary.AppendVarint(b, c.Recorded)
