@@ -76,8 +76,9 @@
 // was last saved as or restored from, and each file's size, mtime, ctime
 // and inode with its blocks. Save skips files whose stat is unchanged,
 // restore skips files already identical, status reports changes from it.
-// Files changed within the racy window of the moment their stat was taken
-// are never trusted (invariant 7).
+// Content read within the racy window of the file's last change is never
+// trusted (invariant 7); save reads such files last, once the window has
+// passed, so that what it just saved is trusted by the next operation.
 //
 // # The lookup cache of a remote's index
 //

@@ -150,3 +150,32 @@ func TestSwitchReusesUnchangedBlocks(t *testing.T) {
 		t.Fatalf("switch rewrote %d files and reused only %d of %d bytes", res.FilesWritten, res.BytesReused, len(content))
 	}
 }
+
+// TestSaveRightAfterWritesIsTrusted: files saved the moment they were
+// written (a test stage ends, CI saves) are read after their racy window,
+// so the stat cache vouches for them: the next save reads nothing and a
+// switch back copies the unchanged blocks from disk instead of hashing
+// and rewriting the whole file.
+func TestSaveRightAfterWritesIsTrusted(t *testing.T) {
+	r, cache := testRepo(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	content := []byte(strings.Repeat("page of a database, ", 400000)) // 8 MB
+	for i := range content {
+		content[i] ^= byte(i * 2654435761 >> 24)
+	}
+	treetest.Write(t, dir, map[string]treetest.Spec{"db": {Content: string(content)}, "small": {Content: "x"}})
+	v1tree := treetest.MustRead(t, dir)
+	v1 := save(t, r, cache, dir, "s")
+	if res := save(t, r, cache, dir, "s"); res.FilesRead != 0 {
+		t.Fatalf("save right after a save read %d files again", res.FilesRead)
+	}
+	copy(content[4<<20:], "a changed page in the middle")
+	treetest.Write(t, dir, map[string]treetest.Spec{"db": {Content: string(content)}})
+	save(t, r, cache, dir, "s")
+	res := restore(t, r, cache, dir, v1.Snapshot)
+	treetest.AssertEqual(t, v1tree, treetest.MustRead(t, dir))
+	if res.Backup != nil || res.FilesWritten != 1 || res.BytesReused < int64(len(content))*3/4 {
+		t.Fatalf("switch right after a save: backup %v, rewrote %d files, reused %d of %d bytes",
+			res.Backup != nil, res.FilesWritten, res.BytesReused, len(content))
+	}
+}

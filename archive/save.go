@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -116,7 +118,6 @@ func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (
 	sink := progress.Or(o.Progress)
 	res := &SaveResult{State: o.State}
 	warn := func(msg string) { res.Warnings = append(res.Warnings, msg); sink.Warn(msg) }
-	scanStart := time.Now().UnixNano()
 	// The index loads while the tree is walked: one is CPU, the other
 	// mostly stat calls, and together they are most of a no-op save.
 	var found []scanned
@@ -156,6 +157,7 @@ func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (
 			readBytes += e.Size
 		}
 	}
+	toRead = settleOrder(found, toRead)
 	sink.Phase("save", int64(len(toRead)), readBytes)
 	w := newBlockWriter(ctx, r)
 	defer w.Abort()
@@ -175,15 +177,70 @@ func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (
 	res.FilesRead, res.BytesRead = len(toRead), readBytes
 	res.NewBlocks, res.NewBytes, res.StoredBytes = w.newBlocks.Load(), w.newRaw.Load(), w.newStored.Load()
 	entries := make([]Entry, len(found))
-	newCache := &statCache{State: o.State, Recorded: scanStart, Files: make(map[string]*statEntry, res.Files)}
 	for i, e := range found {
 		entries[i] = e.Entry
-		if e.Type == TypeFile {
-			newCache.Files[e.Path] = &statEntry{Size: e.stat.Size, MTime: e.stat.MTime, CTime: e.stat.CTime, Ino: e.stat.Ino, Blocks: e.Blocks, Lists: e.Lists}
-		}
 	}
-	res.cache, res.cacheDir, res.root = newCache, o.CacheDir, root
+	res.cache, res.cacheDir, res.root = newStatCache(o.State, found, res.Files), o.CacheDir, root
 	return res, entries, nil
+}
+
+// newStatCache records the files of a save. A file read before its last
+// change was a racy window old is left out (the next save or restore
+// reads it again): a write in the same timestamp tick could have changed
+// it without changing its stat. Every file recorded was either vouched
+// for by the cache the save started from or read a window after its last
+// change, so the cache vouches for changes from now on.
+func newStatCache(state string, found []scanned, files int) *statCache {
+	c := &statCache{State: state, Files: make(map[string]*statEntry, files)}
+	for _, e := range found {
+		if e.Type != TypeFile || e.readAt != 0 && !settled(e.stat, e.readAt) {
+			continue
+		}
+		c.Files[e.Path] = &statEntry{Size: e.stat.Size, MTime: e.stat.MTime, CTime: e.stat.CTime, Ino: e.stat.Ino, Blocks: e.Blocks, Lists: e.Lists}
+	}
+	c.Recorded = time.Now().UnixNano()
+	return c
+}
+
+// settleOrder puts files changed within the racy window last, the most
+// recently changed at the end: reading them after the window has passed
+// (readFiles waits for it, at most a tenth of a second, while other files
+// are read) lets the stat cache vouch for them, so the save, restore or
+// switch that follows does not hash them again.
+func settleOrder(found []scanned, toRead []int) []int {
+	now := time.Now().UnixNano()
+	settle := func(i int) int64 { return max(found[i].stat.MTime, found[i].stat.CTime) + racyWindow }
+	slices.SortStableFunc(toRead, func(a, b int) int {
+		ra, rb := settle(a) > now, settle(b) > now
+		switch {
+		case ra && rb:
+			return cmp.Compare(settle(a), settle(b))
+		case ra:
+			return 1
+		case rb:
+			return -1
+		}
+		return 0
+	})
+	return toRead
+}
+
+// waitSettled waits until the file e was last changed a racy window ago,
+// when that is at most a window away (a clock set back, a coarse
+// timestamp or a file changed in the future are not waited for).
+func waitSettled(ctx context.Context, e *scanned) error {
+	wait := time.Duration(max(e.stat.MTime, e.stat.CTime) + racyWindow + int64(time.Millisecond) - time.Now().UnixNano())
+	if wait <= 0 || wait > time.Duration(racyWindow)+time.Millisecond {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (r *Repository) allIndexed(blocks []BlockRef) bool {
@@ -216,6 +273,9 @@ func (r *Repository) readFiles(ctx context.Context, root string, found []scanned
 			}
 			for i := range next {
 				e := &found[i]
+				if err := waitSettled(gctx, e); err != nil {
+					return err
+				}
 				if err := r.readFile(gctx, filepath.Join(root, filepath.FromSlash(e.Path)), e, ck, w, sink); err != nil {
 					return err
 				}
@@ -258,6 +318,7 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", e.Path, err)
 	}
+	readAt := time.Now().UnixNano()
 	sp.Reset(newHoleReader(f, before.Size))
 	stream := w.Stream()
 	var blocks []BlockRef
@@ -293,7 +354,7 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 		return true, nil
 	}
 	sink.Add(1, 0)
-	e.stat, e.Size, e.Blocks = after, n, blocks
+	e.stat, e.Size, e.Blocks, e.readAt = after, n, blocks, readAt
 	e.Mode, e.UID, e.GID, e.MTime = after.Mode, after.UID, after.GID, after.MTime
 	return false, nil
 }

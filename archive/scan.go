@@ -45,7 +45,8 @@ func statOf(fi fs.FileInfo) fileStat {
 // scanned is one path found in DATA_DIR.
 type scanned struct {
 	Entry
-	stat fileStat
+	stat   fileStat
+	readAt int64 // when save began reading the content stat describes; 0 if it did not
 }
 
 // Filter chooses paths by doublestar globs on their slash path relative to

@@ -45,6 +45,21 @@ const (
 	racyWindowCoarse = int64(2e9)
 )
 
+// windowOf is the racy window for a file with stat st.
+func windowOf(st fileStat) int64 {
+	if st.CTime%1e9 == 0 {
+		return racyWindowCoarse
+	}
+	return racyWindow
+}
+
+// settled reports whether content read at readAt can be vouched for by
+// st: read a whole window after the file's last change, so that any later
+// change gets a later mtime or ctime.
+func settled(st fileStat, readAt int64) bool {
+	return max(st.MTime, st.CTime) < readAt-windowOf(st)
+}
+
 // fresh reports whether the file at st still has the content the cache
 // recorded for it.
 func (c *statCache) fresh(rel string, st fileStat) (*statEntry, bool) {
@@ -55,10 +70,7 @@ func (c *statCache) fresh(rel string, st fileStat) (*statEntry, bool) {
 	if e == nil || e.Size != st.Size || e.MTime != st.MTime || e.CTime != st.CTime || e.Ino != st.Ino {
 		return nil, false
 	}
-	window := racyWindow
-	if e.CTime%1e9 == 0 {
-		window = racyWindowCoarse
-	}
+	window := windowOf(st)
 	if e.CTime >= c.Recorded-window || e.MTime >= c.Recorded-window {
 		return nil, false
 	}
