@@ -343,6 +343,13 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 	if dir == "" {
 		return false, nil
 	}
+	c, err := openLookup(filepath.Join(dir, lookupName), repoKey(r.cfg))
+	if err != nil {
+		// No cache (a cold client: nothing to publish, and no request
+		// made), or a damaged one, rebuilt by the next FindBlocks.
+		return false, nil
+	}
+	defer c.Close()
 	listed, err := r.listIndexObjects(ctx)
 	if err != nil {
 		return false, err
@@ -350,11 +357,6 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 	if len(listed) == 0 || indexBytes(listed) < r.lookupTableMin() {
 		return false, nil
 	}
-	c, err := openLookup(filepath.Join(dir, lookupName), repoKey(r.cfg))
-	if err != nil {
-		return false, nil // no cache (or a damaged one, rebuilt by the next FindBlocks)
-	}
-	defer c.Close()
 	uncovered, ok := c.covers(listed)
 	if !ok || shouldMerge(c.entries, uncovered) {
 		return false, nil
