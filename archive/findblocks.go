@@ -48,8 +48,11 @@ func (r *Repository) lookupCacheDir() string {
 // and keeps only the entries asked for. With one, it lists the index,
 // answers from the cache for the objects the cache covers, reads only
 // the others, and builds, merges or rebuilds the cache as the listing
-// requires. Either way, of several locations of one block, the one from
-// the first index object in name order (the cache's own objects first)
+// requires. When there is no usable cache, a lookup table published on
+// the repository (lookuptable.go) that passes every check answers
+// instead, with ranged reads of its buckets, and no cache is built.
+// Either way, of several locations of one block, the one from the first
+// index object in name order (the cache's or table's own objects first)
 // is returned.
 func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[ID]Location, error) {
 	found := make(map[ID]Location, len(want))
