@@ -44,7 +44,7 @@ func ForgeLookupClaim(t *testing.T, dir string, cfg Config, claim, like ID, stal
 func ForgeLookupTableClaim(t *testing.T, r *Repository, claim, like ID, stale bool) {
 	t.Helper()
 	ctx := context.Background()
-	tables, err := r.listLookupTables(ctx)
+	tables, _, err := r.listLookupTables(ctx)
 	if err != nil || len(tables) != 1 {
 		t.Fatalf("lookup tables on %s: %v %v", r.Location(), tables, err)
 	}
@@ -74,7 +74,7 @@ func ForgeLookupTableClaim(t *testing.T, r *Repository, claim, like ID, stale bo
 // LookupTables lists the lookup tables on r.
 func LookupTables(t *testing.T, r *Repository) []ID {
 	t.Helper()
-	tables, err := r.listLookupTables(context.Background())
+	tables, _, err := r.listLookupTables(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

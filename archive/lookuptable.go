@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,29 +91,40 @@ func indexBytes(listed []indexObject) int64 {
 	return n
 }
 
-// tableObject is one listed table.
+// tableObject is one listed table, with the listed size of its filter
+// (0: none listed).
 type tableObject struct {
-	id   ID
-	size int64
+	id         ID
+	size       int64
+	filterSize int64
 }
 
-// listLookupTables lists lookup/, largest first (the one covering the
-// most, as a rule). Names that are not an id are not tables and are
-// left alone.
-func (r *Repository) listLookupTables(ctx context.Context) ([]tableObject, error) {
+// listLookupTables lists lookup/: the tables, largest first (the one
+// covering the most, as a rule), and the ids of every filter listed,
+// whether its table is or not. Other names are left alone.
+func (r *Repository) listLookupTables(ctx context.Context) ([]tableObject, []ID, error) {
 	var out []tableObject
+	filters := map[ID]int64{}
 	err := r.be.List(ctx, lookupTablePrefix, func(oi ObjectInfo) error {
-		id, err := ParseID(strings.TrimPrefix(oi.Name, lookupTablePrefix))
-		if err == nil && len(out) < lookupTableListMax {
+		name := strings.TrimPrefix(oi.Name, lookupTablePrefix)
+		if len(out)+len(filters) >= lookupTableListMax {
+			return nil
+		}
+		if id, err := ParseID(strings.TrimSuffix(name, lookupFilterSuffix)); err == nil && strings.HasSuffix(name, lookupFilterSuffix) {
+			filters[id] = oi.Size
+		} else if id, err := ParseID(name); err == nil {
 			out = append(out, tableObject{id: id, size: oi.Size})
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list lookup tables of %s: %w", r.Location(), err)
+		return nil, nil, fmt.Errorf("list lookup tables of %s: %w", r.Location(), err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	for i := range out {
+		out[i].filterSize = filters[out[i].id]
 	}
 	slices.SortFunc(out, func(a, b tableObject) int {
 		if a.size != b.size {
@@ -120,7 +132,9 @@ func (r *Repository) listLookupTables(ctx context.Context) ([]tableObject, error
 		}
 		return bytes.Compare(a.id[:], b.id[:])
 	})
-	return out, nil
+	ids := slices.Collect(maps.Keys(filters))
+	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	return out, ids, nil
 }
 
 // rangeReader reads an object by ranged GETs, one per ReadAt.
@@ -179,12 +193,12 @@ func (r *Repository) findInTable(ctx context.Context, dir string, listed []index
 	if len(listed) == 0 || indexBytes(listed) < r.lookupTableMin() {
 		return false, nil
 	}
-	tables, err := r.listLookupTables(ctx)
+	tables, _, err := r.listLookupTables(ctx)
 	if err != nil {
 		return false, ctx.Err()
 	}
 	for _, t := range tables[:min(len(tables), lookupTableCandidates)] {
-		c, err := r.openLookupTable(ctx, t, len(listed))
+		c, filter, err := r.openTableAndFilter(ctx, t, len(listed))
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -195,7 +209,11 @@ func (r *Repository) findInTable(ctx context.Context, dir string, listed []index
 		if !ok || shouldMerge(c.entries, uncovered) {
 			continue
 		}
-		if err := c.findRanges(ctx, want, found); err != nil {
+		ask, err := r.filterWanted(ctx, dir, t, c, filter, want)
+		if err != nil {
+			return false, err
+		}
+		if err := c.findRanges(ctx, ask, found); err != nil {
 			clear(found)
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -212,6 +230,67 @@ func (r *Repository) findInTable(ctx context.Context, dir string, listed []index
 		return true, r.scanForBlocks(ctx, uncovered, read, want, found, nil)
 	}
 	return false, nil
+}
+
+// fetchedFilter is a filter's bytes as read, or why they could not be.
+type fetchedFilter struct {
+	data []byte
+	err  error
+}
+
+// openTableAndFilter opens table t and, at the same time, reads its
+// filter when one is listed: the two largest reads of a cold lookup
+// overlap.
+func (r *Repository) openTableAndFilter(ctx context.Context, t tableObject, maxObjects int) (*lookupFile, *fetchedFilter, error) {
+	if t.filterSize == 0 {
+		c, err := r.openLookupTable(ctx, t, maxObjects)
+		return c, nil, err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan *fetchedFilter, 1)
+	go func() {
+		data, err := r.fetchLookupFilter(fctx, t)
+		ch <- &fetchedFilter{data, err}
+	}()
+	c, err := r.openLookupTable(ctx, t, maxObjects)
+	if err != nil {
+		cancel()
+		<-ch
+		return nil, nil, err
+	}
+	return c, <-ch, nil
+}
+
+// filterWanted narrows want to the ids table c may hold, by its filter.
+// Without a filter, or with one that fails its checks (noted as damage
+// in dir, so that it is republished), every id is looked up in its
+// bucket: slower, and as right. Only a cancelled context is an error.
+func (r *Repository) filterWanted(ctx context.Context, dir string, t tableObject, c *lookupFile, fetched *fetchedFilter, want map[ID]struct{}) (map[ID]struct{}, error) {
+	if fetched == nil {
+		return want, nil
+	}
+	var filter *lookupFilter
+	err := fetched.err
+	if err == nil {
+		filter, err = r.checkLookupFilter(fetched.data, c)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if dir != "" && errors.Is(err, errLookupDamaged) {
+			markLookupDamaged(dir, t.id)
+		}
+		return want, nil
+	}
+	ask := make(map[ID]struct{}, len(want)/8)
+	for id := range want {
+		if filter.mayHold(id) {
+			ask[id] = struct{}{}
+		}
+	}
+	return ask, nil
 }
 
 // bucketWant is one bucket to read and the wanted ids that fall in it.
@@ -361,7 +440,7 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 	if !ok || shouldMerge(c.entries, uncovered) {
 		return false, nil
 	}
-	tables, err := r.listLookupTables(ctx)
+	tables, filters, err := r.listLookupTables(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -378,18 +457,36 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 			return false, err
 		}
 	}
+	// The filter first: a reader that lists the table finds its filter.
 	id := c.id()
+	filter, err := buildLookupFilter(c)
+	if err != nil {
+		return false, nil // the cache is damaged: the next FindBlocks rebuilds it
+	}
+	if err := r.be.Put(ctx, lookupFilterName(id), bytes.NewReader(filter), int64(len(filter))); err != nil {
+		return false, fmt.Errorf("publish lookup filter to %s: %w", r.Location(), err)
+	}
 	if err := r.be.Put(ctx, lookupTableName(id), io.NewSectionReader(c.f, 0, c.size), c.size); err != nil {
 		return false, fmt.Errorf("publish lookup table to %s: %w", r.Location(), err)
 	}
 	if damaged {
 		_ = os.Remove(filepath.Join(dir, lookupDamagedMark))
 	}
+	// Tables before filters, so that no reader finds a table whose
+	// filter it cannot read (it would do without, but slower).
+	var names []string
 	for _, t := range tables {
-		if t.id == id {
-			continue // rewritten in place: a damaged copy of the same table
+		if t.id != id { // the same id was rewritten in place
+			names = append(names, lookupTableName(t.id))
 		}
-		if err := r.be.Delete(ctx, lookupTableName(t.id)); err != nil {
+	}
+	for _, f := range filters {
+		if f != id {
+			names = append(names, lookupFilterName(f))
+		}
+	}
+	for _, name := range names {
+		if err := r.be.Delete(ctx, name); err != nil {
 			return true, fmt.Errorf("delete replaced lookup table from %s: %w", r.Location(), err)
 		}
 	}
@@ -397,9 +494,13 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 }
 
 // tableServes reports whether readers would use table t with this
-// listing: its header and tables verify and it is neither stale nor due
-// for a merge. (Bucket damage shows only to a reader, which marks it.)
+// listing: it has a filter, its header and tables verify and it is
+// neither stale nor due for a merge. (Damage to its buckets or filter
+// shows only to a reader, which marks it.)
 func (r *Repository) tableServes(ctx context.Context, t tableObject, listed []indexObject) bool {
+	if t.filterSize == 0 {
+		return false
+	}
 	c, err := r.openLookupTable(ctx, t, len(listed))
 	if err != nil {
 		return false

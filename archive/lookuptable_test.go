@@ -52,7 +52,7 @@ func (f *lookupFixture) publish() ID {
 // tables lists the tables on the fixture's repository.
 func (f *lookupFixture) tables() []ID {
 	f.t.Helper()
-	ts, err := f.r.listLookupTables(context.Background())
+	ts, _, err := f.r.listLookupTables(context.Background())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -529,6 +529,156 @@ func TestPruneAndRepairDropLookupTables(t *testing.T) {
 			}
 			if want := map[string]int{"prune": 0, "repair": len(old)}[op]; len(found) != want {
 				t.Fatalf("after %s, %d blocks of the first version are claimed, want %d", op, len(found), want)
+			}
+		})
+	}
+}
+
+// TestLookupFilter: the filter holds every id of its table, rules out
+// nearly all others, and is refused when it fails a check.
+func TestLookupFilter(t *testing.T) {
+	f := newLookupFixture(t)
+	for range 3 {
+		f.put(f.randomPacks(20, 200))
+	}
+	f.check(f.question(5))
+	c := f.open()
+	data, err := buildLookupFilter(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter, err := decodeLookupFilter(data, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range f.truth {
+		if !filter.mayHold(id) {
+			t.Fatalf("the filter rules out %s, which the table holds", id.Short())
+		}
+	}
+	passed := 0
+	for range 100_000 {
+		var id ID
+		_, _ = f.rng.Read(id[:])
+		if filter.mayHold(id) {
+			passed++
+		}
+	}
+	if passed > 2000 {
+		t.Errorf("%d of 100,000 absent ids pass the filter; want about 1%%", passed)
+	}
+	rehash := func(b []byte) []byte {
+		sum := Hash(b[:len(b)-32])
+		copy(b[len(b)-32:], sum[:])
+		return b
+	}
+	other := f.open()
+	other.tables = slices.Clone(other.tables)
+	other.tables[lookupHashed] ^= 1
+	for _, tc := range []struct {
+		name  string
+		bytes func() []byte
+		table *lookupFile
+	}{
+		{"a bit flipped", func() []byte { b := slices.Clone(data); b[lookupFilterHeader+9] ^= 4; return b }, c},
+		{"truncated", func() []byte { return data[:len(data)-1] }, c},
+		{"empty", func() []byte { return nil }, c},
+		{"another table", func() []byte { return data }, other},
+		{"k of 0", func() []byte { b := slices.Clone(data); binary.LittleEndian.PutUint32(b[4:], 0); return rehash(b) }, c},
+		{"m beyond its bits", func() []byte { b := slices.Clone(data); binary.LittleEndian.PutUint64(b[8:], 1<<40); return rehash(b) }, c},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := decodeLookupFilter(tc.bytes(), tc.table); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+// TestLookupFilterSparesReads: ids the table does not hold cost no
+// bucket read, so a push of new blocks reads the table's tables, its
+// filter and little else.
+func TestLookupFilterSparesReads(t *testing.T) {
+	f := newLookupFixture(t)
+	for range 4 {
+		f.put(f.randomPacks(40, 250)) // 40,000 entries: 2 MiB of buckets
+	}
+	f.publish()
+	want := map[ID]struct{}{}
+	for range 500 {
+		var id ID
+		_, _ = f.rng.Read(id[:])
+		want[id] = struct{}{}
+	}
+	r, spy := f.cold(t.TempDir())
+	got, err := r.FindBlocks(context.Background(), want)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("found %d absent blocks: %v", len(got), err)
+	}
+	// Header and tables, then at most a few spans for false positives.
+	if n := spy.ranges.Load(); n > 2+10 {
+		t.Errorf("%d ranged reads of the table for 500 absent ids", n)
+	}
+}
+
+// TestLookupFilterDamaged: a filter that fails its checks is done
+// without (every id looked up in its bucket, answers right) and noted
+// for republishing; one forged to rule everything out, hashes matching,
+// can only hide blocks (push would send them again), never claim one.
+func TestLookupFilterDamaged(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spoil  func(data []byte) []byte
+		marked bool
+		forged bool
+	}{
+		{name: "a bit flipped", marked: true, spoil: func(b []byte) []byte { b[lookupFilterHeader+3] ^= 1; return b }},
+		{name: "truncated", marked: true, spoil: func(b []byte) []byte { return b[:len(b)/2] }},
+		{name: "forged: rules out everything", forged: true, spoil: func(b []byte) []byte {
+			clear(b[lookupFilterHeader : len(b)-32])
+			sum := Hash(b[:len(b)-32])
+			copy(b[len(b)-32:], sum[:])
+			return b
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newLookupFixture(t)
+			for range 3 {
+				f.put(f.randomPacks(10, 100))
+			}
+			id := f.publish()
+			path := f.tablePath(id) + lookupFilterSuffix
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, tc.spoil(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := f.question(30)
+			dir := t.TempDir()
+			r, _ := f.cold(dir)
+			got, err := r.FindBlocks(context.Background(), want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expect := f.answer(want)
+			if tc.forged {
+				for id, loc := range got {
+					if expect[id] != loc {
+						t.Fatalf("a forged filter made FindBlocks claim %s", id.Short())
+					}
+				}
+				return
+			}
+			if !maps.Equal(got, expect) {
+				t.Fatalf("answers differ:\n%s", diffLocations(got, expect))
+			}
+			if _, err := os.Stat(filepath.Join(dir, lookupName)); err == nil {
+				t.Error("a damaged filter made the client read the whole index")
+			}
+			if _, err := os.Stat(filepath.Join(dir, lookupDamagedMark)); (err == nil) != tc.marked {
+				t.Errorf("damage mark: %v, want %v", err == nil, tc.marked)
 			}
 		})
 	}
