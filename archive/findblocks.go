@@ -252,7 +252,10 @@ func (r *Repository) findCached(ctx context.Context, dir string, listed []indexO
 	}
 	uncovered, ok := c.covers(listed)
 	if !ok {
+		// Stale: the index was rewritten. Removed now, since a table
+		// may answer instead of a rebuild that would replace it.
 		c.Close()
+		_ = os.Remove(path)
 		return r.findColdCached(ctx, dir, listed, want, found)
 	}
 	if err := c.find(want, found); err != nil {

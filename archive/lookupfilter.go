@@ -31,10 +31,13 @@ const (
 	// positive rate under 1%; 12 MiB for 10 million blocks.
 	lookupFilterBits = 10
 	lookupFilterK    = 7
-	// maxLookupFilterBits bounds the filter a reader accepts, per entry
-	// of its table and in all, before it allocates (invariant 5).
+	// maxLookupFilterBitsPerEntry and maxLookupFilterBytes bound the
+	// filter a reader accepts, per entry of its table and in all, before
+	// it allocates (invariant 5). Past 50 million blocks the writer
+	// keeps to the bound with fewer bits per block: more false
+	// positives, each one bucket read.
 	maxLookupFilterBitsPerEntry = 64
-	maxLookupFilterBytes        = 256 << 20
+	maxLookupFilterBytes        = 64 << 20
 )
 
 // lookupFilter is a verified filter.
@@ -49,6 +52,7 @@ func lookupFilterName(id ID) string { return lookupTableName(id) + lookupFilterS
 
 func newLookupFilter(entries int) *lookupFilter {
 	m := (uint64(max(entries, 1))*lookupFilterBits + 63) / 64 * 64
+	m = min(m, (maxLookupFilterBytes-lookupFilterHeader-32)*8/64*64)
 	return &lookupFilter{k: lookupFilterK, m: m, bits: make([]byte, m/8)}
 }
 

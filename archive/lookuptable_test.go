@@ -683,3 +683,39 @@ func TestLookupFilterDamaged(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleCacheGivesWayToTable: a client whose cache covers an index
+// object that is gone (the remote was pruned since) removes it and asks
+// the remote's table, which a client with a fresh cache published.
+func TestStaleCacheGivesWayToTable(t *testing.T) {
+	f := newLookupFixture(t)
+	var victim ID
+	var victimPacks []IndexPack
+	for i := range 4 {
+		p := f.randomPacks(10, 100)
+		if id := f.put(p); i == 0 {
+			victim, victimPacks = id, p
+		}
+	}
+	stale, _ := f.cold(t.TempDir())
+	if _, err := stale.FindBlocks(context.Background(), map[ID]struct{}{{}: {}}); err != nil {
+		t.Fatal(err)
+	}
+	f.remove(victim, victimPacks)
+	f.publish() // f's own cache is rebuilt without the victim, then published
+	before := f.be.indexGets.Load()
+	want := f.question(30)
+	got, err := stale.FindBlocks(context.Background(), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if expect := f.answer(want); !maps.Equal(got, expect) {
+		t.Fatalf("answers differ:\n%s", diffLocations(got, expect))
+	}
+	if n := f.be.indexGets.Load() - before; n != 0 {
+		t.Errorf("read %d index objects: the table did not answer", n)
+	}
+	if _, err := os.Stat(filepath.Join(stale.lookupCacheDir(), lookupName)); err == nil {
+		t.Error("the stale cache was kept")
+	}
+}
