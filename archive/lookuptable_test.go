@@ -102,20 +102,27 @@ func (f *lookupFixture) answer(want map[ID]struct{}) map[ID]Location {
 // building no cache of its own.
 func TestLookupTableAnswers(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		objects   int
-		uncovered int  // index objects written after the table
-		noCache   bool // a remote opened without a cache directory
+		name           string
+		objects        int
+		packs, perPack int  // per object; 10 of 100 when 0
+		uncovered      int  // index objects written after the table
+		noCache        bool // a remote opened without a cache directory
 	}{
 		{name: "covers the index", objects: 4},
 		{name: "two objects uncovered", objects: 4, uncovered: 2},
 		{name: "no cache directory", objects: 3, uncovered: 1, noCache: true},
 		{name: "one object", objects: 1},
+		// More packs than openLookupTable guesses from the listing: its
+		// tables take a second read.
+		{name: "packs of one block", objects: 3, perPack: 1, packs: 500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newLookupFixture(t)
+			if tc.packs == 0 {
+				tc.packs, tc.perPack = 10, 100
+			}
 			for range tc.objects {
-				f.put(f.randomPacks(10, 100))
+				f.put(f.randomPacks(tc.packs, tc.perPack))
 			}
 			f.publish()
 			for range tc.uncovered {
