@@ -17,6 +17,9 @@
 //	snapshots/<snapid>     immutable manifest of one version of a state
 //	refs/<state>           mutable: "<snapid>\n", moved by compare-and-swap
 //	locks/<lockid>         JSON {exclusive, host, pid, command, time}
+//	lookup/<tablesid>      optional, derived: a lookup table of the index
+//	                       (below); id = its tables hash
+//	lookup/<tablesid>.filter  the table's Bloom filter (below)
 //
 // Pack entry (little endian): block id [32] | offset u32 | stored length
 // u32 | raw length u32 | encoding u8 (0 raw, 1 zstd). Footer: entry count
@@ -140,4 +143,51 @@
 // Any of the locations is valid; reading a block verifies it anyway.
 // Entries that fail the index's own checks are never cached; asked for
 // while their object is read, they are an error naming it.
+//
+// # Lookup tables on a repository
+//
+// A remote may carry lookup/<id>: a lookup cache file as above, byte for
+// byte, uploaded by a client that holds one (PublishLookupTable), where
+// id is the file's tables hash (header bytes 48-80). It lets a client
+// with no cache of its own (a fresh CI runner) answer FindBlocks without
+// reading the whole index: it lists lookup/, reads the largest table's
+// header, then its tables (two ranged reads; counts bounded first, and
+// covered objects at most those listed), checks them as a cache file's
+// and the name against the tables hash, checks that every object the
+// table covers is still listed, and then reads only the buckets holding
+// wanted ids that the table's filter lets through (neighbours under
+// 256 KiB apart coalesced, up to 4 MiB a read, 8 reads at a time), each
+// checked against its fanout sum. The listed index objects the table
+// does not cover are read in full.
+//
+// The filter, lookup/<tablesid>.filter, read in one GET while the tables
+// are, is a Bloom filter of the table's block ids (all little endian):
+//
+//	"SPF1" | k u32 | m u64 (bits) | table id [32] | bits [m/8] |
+//	BLAKE3 of everything before [32]
+//
+// Bit i is bits[i/8]>>(i%8)&1; an id sets bits (h1 + j*h2) mod m for
+// j < k, where h1 and h2|1 are its bytes 0-8 and 8-16. Written with 10
+// bits per block and k = 7 (under 1% false positives). It only rules
+// ids out, so a wrong filter can make push send a block twice, never
+// skip one; one that fails its checks (size bounded by its table's
+// entries, hash, table id, k and m) is done without. A
+// table that fails any check, is stale (it covers an object no longer
+// listed: prune or repair rewrote the index, and it may name deleted
+// packs), is due for a merge (it leaves uncovered what a cache would
+// merge), or vanishes while read (a publisher replaced it) is not used:
+// FindBlocks reads the index as without it, so a table never makes push
+// skip a block (invariant 1). A reader that finds a bucket damaged notes
+// it in its cache directory (lookup-damaged), so that its next publish
+// rewrites that table. The cold client builds no cache of its own.
+//
+// Push publishes after its ref moved, under its shared lock (prune and
+// repair, which delete every table once they replace index objects, take
+// the exclusive one): when its cache covers only listed objects, is not
+// due for a merge itself, and no table on the repository serves (one
+// without a filter does not). It uploads the filter, then the file
+// (atomic on both backends), then deletes the tables and filters it
+// listed before. Tables are used and published only for an index of at
+// least DefaultLookupTableMin bytes by listed size: below that, reading
+// the index is cheaper than a table's fixed 1.25 MiB fanout.
 package archive

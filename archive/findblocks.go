@@ -48,8 +48,11 @@ func (r *Repository) lookupCacheDir() string {
 // and keeps only the entries asked for. With one, it lists the index,
 // answers from the cache for the objects the cache covers, reads only
 // the others, and builds, merges or rebuilds the cache as the listing
-// requires. Either way, of several locations of one block, the one from
-// the first index object in name order (the cache's own objects first)
+// requires. When there is no usable cache, a lookup table published on
+// the repository (lookuptable.go) that passes every check answers
+// instead, with ranged reads of its buckets, and no cache is built.
+// Either way, of several locations of one block, the one from the first
+// index object in name order (the cache's or table's own objects first)
 // is returned.
 func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[ID]Location, error) {
 	found := make(map[ID]Location, len(want))
@@ -62,6 +65,8 @@ func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[
 	}
 	if dir := r.lookupCacheDir(); dir != "" {
 		err = r.findCached(ctx, dir, listed, want, found)
+	} else if ok, terr := r.findInTable(ctx, "", listed, want, found); ok || terr != nil {
+		err = terr
 	} else {
 		err = r.scanForBlocks(ctx, listed, r.readIndexData, want, found, nil)
 	}
@@ -243,34 +248,52 @@ func (r *Repository) findCached(ctx context.Context, dir string, listed []indexO
 		if !errors.Is(err, fs.ErrNotExist) {
 			_ = os.Remove(path) // damaged: never trusted, rebuilt now
 		}
-		return r.buildLookup(ctx, dir, listed, want, found, nil)
+		return r.findColdCached(ctx, dir, listed, want, found)
 	}
 	uncovered, ok := c.covers(listed)
 	if !ok {
+		// Stale: the index was rewritten. Removed now, since a table
+		// may answer instead of a rebuild that would replace it.
 		c.Close()
-		return r.buildLookup(ctx, dir, listed, want, found, nil)
+		_ = os.Remove(path)
+		return r.findColdCached(ctx, dir, listed, want, found)
 	}
 	if err := c.find(want, found); err != nil {
 		c.Close()
 		clear(found)
 		_ = os.Remove(path)
-		return r.buildLookup(ctx, dir, listed, want, found, nil)
+		return r.findColdCached(ctx, dir, listed, want, found)
 	}
 	defer c.Close()
 	switch {
 	case len(uncovered) == 0:
 		return nil
-	case shouldMerge(c, uncovered):
+	case shouldMerge(c.entries, uncovered):
 		return r.buildLookup(ctx, dir, uncovered, want, found, c)
 	default:
 		return r.scanForBlocks(ctx, uncovered, r.pendingReader(dir, true), want, found, nil)
 	}
 }
 
-// shouldMerge: the objects the cache does not cover are read on every
-// call, so they are merged in once they are many, or hold (by their
-// listed sizes) more than a million entries or an eighth of the cache's.
-func shouldMerge(c *lookupFile, uncovered []indexObject) bool {
+// findColdCached answers when the cache in dir cannot: from a lookup
+// table on the repository when one serves, which leaves the cache
+// unbuilt (building it reads the whole index, which the table is there
+// to spare a cold client; a client with a cache, or one that finds no
+// table that serves, builds and publishes it), else by building the
+// cache from every listed object.
+func (r *Repository) findColdCached(ctx context.Context, dir string, listed []indexObject, want map[ID]struct{}, found map[ID]Location) error {
+	if ok, err := r.findInTable(ctx, dir, listed, want, found); ok || err != nil {
+		return err
+	}
+	return r.buildLookup(ctx, dir, listed, want, found, nil)
+}
+
+// shouldMerge: the objects a cache of entries entries does not cover
+// are read on every call, so they are merged in once they are many, or
+// hold (by their listed sizes) more than a million entries or an eighth
+// of the cache's. A lookup table on the repository that should be merged
+// is not used, and is replaced when push publishes (lookuptable.go).
+func shouldMerge(cacheEntries int, uncovered []indexObject) bool {
 	if len(uncovered) > mergeMaxObjects {
 		return true
 	}
@@ -279,7 +302,7 @@ func shouldMerge(c *lookupFile, uncovered []indexObject) bool {
 		size += max(o.size, 0)
 	}
 	entries := size / packEntrySize
-	return entries > mergeMinEntries || entries > int64(c.entries/8)
+	return entries > mergeMinEntries || entries > int64(cacheEntries/8)
 }
 
 // buildLookup reads objs, answering for want as it goes, and writes a

@@ -97,12 +97,14 @@ var (
 	errLookupTooBig = errors.New("index too large or too skewed to cache")
 )
 
-// lookupFile is an open cache file whose header, tables and fanout have
-// been read and verified. Entries are read a bucket at a time, each
-// verified against the fanout before it is used.
+// lookupFile is an open cache file, or a lookup table on a repository
+// (lookuptable.go), whose header, tables and fanout have been read and
+// verified. Entries are read a bucket at a time, each verified against
+// the fanout before it is used.
 type lookupFile struct {
-	path    string
-	f       *os.File
+	path    string // for messages: the file's path or the object's location
+	f       lookupReader
+	size    int64  // of the whole file
 	tables  []byte // header, objects, packs, fanout: verified
 	objects int
 	packs   int
@@ -112,6 +114,13 @@ type lookupFile struct {
 // lookupDamaged is the error for a cache file that failed a check.
 func lookupDamaged(path, format string, args ...any) error {
 	return fmt.Errorf("lookup cache %s: %s: %w", path, fmt.Sprintf(format, args...), errLookupDamaged)
+}
+
+// lookupReader is where a lookup file's bytes are: an *os.File for the
+// local cache, ranged reads of an object for a table on a repository.
+type lookupReader interface {
+	io.ReaderAt
+	io.Closer
 }
 
 // openLookup opens and verifies the cache file at path for the
@@ -126,7 +135,12 @@ func openLookup(path string, repo ID) (*lookupFile, error) {
 		}
 		return nil, lookupDamaged(path, "%v", err)
 	}
-	c, err := readLookup(f, path, repo)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, lookupDamaged(path, "%v", err)
+	}
+	c, err := readLookup(f, st.Size(), path, repo, maxLookupTableIDs)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -134,18 +148,16 @@ func openLookup(path string, repo ID) (*lookupFile, error) {
 	return c, nil
 }
 
-// readLookup reads the header and tables of an open cache file. Counts
-// are bounded, then checked against the file's size, before the tables
-// are allocated; then the tables are checked against their hash and for
-// order.
-func readLookup(f *os.File, path string, repo ID) (*lookupFile, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, lookupDamaged(path, "%v", err)
-	}
+// readLookup reads the header and tables of a lookup file of size bytes
+// (two reads: the header, then everything up to the entries). Counts are
+// bounded (covered objects by maxObjects too: a table on a repository
+// that covers more objects than are listed is stale anyway), then
+// checked against the size, before the tables are allocated; then the
+// tables are checked against their hash and for order.
+func readLookup(f lookupReader, size int64, path string, repo ID, maxObjects int) (*lookupFile, error) {
 	var hdr [lookupHeaderSize]byte
-	if st.Size() < lookupHeaderSize {
-		return nil, lookupDamaged(path, "%d bytes, shorter than its header", st.Size())
+	if size < lookupHeaderSize {
+		return nil, lookupDamaged(path, "%d bytes, shorter than its header", size)
 	}
 	if _, err := f.ReadAt(hdr[:], 0); err != nil {
 		return nil, lookupDamaged(path, "read header: %v", err)
@@ -159,12 +171,12 @@ func readLookup(f *os.File, path string, repo ID) (*lookupFile, error) {
 	objects := int(binary.LittleEndian.Uint32(hdr[4:]))
 	packs := int(binary.LittleEndian.Uint32(hdr[8:]))
 	entries := int64(binary.LittleEndian.Uint32(hdr[12:]))
-	if objects+packs > maxLookupTableIDs {
+	if objects+packs > maxLookupTableIDs || objects > maxObjects {
 		return nil, lookupDamaged(path, "claims %d objects and %d packs", objects, packs)
 	}
 	tablesLen := lookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
-	if want := int64(tablesLen) + entries*lookupEntrySize; st.Size() != want {
-		return nil, lookupDamaged(path, "%d bytes, its header says %d", st.Size(), want)
+	if want := int64(tablesLen) + entries*lookupEntrySize; size != want {
+		return nil, lookupDamaged(path, "%d bytes, its header says %d", size, want)
 	}
 	tables := make([]byte, tablesLen)
 	if _, err := f.ReadAt(tables, 0); err != nil {
@@ -174,7 +186,7 @@ func readLookup(f *os.File, path string, repo ID) (*lookupFile, error) {
 	if !bytes.Equal(tables[:lookupHashed], hdr[:lookupHashed]) || !bytes.Equal(sum[:], tables[lookupHashed:lookupHeaderSize]) {
 		return nil, lookupDamaged(path, "header and tables do not match their hash")
 	}
-	c := &lookupFile{path: path, f: f, tables: tables, objects: objects, packs: packs, entries: int(entries)}
+	c := &lookupFile{path: path, f: f, size: size, tables: tables, objects: objects, packs: packs, entries: int(entries)}
 	if err := c.checkTables(); err != nil {
 		return nil, err
 	}

@@ -228,11 +228,20 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 	if err != nil {
 		return err
 	}
+	replaced := false
 	for _, name := range p.indexes {
 		if !slices.Contains(names, name) {
 			if err := r.be.Delete(ctx, name); err != nil {
 				return err
 			}
+			replaced = true
+		}
+	}
+	if replaced {
+		// Lookup tables covering the deleted objects are stale: readers
+		// would ignore them, but they could name packs deleted below.
+		if err := r.dropLookupTables(ctx); err != nil {
+			return err
 		}
 	}
 	written := map[ID]bool{}

@@ -136,12 +136,19 @@ func (r *Repository) replaceIndex(ctx context.Context, packs []IndexPack, old []
 	if err != nil {
 		return err
 	}
+	replaced := false
 	for _, name := range old {
 		if !slices.Contains(keep, name) {
 			if err := r.be.Delete(ctx, name); err != nil {
 				return err
 			}
+			replaced = true
 		}
+	}
+	if replaced {
+		// Lookup tables covering the deleted objects are stale (readers
+		// check, but they may name the damaged packs deleted next).
+		return r.dropLookupTables(ctx)
 	}
 	return nil
 }

@@ -23,11 +23,12 @@ type Repository struct {
 	be  Backend
 	cfg Config
 
-	mu sync.Mutex // guards idx and indexed, replaced by prune and repair, and lookupDir
+	mu sync.Mutex // guards idx and indexed, replaced by prune and repair, lookupDir and tableMin
 
 	idx       *Index
 	indexed   map[string]bool // index objects already loaded
 	lookupDir string          // where FindBlocks keeps its lookup cache; "" for none
+	tableMin  int64           // index size from which lookup tables are used; 0: the default
 }
 
 // Open opens an existing repository.

@@ -61,6 +61,12 @@ func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions)
 		}
 		return nil, err
 	}
+	// Still under the lock, so that no prune rewrites the index the
+	// table is checked against. A table is an accelerator for other
+	// clients: failing to publish one leaves the push done.
+	if published, err := remote.PublishLookupTable(ctx); err == nil {
+		res.LookupPublished = published
+	}
 	return done()
 }
 

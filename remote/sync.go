@@ -36,16 +36,19 @@ const DefaultJobs = 4
 
 // SyncResult is the summary of a push or pull.
 type SyncResult struct {
-	State         string        // the state moved (for pull: after fallbacks)
-	Snapshot      archive.ID    // the head that was sent or received
-	UpToDate      bool          // the other side already had it
-	Blocks        int64         // blocks sent or received
-	Bytes         int64         // stored bytes sent or received
-	SkippedBlocks int64         // blocks the other side already had
-	SkippedBytes  int64         // their raw bytes
-	Packs         int           // packs written on the receiving side
-	Requests      int64         // requests made to the remote
-	Duration      time.Duration // wall time
+	State         string     // the state moved (for pull: after fallbacks)
+	Snapshot      archive.ID // the head that was sent or received
+	UpToDate      bool       // the other side already had it
+	Blocks        int64      // blocks sent or received
+	Bytes         int64      // stored bytes sent or received
+	SkippedBlocks int64      // blocks the other side already had
+	SkippedBytes  int64      // their raw bytes
+	Packs         int        // packs written on the receiving side
+	Requests      int64      // requests made to the remote
+	// LookupPublished: push uploaded its lookup cache as the remote's
+	// lookup table (archive.Repository.PublishLookupTable).
+	LookupPublished bool
+	Duration        time.Duration // wall time
 }
 
 // ErrNotFastForward: the destination's head is not an ancestor of the

@@ -25,6 +25,7 @@ import (
 //	skipped_blocks, skipped_bytes  blocks (and their raw bytes) already there
 //	packs           packs written on the receiving side
 //	requests        requests made to the remote
+//	lookup_published  push only: it uploaded its lookup cache as the remote's lookup table
 //	duration_s      seconds taken
 //	restore         pull --restore only: the restore, as `restore --json` prints it; else null
 type syncOutput struct {
@@ -40,6 +41,7 @@ type syncOutput struct {
 	SkippedBytes  int64          `json:"skipped_bytes"`
 	Packs         int            `json:"packs"`
 	Requests      int64          `json:"requests"`
+	LookupPub     bool           `json:"lookup_published"`
 	DurationS     float64        `json:"duration_s"`
 	Restore       *restoreOutput `json:"restore"`
 }
@@ -47,7 +49,7 @@ type syncOutput struct {
 func syncOutputOf(res *remote.SyncResult, requested, location string) syncOutput {
 	return syncOutput{State: res.State, Requested: requested, Fallback: res.State != requested, Snapshot: res.Snapshot.String(),
 		Remote: location, UpToDate: res.UpToDate, Blocks: res.Blocks, Bytes: res.Bytes, SkippedBlocks: res.SkippedBlocks,
-		SkippedBytes: res.SkippedBytes, Packs: res.Packs, Requests: res.Requests, DurationS: seconds(res.Duration)}
+		SkippedBytes: res.SkippedBytes, Packs: res.Packs, Requests: res.Requests, LookupPub: res.LookupPublished, DurationS: seconds(res.Duration)}
 }
 
 func jobsFlag() cli.Flag {

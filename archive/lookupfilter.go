@@ -1,0 +1,167 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+)
+
+// A lookup table's filter: a Bloom filter of every block id the table
+// holds, published beside it as lookup/<tablesid>.filter. A push of new
+// blocks asks about ids the remote mostly lacks; without the filter each
+// of them costs a ranged read of its bucket (hundreds of requests for a
+// 16 MiB state, each a round trip to S3), with it only the few the filter
+// cannot rule out do. The filter only ever rules ids out: an id it lets
+// through is looked up in its bucket as before, so a wrong filter can
+// make push send a block the remote has (harmless, the bytes are sent
+// twice), never skip one it lacks (invariant 1).
+//
+// Layout: "SPF1" | k u32 | m u64 (bits) | table id [32] | bits [m/8] |
+// BLAKE3 of everything before [32]. Bit i of the filter is bits[i/8] >>
+// (i%8) & 1. An id sets k bits: (h1 + j*h2) mod m for j < k, where h1 and
+// h2|1 are its bytes 0-8 and 8-16 read little endian (ids are BLAKE3
+// hashes: already uniform).
+
+const (
+	lookupFilterMagic  = "SPF1"
+	lookupFilterSuffix = ".filter"
+	lookupFilterHeader = 4 + 4 + 8 + 32
+	// lookupFilterBits per entry and lookupFilterK hashes: a false
+	// positive rate under 1%; 12 MiB for 10 million blocks.
+	lookupFilterBits = 10
+	lookupFilterK    = 7
+	// maxLookupFilterBitsPerEntry and maxLookupFilterBytes bound the
+	// filter a reader accepts, per entry of its table and in all, before
+	// it allocates (invariant 5). Past 50 million blocks the writer
+	// keeps to the bound with fewer bits per block: more false
+	// positives, each one bucket read.
+	maxLookupFilterBitsPerEntry = 64
+	maxLookupFilterBytes        = 64 << 20
+)
+
+// lookupFilter is a verified filter.
+type lookupFilter struct {
+	k    int
+	m    uint64
+	bits []byte
+}
+
+// lookupFilterName is the object name of the filter of table id.
+func lookupFilterName(id ID) string { return lookupTableName(id) + lookupFilterSuffix }
+
+func newLookupFilter(entries int) *lookupFilter {
+	m := (uint64(max(entries, 1))*lookupFilterBits + 63) / 64 * 64
+	m = min(m, (maxLookupFilterBytes-lookupFilterHeader-32)*8/64*64)
+	return &lookupFilter{k: lookupFilterK, m: m, bits: make([]byte, m/8)}
+}
+
+func (f *lookupFilter) add(id ID) {
+	h1, h2 := binary.LittleEndian.Uint64(id[:8]), binary.LittleEndian.Uint64(id[8:16])|1
+	for j := range uint64(f.k) {
+		i := (h1 + j*h2) % f.m
+		f.bits[i/8] |= 1 << (i % 8)
+	}
+}
+
+// mayHold reports false only for ids the table does not hold.
+func (f *lookupFilter) mayHold(id ID) bool {
+	h1, h2 := binary.LittleEndian.Uint64(id[:8]), binary.LittleEndian.Uint64(id[8:16])|1
+	for j := range uint64(f.k) {
+		i := (h1 + j*h2) % f.m
+		if f.bits[i/8]&(1<<(i%8)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// buildLookupFilter makes the filter of the open lookup file c, reading
+// its entries bucket by bucket (each verified), and encodes it.
+func buildLookupFilter(c *lookupFile) ([]byte, error) {
+	f := newLookupFilter(c.entries)
+	var buf []byte
+	for b := range lookupBuckets {
+		var err error
+		if buf, err = c.bucket(b, buf); err != nil {
+			return nil, err
+		}
+		for off := 0; off < len(buf); off += lookupEntrySize {
+			f.add(ID(buf[off : off+32]))
+		}
+	}
+	out := make([]byte, 0, lookupFilterHeader+len(f.bits)+32)
+	out = append(out, lookupFilterMagic...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(f.k))
+	out = binary.LittleEndian.AppendUint64(out, f.m)
+	id := c.id()
+	out = append(out, id[:]...)
+	out = append(out, f.bits...)
+	sum := Hash(out)
+	return append(out, sum[:]...), nil
+}
+
+// decodeLookupFilter checks a filter's bytes against their hash, the
+// table they were made for and the bounds, and returns it.
+func decodeLookupFilter(data []byte, table *lookupFile) (*lookupFilter, error) {
+	if len(data) < lookupFilterHeader+32 || string(data[:4]) != lookupFilterMagic {
+		return nil, fmt.Errorf("not a lookup filter: %w", errLookupDamaged)
+	}
+	body := data[:len(data)-32]
+	if sum := Hash(body); !bytes.Equal(sum[:], data[len(body):]) {
+		return nil, fmt.Errorf("does not match its hash: %w", errLookupDamaged)
+	}
+	k := binary.LittleEndian.Uint32(body[4:])
+	m := binary.LittleEndian.Uint64(body[8:])
+	if ID(body[16:48]) != table.id() {
+		return nil, fmt.Errorf("made for another table: %w", errLookupDamaged)
+	}
+	bits := body[lookupFilterHeader:]
+	if k < 1 || k > 32 || m == 0 || m%8 != 0 || m/8 != uint64(len(bits)) {
+		return nil, fmt.Errorf("k %d, %d bits in %d bytes: %w", k, m, len(bits), errLookupDamaged)
+	}
+	return &lookupFilter{k: int(k), m: m, bits: bits}, nil
+}
+
+// maxFilterSize is the largest filter object accepted for table c.
+func maxFilterSize(c *lookupFile) int64 {
+	return min(int64(lookupFilterHeader+32)+int64(max(c.entries, 64))*maxLookupFilterBitsPerEntry/8, maxLookupFilterBytes)
+}
+
+// fetchLookupFilter reads the filter of table t, unchecked, so that it
+// can be read while the table is opened. Before the table's entry count
+// is known, the table's listed size bounds it: an entry takes 49 bytes
+// in the table and 64 bits at most in the filter.
+func (r *Repository) fetchLookupFilter(ctx context.Context, t tableObject) ([]byte, error) {
+	name := lookupFilterName(t.id)
+	limit := min(t.size/4+lookupFilterHeader+32+1024, maxLookupFilterBytes)
+	if t.filterSize > limit {
+		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d: %w", r.Location(), name, t.filterSize, t.size, errLookupDamaged)
+	}
+	rc, err := r.be.Get(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	defer rc.Close()
+	data, err := readAllSized(rc, limit, t.filterSize)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %s: larger than %d bytes: %w", r.Location(), name, limit, errLookupDamaged)
+	}
+	return data, nil
+}
+
+// checkLookupFilter checks fetched filter bytes against table c.
+func (r *Repository) checkLookupFilter(data []byte, c *lookupFile) (*lookupFilter, error) {
+	name := lookupFilterName(c.id())
+	if limit := maxFilterSize(c); int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d entries: %w", r.Location(), name, len(data), c.entries, errLookupDamaged)
+	}
+	f, err := decodeLookupFilter(data, c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", r.Location(), name, err)
+	}
+	return f, nil
+}

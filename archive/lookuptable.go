@@ -1,0 +1,552 @@
+package archive
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Lookup tables on a repository: the lookup cache file (lookupcache.go),
+// published as an object lookup/<id> of the repository it describes, so
+// that a client without a cache of its own (a fresh CI runner) answers
+// FindBlocks with a few ranged reads instead of reading every index
+// object. The format is the cache file's, byte for byte (doc.go), so
+// publishing uploads the local file and reading goes through the same
+// checks. A table is only ever an accelerator: the index objects stay
+// the truth, every table is checked against their listing (it must cover
+// only listed objects) and against its hashes, and a table that fails
+// anything is not used: FindBlocks falls back to reading the index, so a
+// damaged table never makes push skip a block (invariant 1).
+
+const (
+	// lookupTablePrefix is where tables live on a repository.
+	lookupTablePrefix = "lookup/"
+	// lookupTableCandidates is how many tables a reader tries, largest
+	// first: normally there is one; two when publishers raced.
+	lookupTableCandidates = 2
+	// lookupTableListMax bounds the table names kept from a listing (a
+	// remote is untrusted input).
+	lookupTableListMax = 1024
+	// lookupTableJobs is how many ranged reads of buckets run at once.
+	lookupTableJobs = 8
+	// lookupTableGap: wanted buckets closer than this are read in one
+	// request, since a request costs about as much as reading this many
+	// more bytes (a few milliseconds of latency at S3 bandwidths).
+	lookupTableGap = 256 << 10
+	// lookupTableSpan bounds one coalesced read (one bucket may exceed
+	// it, up to maxLookupBucket entries), and so memory: jobs × span.
+	lookupTableSpan = 4 << 20
+	// DefaultLookupTableMin is the size of a repository's index (by the
+	// listed sizes of its objects) from which FindBlocks uses, and push
+	// publishes, a lookup table. Below it reading the whole index costs
+	// less than a table's fixed part (a 1.25 MiB fanout, two reads) plus
+	// its bucket reads: at 64 MiB the index holds 1.5 million blocks.
+	DefaultLookupTableMin = 64 << 20
+	// lookupDamagedMark, in the cache directory, names a table whose
+	// bucket failed its check, so that the next publish replaces it (its
+	// tables, which publish checks, may be intact).
+	lookupDamagedMark = "lookup-damaged"
+)
+
+// lookupTableName is the object name of the table whose tables hash
+// (header bytes 48-80) is id.
+func lookupTableName(id ID) string { return lookupTablePrefix + id.String() }
+
+// SetLookupTableMin sets the index size (in bytes, by listed sizes) from
+// which FindBlocks reads, and PublishLookupTable writes, lookup tables
+// on this repository; 0 restores DefaultLookupTableMin. Tests lower it
+// to exercise tables on small repositories.
+func (r *Repository) SetLookupTableMin(indexBytes int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tableMin = indexBytes
+}
+
+func (r *Repository) lookupTableMin() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tableMin == 0 {
+		return DefaultLookupTableMin
+	}
+	return r.tableMin
+}
+
+// indexBytes is the listed size of an index listing.
+func indexBytes(listed []indexObject) int64 {
+	var n int64
+	for _, o := range listed {
+		n += max(o.size, 0)
+	}
+	return n
+}
+
+// tableObject is one listed table, with the listed size of its filter
+// (0: none listed).
+type tableObject struct {
+	id         ID
+	size       int64
+	filterSize int64
+}
+
+// listLookupTables lists lookup/: the tables, largest first (the one
+// covering the most, as a rule), and the ids of every filter listed,
+// whether its table is or not. Other names are left alone.
+func (r *Repository) listLookupTables(ctx context.Context) ([]tableObject, []ID, error) {
+	var out []tableObject
+	filters := map[ID]int64{}
+	err := r.be.List(ctx, lookupTablePrefix, func(oi ObjectInfo) error {
+		name := strings.TrimPrefix(oi.Name, lookupTablePrefix)
+		if len(out)+len(filters) >= lookupTableListMax {
+			return nil
+		}
+		if id, err := ParseID(strings.TrimSuffix(name, lookupFilterSuffix)); err == nil && strings.HasSuffix(name, lookupFilterSuffix) {
+			filters[id] = oi.Size
+		} else if id, err := ParseID(name); err == nil {
+			out = append(out, tableObject{id: id, size: oi.Size})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list lookup tables of %s: %w", r.Location(), err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	for i := range out {
+		out[i].filterSize = filters[out[i].id]
+	}
+	slices.SortFunc(out, func(a, b tableObject) int {
+		if a.size != b.size {
+			return cmp.Compare(b.size, a.size)
+		}
+		return bytes.Compare(a.id[:], b.id[:])
+	})
+	ids := slices.Collect(maps.Keys(filters))
+	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	return out, ids, nil
+}
+
+// rangeReader reads an object by ranged GETs, one per ReadAt, except
+// for what its head, read ahead, already holds.
+type rangeReader struct {
+	ctx  context.Context
+	be   Backend
+	name string
+	head []byte // the object's first bytes
+}
+
+// ReadAt implements io.ReaderAt.
+func (t *rangeReader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if off < int64(len(t.head)) {
+		if n = copy(p, t.head[off:]); n == len(p) {
+			return n, nil
+		}
+	}
+	rc, err := t.be.GetRange(t.ctx, t.name, off+int64(n), int64(len(p)-n))
+	if err != nil {
+		return n, err
+	}
+	defer rc.Close()
+	m, err := io.ReadFull(rc, p[n:])
+	return n + m, err
+}
+
+// Close implements io.Closer: nothing is held open.
+func (*rangeReader) Close() error { return nil }
+
+// openLookupTable reads and verifies a table's header and tables, as
+// openLookup does a cache file's, and checks that its name is its tables
+// hash. A table covering more objects than maxObjects (those listed) is
+// refused before its tables are read: it is stale. The tables are read
+// in one request when their size, which only the header tells, is at
+// most guessed from the listing (its objects and, from listedBytes, its
+// packs at 256 blocks each or more); else the header's read is followed
+// by one for the rest: one round trip saved, which on S3 is most of the
+// cost of a small read.
+func (r *Repository) openLookupTable(ctx context.Context, t tableObject, maxObjects int, listedBytes int64) (*lookupFile, error) {
+	name := lookupTableName(t.id)
+	loc := r.Location() + ": " + name
+	packs := listedBytes/packEntrySize/256 + 64
+	guess := min(int64(lookupHeaderSize)+32*(int64(maxObjects)+packs)+lookupFanoutSize, t.size, int64(maxLookupTableIDs)*32+lookupFanoutSize)
+	rr := &rangeReader{ctx: ctx, be: r.be, name: name}
+	if guess > 0 {
+		head := make([]byte, guess)
+		if _, err := rr.ReadAt(head, 0); err != nil {
+			return nil, lookupDamaged(loc, "read: %v", err)
+		}
+		rr.head = head
+	}
+	c, err := readLookup(rr, t.size, loc, repoKey(r.cfg), maxObjects)
+	rr.head = nil // copied into the tables
+	if err != nil {
+		return nil, err
+	}
+	if c.id() != t.id {
+		return nil, lookupDamaged(loc, "its tables hash to %s", c.id().Short())
+	}
+	return c, nil
+}
+
+// id is the tables hash: a table's name on a repository.
+func (c *lookupFile) id() ID { return ID(c.tables[lookupHashed:lookupHeaderSize]) }
+
+// findInTable answers FindBlocks from a lookup table on the repository,
+// for a client whose own cache cannot (absent, damaged or stale): the
+// table's buckets holding wanted ids, then the listed index objects the
+// table does not cover, in full (kept under dir's pending/ when dir is
+// set, like the cache's). It reports false, with found untouched, when
+// no table is usable: none, below the size where tables pay, stale (it
+// covers an object no longer listed: prune or repair rewrote the index,
+// and its entries may name deleted packs), due for a merge (it leaves
+// too much uncovered: reading the index once, and publishing, is
+// better), or failing a check. Only a cancelled context and errors
+// reading the uncovered index objects, which reading the index would
+// meet too, are errors.
+func (r *Repository) findInTable(ctx context.Context, dir string, listed []indexObject, want map[ID]struct{}, found map[ID]Location) (bool, error) {
+	if len(listed) == 0 || indexBytes(listed) < r.lookupTableMin() {
+		return false, nil
+	}
+	tables, _, err := r.listLookupTables(ctx)
+	if err != nil {
+		return false, ctx.Err()
+	}
+	for _, t := range tables[:min(len(tables), lookupTableCandidates)] {
+		c, filter, err := r.openTableAndFilter(ctx, t, listed)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			continue
+		}
+		uncovered, ok := c.covers(listed)
+		if !ok || shouldMerge(c.entries, uncovered) {
+			continue
+		}
+		ask, err := r.filterWanted(ctx, dir, t, c, filter, want)
+		if err != nil {
+			return false, err
+		}
+		if err := c.findRanges(ctx, ask, found); err != nil {
+			clear(found)
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			if dir != "" && errors.Is(err, errLookupDamaged) {
+				markLookupDamaged(dir, t.id)
+			}
+			continue
+		}
+		read := r.readIndexData
+		if dir != "" {
+			read = r.pendingReader(dir, true)
+		}
+		return true, r.scanForBlocks(ctx, uncovered, read, want, found, nil)
+	}
+	return false, nil
+}
+
+// fetchedFilter is a filter's bytes as read, or why they could not be.
+type fetchedFilter struct {
+	data []byte
+	err  error
+}
+
+// openTableAndFilter opens table t and, at the same time, reads its
+// filter when one is listed: the two largest reads of a cold lookup
+// overlap.
+func (r *Repository) openTableAndFilter(ctx context.Context, t tableObject, listed []indexObject) (*lookupFile, *fetchedFilter, error) {
+	if t.filterSize == 0 {
+		c, err := r.openLookupTable(ctx, t, len(listed), indexBytes(listed))
+		return c, nil, err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan *fetchedFilter, 1)
+	go func() {
+		data, err := r.fetchLookupFilter(fctx, t)
+		ch <- &fetchedFilter{data, err}
+	}()
+	c, err := r.openLookupTable(ctx, t, len(listed), indexBytes(listed))
+	if err != nil {
+		cancel()
+		<-ch
+		return nil, nil, err
+	}
+	return c, <-ch, nil
+}
+
+// filterWanted narrows want to the ids table c may hold, by its filter.
+// Without a filter, or with one that fails its checks (noted as damage
+// in dir, so that it is republished), every id is looked up in its
+// bucket: slower, and as right. Only a cancelled context is an error.
+func (r *Repository) filterWanted(ctx context.Context, dir string, t tableObject, c *lookupFile, fetched *fetchedFilter, want map[ID]struct{}) (map[ID]struct{}, error) {
+	if fetched == nil {
+		return want, nil
+	}
+	var filter *lookupFilter
+	err := fetched.err
+	if err == nil {
+		filter, err = r.checkLookupFilter(fetched.data, c)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if dir != "" && errors.Is(err, errLookupDamaged) {
+			markLookupDamaged(dir, t.id)
+		}
+		return want, nil
+	}
+	ask := make(map[ID]struct{}, len(want)/8)
+	for id := range want {
+		if filter.mayHold(id) {
+			ask[id] = struct{}{}
+		}
+	}
+	return ask, nil
+}
+
+// bucketWant is one bucket to read and the wanted ids that fall in it.
+type bucketWant struct {
+	b   int
+	ids []ID
+}
+
+// lookupSpan is one ranged read: the bytes [off, end) of the file, which
+// hold whole buckets.
+type lookupSpan struct {
+	off, end int64
+	buckets  []bucketWant
+}
+
+// findRanges is find for a table read by ranged requests: the buckets
+// holding wanted ids are coalesced into spans (neighbours closer than
+// lookupTableGap, up to lookupTableSpan) and read lookupTableJobs at a
+// time, each bucket checked against its fanout sum before it is
+// searched. Memory is the spans in flight, not the table.
+func (c *lookupFile) findRanges(ctx context.Context, want map[ID]struct{}, found map[ID]Location) error {
+	ids := make([]ID, 0, len(want))
+	for id := range want {
+		if _, ok := found[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	base := int64(len(c.tables))
+	var spans []lookupSpan
+	for i := 0; i < len(ids); {
+		b := lookupBucketOf(ids[i])
+		j := i + 1
+		for j < len(ids) && lookupBucketOf(ids[j]) == b {
+			j++
+		}
+		start, end := c.bucketEnd(b-1), c.bucketEnd(b)
+		if start == end {
+			i = j // an empty bucket: none of these ids is there
+			continue
+		}
+		off, stop := base+int64(start)*lookupEntrySize, base+int64(end)*lookupEntrySize
+		if n := len(spans); n > 0 && off-spans[n-1].end <= lookupTableGap && stop-spans[n-1].off <= lookupTableSpan {
+			spans[n-1].end = stop
+			spans[n-1].buckets = append(spans[n-1].buckets, bucketWant{b, ids[i:j]})
+		} else {
+			spans = append(spans, lookupSpan{off: off, end: stop, buckets: []bucketWant{{b, ids[i:j]}}})
+		}
+		i = j
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(lookupTableJobs)
+	for _, sp := range spans {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			buf := make([]byte, sp.end-sp.off)
+			if _, err := c.f.ReadAt(buf, sp.off); err != nil {
+				return fmt.Errorf("lookup table %s: read %d bytes at %d: %w", c.path, len(buf), sp.off, err)
+			}
+			var hits []objectHit
+			for _, bw := range sp.buckets {
+				from := base + int64(c.bucketEnd(bw.b-1))*lookupEntrySize - sp.off
+				to := base + int64(c.bucketEnd(bw.b))*lookupEntrySize - sp.off
+				data := buf[from:to]
+				if sum := lookupBucketSum(bw.b, data); !bytes.Equal(sum[:], c.fanout(bw.b)[4:]) {
+					return lookupDamaged(c.path, "bucket %04x does not match its hash", bw.b)
+				}
+				for _, id := range bw.ids {
+					loc, ok, err := c.search(data, id)
+					if err != nil {
+						return err
+					}
+					if ok {
+						hits = append(hits, objectHit{id, loc})
+					}
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, h := range hits {
+				found[h.id] = h.loc
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// markLookupDamaged notes, in the cache directory, that table id failed
+// a bucket check. Failing to note it only delays its replacement.
+func markLookupDamaged(dir string, id ID) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	_ = os.WriteFile(filepath.Join(dir, lookupDamagedMark), []byte(id.String()+"\n"), 0o644)
+}
+
+// markedDamaged reports whether the cache directory notes table id as
+// damaged.
+func markedDamaged(dir string, id ID) bool {
+	data, err := os.ReadFile(filepath.Join(dir, lookupDamagedMark))
+	return err == nil && strings.TrimSpace(string(data)) == id.String()
+}
+
+// PublishLookupTable uploads this client's lookup cache of the
+// repository as a table on it (lookup/<tables hash>), so that clients
+// without a cache find blocks with a few ranged reads, and deletes the
+// tables it replaces. It publishes only what serves: a cache that covers
+// only listed index objects and leaves too little uncovered to be due
+// for a merge, on an index past SetLookupTableMin, and only when no
+// table on the repository serves already (none, stale, damaged, or due
+// for a merge itself). So a table is rewritten about as often as a
+// client's cache is merged, not on every push. It reports whether it
+// published.
+//
+// Call it under a lock of the repository (push holds a shared one):
+// prune and repair, which rewrite the index and delete stale tables,
+// take the exclusive lock, so the cache checked here stays valid until
+// the upload is done. A table is written whole or not at all (Put is
+// atomic). A reader that opened a table this deletes loses its ranged
+// reads (not found) and falls back to reading the index: slower, never
+// wrong. Two clients publishing at once each delete only the tables they
+// listed before their upload, so at least one new table survives.
+func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
+	dir := r.lookupCacheDir()
+	if dir == "" {
+		return false, nil
+	}
+	c, err := openLookup(filepath.Join(dir, lookupName), repoKey(r.cfg))
+	if err != nil {
+		// No cache (a cold client: nothing to publish, and no request
+		// made), or a damaged one, rebuilt by the next FindBlocks.
+		return false, nil
+	}
+	defer c.Close()
+	listed, err := r.listIndexObjects(ctx)
+	if err != nil {
+		return false, err
+	}
+	if len(listed) == 0 || indexBytes(listed) < r.lookupTableMin() {
+		return false, nil
+	}
+	uncovered, ok := c.covers(listed)
+	if !ok || shouldMerge(c.entries, uncovered) {
+		return false, nil
+	}
+	tables, filters, err := r.listLookupTables(ctx)
+	if err != nil {
+		return false, err
+	}
+	damaged := false
+	for _, t := range tables[:min(len(tables), lookupTableCandidates)] {
+		if markedDamaged(dir, t.id) {
+			damaged = true
+			continue
+		}
+		if r.tableServes(ctx, t, listed) {
+			return false, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+	}
+	// The filter first: a reader that lists the table finds its filter.
+	id := c.id()
+	filter, err := buildLookupFilter(c)
+	if err != nil {
+		return false, nil // the cache is damaged: the next FindBlocks rebuilds it
+	}
+	if err := r.be.Put(ctx, lookupFilterName(id), bytes.NewReader(filter), int64(len(filter))); err != nil {
+		return false, fmt.Errorf("publish lookup filter to %s: %w", r.Location(), err)
+	}
+	if err := r.be.Put(ctx, lookupTableName(id), io.NewSectionReader(c.f, 0, c.size), c.size); err != nil {
+		return false, fmt.Errorf("publish lookup table to %s: %w", r.Location(), err)
+	}
+	if damaged {
+		_ = os.Remove(filepath.Join(dir, lookupDamagedMark))
+	}
+	// Tables before filters, so that no reader finds a table whose
+	// filter it cannot read (it would do without, but slower).
+	var names []string
+	for _, t := range tables {
+		if t.id != id { // the same id was rewritten in place
+			names = append(names, lookupTableName(t.id))
+		}
+	}
+	for _, f := range filters {
+		if f != id {
+			names = append(names, lookupFilterName(f))
+		}
+	}
+	for _, name := range names {
+		if err := r.be.Delete(ctx, name); err != nil {
+			return true, fmt.Errorf("delete replaced lookup table from %s: %w", r.Location(), err)
+		}
+	}
+	return true, nil
+}
+
+// tableServes reports whether readers would use table t with this
+// listing: it has a filter, its header and tables verify and it is
+// neither stale nor due for a merge. (Damage to its buckets or filter
+// shows only to a reader, which marks it.)
+func (r *Repository) tableServes(ctx context.Context, t tableObject, listed []indexObject) bool {
+	if t.filterSize == 0 {
+		return false
+	}
+	c, err := r.openLookupTable(ctx, t, len(listed), indexBytes(listed))
+	if err != nil {
+		return false
+	}
+	uncovered, ok := c.covers(listed)
+	return ok && !shouldMerge(c.entries, uncovered)
+}
+
+// dropLookupTables deletes every lookup table: prune and repair call it,
+// under the exclusive lock, once they have replaced index objects, since
+// tables covering those are stale. Readers would find that out from the
+// listing anyway; deleting them frees the space and the reads.
+func (r *Repository) dropLookupTables(ctx context.Context) error {
+	var names []string
+	if err := r.be.List(ctx, lookupTablePrefix, func(oi ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
+		return fmt.Errorf("list lookup tables of %s: %w", r.Location(), err)
+	}
+	for _, name := range names {
+		if err := r.be.Delete(ctx, name); err != nil {
+			return fmt.Errorf("delete stale lookup table from %s: %w", r.Location(), err)
+		}
+	}
+	return nil
+}
