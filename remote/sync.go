@@ -28,6 +28,13 @@ type PullOptions struct {
 	Jobs      int
 	Progress  progress.Sink
 	LockWait  time.Duration
+	// Restore, when set, asks Pull to restore what it receives into
+	// Restore.DataDir as it arrives (archive.ScatterRestore), when that
+	// applies: a missing or empty DATA_DIR, the CI cache case. Each block
+	// is then decoded and verified once, not again by a restore that
+	// reads it back. SyncResult.Restore says whether it happened; when
+	// not, the caller restores as usual. Restore.Snapshot is ignored.
+	Restore *archive.RestoreOptions
 }
 
 // DefaultJobs is how many packs move at once: enough to fill a link to S3
@@ -46,6 +53,9 @@ type SyncResult struct {
 	Packs         int           // packs written on the receiving side
 	Requests      int64         // requests made to the remote
 	Duration      time.Duration // wall time
+	// Restore is set when Pull restored the snapshot as it arrived
+	// (PullOptions.Restore); nil when it did not, and the caller should.
+	Restore *archive.RestoreResult
 }
 
 // ErrNotFastForward: the destination's head is not an ancestor of the

@@ -179,13 +179,24 @@ func (s *session) runPull(c *cli.Context) error {
 		return err
 	}
 	p := s.progress()
-	res, err := remote.Pull(c.Context, local, rem, remote.PullOptions{State: state, Fallbacks: c.StringSlice("fallback"), Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait})
+	po := remote.PullOptions{State: state, Fallbacks: c.StringSlice("fallback"), Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait}
+	if c.Bool("restore") {
+		// Into an empty DATA_DIR, Pull restores as the blocks arrive;
+		// otherwise it leaves the restore to us (res.Restore is nil).
+		ro := s.restoreOptions(archive.ID{}, dataDir, archive.Filter{}, false, p)
+		po.Restore = &ro
+	}
+	start := time.Now()
+	res, err := remote.Pull(c.Context, local, rem, po)
 	p.Close()
 	if err != nil {
 		return err
 	}
 	out := syncOutputOf(res, state, rem.Location())
-	if c.Bool("restore") {
+	switch {
+	case res.Restore != nil:
+		out.Restore = restoreOutputOf(res.State, dataDir, res.Restore, time.Since(start))
+	case c.Bool("restore"):
 		s.onRemote = false
 		if out.Restore, err = s.restore(c.Context, local, res.State, res.Snapshot, dataDir, archive.Filter{}, false); err != nil {
 			return err
