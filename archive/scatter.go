@@ -112,9 +112,8 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 	if s.created, err = firstMissing(root); err != nil {
 		return nil, err
 	}
-	if err := prepareRoot(root); err != nil {
-		return nil, err
-	}
+	// The marker first: from the first directory made, a kill leaves an
+	// interrupted restore that status reports.
 	s.marker = restoreMarkerPath(o.CacheDir, root)
 	if s.marker != "" {
 		if old, err := os.ReadFile(s.marker); err == nil {
@@ -122,8 +121,11 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 		}
 	}
 	if err := writeMarker(s.marker, id); err != nil {
-		s.undo()
 		return nil, fmt.Errorf("record restore in %s: %w", o.CacheDir, err)
+	}
+	if err := prepareRoot(root); err != nil {
+		s.undo()
+		return nil, err
 	}
 	// A restore killed earlier may have left temporary files (the scan
 	// does not count them); they are removed as Restore removes them.
