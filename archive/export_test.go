@@ -33,3 +33,13 @@ func RemoveAllLocks(t interface{ Fatal(...any) }, r *Repository) {
 func ForgeLookupClaim(t *testing.T, dir string, cfg Config, claim, like ID, stale bool) {
 	forgeClaim(t, dir, repoKey(cfg), claim, like, stale)
 }
+
+// LimitScatterFiles sets how many temporary files s keeps open.
+func LimitScatterFiles(s *ScatterRestore, n int) { s.fds.max = n }
+
+// ScatterOpenFiles is how many temporary files s has open.
+func ScatterOpenFiles(s *ScatterRestore) int {
+	s.fds.mu.Lock()
+	defer s.fds.mu.Unlock()
+	return len(s.fds.open)
+}
