@@ -142,7 +142,10 @@ func (s *session) pullCommand() *cli.Command {
 		BashComplete: completeStates,
 		Description: "Only blocks the local store lacks are fetched, each verified. --fallback names states\n" +
 			"to try in order when STATE is not on the remote, like CI cache restore keys; when none\n" +
-			"is there, pull exits with status 3. --restore restores what was pulled into DATA_DIR.\n\n" +
+			"is there, pull exits with status 3. --restore restores what was pulled into DATA_DIR;\n" +
+			"into a missing or empty DATA_DIR (a fresh CI runner) it writes each block into the files\n" +
+			"as it arrives, so every block is decoded and verified once. An interrupted pull --restore\n" +
+			"is shown by status and completed by running it again.\n\n" +
 			"Example:\n\n   statepack pull pr-1234 --fallback main --restore",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "fallback", Usage: "try `STATE` when the one asked for is absent (repeatable, in order)"},
