@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 
 	"github.com/statepack/statepack/internal/progress"
 )
@@ -43,20 +44,21 @@ const maxScatterFiles = 32
 // Memory is bounded per block, not per byte: a plan of where each block
 // goes, and a few open files.
 type ScatterRestore struct {
-	r       *Repository
-	id      ID
-	state   string
-	o       RestoreOptions
-	root    string
-	created string // the directory StartScatterRestore created for DATA_DIR, if any
-	marker  string
-	oldMark []byte // the marker of an earlier interrupted restore, put back by Abort
-	target  []Entry
-	files   []*scatterFile
-	where   map[ID][]placement
-	fds     fdCache
-	res     RestoreResult
-	renamed atomic.Bool // Finish began: files may be in place, Abort may not undo
+	r          *Repository
+	id         ID
+	state      string
+	o          RestoreOptions
+	root       string
+	created    string // the directory StartScatterRestore created for DATA_DIR, if any
+	marker     string
+	oldMark    []byte // the marker of an earlier interrupted restore, put back by Abort
+	target     []Entry
+	files      []*scatterFile
+	where      map[ID][]placement
+	fds        fdCache
+	res        RestoreResult
+	renamed    atomic.Bool // Finish began: files may be in place, Abort may not undo
+	writebacks atomic.Int32
 }
 
 // placement is one use of a block: the file, its position in the file's
@@ -297,7 +299,30 @@ func (s *ScatterRestore) complete(sf *scatterFile) error {
 		return err
 	}
 	sf.ready = true
+	s.startWriteback(sf.tmp)
 	return nil
+}
+
+// startWriteback has the kernel start writing a completed file to disk
+// while the pull goes on, as DirBackend.startWriteback does for packs:
+// the local store and DATA_DIR usually share a file system, and the
+// syncfs(2) before the pull moves its ref must wait for every dirty page
+// on it, these files' too. Only a hint, on at most maxWritebacks
+// goroutines; it makes nothing durable and its errors do not matter.
+func (s *ScatterRestore) startWriteback(p string) {
+	if s.writebacks.Add(1) > maxWritebacks {
+		s.writebacks.Add(-1)
+		return
+	}
+	go func() {
+		defer s.writebacks.Add(-1)
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		unix.Close(fd)
+	}()
 }
 
 // Finish completes the restore once every block is in the local store and
