@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -115,28 +116,52 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id ar
 	if err := local.ExpandLists(ctx, m); err != nil {
 		return nil, fmt.Errorf("block lists of state '%s': %w", m.State, err)
 	}
-	var scatter *archive.ScatterRestore
+	// A DATA_DIR the scatter cannot prepare or write does not fail the
+	// pull: the scatter is dropped (and undone), the pull ends as it would
+	// without --restore, and the caller's restore reports the problem in
+	// its own words, or succeeds if it was passing.
+	var feed *scatterFeed
 	if o.Restore != nil {
 		ro := *o.Restore
 		ro.Snapshot = id
-		var err error
-		if scatter, err = local.StartScatterRestore(ctx, id, m, ro); err != nil {
-			return nil, err
+		if s, err := local.StartScatterRestore(ctx, id, m, ro); err == nil && s != nil {
+			feed = &scatterFeed{s: s}
 		}
 	}
 	blocks, _ := blockSet(m, false)
-	if err := receive(ctx, local, remote, blocks, o, res, scatter); err != nil {
-		if scatter != nil {
-			scatter.Abort()
-		}
+	err := receive(ctx, local, remote, blocks, o, res, feed)
+	if feed == nil {
 		return nil, err
 	}
-	return scatter, nil
+	if err != nil || feed.failed.Load() {
+		feed.s.Abort()
+		if err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	return feed.s, nil
+}
+
+// scatterFeed hands received blocks to a scatter restore until a write
+// fails; from then on it drops them, and receiveBlocks drops the scatter.
+type scatterFeed struct {
+	s      *archive.ScatterRestore
+	failed atomic.Bool
+}
+
+func (f *scatterFeed) write(id archive.ID, raw []byte) {
+	if f == nil || f.failed.Load() {
+		return
+	}
+	if f.s.Write(id, raw) != nil {
+		f.failed.Store(true)
+	}
 }
 
 // receive copies the given blocks that the local store lacks, verified,
 // handing each to scatter too when it is not nil.
-func receive(ctx context.Context, local, remote *archive.Repository, blocks []archive.BlockRef, o PullOptions, res *SyncResult, scatter *archive.ScatterRestore) error {
+func receive(ctx context.Context, local, remote *archive.Repository, blocks []archive.BlockRef, o PullOptions, res *SyncResult, scatter *scatterFeed) error {
 	lidx := local.Index()
 	var need []archive.BlockRef
 	for _, b := range blocks {
@@ -175,7 +200,7 @@ func receive(ctx context.Context, local, remote *archive.Repository, blocks []ar
 // copyBlocks does for a push, and hands each block's verified plaintext
 // to scatter (when set) on its way: the one decode and hash that
 // ReadPackBlocks does serves both the store and the restore.
-func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult, scatter *archive.ScatterRestore) error {
+func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult, scatter *scatterFeed) error {
 	var total int64
 	all := make([]archive.BlockAt, len(ids))
 	for i, id := range ids {
@@ -192,11 +217,7 @@ func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 				if err := w.add(gctx, c, stored); err != nil {
 					return err
 				}
-				if scatter != nil {
-					if err := scatter.Write(c.ID, raw); err != nil {
-						return err
-					}
-				}
+				scatter.write(c.ID, raw)
 				sink.Add(1, int64(len(stored)))
 				return nil
 			})

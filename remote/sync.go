@@ -33,7 +33,10 @@ type PullOptions struct {
 	// applies: a missing or empty DATA_DIR, the CI cache case. Each block
 	// is then decoded and verified once, not again by a restore that
 	// reads it back. SyncResult.Restore says whether it happened; when
-	// not, the caller restores as usual. Restore.Snapshot is ignored.
+	// not, the caller restores as usual. A DATA_DIR that cannot be
+	// written (full, unwritable) does not fail the pull: the restore is
+	// undone and left to the caller, whose restore reports the problem.
+	// Restore.Snapshot is ignored.
 	Restore *archive.RestoreOptions
 }
 
