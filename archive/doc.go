@@ -83,6 +83,23 @@
 // trusted (invariant 7); save reads such files last, once the window has
 // passed, so that what it just saved is trusted by the next operation.
 //
+// # Restore and the restore marker
+//
+// Restore writes each file under a temporary name (".statepack-tmp-" and a
+// random suffix) in its own directory and renames it into place. Before
+// the first change to DATA_DIR it writes a marker beside the stat cache
+// (<stat cache>.restoring, the snapshot id); it removes it when DATA_DIR
+// is exactly the snapshot. A marker left behind is an interrupted restore:
+// status reports it, and the next restore removes the temporary files and
+// completes it (invariant 4).
+//
+// pull --restore into a missing or empty DATA_DIR uses ScatterRestore
+// instead of Restore after the pull: each block the pull receives, once
+// verified, is written straight into every temporary file that uses it;
+// the files are renamed into place only after the pull has written packs,
+// index, snapshot and ref, so DATA_DIR never holds a file of a snapshot
+// the store lacks. The marker works the same way.
+//
 // # The lookup cache of a remote's index
 //
 // Push and pull ask a remote's index which of a snapshot's blocks it

@@ -84,3 +84,13 @@ func LookupTables(t *testing.T, r *Repository) []ID {
 	}
 	return ids
 }
+
+// LimitScatterFiles sets how many temporary files s keeps open.
+func LimitScatterFiles(s *ScatterRestore, n int) { s.fds.max = n }
+
+// ScatterOpenFiles is how many temporary files s has open.
+func ScatterOpenFiles(s *ScatterRestore) int {
+	s.fds.mu.Lock()
+	defer s.fds.mu.Unlock()
+	return len(s.fds.open)
+}

@@ -43,9 +43,37 @@ type PackBuilder struct {
 	entries []PackEntry
 }
 
-// NewPackBuilder returns a builder whose buffer is sized for target bytes.
+// NewPackBuilder returns a builder whose buffer is sized for target bytes,
+// taking one handed back by RecyclePack when it is large enough.
 func NewPackBuilder(target int) *PackBuilder {
-	return &PackBuilder{buf: make([]byte, 0, target+target/8)}
+	want := target + target/8
+	select {
+	case buf := <-packBufsFree:
+		if cap(buf) >= want {
+			return &PackBuilder{buf: buf[:0]}
+		}
+	default:
+	}
+	return &PackBuilder{buf: make([]byte, 0, want)}
+}
+
+// packBufsKept bounds the pack buffers kept for reuse between builders.
+const packBufsKept = 4
+
+var packBufsFree = make(chan []byte, packBufsKept)
+
+// RecyclePack hands the bytes of a finished pack (from Finish) back for
+// the next NewPackBuilder, once they have been written and nothing reads
+// them any more. A pull fills a new pack every 16 MiB; allocating each
+// afresh cost it zeroing and page faults. At most packBufsKept are kept.
+func RecyclePack(data []byte) {
+	if cap(data) > maxPackSize {
+		return
+	}
+	select {
+	case packBufsFree <- data[:0]:
+	default:
+	}
 }
 
 // Add appends one stored block.

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/internal/progress"
@@ -56,14 +59,26 @@ func Pull(ctx context.Context, local, remote *archive.Repository, o PullOptions)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s on %s: %w", rhead.Short(), remote.Location(), err)
 	}
-	if err := receiveBlocks(ctx, local, remote, m, o, res); err != nil {
+	scatter, err := receiveBlocks(ctx, local, remote, rhead, m, o, res)
+	if err != nil {
 		return nil, err
+	}
+	if scatter != nil {
+		// Files reach their final names only once the snapshot is
+		// recorded locally (Finish, below); until then a failure undoes
+		// the restore.
+		defer scatter.Abort()
 	}
 	if _, err := local.PutManifestBytes(ctx, data); err != nil {
 		return nil, err
 	}
 	if err := local.SetRef(ctx, state, rhead, ltag); err != nil {
 		return nil, err
+	}
+	if scatter != nil {
+		if res.Restore, err = scatter.Finish(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return done()
 }
@@ -88,22 +103,65 @@ func findState(ctx context.Context, remote *archive.Repository, names []string) 
 
 // receiveBlocks copies the blocks of m that the local store lacks: first
 // the list blocks of its large files, which name the rest, then the rest.
-func receiveBlocks(ctx context.Context, local, remote *archive.Repository, m *archive.Manifest, o PullOptions, res *SyncResult) error {
+// With o.Restore, and a DATA_DIR the scatter applies to, the second part
+// also writes each block into the restored files as it arrives; the
+// ScatterRestore returned must then be finished or aborted.
+func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id archive.ID, m *archive.Manifest, o PullOptions, res *SyncResult) (*archive.ScatterRestore, error) {
 	if _, err := local.LoadIndex(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	if err := receive(ctx, local, remote, m.ListBlocks(), o, res); err != nil {
-		return err
+	if err := receive(ctx, local, remote, m.ListBlocks(), o, res, nil); err != nil {
+		return nil, err
 	}
 	if err := local.ExpandLists(ctx, m); err != nil {
-		return fmt.Errorf("block lists of state '%s': %w", m.State, err)
+		return nil, fmt.Errorf("block lists of state '%s': %w", m.State, err)
+	}
+	// A DATA_DIR the scatter cannot prepare or write does not fail the
+	// pull: the scatter is dropped (and undone), the pull ends as it would
+	// without --restore, and the caller's restore reports the problem in
+	// its own words, or succeeds if it was passing.
+	var feed *scatterFeed
+	if o.Restore != nil {
+		ro := *o.Restore
+		ro.Snapshot = id
+		if s, err := local.StartScatterRestore(ctx, id, m, ro); err == nil && s != nil {
+			feed = &scatterFeed{s: s}
+		}
 	}
 	blocks, _ := blockSet(m, false)
-	return receive(ctx, local, remote, blocks, o, res)
+	err := receive(ctx, local, remote, blocks, o, res, feed)
+	if feed == nil {
+		return nil, err
+	}
+	if err != nil || feed.failed.Load() {
+		feed.s.Abort()
+		if err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	return feed.s, nil
 }
 
-// receive copies the given blocks that the local store lacks, verified.
-func receive(ctx context.Context, local, remote *archive.Repository, blocks []archive.BlockRef, o PullOptions, res *SyncResult) error {
+// scatterFeed hands received blocks to a scatter restore until a write
+// fails; from then on it drops them, and receiveBlocks drops the scatter.
+type scatterFeed struct {
+	s      *archive.ScatterRestore
+	failed atomic.Bool
+}
+
+func (f *scatterFeed) write(id archive.ID, raw []byte) {
+	if f == nil || f.failed.Load() {
+		return
+	}
+	if f.s.Write(id, raw) != nil {
+		f.failed.Store(true)
+	}
+}
+
+// receive copies the given blocks that the local store lacks, verified,
+// handing each to scatter too when it is not nil.
+func receive(ctx context.Context, local, remote *archive.Repository, blocks []archive.BlockRef, o PullOptions, res *SyncResult, scatter *scatterFeed) error {
 	lidx := local.Index()
 	var need []archive.BlockRef
 	for _, b := range blocks {
@@ -135,5 +193,41 @@ func receive(ctx context.Context, local, remote *archive.Repository, blocks []ar
 		ids = append(ids, b.ID)
 		locs = append(locs, loc)
 	}
-	return copyBlocks(ctx, remote, local, ids, locs, false, jobs(o.Jobs), progress.Or(o.Progress), res)
+	return pullBlocks(ctx, remote, local, ids, locs, jobs(o.Jobs), progress.Or(o.Progress), res, scatter)
+}
+
+// pullBlocks copies blocks from the remote into new local packs, as
+// copyBlocks does for a push, and hands each block's verified plaintext
+// to scatter (when set) on its way: the one decode and hash that
+// ReadPackBlocks does serves both the store and the restore.
+func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult, scatter *scatterFeed) error {
+	var total int64
+	all := make([]archive.BlockAt, len(ids))
+	for i, id := range ids {
+		all[i] = archive.BlockAt{ID: id, Loc: locs[i]}
+		total += int64(locs[i].Stored)
+	}
+	sink.Phase("transfer", int64(len(ids)), total)
+	w := newPackSink(ctx, dst, jobs)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for pack, blocks := range archive.GroupByPack(all) {
+		g.Go(func() error {
+			return src.ReadPackBlocks(gctx, pack, blocks, func(c archive.BlockAt, stored, raw []byte) error {
+				if err := w.add(gctx, c, stored); err != nil {
+					return err
+				}
+				scatter.write(c.ID, raw)
+				sink.Add(1, int64(len(stored)))
+				return nil
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		w.abort()
+		return err
+	}
+	n, blocks, bytes, err := w.close(ctx)
+	res.Packs, res.Blocks, res.Bytes = res.Packs+n, res.Blocks+blocks, res.Bytes+bytes
+	return err
 }

@@ -274,6 +274,7 @@ func (s *packSink) upload(p *archive.PackBuilder) error {
 		if err := s.dst.PutPack(s.gctx, id, data); err != nil {
 			return err
 		}
+		archive.RecyclePack(data)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.packs++

@@ -28,6 +28,16 @@ type PullOptions struct {
 	Jobs      int
 	Progress  progress.Sink
 	LockWait  time.Duration
+	// Restore, when set, asks Pull to restore what it receives into
+	// Restore.DataDir as it arrives (archive.ScatterRestore), when that
+	// applies: a missing or empty DATA_DIR, the CI cache case. Each block
+	// is then decoded and verified once, not again by a restore that
+	// reads it back. SyncResult.Restore says whether it happened; when
+	// not, the caller restores as usual. A DATA_DIR that cannot be
+	// written (full, unwritable) does not fail the pull: the restore is
+	// undone and left to the caller, whose restore reports the problem.
+	// Restore.Snapshot is ignored.
+	Restore *archive.RestoreOptions
 }
 
 // DefaultJobs is how many packs move at once: enough to fill a link to S3
@@ -49,6 +59,9 @@ type SyncResult struct {
 	// lookup table (archive.Repository.PublishLookupTable).
 	LookupPublished bool
 	Duration        time.Duration // wall time
+	// Restore is set when Pull restored the snapshot as it arrived
+	// (PullOptions.Restore); nil when it did not, and the caller should.
+	Restore *archive.RestoreResult
 }
 
 // ErrNotFastForward: the destination's head is not an ancestor of the

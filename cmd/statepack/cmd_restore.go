@@ -10,6 +10,7 @@ import (
 
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/internal/output"
+	"github.com/statepack/statepack/internal/progress"
 )
 
 // restoreOutput is `restore --json`, and the `restore` object of
@@ -114,21 +115,32 @@ func (s *session) runRestore(c *cli.Context) error {
 
 // restore restores id into dataDir, with progress.
 func (s *session) restore(ctx context.Context, repo *archive.Repository, name string, id archive.ID, dataDir string, only archive.Filter, noBackup bool) (*restoreOutput, error) {
-	who := whoAmI()
 	p := s.progress()
 	start := time.Now()
-	res, err := repo.Restore(ctx, archive.RestoreOptions{DataDir: dataDir, Snapshot: id, Only: only, NoBackup: noBackup,
-		CacheDir: s.set.cacheDir(), Host: who.host, User: who.user, Tool: who.tool, Progress: p, LockWait: s.set.LockWait})
+	res, err := repo.Restore(ctx, s.restoreOptions(id, dataDir, only, noBackup, p))
 	p.Close()
 	if err != nil {
 		return nil, err
 	}
-	out := &restoreOutput{Name: name, Snapshot: id.String(), DataDir: dataDir, FilesWritten: res.FilesWritten, BytesWritten: res.BytesWritten,
-		BytesReused: res.BytesReused, FilesSkipped: res.FilesSkipped, Removed: res.Removed, Resumed: res.Resumed, DurationS: seconds(time.Since(start))}
+	return restoreOutputOf(name, dataDir, res, time.Since(start)), nil
+}
+
+// restoreOptions are the options of a full restore of id into dataDir.
+func (s *session) restoreOptions(id archive.ID, dataDir string, only archive.Filter, noBackup bool, p progress.Sink) archive.RestoreOptions {
+	who := whoAmI()
+	return archive.RestoreOptions{DataDir: dataDir, Snapshot: id, Only: only, NoBackup: noBackup,
+		CacheDir: s.set.cacheDir(), Host: who.host, User: who.user, Tool: who.tool, Progress: p, LockWait: s.set.LockWait}
+}
+
+// restoreOutputOf is what restore --json prints for res; pull --restore
+// prints the same whether it restored while pulling or after.
+func restoreOutputOf(name, dataDir string, res *archive.RestoreResult, took time.Duration) *restoreOutput {
+	out := &restoreOutput{Name: name, Snapshot: res.Snapshot.String(), DataDir: dataDir, FilesWritten: res.FilesWritten, BytesWritten: res.BytesWritten,
+		BytesReused: res.BytesReused, FilesSkipped: res.FilesSkipped, Removed: res.Removed, Resumed: res.Resumed, DurationS: seconds(took)}
 	if b := res.Backup; b != nil {
 		out.Backup = &backupOutput{State: b.State, Snapshot: b.Snapshot.String(), Files: b.Files, Bytes: b.Bytes}
 	}
-	return out, nil
+	return out
 }
 
 func (o *restoreOutput) print(w io.Writer) {

@@ -48,6 +48,9 @@ type statusOutput struct {
 	Removed            int               `json:"removed"`
 	Modified           int               `json:"modified"`
 	InterruptedRestore string            `json:"interrupted_restore"`
+	// interruptedPull: the interrupted restore's snapshot is not in the
+	// store, so it was a pull --restore cut off before the pull ended.
+	interruptedPull bool
 }
 
 func (s *session) statusCommand() *cli.Command {
@@ -104,6 +107,7 @@ func (s *session) statusChanges(c *cli.Context, repo *archive.Repository, out *s
 	}
 	if id, ok := archive.InterruptedRestore(s.set.cacheDir(), s.set.DataDir); ok {
 		out.InterruptedRestore = id.String()
+		out.interruptedPull = !repo.HasSnapshot(c.Context, id)
 	}
 	return nil
 }
@@ -137,7 +141,11 @@ func (o statusOutput) print(w io.Writer) {
 	}
 	if o.InterruptedRestore != "" {
 		id := o.InterruptedRestore[:8]
-		t.Row("interrupted", fmt.Sprintf("a restore of %s did not finish; `statepack restore %s` completes it", id, id))
+		if o.interruptedPull {
+			t.Row("interrupted", fmt.Sprintf("a pull --restore of %s did not finish; running the same pull --restore again completes it", id))
+		} else {
+			t.Row("interrupted", fmt.Sprintf("a restore of %s did not finish; `statepack restore %s` completes it", id, id))
+		}
 	}
 	_ = t.Flush()
 }

@@ -144,7 +144,10 @@ func (s *session) pullCommand() *cli.Command {
 		BashComplete: completeStates,
 		Description: "Only blocks the local store lacks are fetched, each verified. --fallback names states\n" +
 			"to try in order when STATE is not on the remote, like CI cache restore keys; when none\n" +
-			"is there, pull exits with status 3. --restore restores what was pulled into DATA_DIR.\n\n" +
+			"is there, pull exits with status 3. --restore restores what was pulled into DATA_DIR;\n" +
+			"into a missing or empty DATA_DIR (a fresh CI runner) it writes each block into the files\n" +
+			"as it arrives, so every block is decoded and verified once. An interrupted pull --restore\n" +
+			"is shown by status and completed by running it again.\n\n" +
 			"Example:\n\n   statepack pull pr-1234 --fallback main --restore",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "fallback", Usage: "try `STATE` when the one asked for is absent (repeatable, in order)"},
@@ -181,13 +184,24 @@ func (s *session) runPull(c *cli.Context) error {
 		return err
 	}
 	p := s.progress()
-	res, err := remote.Pull(c.Context, local, rem, remote.PullOptions{State: state, Fallbacks: c.StringSlice("fallback"), Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait})
+	po := remote.PullOptions{State: state, Fallbacks: c.StringSlice("fallback"), Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait}
+	if c.Bool("restore") {
+		// Into an empty DATA_DIR, Pull restores as the blocks arrive;
+		// otherwise it leaves the restore to us (res.Restore is nil).
+		ro := s.restoreOptions(archive.ID{}, dataDir, archive.Filter{}, false, p)
+		po.Restore = &ro
+	}
+	start := time.Now()
+	res, err := remote.Pull(c.Context, local, rem, po)
 	p.Close()
 	if err != nil {
 		return err
 	}
 	out := syncOutputOf(res, state, rem.Location())
-	if c.Bool("restore") {
+	switch {
+	case res.Restore != nil:
+		out.Restore = restoreOutputOf(res.State, dataDir, res.Restore, time.Since(start))
+	case c.Bool("restore"):
 		s.onRemote = false
 		if out.Restore, err = s.restore(c.Context, local, res.State, res.Snapshot, dataDir, archive.Filter{}, false); err != nil {
 			return err

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +74,105 @@ func TestRemoteFlow(t *testing.T) {
 	if len(un.Removed) != 1 || un.Removed[0].Host != "gone-host" || un.Remaining != 0 {
 		t.Errorf("unlock --remote: %+v", un)
 	}
+}
+
+// TestPullRestoreCI: the CI cache case through the binary. A fresh runner
+// pulls with --restore into a DATA_DIR that does not exist yet: the tree is
+// exact, the JSON restore object is the one restore --json prints, and the
+// runner is then where pull followed by restore leaves another one: the
+// same store contents, status reports no changes, and a save and a restore
+// after it do nothing. A DATA_DIR with content takes the old way.
+func TestPullRestoreCI(t *testing.T) {
+	a, b, c := newEnv(t), newEnv(t), newEnv(t)
+	remoteDir := filepath.Join(a.root, "remote")
+	for _, e := range []*env{a, b, c} {
+		e.Env["STATEPACK_REMOTE"] = remoteDir
+	}
+	a.write(sampleTree())
+	a.write(map[string]treetest.Spec{
+		"big/state.pkl":   {Content: strings.Repeat("pickled LocalStack state ", 200000)},
+		"dynamodb/t.db":   {Content: treetest.SQLite(300, 3)},
+		"ro":              {Dir: true, Mode: 0o500},
+		"exec.sh":         {Content: "#!/bin/sh\n", Mode: 0o750},
+		"empty/a/b/c/dir": {Dir: true},
+	})
+	a.MustRun("save", "ci-main")
+	a.MustRun("push", "ci-main")
+	want := treetest.MustRead(t, a.data)
+
+	if err := os.Remove(b.data); err != nil { // a fresh runner: no DATA_DIR
+		t.Fatal(err)
+	}
+	var fast, slow syncOutput
+	res := b.runJSON(&fast, "pull", "ci-main", "--restore")
+	if fast.Restore == nil || fast.Restore.FilesWritten == 0 || fast.Restore.Resumed || fast.Restore.Backup != nil {
+		t.Fatalf("pull --restore: %+v", fast.Restore)
+	}
+	treetest.AssertEqual(t, want, treetest.MustRead(t, b.data))
+	if got, old := keysOf(t, restoreObject(t, res.Stdout)), restoreKeys(t); !slices.Equal(got, old) {
+		t.Errorf("pull --restore --json restore keys %v, restore --json prints %v", got, old)
+	}
+
+	// The same on c the old way: pull, then restore.
+	c.runJSON(&slow, "pull", "ci-main")
+	var rest restoreOutput
+	c.runJSON(&rest, "restore", "ci-main")
+	treetest.AssertEqual(t, treetest.MustRead(t, c.data), treetest.MustRead(t, b.data))
+	if fast.Blocks != slow.Blocks || fast.Bytes != slow.Bytes || fast.Restore.FilesWritten != rest.FilesWritten || fast.Restore.BytesWritten != rest.BytesWritten {
+		t.Errorf("pull --restore: %+v / %+v; pull then restore: %+v / %+v", fast, *fast.Restore, slow, rest)
+	}
+	for _, e := range []*env{b, c} {
+		var v verifyOutput
+		e.runJSON(&v, "verify", "--read-data")
+		if !v.OK || v.Snapshots != 1 {
+			t.Errorf("verify after pull: %+v", v)
+		}
+	}
+
+	var st statusOutput
+	b.runJSON(&st, "status")
+	if st.Changed || st.InterruptedRestore != "" || st.State != "ci-main" {
+		t.Errorf("status after pull --restore: %+v", st)
+	}
+	var again restoreOutput
+	b.runJSON(&again, "restore", "ci-main")
+	if again.FilesWritten != 0 || again.Backup != nil {
+		t.Errorf("restore after pull --restore: %+v, want nothing written", again)
+	}
+	var sv saveOutput
+	b.runJSON(&sv, "save", "ci-main")
+	if sv.FilesRead != 0 || sv.NewBlocks != 0 {
+		t.Errorf("save after pull --restore read %d files, stored %d blocks, want none", sv.FilesRead, sv.NewBlocks)
+	}
+
+	// DATA_DIR with unsaved content: pulled, then restored after a backup.
+	d := newEnv(t)
+	d.Env["STATEPACK_REMOTE"] = remoteDir
+	d.write(map[string]treetest.Spec{"mine.txt": {Content: "unsaved work"}})
+	var withData syncOutput
+	d.runJSON(&withData, "pull", "ci-main", "--restore")
+	if withData.Restore == nil || withData.Restore.Backup == nil {
+		t.Fatalf("pull --restore over unsaved content: %+v", withData.Restore)
+	}
+	treetest.AssertEqual(t, want, treetest.MustRead(t, d.data))
+}
+
+// restoreObject returns the "restore" member of a pull --json document.
+func restoreObject(t *testing.T, doc string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(doc), &m); err != nil {
+		t.Fatal(err)
+	}
+	return string(m["restore"])
+}
+
+// restoreKeys are the keys restore --json prints.
+func restoreKeys(t *testing.T) []string {
+	t.Helper()
+	out, err := json.Marshal(restoreOutput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keysOf(t, string(out))
 }

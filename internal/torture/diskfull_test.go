@@ -288,3 +288,54 @@ func findNamed(root, prefix string) []string {
 	})
 	return out
 }
+
+// TestDiskFullPullRestore: pull --restore from a remote into a missing
+// DATA_DIR on a full filesystem (the store has room). Restoring while
+// receiving fails, is undone, and the pull still ends as a plain pull
+// would: the store gets the state; the restore that follows fails with
+// one line saying there is no space and how to finish; status reports it;
+// with space back, the same pull --restore completes DATA_DIR exactly.
+func TestDiskFullPullRestore(t *testing.T) {
+	root := t.TempDir()
+	src := testbin.New(t)
+	src.Env["STATEPACK_STORE"], src.Env["DATA_DIR"] = filepath.Join(root, "src-store"), filepath.Join(root, "src")
+	src.Env["STATEPACK_REMOTE"] = filepath.Join(root, "remote")
+	if _, err := datagen.Generate(src.Env["DATA_DIR"], datagen.Options{Seed: 12, Size: 24 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	want := treetest.MustRead(t, src.Env["DATA_DIR"])
+	src.MustRun("save", "s")
+	src.MustRun("push", "s")
+
+	full := mountTmpfs(t, "4m")
+	r := testbin.New(t)
+	r.Env["STATEPACK_STORE"], r.Env["DATA_DIR"] = filepath.Join(root, "store"), filepath.Join(full, "data")
+	r.Env["STATEPACK_REMOTE"] = src.Env["STATEPACK_REMOTE"]
+	res := r.Run("pull", "s", "--restore")
+	if res.Code != 1 || len(lines(res.Stderr)) != 1 || !strings.Contains(res.Stderr, "no space left on device") ||
+		!strings.Contains(res.Stderr, "run the same command again") {
+		t.Fatalf("pull --restore into a full DATA_DIR: want exit 1 and one line saying no space and how to finish, got %s", res)
+	}
+	note(t, "disk full (tmpfs DATA_DIR, pull --restore)", "pull --restore into a 4 MiB tmpfs: exit %d, %q", res.Code, strings.TrimSpace(res.Stderr))
+	var list struct {
+		States []struct {
+			State string `json:"state"`
+		} `json:"states"`
+	}
+	if out := r.MustRun("--json", "list"); json.Unmarshal([]byte(out.Stdout), &list) != nil || len(list.States) != 1 || list.States[0].State != "s" {
+		t.Errorf("the store after the failed pull --restore: %s\n%s\nwant state s pulled", out, out.Stdout)
+	}
+	var st statusDoc
+	if res := r.MustRun("--json", "status"); json.Unmarshal([]byte(res.Stdout), &st) != nil || st.InterruptedRestore == "" {
+		t.Errorf("status after the failed pull --restore does not report it: %s", res)
+	}
+	if junk := findNamed(full, ".statepack-tmp-"); len(junk) > 0 {
+		t.Errorf("the failed pull --restore left %v", junk)
+	}
+	remount(t, full, 0, "size=256m")
+	r.MustRun("pull", "s", "--restore")
+	treetest.AssertEqual(t, want, treetest.MustRead(t, r.Env["DATA_DIR"]))
+	if res := r.MustRun("--json", "status"); json.Unmarshal([]byte(res.Stdout), &st) != nil || st.InterruptedRestore != "" {
+		t.Errorf("status after the completed pull --restore: %s", res)
+	}
+}

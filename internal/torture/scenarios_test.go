@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // scenario is one command attacked on one backend: how to build the state
@@ -43,7 +44,7 @@ func scenarios() []scenario {
 	var out []scenario
 	out = append(out, saveScenario(), restoreScenario())
 	for _, b := range []string{backendDir, backendMinIO} {
-		out = append(out, pushScenario(b), pullScenario(b))
+		out = append(out, pushScenario(b), pullScenario(b), pullRestoreScenario(b))
 	}
 	for _, b := range []string{backendLocal, backendDir, backendMinIO} {
 		out = append(out, forgetScenario(b), pruneScenario(b))
@@ -208,6 +209,84 @@ func pullScenario(backend string) scenario {
 				return []string{fmt.Sprintf("local state s is at %q after the pull, want %s", heads["s"], w.ids["v2"])}
 			}
 			return nil
+		},
+	}
+}
+
+// pullRestoreScenario: the CI cache case. A fresh store, no DATA_DIR,
+// and the remote holds the state: pull --restore restores while it
+// receives (archive.ScatterRestore). A kill may leave DATA_DIR missing or
+// empty, restored, or an interrupted restore that status reports; when
+// the snapshot reached the store by then, restore completes it. Running
+// pull --restore again always does.
+func pullRestoreScenario(backend string) scenario {
+	return scenario{
+		cmd: "pull-restore", backend: backend, args: []string{"pull", "s", "--restore"},
+		writesStore: true,
+		build: func(w *world) {
+			src := filepath.Join(w.root, "src")
+			w.initStore()
+			w.gen(src, 0, w.mb)
+			w.trees["v1"] = w.tree(src)
+			w.ids["v1"] = w.save("s", src)
+			w.sp("push", "s")
+			if err := clearDir(w.store); err != nil {
+				w.t.Fatal(err)
+			}
+			w.initStore()
+			w.capture(false)
+		},
+		afterAttack: func(w *world, o outcome) ([]string, bool) {
+			st, err := w.status()
+			if err != nil {
+				return []string{"status: " + err.Error()}, false
+			}
+			if st.InterruptedRestore != "" {
+				if st.InterruptedRestore != w.ids["v1"] {
+					return []string{fmt.Sprintf("status reports an interrupted restore of %s, want %s", st.InterruptedRestore, w.ids["v1"])}, true
+				}
+				// Status says how to complete it: pull --restore again while
+				// the snapshot is not in the store (restore could not), else
+				// restore, which must then work.
+				if strings.Contains(w.sp("status").Stdout, "pull --restore") {
+					return nil, true
+				}
+				if res := w.run.Run("restore", st.InterruptedRestore); res.Code != 0 {
+					return []string{"restore did not complete the interrupted pull --restore: " + res.String()}, true
+				}
+				if d := diffTrees(w.trees["v1"], w.tree(w.data)); d != "" {
+					return []string{"DATA_DIR after restore completed the interrupted pull --restore: " + d}, true
+				}
+				return nil, true
+			}
+			if entries, err := os.ReadDir(w.data); err != nil || len(entries) == 0 {
+				return nil, false // missing or empty, as it was
+			}
+			if d := diffTrees(w.trees["v1"], w.tree(w.data)); d != "" {
+				return []string{"status reports no interrupted restore, but DATA_DIR is neither empty nor restored: " + d}, false
+			}
+			return nil, false
+		},
+		done: func(w *world) []string {
+			var out []string
+			if d := diffTrees(w.trees["v1"], w.tree(w.data)); d != "" {
+				out = append(out, "DATA_DIR after pull --restore ran again is not the snapshot: "+d)
+			}
+			st, err := w.status()
+			switch {
+			case err != nil:
+				out = append(out, "status: "+err.Error())
+			case st.InterruptedRestore != "":
+				out = append(out, "status still reports an interrupted restore after it was completed")
+			}
+			heads, err := w.heads(false)
+			if err != nil {
+				return append(out, err.Error())
+			}
+			if heads["s"] != w.ids["v1"] {
+				out = append(out, fmt.Sprintf("local state s is at %q after pull --restore, want %s", heads["s"], w.ids["v1"]))
+			}
+			return out
 		},
 	}
 }

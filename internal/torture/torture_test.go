@@ -33,7 +33,7 @@ func TestTorture(t *testing.T) {
 				t.Logf("%s: template built in %s", sc.name(), time.Since(start).Round(time.Millisecond))
 				row := &resultRow{Command: sc.cmd, Backend: sc.backend, DataMiB: c.DataMB}
 				t.Run("kill", func(t *testing.T) { sc.killTrials(t, w, c, row) })
-				if slices.Contains([]string{"save", "restore", "push", "pull", "prune"}, sc.cmd) {
+				if slices.Contains([]string{"save", "restore", "push", "pull", "pull-restore", "prune"}, sc.cmd) {
 					t.Run("interrupt", func(t *testing.T) { sc.interruptTrials(t, w, c, row) })
 				}
 				record(row)
