@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/internal/progress"
 )
@@ -196,38 +194,20 @@ func receive(ctx context.Context, local, remote *archive.Repository, blocks []ar
 	return pullBlocks(ctx, remote, local, ids, locs, jobs(o.Jobs), progress.Or(o.Progress), res, scatter)
 }
 
-// pullBlocks copies blocks from the remote into new local packs, as
-// copyBlocks does for a push, and hands each block's verified plaintext
-// to scatter (when set) on its way: the one decode and hash that
-// ReadPackBlocks does serves both the store and the restore.
+// pullBlocks copies blocks from the remote into new local packs and
+// hands each block's verified plaintext to scatter (when set) on its
+// way: the one decode and hash that ReadPackBlocks does serves both the
+// store and the restore. A remote's pack is untrusted, its trailer
+// included, so every block of it is decoded and verified.
 func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult, scatter *scatterFeed) error {
-	var total int64
-	all := make([]archive.BlockAt, len(ids))
-	for i, id := range ids {
-		all[i] = archive.BlockAt{ID: id, Loc: locs[i]}
-		total += int64(locs[i].Stored)
-	}
-	sink.Phase("transfer", int64(len(ids)), total)
-	w := newPackSink(ctx, dst, jobs)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs)
-	for pack, blocks := range archive.GroupByPack(all) {
-		g.Go(func() error {
-			return src.ReadPackBlocks(gctx, pack, blocks, func(c archive.BlockAt, stored, raw []byte) error {
-				if err := w.add(gctx, c, stored); err != nil {
-					return err
-				}
-				scatter.write(c.ID, raw)
-				sink.Add(1, int64(len(stored)))
-				return nil
-			})
+	return moveBlocks(ctx, dst, ids, locs, jobs, sink, res, func(ctx context.Context, pack archive.ID, blocks []archive.BlockAt, w *packSink) error {
+		return src.ReadPackBlocks(ctx, pack, blocks, func(c archive.BlockAt, stored, raw []byte) error {
+			if err := w.add(ctx, c, stored); err != nil {
+				return err
+			}
+			scatter.write(c.ID, raw)
+			sink.Add(1, int64(len(stored)))
+			return nil
 		})
-	}
-	if err := g.Wait(); err != nil {
-		w.abort()
-		return err
-	}
-	n, blocks, bytes, err := w.close(ctx)
-	res.Packs, res.Blocks, res.Bytes = res.Packs+n, res.Blocks+blocks, res.Bytes+bytes
-	return err
+	})
 }

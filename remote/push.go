@@ -52,7 +52,7 @@ func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions)
 		return nil, err
 	}
 	defer lock.Unlock()
-	if err := sendSnapshot(ctx, local, remote, head, o, res); err != nil {
+	if err := sendSnapshot(ctx, local, remote, head, rhead, o, res); err != nil {
 		return nil, err
 	}
 	if err := setRemoteRef(ctx, remote, o.State, head, rtag); err != nil {
@@ -96,8 +96,9 @@ func setRemoteRef(ctx context.Context, remote *archive.Repository, state string,
 	}
 }
 
-// sendSnapshot copies the blocks and the manifest of one snapshot.
-func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head archive.ID, o PushOptions, res *SyncResult) error {
+// sendSnapshot copies the blocks and the manifest of one snapshot. rhead
+// is the remote's head of the state (zero when it has none).
+func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head, rhead archive.ID, o PushOptions, res *SyncResult) error {
 	data, err := local.LoadManifestBytes(ctx, head)
 	if err != nil {
 		return err
@@ -117,9 +118,13 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head a
 	for _, b := range blocks {
 		want[b.ID] = struct{}{}
 	}
+	atHead := blocksAtRemoteHead(ctx, local, rhead, want)
 	have, err := remote.FindBlocks(ctx, want)
 	if err != nil {
 		return err
+	}
+	for id := range atHead {
+		have[id] = archive.Location{}
 	}
 	var missing []archive.Location
 	var ids []archive.ID
@@ -136,22 +141,37 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head a
 		missing = append(missing, loc)
 		ids = append(ids, b.ID)
 	}
-	if err := copyBlocks(ctx, local, remote, ids, missing, true, jobs(o.Jobs), progress.Or(o.Progress), res); err != nil {
+	if err := sendBlocks(ctx, local, remote, ids, missing, jobs(o.Jobs), progress.Or(o.Progress), res); err != nil {
 		return err
 	}
 	_, err = remote.PutManifestBytes(ctx, data)
 	return err
 }
 
-// copyBlocks reads blocks from src (grouped by pack, coalescing ranges),
-// verifies each, and writes them as stored into new packs on dst with
-// several packs in flight. An index object follows every few packs, so a
-// push or pull that is cut off keeps what it finished. With wholePacks
-// (push: src is the local store, whose pack trailers are its own), a
-// pack wanted whole is sent as it is, checked only against its id; a
-// remote's pack (pull) is untrusted, its trailer included, so every
-// block of it is decoded and verified.
-func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, wholePacks bool, jobs int, sink progress.Sink, res *SyncResult) error {
+// sendBlocks writes the given blocks of the local store into new packs
+// on the remote. A pack wanted whole is sent as it is, checked only
+// against its id (the local store's pack trailers are its own); of the
+// others, the wanted blocks are read (coalescing ranges), verified and
+// repacked.
+func sendBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult) error {
+	return moveBlocks(ctx, dst, ids, locs, jobs, sink, res, func(ctx context.Context, pack archive.ID, blocks []archive.BlockAt, w *packSink) error {
+		if sent, err := sendWholePack(ctx, src, dst, pack, blocks, w); sent || err != nil {
+			sink.Add(int64(len(blocks)), 0)
+			return err
+		}
+		return src.ReadPackBlocks(ctx, pack, blocks, func(c archive.BlockAt, stored, _ []byte) error {
+			sink.Add(1, int64(len(stored)))
+			return w.add(ctx, c, stored)
+		})
+	})
+}
+
+// moveBlocks writes blocks into new packs on dst with several packs in
+// flight: perPack reads the wanted blocks of one source pack into w. An
+// index object follows every few packs, so a push or pull that is cut
+// off keeps what it finished.
+func moveBlocks(ctx context.Context, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult,
+	perPack func(ctx context.Context, pack archive.ID, blocks []archive.BlockAt, w *packSink) error) error {
 	var total int64
 	all := make([]archive.BlockAt, len(ids))
 	for i, id := range ids {
@@ -163,18 +183,7 @@ func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for pack, blocks := range archive.GroupByPack(all) {
-		g.Go(func() error {
-			if wholePacks {
-				if sent, err := sendWholePack(gctx, src, dst, pack, blocks, w); sent || err != nil {
-					sink.Add(int64(len(blocks)), 0)
-					return err
-				}
-			}
-			return src.ReadPackBlocks(gctx, pack, blocks, func(c archive.BlockAt, stored, _ []byte) error {
-				sink.Add(1, int64(len(stored)))
-				return w.add(gctx, c, stored)
-			})
-		})
+		g.Go(func() error { return perPack(gctx, pack, blocks, w) })
 	}
 	if err := g.Wait(); err != nil {
 		w.abort()
@@ -183,6 +192,34 @@ func copyBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 	n, blocks, bytes, err := w.close(ctx)
 	res.Packs, res.Blocks, res.Bytes = res.Packs+n, res.Blocks+blocks, res.Bytes+bytes
 	return err
+}
+
+// blocksAtRemoteHead takes out of want, and returns, the blocks of the
+// remote's head snapshot when the local store holds that snapshot (it
+// pulled it, or pushed it): the remote has every block of a snapshot a
+// ref names (invariant 1), so they need no lookup in its index. The next
+// version of a state, pushed by a CI runner with a fresh store, then
+// asks the remote's index about its new blocks only, instead of one
+// ranged read per unchanged block from the remote's lookup table. Should
+// the ref move before push's compare-and-swap, the push fails and its
+// manifest is never named by a ref, so nothing refers to a block this
+// skipped. A head the local store lacks, or cannot expand, changes nothing.
+func blocksAtRemoteHead(ctx context.Context, local *archive.Repository, rhead archive.ID, want map[archive.ID]struct{}) map[archive.ID]struct{} {
+	if rhead.IsZero() || !local.HasSnapshot(ctx, rhead) {
+		return nil
+	}
+	m, err := local.LoadManifest(ctx, rhead)
+	if err != nil {
+		return nil
+	}
+	found := map[archive.ID]struct{}{}
+	m.AllBlocks(func(_ *archive.Entry, b archive.BlockRef) {
+		if _, ok := want[b.ID]; ok {
+			found[b.ID] = struct{}{}
+			delete(want, b.ID)
+		}
+	})
+	return found
 }
 
 // sendWholePack copies a pack of the local store as it is when every block

@@ -249,3 +249,75 @@ func testPullRefusesNonFastForward(t *testing.T, newRemote func(*testing.T) *arc
 		t.Fatalf("pull --force left the local state at %s, want %s", head.Short(), pushed.Snapshot.Short())
 	}
 }
+
+// TestPushSkipsBlocksOfTheRemoteHead: the CI flow (pull, change, push
+// from a fresh store) asks the remote's index only about blocks the
+// remote's head does not hold; the head's blocks are there because a ref
+// names it (invariant 1). To prove they are not looked up, the remote's
+// index objects are hidden before the push: a push that asked the index
+// would find nothing and send every block again.
+func TestPushSkipsBlocksOfTheRemoteHead(t *testing.T) {
+	ctx := context.Background()
+	a, b, rem := newStore(t), newStore(t), dirRemote(t)
+	treetest.Write(t, a.data, map[string]treetest.Spec{
+		"db":                {Content: bigContent(5, 4<<20)},
+		"dynamodb/local.db": {Content: treetest.SQLite(600, 3)}, // list blocks too
+	})
+	a.save(t, "s")
+	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	pulled, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.repo.Restore(ctx, archive.RestoreOptions{DataDir: b.data, Snapshot: pulled.Snapshot, CacheDir: b.cache}); err != nil {
+		t.Fatal(err)
+	}
+	treetest.Write(t, b.data, map[string]treetest.Spec{"new": {Content: bigContent(6, 1<<20)}})
+	saved := b.save(t, "s")
+
+	dir, ok := archive.UnwrapDir(rem.Backend())
+	if !ok {
+		t.Fatal("not a directory remote")
+	}
+	index := filepath.Join(dir.Root(), "index")
+	hidden := index + ".hidden"
+	if err := os.Rename(index, hidden); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(index, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := remote.Push(ctx, b.repo, rem, remote.PushOptions{State: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Blocks != saved.NewBlocks || res.SkippedBlocks == 0 {
+		t.Fatalf("push sent %d blocks and skipped %d; the save added %d", res.Blocks, res.SkippedBlocks, saved.NewBlocks)
+	}
+	// Put the index back (with the push's own object) and check the
+	// remote: every block of the new head is there.
+	entries, err := os.ReadDir(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(index, e.Name()), filepath.Join(hidden, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(index); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(hidden, index); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := archive.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := fresh.Verify(ctx, archive.VerifyOptions{ReadData: true}); err != nil || !v.OK() {
+		t.Fatalf("verify the remote: %v %+v", err, v)
+	}
+}
