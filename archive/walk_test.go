@@ -132,3 +132,26 @@ func removeDeep(t *testing.T, root, name string) {
 		unix.Close(fds[i])
 	}
 }
+
+// TestSpreadByDir: every file and symlink once, no directory, and each
+// round takes one entry from every directory that has one left.
+func TestSpreadByDir(t *testing.T) {
+	e := func(p string, typ EntryType) Entry { return Entry{Path: p, Type: typ} }
+	target := []Entry{
+		e("a", TypeDir), e("a/1", TypeFile), e("a/2", TypeFile), e("a/3", TypeSymlink),
+		e("b", TypeDir), e("b/1", TypeFile),
+		e("c", TypeDir), e("c/1", TypeFile), e("c/2", TypeFile),
+		e("top", TypeFile),
+	}
+	var got []string
+	for _, i := range spreadByDir(target) {
+		got = append(got, target[i].Path)
+	}
+	want := []string{"a/1", "b/1", "c/1", "top", "a/2", "c/2", "a/3"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("spreadByDir = %q, want %q", got, want)
+	}
+	if len(spreadByDir(nil)) != 0 {
+		t.Fatal("entries from nothing")
+	}
+}
