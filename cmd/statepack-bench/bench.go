@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -43,7 +42,7 @@ type bench struct {
 	study  []studyRow
 	scale  *scaleFacts // the scale row's remote and pushes; nil when it does not run
 	// rssFloor is the highest RSS of the suite itself when it started a
-	// measured command: no child's peak RSS can read lower (resetPeakRSS).
+	// measured command: no child's peak RSS can read lower (benchutil.ResetPeakRSS).
 	rssFloor int64
 }
 
@@ -230,7 +229,7 @@ func (b *bench) output(name string, args ...string) ([]byte, error) {
 // measure runs a command as one sample of the series name and returns
 // its standard output.
 func (b *bench) measure(series, name string, args ...string) ([]byte, error) {
-	b.rssFloor = max(b.rssFloor, resetPeakRSS())
+	b.rssFloor = max(b.rssFloor, benchutil.ResetPeakRSS())
 	s, out, err := benchutil.Run(b.command(name, args...))
 	if err != nil {
 		if b.ctx.Err() != nil {
@@ -244,28 +243,6 @@ func (b *bench) measure(series, name string, args ...string) ([]byte, error) {
 	b.series[series].Add(s)
 	b.logf("  %-22s %8.2fs  cpu %7.2fs  rss %5.0f MiB  %s", series, s.Wall.Seconds(), s.CPU.Seconds(), mib(s.MaxRSS), summarize(out))
 	return out, nil
-}
-
-// resetPeakRSS lowers the suite's own peak RSS to its current RSS and
-// returns that (0 where /proc does not tell). A child's peak RSS as
-// wait4 reports it (ru_maxrss) is never below the peak RSS of the process
-// that started it: os/exec starts children with vfork (CLONE_VM), and
-// exec records the peak of the memory map the child leaves, which is the
-// parent's. So before each measured command the suite returns freed
-// memory to the system and resets its peak (clear_refs 5, Linux 4.0 and
-// later), or else the scale row's index generation, say, would show in
-// every later row's RSS.
-func resetPeakRSS() int64 {
-	debug.FreeOSMemory()
-	if f, err := os.OpenFile("/proc/self/clear_refs", os.O_WRONLY, 0); err == nil {
-		_, _ = f.Write([]byte("5"))
-		_ = f.Close()
-	}
-	var kib int64
-	if n, err := fmt.Sscan(procField("/proc/self/status", "VmHWM"), &kib); err != nil || n != 1 {
-		return 0
-	}
-	return kib << 10
 }
 
 // summarized are the --json fields of statepack commands the progress log

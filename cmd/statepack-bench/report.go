@@ -243,9 +243,9 @@ func (m machine) String() string {
 // thisMachine reads the machine's description from /proc; loadStart is
 // the load average when the suite started.
 func thisMachine(work, loadStart string) machine {
-	m := machine{CPU: procField("/proc/cpuinfo", "model name"), Cores: runtime.NumCPU(), Go: runtime.Version(), Work: work,
+	m := machine{CPU: benchutil.ProcField("/proc/cpuinfo", "model name"), Cores: runtime.NumCPU(), Go: runtime.Version(), Work: work,
 		Load: loadStart + " at the start, " + loadAverage() + " at the end"}
-	if kb, err := fmt.Sscan(procField("/proc/meminfo", "MemTotal"), &m.Memory); err == nil && kb == 1 {
+	if kb, err := fmt.Sscan(benchutil.ProcField("/proc/meminfo", "MemTotal"), &m.Memory); err == nil && kb == 1 {
 		m.Memory <<= 10
 	}
 	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -260,20 +260,6 @@ func loadAverage() string {
 	data, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
 		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
-}
-
-// procField returns the value of the first "key: value" line of file.
-func procField(file, key string) string {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
 	}
 	return "unknown"
 }

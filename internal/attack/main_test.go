@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statepack/statepack/internal/benchutil"
 	"github.com/statepack/statepack/internal/datagen"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/internal/testbin"
@@ -181,6 +182,7 @@ func (e *env) runWith(extra map[string]string, limit time.Duration, args ...stri
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	res := result{args: args}
+	benchutil.ResetPeakRSS() // else the test process's own peak counts as the child's
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		res.err, res.code = err, -2
