@@ -73,18 +73,28 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 		return nil, err
 	}
 	res := &RestoreResult{Snapshot: o.Snapshot}
+	// One walk of DATA_DIR serves the backup check and the restore (a
+	// backup save walks again, and does not change what it walks).
+	var pre *treeScan
+	if o.Only.Empty() {
+		found, temps, err := scanTreeTemps(root, Filter{}, func(string) {})
+		if err != nil {
+			return nil, err
+		}
+		pre = &treeScan{found: found, temps: temps}
+	}
 	marker := restoreMarkerPath(o.CacheDir, root)
 	if _, err := os.Stat(marker); err == nil {
 		res.Resumed = true // the first attempt already saved what was there
 	} else if !o.NoBackup {
-		if res.Backup, err = r.backupIfChanged(ctx, root, o); err != nil {
+		if res.Backup, err = r.backupIfChanged(ctx, root, o, o.Snapshot, m, pre); err != nil {
 			return nil, fmt.Errorf("save DATA_DIR before restoring (pass --no-backup to skip): %w", err)
 		}
 	}
 	if err := writeMarker(marker, o.Snapshot); err != nil {
 		return nil, fmt.Errorf("record restore in %s: %w", o.CacheDir, err)
 	}
-	cache, err := r.applyTree(ctx, root, m, o, res)
+	cache, err := r.applyTree(ctx, root, m, o, res, pre)
 	if err != nil {
 		return nil, err
 	}
@@ -161,8 +171,8 @@ func InterruptedRestore(cacheDir, dataDir string) (ID, bool) {
 // backupIfChanged saves DATA_DIR as a version of the backup state unless it
 // is empty or still equal to the snapshot it was last saved as or restored
 // from.
-func (r *Repository) backupIfChanged(ctx context.Context, root string, o RestoreOptions) (*SaveResult, error) {
-	same, err := r.unchangedSinceKnown(ctx, root, o.CacheDir)
+func (r *Repository) backupIfChanged(ctx context.Context, root string, o RestoreOptions, id ID, m *Manifest, pre *treeScan) (*SaveResult, error) {
+	same, err := r.unchangedSinceKnown(ctx, root, o.CacheDir, id, m, pre)
 	if err != nil || same {
 		return nil, err
 	}
@@ -176,20 +186,33 @@ func (r *Repository) backupIfChanged(ctx context.Context, root string, o Restore
 	if err != nil {
 		return nil, err
 	}
-	m := &Manifest{Version: FormatVersion, State: state, Message: so.Message, Created: time.Now().UTC(),
+	backup := &Manifest{Version: FormatVersion, State: state, Message: so.Message, Created: time.Now().UTC(),
 		Host: o.Host, User: o.User, Tool: o.Tool, Entries: entries}
-	if err := r.commit(ctx, m, res); err != nil {
+	if err := r.commit(ctx, backup, res); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
+// treeScan is a walk of DATA_DIR that several steps of a restore share.
+type treeScan struct {
+	found []scanned
+	temps []string // restore's temporary files
+}
+
 // unchangedSinceKnown reports whether root is empty, or matches the
-// snapshot recorded in its stat cache by stat data alone.
-func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir string) (bool, error) {
-	found, err := scanTree(root, Filter{}, func(string) {})
-	if err != nil {
-		return false, err
+// snapshot recorded in its stat cache by stat data alone. pre, when set,
+// is root's walk; target (manifest tm) is the snapshot being restored,
+// which is the recorded one when DATA_DIR is already at it.
+func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir string, target ID, tm *Manifest, pre *treeScan) (bool, error) {
+	var found []scanned
+	if pre != nil {
+		found = pre.found
+	} else {
+		var err error
+		if found, err = scanTree(root, Filter{}, func(string) {}); err != nil {
+			return false, err
+		}
 	}
 	if len(found) == 0 {
 		return true, nil
@@ -198,9 +221,12 @@ func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir str
 	if cache == nil || cache.Snapshot.IsZero() {
 		return false, nil
 	}
-	m, err := r.LoadManifest(ctx, cache.Snapshot)
-	if err != nil {
-		return false, nil // origin gone: keep what is there
+	m := tm
+	if cache.Snapshot != target {
+		var err error
+		if m, err = r.LoadManifest(ctx, cache.Snapshot); err != nil {
+			return false, nil // origin gone: keep what is there
+		}
 	}
 	if len(diffTrees(m.Entries, scannedEntries(found, cache))) == 0 {
 		return true, nil

@@ -26,15 +26,23 @@ const restoreTmpPrefix = ".statepack-tmp-"
 
 // applyTree changes root into the snapshot's tree and returns the stat
 // cache that describes the result.
-func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o RestoreOptions, res *RestoreResult) (*statCache, error) {
+func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o RestoreOptions, res *RestoreResult, pre *treeScan) (*statCache, error) {
 	sink := progress.Or(o.Progress)
 	target := selectEntries(m.Entries, o.Only)
-	if err := removeStaleTemps(root); err != nil {
-		return nil, err
-	}
-	found, err := scanTree(root, o.Only, func(string) {})
-	if err != nil {
-		return nil, err
+	var found []scanned
+	if pre != nil {
+		if err := removeTemps(root, pre.temps); err != nil {
+			return nil, err
+		}
+		found = pre.found
+	} else {
+		if err := removeStaleTemps(root); err != nil {
+			return nil, err
+		}
+		var err error
+		if found, err = scanTree(root, o.Only, func(string) {}); err != nil {
+			return nil, err
+		}
 	}
 	oldCache := loadStatCache(o.CacheDir, root)
 	cur := make(map[string]*scanned, len(found))
@@ -56,13 +64,35 @@ func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o 
 		total += e.Size
 	}
 	sink.Phase("restore", int64(len(target)), total)
-	if err := r.writeFiles(ctx, root, target, cur, oldCache, sink, res); err != nil {
+	untouched, err := r.writeFiles(ctx, root, target, cur, oldCache, sink, res)
+	if err != nil {
 		return nil, err
 	}
 	if err := finishDirs(root, target); err != nil {
 		return nil, err
 	}
-	return statTree(root, target, oldCache)
+	return statTree(root, target, oldCache, func(i int) *fileStat {
+		if untouched[i] {
+			return &cur[target[i].Path].stat
+		}
+		return nil
+	})
+}
+
+// removeTemps deletes the temporary files of a killed restore that a walk
+// of root found (see removeStaleTemps).
+func removeTemps(root string, temps []string) error {
+	for _, rel := range temps {
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		makeWritable(filepath.Dir(p))
+		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+			makeWritable(p)
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove %s: %w", rel, mapFSError(err))
+		}
+	}
+	return nil
 }
 
 // removeStaleTemps deletes the temporary files of a restore that was
@@ -182,13 +212,17 @@ func setMeta(p string, e *Entry, link bool) error {
 }
 
 // writeFiles writes files and symlinks, four at a time.
-func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry, cur map[string]*scanned, cache *statCache, sink progress.Sink, res *RestoreResult) error {
+//
+// It reports which entries of target it left untouched: files already
+// identical, metadata included, whose stat from the walk still holds.
+func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry, cur map[string]*scanned, cache *statCache, sink progress.Sink, res *RestoreResult) ([]bool, error) {
 	packs := newPackFiles(r)
 	defer packs.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	var written, skipped atomic.Int64
 	var bytes atomic.Int64
+	untouched := make([]bool, len(target))
 	for _, i := range spreadByDir(target) {
 		e := &target[i]
 		g.Go(func() error {
@@ -198,7 +232,9 @@ func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry
 			switch {
 			case same:
 				skipped.Add(1)
-				err = fixMeta(p, e, cur[e.Path])
+				c := cur[e.Path]
+				untouched[i] = metaMatches(e, c)
+				err = fixMeta(p, e, c)
 			case e.Type == TypeSymlink:
 				err = writeSymlink(p, e)
 			default:
@@ -213,7 +249,7 @@ func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry
 	err := g.Wait()
 	res.FilesWritten, res.FilesSkipped, res.BytesWritten = int(written.Load()), int(skipped.Load()), bytes.Load()
 	res.BytesReused = packs.reused.Load()
-	return err
+	return untouched, err
 }
 
 // spreadByDir returns the indices of target's files and symlinks in an
@@ -268,10 +304,16 @@ func identical(e *Entry, c *scanned, cache *statCache) bool {
 }
 
 func fixMeta(p string, e *Entry, c *scanned) error {
-	if c.Mode == e.Mode && c.MTime == e.MTime && c.UID == e.UID && c.GID == e.GID {
+	if metaMatches(e, c) {
 		return nil
 	}
 	return setMeta(p, e, e.Type == TypeSymlink)
+}
+
+// metaMatches reports whether the path on disk has the entry's mode,
+// mtime and owner.
+func metaMatches(e *Entry, c *scanned) bool {
+	return c.Mode == e.Mode && c.MTime == e.MTime && c.UID == e.UID && c.GID == e.GID
 }
 
 func writeSymlink(p string, e *Entry) error {
@@ -291,8 +333,10 @@ func writeSymlink(p string, e *Entry) error {
 }
 
 // statTree records the restored files' stat data with their blocks, so the
-// next save reads none of them and the next restore rewrites none.
-func statTree(root string, target []Entry, old *statCache) (*statCache, error) {
+// next save reads none of them and the next restore rewrites none. known
+// gives the stat of target[i] when the walk before the restore still
+// holds it (a file left untouched), nil when the file must be stat'ed.
+func statTree(root string, target []Entry, old *statCache, known func(i int) *fileStat) (*statCache, error) {
 	c := &statCache{Files: map[string]*statEntry{}}
 	if old != nil {
 		for p, e := range old.Files {
@@ -300,15 +344,19 @@ func statTree(root string, target []Entry, old *statCache) (*statCache, error) {
 		}
 	}
 	var newest int64
-	for _, e := range target {
+	for i, e := range target {
 		if e.Type != TypeFile {
 			continue
 		}
-		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(e.Path)))
-		if err != nil {
-			return nil, fmt.Errorf("stat %s: %w", e.Path, err)
+		st := known(i)
+		if st == nil {
+			fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(e.Path)))
+			if err != nil {
+				return nil, fmt.Errorf("stat %s: %w", e.Path, err)
+			}
+			s := statOf(fi)
+			st = &s
 		}
-		st := statOf(fi)
 		c.Files[e.Path] = &statEntry{Size: st.Size, MTime: st.MTime, CTime: st.CTime, Ino: st.Ino, Blocks: e.Blocks, Lists: e.Lists}
 		newest = max(newest, st.CTime)
 	}

@@ -179,3 +179,39 @@ func TestSaveRightAfterWritesIsTrusted(t *testing.T) {
 			res.Backup != nil, res.FilesWritten, res.BytesReused, len(content))
 	}
 }
+
+// TestRestoreRemovesStaleTemps: the temporary files a killed restore left
+// (a file, a directory of them, one in a read-only directory) are removed
+// by the next restore, found by the same walk that compares the tree.
+func TestRestoreRemovesStaleTemps(t *testing.T) {
+	r, cache := testRepo(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	treetest.Write(t, dir, awkward)
+	want := treetest.MustRead(t, dir)
+	saved := save(t, r, cache, dir, "s")
+	rodir := filepath.Join(dir, "rodir")
+	if err := os.Chmod(rodir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{".statepack-tmp-1234", "a/b/.statepack-tmp-dir/.statepack-tmp-x", "rodir/.statepack-tmp-5"}
+	for _, rel := range stale {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("half written"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(rodir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	pastRacyWindow()
+	restore(t, r, cache, dir, saved.Snapshot)
+	for _, rel := range []string{stale[0], "a/b/.statepack-tmp-dir", stale[2]} {
+		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel))); !os.IsNotExist(err) {
+			t.Errorf("%s left in DATA_DIR (%v)", rel, err)
+		}
+	}
+	treetest.AssertEqual(t, want, treetest.MustRead(t, dir))
+}

@@ -96,9 +96,17 @@ func (f Filter) Selected(rel string) bool {
 // ancestors of every selected entry. Sockets, FIFOs and devices are
 // skipped and reported through warn.
 func scanTree(root string, f Filter, warn func(string)) ([]scanned, error) {
-	out, warnings, err := walkTree(root, f)
+	out, _, err := scanTreeTemps(root, f, warn)
+	return out, err
+}
+
+// scanTreeTemps is scanTree that also returns the temporary files of a
+// restore it skipped (slash paths relative to root), which restore
+// removes.
+func scanTreeTemps(root string, f Filter, warn func(string)) ([]scanned, []string, error) {
+	out, warnings, temps, err := walkTree(root, f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, msg := range warnings {
 		warn(msg)
@@ -107,7 +115,7 @@ func scanTree(root string, f Filter, warn func(string)) ([]scanned, error) {
 		out = keepSelected(out, f)
 	}
 	slices.SortFunc(out, func(a, b scanned) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
+	return out, temps, nil
 }
 
 func entryOf(p, rel string, fi fs.FileInfo) (scanned, bool, error) {

@@ -376,7 +376,7 @@ func (s *ScatterRestore) Finish(ctx context.Context) (*RestoreResult, error) {
 	if err := finishDirs(s.root, s.target); err != nil {
 		return nil, err
 	}
-	cache, err := statTree(s.root, s.target, oldCache)
+	cache, err := statTree(s.root, s.target, oldCache, func(int) *fileStat { return nil })
 	if err != nil {
 		return nil, err
 	}

@@ -33,14 +33,16 @@ type treeWalk struct {
 	err     error      // the first error; it ends the walk
 	found   []scanned
 	warning []walkWarning
+	temps   []string // restore's temporary files, skipped
 }
 
 // walkWarning is a path skipped with a reason, reported after the walk.
 type walkWarning struct{ rel, msg string }
 
 // walkTree returns every entry below root not excluded by f, in no
-// particular order, and the warnings for what it skipped, sorted by path.
-func walkTree(root string, f Filter) ([]scanned, []string, error) {
+// particular order, the warnings for what it skipped, sorted by path, and
+// the temporary files of a restore it skipped.
+func walkTree(root string, f Filter) ([]scanned, []string, []string, error) {
 	w := &treeWalk{root: root, filter: f, queue: []string{""}}
 	w.more = sync.NewCond(&w.mu)
 	var wg sync.WaitGroup
@@ -53,14 +55,14 @@ func walkTree(root string, f Filter) ([]scanned, []string, error) {
 	}
 	wg.Wait()
 	if w.err != nil {
-		return nil, nil, w.err
+		return nil, nil, nil, w.err
 	}
 	slices.SortFunc(w.warning, func(a, b walkWarning) int { return strings.Compare(a.rel, b.rel) })
 	msgs := make([]string, len(w.warning))
 	for i, wn := range w.warning {
 		msgs[i] = wn.msg
 	}
-	return w.found, msgs, nil
+	return w.found, msgs, w.temps, nil
 }
 
 // work reads queued directories until none is left and no worker can
@@ -80,10 +82,11 @@ func (w *treeWalk) work() {
 		w.queue = w.queue[:len(w.queue)-1]
 		w.busy++
 		w.mu.Unlock()
-		found, dirs, warnings, err := w.readDir(dir)
+		found, dirs, warnings, temps, err := w.readDir(dir)
 		w.mu.Lock()
 		w.busy--
 		w.found = append(w.found, found...)
+		w.temps = append(w.temps, temps...)
 		w.queue = append(w.queue, dirs...)
 		w.warning = append(w.warning, warnings...)
 		if err != nil && w.err == nil {
@@ -94,24 +97,22 @@ func (w *treeWalk) work() {
 }
 
 // readDir reads one directory (rel to the root) and lstats its entries.
-// It returns the entries, the subdirectories to walk and the warnings.
-func (w *treeWalk) readDir(rel string) ([]scanned, []string, []walkWarning, error) {
+// It returns the entries, the subdirectories to walk, the warnings and
+// restore's temporary files.
+func (w *treeWalk) readDir(rel string) (found []scanned, dirs []string, warnings []walkWarning, temps []string, err error) {
 	dir := filepath.Join(w.root, filepath.FromSlash(rel))
 	f, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) && rel != "" {
-		return nil, nil, nil, nil // removed while scanning
+		return nil, nil, nil, nil, nil // removed while scanning
 	}
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read %s: %w", dir, err)
+		return nil, nil, nil, nil, fmt.Errorf("read %s: %w", dir, err)
 	}
 	list, err := f.ReadDir(-1)
 	f.Close()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read %s: %w", dir, err)
+		return nil, nil, nil, nil, fmt.Errorf("read %s: %w", dir, err)
 	}
-	var found []scanned
-	var dirs []string
-	var warnings []walkWarning
 	for _, d := range list {
 		r := d.Name()
 		if rel != "" {
@@ -121,7 +122,11 @@ func (w *treeWalk) readDir(rel string) ([]scanned, []string, []walkWarning, erro
 			warnings = append(warnings, walkWarning{r, fmt.Sprintf("skipped %q: name is not valid UTF-8", r)})
 			continue
 		}
-		if w.filter.Excluded(r) || strings.HasPrefix(d.Name(), restoreTmpPrefix) {
+		if strings.HasPrefix(d.Name(), restoreTmpPrefix) {
+			temps = append(temps, r)
+			continue
+		}
+		if w.filter.Excluded(r) {
 			continue
 		}
 		p := filepath.Join(dir, d.Name())
@@ -130,11 +135,11 @@ func (w *treeWalk) readDir(rel string) ([]scanned, []string, []walkWarning, erro
 			continue // removed while scanning
 		}
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("stat %s: %w", p, err)
+			return nil, nil, nil, nil, fmt.Errorf("stat %s: %w", p, err)
 		}
 		e, ok, err := entryOf(p, r, fi)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		if !ok {
 			warnings = append(warnings, walkWarning{r, fmt.Sprintf("skipped %s: %s is not a file, directory or symlink", r, fileKind(fi.Mode()))})
@@ -145,5 +150,5 @@ func (w *treeWalk) readDir(rel string) ([]scanned, []string, []walkWarning, erro
 			dirs = append(dirs, r)
 		}
 	}
-	return found, dirs, warnings, nil
+	return found, dirs, warnings, temps, nil
 }
