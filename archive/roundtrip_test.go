@@ -215,3 +215,32 @@ func TestRestoreRemovesStaleTemps(t *testing.T) {
 	}
 	treetest.AssertEqual(t, want, treetest.MustRead(t, dir))
 }
+
+// TestDataDirThroughSymlink: a DATA_DIR reached through a symlink (a
+// volume mounted elsewhere) is saved with its content, and restored into
+// the directory the link points at.
+func TestDataDirThroughSymlink(t *testing.T) {
+	r, cache := testRepo(t)
+	real := filepath.Join(t.TempDir(), "real")
+	treetest.Write(t, real, awkward)
+	want := treetest.MustRead(t, real)
+	link := filepath.Join(t.TempDir(), "data")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	saved := save(t, r, cache, link, "s")
+	if saved.Files == 0 {
+		t.Fatal("a DATA_DIR reached through a symlink was saved empty")
+	}
+	if err := os.RemoveAll(real); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	restore(t, r, cache, link, saved.Snapshot)
+	treetest.AssertEqual(t, want, treetest.MustRead(t, real))
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link itself was replaced: %v %v", fi, err)
+	}
+}
