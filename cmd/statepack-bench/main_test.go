@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/internal/benchutil"
 )
 
 // TestCloseOver: a selected row brings the rows it needs, and nothing
@@ -114,5 +117,34 @@ func TestShortCount(t *testing.T) {
 		if got := shortCount(n); got != want {
 			t.Errorf("shortCount(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestRowWithTwoStepFloor: a row whose baseline is the sum of two series
+// (pull --restore against raw GET + cp -a) divides by that sum, and is
+// left out when the second series was not measured (--only pull).
+func TestRowWithTwoStepFloor(t *testing.T) {
+	sample := func(s float64) benchutil.Sample {
+		return benchutil.Sample{Wall: time.Duration(s * float64(time.Second))}
+	}
+	b := &bench{series: map[string]*benchutil.Series{}, cfg: config{Only: map[string]bool{"pull": true}}}
+	for name, s := range map[string]float64{"pull": 2.4, "pull-only": 1.2, "raw-get": 0.2} {
+		b.series[name] = &benchutil.Series{Samples: []benchutil.Sample{sample(s)}}
+	}
+	floor := func() *Row {
+		for _, r := range b.rows() {
+			if r.Baseline == "raw GET + cp -a" {
+				return &r
+			}
+		}
+		return nil
+	}
+	if r := floor(); r != nil {
+		t.Fatalf("row without cp -a measured: %+v", r)
+	}
+	b.series["cp-a"] = &benchutil.Series{Samples: []benchutil.Sample{sample(2.2)}}
+	r := floor()
+	if r == nil || math.Abs(r.BaseWall-2.4) > 1e-9 || math.Abs(r.Ratio-1.0) > 1e-9 || r.Result != "" {
+		t.Fatalf("two-step floor row = %+v, want baseline 2.4 s, ratio 1.00, informational", r)
 	}
 }

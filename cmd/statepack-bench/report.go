@@ -56,7 +56,7 @@ var notes = []string{
 	"MB/s: DATA_DIR bytes / wall time, for every row (also push and pull, which move compressed bytes)",
 	"page cache: not dropped. DATA_DIR and the store are read warm from memory; dirty pages are flushed (sync) before each timed command but not after it, so a baseline's writes may still be in the page cache when it ends, while statepack's local store syncs the file system before it moves a ref",
 	"fresh state per run: empty store for cold save, empty directories for cold restore, cp -a and tar -x, an empty bucket for cold push, an empty store and DATA_DIR for cold pull",
-	"cold pull --restore also writes DATA_DIR: its floor is about raw GET + cp -a; the (info) row 'cold pull, no restore' isolates the transfer",
+	"cold pull --restore also writes DATA_DIR: its floor is about raw GET + cp -a, which the (info) row of that name measures against (the sum of the two medians); the (info) row 'cold pull, no restore' isolates the transfer",
 	"push/pull ratio is time / raw time for about the same bytes (the raw baseline moves ceil(pushed bytes / 16 MiB) objects of 16 MiB); the target of >= 70% of raw throughput is a ratio <= 1.43",
 }
 

@@ -24,6 +24,7 @@ type rowDef struct {
 	name     string
 	op       string // series of the statepack command
 	base     string // series of the baseline, for byTime
+	plus     string // a series whose time adds to the baseline's (a floor made of two steps)
 	baseName string
 	kind     ratioKind
 	limit    float64 // 0: informational, no target
@@ -43,6 +44,7 @@ var rowDefs = []rowDef{
 	{key: "switch", name: "switch adjacent versions", op: "restore-switch", base: "restore", baseName: "cold restore", limit: 0.20, strict: true},
 	{key: "push", name: "cold push to MinIO", op: "push", base: "raw-put", baseName: "raw PUT 16 MiB, 4 at once", limit: 1 / 0.7, restic: "restic-s3-backup"},
 	{key: "pull", name: "cold pull --restore", op: "pull", base: "raw-get", baseName: "raw GET 16 MiB, 4 at once", limit: 1 / 0.7, restic: "restic-s3-restore"},
+	{key: "pull", name: "cold pull --restore", op: "pull", base: "raw-get", plus: "cp-a", baseName: "raw GET + cp -a"},
 	{key: "pull", name: "cold pull, no restore", op: "pull-only", base: "raw-get", baseName: "raw GET 16 MiB, 4 at once"},
 	{key: "noop-push", name: "no-op push", op: "push-noop", baseName: "requests at MinIO", kind: byRequests, limit: 3},
 	{key: "noop-pull", name: "no-op pull", op: "pull-noop", baseName: "requests at MinIO", kind: byRequests, limit: 3},
@@ -135,7 +137,7 @@ func (b *bench) rows() []Row {
 			continue
 		}
 		op := b.series[d.op].Summary()
-		if op.Runs == 0 {
+		if op.Runs == 0 || d.plus != "" && b.series[d.plus].Summary().Runs == 0 {
 			continue
 		}
 		name, data := d.name, b.dataStats.Bytes
@@ -158,6 +160,9 @@ func (b *bench) ratio(d rowDef, r *Row) {
 	case byTime:
 		base := b.series[d.base].Summary()
 		r.BaseWall, r.RatioOf = base.Wall.Seconds(), "time"
+		if d.plus != "" {
+			r.BaseWall += b.series[d.plus].Summary().Wall.Seconds()
+		}
 		if base.Runs > 0 {
 			r.Ratio = r.Wall / r.BaseWall
 		}
