@@ -202,3 +202,73 @@ func TestPushNeverTrustsADamagedLookupTable(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyChecksLookupTables: verify checks a remote's lookup table and
+// its filter against their hashes, reports a damaged one by name (it is
+// only an accelerator, so the snapshots stay sound), and verify --repair
+// drops it.
+func TestVerifyChecksLookupTables(t *testing.T) {
+	table := func(id archive.ID) string { return "lookup/" + id.String() }
+	for _, tc := range []struct {
+		name    string
+		object  func(id archive.ID) string
+		at      func(size int) int // the byte damaged
+		reached bool               // whether verify reads it
+	}{
+		{"a bucket", table, func(n int) int { return n - 1 }, false}, // readers check buckets, verify does not
+		{"the table's tables", table, func(int) int { return 100 }, true},
+		{"the filter", func(id archive.ID) string { return table(id) + ".filter" }, func(n int) int { return n / 2 }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newPushWorld(t, 13)
+			rem := w.open(filepath.Join(w.root, "cache-a"))
+			w.version("a")
+			w.push(rem)
+			w.version("b")
+			w.push(rem)
+			if _, err := rem.FindBlocks(w.ctx, map[archive.ID]struct{}{{}: {}}); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := rem.PublishLookupTable(w.ctx); !ok || err != nil {
+				t.Fatalf("publish: %v %v", ok, err)
+			}
+			if v, err := rem.Verify(w.ctx, archive.VerifyOptions{}); err != nil || !v.OK() {
+				t.Fatalf("verify with a sound table: %v %+v", err, v)
+			}
+			tables := archive.LookupTables(t, rem)
+			name := tc.object(tables[0])
+			dir, _ := archive.UnwrapDir(rem.Backend())
+			p := filepath.Join(dir.Root(), filepath.FromSlash(name))
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[tc.at(len(data))] ^= 0x20
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			v, err := rem.Verify(w.ctx, archive.VerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.reached {
+				if !v.OK() {
+					t.Fatalf("verify read the buckets: %+v", v.Problems)
+				}
+				return
+			}
+			if v.OK() || v.Problems[0].Object != name {
+				t.Fatalf("verify of a damaged %s: %+v", tc.name, v.Problems)
+			}
+			if _, err := rem.Repair(w.ctx, nil, 0); err != nil {
+				t.Fatal(err)
+			}
+			if left := archive.LookupTables(t, rem); len(left) != 0 {
+				t.Fatalf("tables after repair: %v", left)
+			}
+			if v, err := rem.Verify(w.ctx, archive.VerifyOptions{}); err != nil || !v.OK() {
+				t.Fatalf("verify after repair: %v %+v", err, v)
+			}
+		})
+	}
+}

@@ -136,21 +136,18 @@ func (r *Repository) replaceIndex(ctx context.Context, packs []IndexPack, old []
 	if err != nil {
 		return err
 	}
-	replaced := false
 	for _, name := range old {
 		if !slices.Contains(keep, name) {
 			if err := r.be.Delete(ctx, name); err != nil {
 				return err
 			}
-			replaced = true
 		}
 	}
-	if replaced {
-		// Lookup tables covering the deleted objects are stale (readers
-		// check, but they may name the damaged packs deleted next).
-		return r.dropLookupTables(ctx)
-	}
-	return nil
+	// Lookup tables go too: those covering the deleted objects are stale
+	// (readers check, but they may name the damaged packs deleted next),
+	// and any that verify reported damaged are dropped here. The next
+	// push from a store whose cache covers the index publishes anew.
+	return r.dropLookupTables(ctx)
 }
 
 // checkSnapshotsAfterRepair reports which snapshots lost what, and deletes

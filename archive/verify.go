@@ -53,7 +53,66 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (*VerifyReport
 	if err := r.verifySnapshots(ctx, rep, badPack); err != nil {
 		return nil, err
 	}
+	if err := r.verifyLookupTables(ctx, rep); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// verifyLookupTables checks every lookup table on the repository and its
+// filter: the header and tables against the table's name (its tables
+// hash), the covered index objects against the listing, the filter
+// against its own hash and its table. A table is only an accelerator,
+// which readers check as they read and skip when it fails, but a damaged
+// or stale one is reported so that `verify --repair` drops it; the next
+// push from a store whose cache covers the index publishes a new one.
+// Buckets are checked by the readers that read them, not here: that
+// would read the whole table.
+func (r *Repository) verifyLookupTables(ctx context.Context, rep *VerifyReport) error {
+	tables, _, err := r.listLookupTables(ctx)
+	if err != nil {
+		return err
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+	listed, err := r.listIndexObjects(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		name := lookupTableName(t.id)
+		problem := func(err error) {
+			rep.Problems = append(rep.Problems, Problem{Object: name, Error: err.Error() + " (a lookup table: readers skip it; `statepack verify --repair` drops it)"})
+		}
+		c, err := r.openLookupTable(ctx, t, len(listed), indexBytes(listed))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			problem(err)
+			continue
+		}
+		if _, ok := c.covers(listed); !ok {
+			problem(fmt.Errorf("%s: stale: it covers index objects no longer there", name))
+			continue
+		}
+		if t.filterSize == 0 {
+			continue
+		}
+		data, err := r.fetchLookupFilter(ctx, t)
+		if err == nil {
+			_, err = r.checkLookupFilter(data, c)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			name = lookupFilterName(t.id)
+			problem(err)
+		}
+	}
+	return nil
 }
 
 func (r *Repository) verifyIndexes(ctx context.Context, rep *VerifyReport) error {
