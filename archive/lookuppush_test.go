@@ -90,6 +90,24 @@ func (w *pushWorld) push(r *archive.Repository) *remote.SyncResult {
 	return res
 }
 
+// publishTable pushes two versions (files a and b) and publishes the
+// cache they built as the remote's lookup table; it returns a's blocks.
+func (w *pushWorld) publishTable(rem *archive.Repository) []archive.ID {
+	w.t.Helper()
+	v1 := w.version("a")
+	w.push(rem)
+	w.version("b")
+	w.push(rem)
+	// The cache now covers the whole index: it publishes.
+	if _, err := rem.FindBlocks(w.ctx, map[archive.ID]struct{}{{}: {}}); err != nil {
+		w.t.Fatal(err)
+	}
+	if ok, err := rem.PublishLookupTable(w.ctx); !ok || err != nil {
+		w.t.Fatalf("publish: %v %v", ok, err)
+	}
+	return v1
+}
+
 // has reports whether the remote's index, read without any cache or
 // table, holds block id.
 func (w *pushWorld) has(r *archive.Repository, id archive.ID) bool {
@@ -158,17 +176,7 @@ func TestPushNeverTrustsADamagedLookupTable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newPushWorld(t, 12)
 			rem := w.open(filepath.Join(w.root, "cache-a"))
-			v1 := w.version("a")
-			w.push(rem)
-			w.version("b")
-			w.push(rem)
-			// Client a's cache now covers the whole index: it publishes.
-			if _, err := rem.FindBlocks(w.ctx, map[archive.ID]struct{}{{}: {}}); err != nil {
-				t.Fatal(err)
-			}
-			if ok, err := rem.PublishLookupTable(w.ctx); !ok || err != nil {
-				t.Fatalf("publish: %v %v", ok, err)
-			}
+			v1 := w.publishTable(rem)
 			claim := w.version("c")[0]
 			archive.ForgeLookupTableClaim(t, rem, claim, v1[0], tc.stale)
 
@@ -222,16 +230,7 @@ func TestVerifyChecksLookupTables(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newPushWorld(t, 13)
 			rem := w.open(filepath.Join(w.root, "cache-a"))
-			w.version("a")
-			w.push(rem)
-			w.version("b")
-			w.push(rem)
-			if _, err := rem.FindBlocks(w.ctx, map[archive.ID]struct{}{{}: {}}); err != nil {
-				t.Fatal(err)
-			}
-			if ok, err := rem.PublishLookupTable(w.ctx); !ok || err != nil {
-				t.Fatalf("publish: %v %v", ok, err)
-			}
+			w.publishTable(rem)
 			if v, err := rem.Verify(w.ctx, archive.VerifyOptions{}); err != nil || !v.OK() {
 				t.Fatalf("verify with a sound table: %v %+v", err, v)
 			}

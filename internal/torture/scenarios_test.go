@@ -130,17 +130,7 @@ func restoreScenario() scenario {
 			return nil, false
 		},
 		done: func(w *world) []string {
-			var out []string
-			if d := diffTrees(w.trees["v1"], w.tree(w.data)); d != "" {
-				out = append(out, "DATA_DIR after the second restore is not the snapshot: "+d)
-			}
-			st, err := w.status()
-			switch {
-			case err != nil:
-				out = append(out, "status: "+err.Error())
-			case st.InterruptedRestore != "":
-				out = append(out, "status still reports an interrupted restore after it was completed")
-			}
+			out := restoredToV1(w, "the second restore")
 			got, err := w.restoreInto("restore-backup")
 			if err != nil {
 				return append(out, "restore the backup: "+err.Error())
@@ -151,6 +141,24 @@ func restoreScenario() scenario {
 			return out
 		},
 	}
+}
+
+// restoredToV1 checks the end of a run that completed an interrupted
+// restore (by what): DATA_DIR is version 1 and status no longer reports
+// an interrupted restore.
+func restoredToV1(w *world, by string) []string {
+	var out []string
+	if d := diffTrees(w.trees["v1"], w.tree(w.data)); d != "" {
+		out = append(out, "DATA_DIR after "+by+" is not the snapshot: "+d)
+	}
+	st, err := w.status()
+	switch {
+	case err != nil:
+		out = append(out, "status: "+err.Error())
+	case st.InterruptedRestore != "":
+		out = append(out, "status still reports an interrupted restore after it was completed")
+	}
+	return out
 }
 
 // pushScenario: the remote has version 1, the store version 2 with a tree
@@ -268,17 +276,7 @@ func pullRestoreScenario(backend string) scenario {
 			return nil, false
 		},
 		done: func(w *world) []string {
-			var out []string
-			if d := diffTrees(w.trees["v1"], w.tree(w.data)); d != "" {
-				out = append(out, "DATA_DIR after pull --restore ran again is not the snapshot: "+d)
-			}
-			st, err := w.status()
-			switch {
-			case err != nil:
-				out = append(out, "status: "+err.Error())
-			case st.InterruptedRestore != "":
-				out = append(out, "status still reports an interrupted restore after it was completed")
-			}
+			out := restoredToV1(w, "pull --restore ran again")
 			heads, err := w.heads(false)
 			if err != nil {
 				return append(out, err.Error())
