@@ -208,6 +208,13 @@ func (x *Index) inSortedLocked(id ID) bool {
 // number, then offset: the pack seen first, so compacting keeps the first
 // location.
 func sortEntries(entries []idxEntry) []idxEntry {
+	if len(entries) < 1<<12 {
+		// Below a few thousand entries (an index load that found one
+		// new object, or none) the 65,536 counters cost more than a sort.
+		out := slices.Clone(entries)
+		slices.SortFunc(out, compareIdxEntries)
+		return out
+	}
 	ends := make([]uint32, 1<<16)
 	for i := range entries {
 		ends[binary.BigEndian.Uint16(entries[i].id[:2])]++

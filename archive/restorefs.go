@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -80,7 +79,7 @@ func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o 
 }
 
 // removeTemps deletes the temporary files of a killed restore that a walk
-// of root found (see removeStaleTemps).
+// of root found (scanTreeTemps), making their directories writable first.
 func removeTemps(root string, temps []string) error {
 	for _, rel := range temps {
 		p := filepath.Join(root, filepath.FromSlash(rel))
@@ -98,24 +97,14 @@ func removeTemps(root string, temps []string) error {
 // removeStaleTemps deletes the temporary files of a restore that was
 // killed. scanTree skips them (save must not store them), so they are
 // never extra paths; left alone they would stay in DATA_DIR for good,
-// where an application sees them (LocalStack: as S3 objects).
+// where an application sees them (LocalStack: as S3 objects). For a
+// restore that walks DATA_DIR anyway, the walk's temps go to removeTemps.
 func removeStaleTemps(root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root || !strings.HasPrefix(d.Name(), restoreTmpPrefix) {
-			return nil // what cannot be read is reported by scanTree
-		}
-		makeWritable(filepath.Dir(p))
-		if d.IsDir() {
-			makeWritable(p)
-		}
-		if err := os.RemoveAll(p); err != nil {
-			return fmt.Errorf("remove %s: %w", filepath.ToSlash(p[len(root)+1:]), mapFSError(err))
-		}
-		if d.IsDir() {
-			return fs.SkipDir
-		}
-		return nil
-	})
+	_, temps, err := scanTreeTemps(root, Filter{}, func(string) {})
+	if err != nil {
+		return err
+	}
+	return removeTemps(root, temps)
 }
 
 // removeExtra deletes what the snapshot does not have, and what has the

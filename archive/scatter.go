@@ -101,7 +101,7 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 	if err != nil {
 		return nil, err
 	}
-	empty, err := emptyDataDir(root)
+	empty, temps, err := emptyDataDir(root)
 	if err != nil || !empty {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 	}
 	// A restore killed earlier may have left temporary files (the scan
 	// does not count them); they are removed as Restore removes them.
-	if err := removeStaleTemps(root); err != nil {
+	if err := removeTemps(root, temps); err != nil {
 		s.undo()
 		return nil, err
 	}
@@ -142,21 +142,22 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 	return s, nil
 }
 
-// emptyDataDir reports whether root is missing or an empty directory
-// (temporary files of an interrupted restore aside).
-func emptyDataDir(root string) (bool, error) {
+// emptyDataDir reports whether root is missing or an empty directory, and
+// the temporary files of an interrupted restore it holds (which do not
+// count).
+func emptyDataDir(root string) (bool, []string, error) {
 	st, err := os.Lstat(root)
 	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil
+		return true, nil, nil
 	}
 	if err != nil || !st.IsDir() {
-		return false, nil // Restore reports what is wrong
+		return false, nil, nil // Restore reports what is wrong
 	}
-	found, err := scanTree(root, Filter{}, func(string) {})
+	found, temps, err := scanTreeTemps(root, Filter{}, func(string) {})
 	if err != nil {
-		return false, nil
+		return false, nil, nil
 	}
-	return len(found) == 0, nil
+	return len(found) == 0, temps, nil
 }
 
 // firstMissing returns the outermost of root and its parents that does
