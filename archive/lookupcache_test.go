@@ -67,6 +67,23 @@ func newLookupFixture(t *testing.T) *lookupFixture {
 	return f
 }
 
+// dataDir makes a DATA_DIR to save from and a writer of files of size
+// random bytes in it.
+func (f *lookupFixture) dataDir(size int) (string, func(name string)) {
+	f.t.Helper()
+	data := filepath.Join(f.t.TempDir(), "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	return data, func(name string) {
+		b := make([]byte, size)
+		_, _ = f.rng.Read(b)
+		if err := os.WriteFile(filepath.Join(data, name), b, 0o644); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
 // randomPacks makes nPacks packs of perPack blocks with random ids.
 func (f *lookupFixture) randomPacks(nPacks, perPack int) []IndexPack {
 	packs := make([]IndexPack, nPacks)
@@ -400,18 +417,7 @@ func TestLookupCacheFollowsTheIndex(t *testing.T) {
 func TestLookupCacheAfterPrune(t *testing.T) {
 	ctx := context.Background()
 	f := newLookupFixture(t)
-	data := filepath.Join(t.TempDir(), "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.NewChaCha8([32]byte{3})
-	write := func(name string) {
-		b := make([]byte, 400<<10)
-		_, _ = rng.Read(b)
-		if err := os.WriteFile(filepath.Join(data, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	data, write := f.dataDir(400 << 10)
 	blocksOf := func(snap ID) map[ID]struct{} {
 		m, err := f.r.LoadManifest(ctx, snap)
 		if err != nil {

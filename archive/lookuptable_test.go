@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -482,18 +481,7 @@ func TestPruneAndRepairDropLookupTables(t *testing.T) {
 		t.Run(op, func(t *testing.T) {
 			ctx := context.Background()
 			f := newLookupFixture(t)
-			data := filepath.Join(t.TempDir(), "data")
-			if err := os.MkdirAll(data, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			rng := rand.NewChaCha8([32]byte{7})
-			write := func(name string) {
-				b := make([]byte, 300<<10)
-				_, _ = rng.Read(b)
-				if err := os.WriteFile(filepath.Join(data, name), b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			data, write := f.dataDir(300 << 10)
 			write("a")
 			first, err := f.r.Save(ctx, SaveOptions{DataDir: data, State: "s"})
 			if err != nil {
