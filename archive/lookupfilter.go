@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // A lookup table's filter: a Bloom filter of every block id the table
@@ -138,6 +141,9 @@ func (r *Repository) fetchLookupFilter(ctx context.Context, t tableObject) ([]by
 	if t.filterSize > limit {
 		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d: %w", r.Location(), name, t.filterSize, t.size, errLookupDamaged)
 	}
+	if parts := min(lookupFilterParts, (t.filterSize+lookupFilterPart-1)/lookupFilterPart); parts > 1 {
+		return r.fetchInParts(ctx, name, t.filterSize, parts)
+	}
 	rc, err := r.be.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
@@ -149,6 +155,46 @@ func (r *Repository) fetchLookupFilter(ctx context.Context, t tableObject) ([]by
 	}
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("%s: %s: larger than %d bytes: %w", r.Location(), name, limit, errLookupDamaged)
+	}
+	return data, nil
+}
+
+// lookupFilterParts ranged reads at once fetch a filter larger than
+// lookupFilterPart: one GET stream delivers a fraction of what a few do
+// (a 12 MiB filter took 22 ms in one stream from MinIO on the same
+// machine, most of a cold push's lookup; S3 advises ranged reads in
+// parallel for the same reason). A variable for tests.
+var lookupFilterPart int64 = 2 << 20
+
+const lookupFilterParts = 4
+
+// fetchInParts reads the size bytes of object name, as listed, in parts
+// ranged reads at once. The requests go out before the buffer is
+// allocated (a 12 MiB allocation took 2 ms, the round trip of a ranged
+// read). An object that is not the size listed fails with a short read
+// or, when larger, the filter's hash check.
+func (r *Repository) fetchInParts(ctx context.Context, name string, size, parts int64) ([]byte, error) {
+	var data []byte
+	ready := make(chan struct{})
+	step := (size + parts - 1) / parts
+	g, gctx := errgroup.WithContext(ctx)
+	for off := int64(0); off < size; off += step {
+		n := min(step, size-off)
+		g.Go(func() error {
+			rc, err := r.be.GetRange(gctx, name, off, n)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			<-ready
+			_, err = io.ReadFull(rc, data[off:off+n])
+			return err
+		})
+	}
+	data = make([]byte, size)
+	close(ready)
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	return data, nil
 }

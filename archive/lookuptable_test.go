@@ -592,27 +592,53 @@ func TestLookupFilter(t *testing.T) {
 
 // TestLookupFilterSparesReads: ids the table does not hold cost no
 // bucket read, so a push of new blocks reads the table's tables, its
-// filter and little else.
+// filter and little else, whether the filter comes in one read or, as a
+// large one does, in parallel ranged reads.
 func TestLookupFilterSparesReads(t *testing.T) {
-	f := newLookupFixture(t)
-	for range 4 {
-		f.put(f.randomPacks(40, 250)) // 40,000 entries: 2 MiB of buckets
-	}
-	f.publish()
-	want := map[ID]struct{}{}
-	for range 500 {
-		var id ID
-		_, _ = f.rng.Read(id[:])
-		want[id] = struct{}{}
-	}
-	r, spy := f.cold(t.TempDir())
-	got, err := r.FindBlocks(context.Background(), want)
-	if err != nil || len(got) != 0 {
-		t.Fatalf("found %d absent blocks: %v", len(got), err)
-	}
-	// Header and tables, then at most a few spans for false positives.
-	if n := spy.ranges.Load(); n > 2+10 {
-		t.Errorf("%d ranged reads of the table for 500 absent ids", n)
+	for _, tc := range []struct {
+		name        string
+		part        int64
+		filterReads int64 // ranged reads of the filter
+	}{
+		{"one read", lookupFilterPart, 0},
+		{"in parts", 1 << 10, lookupFilterParts},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setFilterPart(t, tc.part)
+			f := newLookupFixture(t)
+			for range 4 {
+				f.put(f.randomPacks(40, 250)) // 40,000 entries: 2 MiB of buckets
+			}
+			f.publish()
+			want := map[ID]struct{}{}
+			for range 500 {
+				var id ID
+				_, _ = f.rng.Read(id[:])
+				want[id] = struct{}{}
+			}
+			dir := t.TempDir()
+			r, spy := f.cold(dir)
+			var filterReads atomic.Int64
+			spy.before = func(name string, off, n int64) {
+				if strings.HasSuffix(name, lookupFilterSuffix) {
+					filterReads.Add(1)
+				}
+			}
+			got, err := r.FindBlocks(context.Background(), want)
+			if err != nil || len(got) != 0 {
+				t.Fatalf("found %d absent blocks: %v", len(got), err)
+			}
+			if n := filterReads.Load(); n != tc.filterReads {
+				t.Errorf("%d ranged reads of the filter, want %d", n, tc.filterReads)
+			}
+			if _, err := os.Stat(filepath.Join(dir, lookupDamagedMark)); err == nil {
+				t.Error("the filter as read failed its checks")
+			}
+			// Header and tables, then at most a few spans for false positives.
+			if n := spy.ranges.Load() - filterReads.Load(); n > 2+10 {
+				t.Errorf("%d ranged reads of the table for 500 absent ids", n)
+			}
+		})
 	}
 }
 
@@ -636,46 +662,66 @@ func TestLookupFilterDamaged(t *testing.T) {
 			return b
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newLookupFixture(t)
-			for range 3 {
-				f.put(f.randomPacks(10, 100))
+		for _, read := range []struct {
+			name string
+			part int64
+		}{{"one read", lookupFilterPart}, {"in parts", 1 << 10}} {
+			t.Run(tc.name+"/"+read.name, func(t *testing.T) {
+				setFilterPart(t, read.part)
+				lookupFilterDamagedCase(t, tc.spoil, tc.marked, tc.forged)
+			})
+		}
+	}
+}
+
+// setFilterPart sets the size above which filters are read in parts,
+// for one test.
+func setFilterPart(t *testing.T, part int64) {
+	old := lookupFilterPart
+	lookupFilterPart = part
+	t.Cleanup(func() { lookupFilterPart = old })
+}
+
+// lookupFilterDamagedCase publishes a table, spoils its filter and asks
+// a cold client about blocks the table holds.
+func lookupFilterDamagedCase(t *testing.T, spoil func([]byte) []byte, marked, forged bool) {
+	f := newLookupFixture(t)
+	for range 3 {
+		f.put(f.randomPacks(10, 100))
+	}
+	id := f.publish()
+	path := f.tablePath(id) + lookupFilterSuffix
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, spoil(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := f.question(30)
+	dir := t.TempDir()
+	r, _ := f.cold(dir)
+	got, err := r.FindBlocks(context.Background(), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := f.answer(want)
+	if forged {
+		for id, loc := range got {
+			if expect[id] != loc {
+				t.Fatalf("a forged filter made FindBlocks claim %s", id.Short())
 			}
-			id := f.publish()
-			path := f.tablePath(id) + lookupFilterSuffix
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, tc.spoil(data), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			want := f.question(30)
-			dir := t.TempDir()
-			r, _ := f.cold(dir)
-			got, err := r.FindBlocks(context.Background(), want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			expect := f.answer(want)
-			if tc.forged {
-				for id, loc := range got {
-					if expect[id] != loc {
-						t.Fatalf("a forged filter made FindBlocks claim %s", id.Short())
-					}
-				}
-				return
-			}
-			if !maps.Equal(got, expect) {
-				t.Fatalf("answers differ:\n%s", diffLocations(got, expect))
-			}
-			if _, err := os.Stat(filepath.Join(dir, lookupName)); err == nil {
-				t.Error("a damaged filter made the client read the whole index")
-			}
-			if _, err := os.Stat(filepath.Join(dir, lookupDamagedMark)); (err == nil) != tc.marked {
-				t.Errorf("damage mark: %v, want %v", err == nil, tc.marked)
-			}
-		})
+		}
+		return
+	}
+	if !maps.Equal(got, expect) {
+		t.Fatalf("answers differ:\n%s", diffLocations(got, expect))
+	}
+	if _, err := os.Stat(filepath.Join(dir, lookupName)); err == nil {
+		t.Error("a damaged filter made the client read the whole index")
+	}
+	if _, err := os.Stat(filepath.Join(dir, lookupDamagedMark)); (err == nil) != marked {
+		t.Errorf("damage mark: %v, want %v", err == nil, marked)
 	}
 }
 
