@@ -227,7 +227,8 @@ func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry
 			case e.Type == TypeSymlink:
 				err = writeSymlink(p, e)
 			default:
-				err = r.writeFile(gctx, p, e, packs, oldBlocks(e, cur[e.Path], cache))
+				c := cur[e.Path]
+				err = r.writeFile(gctx, p, e, packs, oldBlocks(e, c, cache), c != nil && c.Type == TypeFile)
 				written.Add(1)
 				bytes.Add(e.Size)
 			}
