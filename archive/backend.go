@@ -75,4 +75,6 @@ var (
 	ErrNoBucket = errors.New("bucket does not exist")
 	// ErrNoSpace: the storage is full.
 	ErrNoSpace = errors.New("no space left on device")
+	// ErrOutOfRange: a GetRange asked for bytes the object does not have.
+	ErrOutOfRange = errors.New("range outside the object")
 )

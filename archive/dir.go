@@ -155,7 +155,7 @@ func (b *DirBackend) GetRange(ctx context.Context, name string, offset, length i
 	}
 	if offset < 0 || length < 0 || offset > st.Size() || length > st.Size()-offset {
 		f.Close()
-		return nil, fmt.Errorf("%s: range %d+%d outside object of %d bytes", name, offset, length, st.Size())
+		return nil, fmt.Errorf("%s: range %d+%d of an object of %d bytes: %w", name, offset, length, st.Size(), ErrOutOfRange)
 	}
 	return &sectionCloser{io.NewSectionReader(f, offset, length), f}, nil
 }

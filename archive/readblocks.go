@@ -2,7 +2,9 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 )
 
@@ -133,4 +135,82 @@ func coalesce(blocks []BlockAt) []span {
 		out = append(out, span{off: off, end: end, blocks: []BlockAt{b}})
 	}
 	return out
+}
+
+// ReadPackFrom reads blocks that lie back to back from the start of pack
+// (sorted by offset: every block of the pack, when a cold pull wants
+// them) together with the trailer a pack of exactly those blocks ends
+// with, in one request. When the bytes read are that whole pack (they hash
+// to its id, and its trailer lists these blocks where the index put them),
+// each block goes to fn verified with whole set, and then keep gets the
+// pack's bytes and entries, valid during the call: the caller may store
+// the pack as it is instead of building a copy. When the pack holds more,
+// or its bytes do not check, the blocks are read from the same bytes and
+// go to fn verified, whole unset. It reports false, having called
+// nothing, when the blocks do not lie so (nothing is read) or the object is
+// shorter than they and the trailer are: ReadPackBlocks then reads them,
+// and reports what is wrong. Any other failure to read is an error.
+func (r *Repository) ReadPackFrom(ctx context.Context, pack ID, blocks []BlockAt, fn func(b BlockAt, stored, raw []byte, whole bool) error, keep func(data []byte, entries []PackEntry) error) (bool, error) {
+	size, ok := packOfExactly(blocks)
+	if !ok {
+		return false, nil
+	}
+	bufs := getReadBufs()
+	defer putReadBufs(bufs)
+	data, err := r.readInto(ctx, packName(pack), 0, size, bufs.span[:0])
+	if errors.Is(err, ErrOutOfRange) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return false, nil // shorter than its blocks and trailer: not a pack of just these
+	}
+	if err != nil {
+		return true, err // a failure of the remote: reading again would wait for it again
+	}
+	bufs.span = data
+	entries, whole := wholePack(pack, data, blocks)
+	raw := bufs.raw
+	for _, b := range blocks {
+		stored := data[b.Loc.Offset : b.Loc.Offset+b.Loc.Stored]
+		if raw, err = DecodeBlock(b.ID, b.Loc, stored, raw); err != nil {
+			return true, fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
+		}
+		bufs.raw = raw
+		if err := fn(b, stored, raw, whole); err != nil {
+			return true, err
+		}
+	}
+	if !whole {
+		return true, nil
+	}
+	return true, keep(data, entries)
+}
+
+// packOfExactly returns the size of a pack holding exactly blocks, when
+// they lie back to back from offset 0 and the pack is small enough to be
+// read in one request.
+func packOfExactly(blocks []BlockAt) (int64, bool) {
+	var next int64
+	for _, b := range blocks {
+		if int64(b.Loc.Offset) != next {
+			return 0, false
+		}
+		next += int64(b.Loc.Stored)
+	}
+	size := next + int64(len(blocks))*packEntrySize + packFooterSize
+	return size, len(blocks) > 0 && size <= maxRangeBytes
+}
+
+// wholePack reports whether data is the whole of pack, holding exactly
+// blocks where they say, and returns its trailer's entries.
+func wholePack(pack ID, data []byte, blocks []BlockAt) ([]PackEntry, bool) {
+	end := int64(blocks[len(blocks)-1].Loc.Offset) + int64(blocks[len(blocks)-1].Loc.Stored)
+	entries, err := DecodePackTrailer(data[end:], int64(len(data)))
+	if err != nil || len(entries) != len(blocks) || Hash(data) != pack {
+		return nil, false
+	}
+	for i, e := range entries {
+		l := blocks[i].Loc
+		if e.ID != blocks[i].ID || e.Offset != l.Offset || e.Stored != l.Stored || e.Raw != l.Raw || e.Encoding != l.Encoding {
+			return nil, false
+		}
+	}
+	return entries, true
 }

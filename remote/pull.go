@@ -194,20 +194,37 @@ func receive(ctx context.Context, local, remote *archive.Repository, blocks []ar
 	return pullBlocks(ctx, remote, local, ids, locs, jobs(o.Jobs), progress.Or(o.Progress), res, scatter)
 }
 
-// pullBlocks copies blocks from the remote into new local packs and
+// pullBlocks copies blocks from the remote into the local store and
 // hands each block's verified plaintext to scatter (when set) on its
-// way: the one decode and hash that ReadPackBlocks does serves both the
-// store and the restore. A remote's pack is untrusted, its trailer
-// included, so every block of it is decoded and verified.
+// way: the one decode and hash that reading does serves both the store
+// and the restore. A remote's pack is untrusted, its trailer included, so
+// every block of it is decoded and verified. A pack wanted whole (a cold
+// pull) is stored as it came once it, its trailer and every block in it
+// check (ReadPackFrom): no copy into a new pack, and no pack buffer held
+// for it; other blocks go into new local packs.
 func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult, scatter *scatterFeed) error {
 	return moveBlocks(ctx, dst, ids, locs, jobs, sink, res, func(ctx context.Context, pack archive.ID, blocks []archive.BlockAt, w *packSink) error {
-		return src.ReadPackBlocks(ctx, pack, blocks, func(c archive.BlockAt, stored, raw []byte) error {
-			if err := w.add(ctx, c, stored); err != nil {
-				return err
+		each := func(c archive.BlockAt, stored, raw []byte, whole bool) error {
+			if !whole {
+				if err := w.add(ctx, c, stored); err != nil {
+					return err
+				}
 			}
 			scatter.write(c.ID, raw)
 			sink.Add(1, int64(len(stored)))
 			return nil
+		}
+		done, err := src.ReadPackFrom(ctx, pack, blocks, each, func(data []byte, entries []archive.PackEntry) error {
+			if err := dst.PutPack(ctx, pack, data); err != nil {
+				return err
+			}
+			return w.addWhole(ctx, pack, entries)
+		})
+		if done || err != nil {
+			return err
+		}
+		return src.ReadPackBlocks(ctx, pack, blocks, func(c archive.BlockAt, stored, raw []byte) error {
+			return each(c, stored, raw, false)
 		})
 	})
 }

@@ -357,7 +357,7 @@ func walk(err error, fn func(error)) {
 }
 
 func isSentinel(err error) bool {
-	for _, s := range []error{archive.ErrNotFound, archive.ErrConflict, archive.ErrAccessDenied, archive.ErrNoBucket, archive.ErrNoSpace} {
+	for _, s := range []error{archive.ErrNotFound, archive.ErrConflict, archive.ErrAccessDenied, archive.ErrNoBucket, archive.ErrNoSpace, archive.ErrOutOfRange} {
 		if errors.Is(err, s) {
 			return true
 		}

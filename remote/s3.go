@@ -185,7 +185,7 @@ func (b *S3Backend) GetRange(ctx context.Context, name string, offset, length in
 	body, info, h, err := b.core.GetObject(ctx, b.bucket, key, opts)
 	if err != nil {
 		if minio.ToErrorResponse(err).StatusCode == http.StatusRequestedRangeNotSatisfiable {
-			return nil, b.fail("get", name, fmt.Errorf("range %d+%d outside the object", offset, length))
+			return nil, b.fail("get", name, fmt.Errorf("range %d+%d: %w", offset, length, archive.ErrOutOfRange))
 		}
 		return nil, b.fail("get", name, err)
 	}
@@ -204,7 +204,7 @@ func (b *S3Backend) emptyRange(ctx context.Context, name string, offset int64) (
 		return nil, err
 	}
 	if offset > info.Size {
-		return nil, b.fail("get", name, fmt.Errorf("range %d+0 outside the object of %d bytes", offset, info.Size))
+		return nil, b.fail("get", name, fmt.Errorf("range %d+0 of an object of %d bytes: %w", offset, info.Size, archive.ErrOutOfRange))
 	}
 	return io.NopCloser(bytes.NewReader(nil)), nil
 }
@@ -225,7 +225,7 @@ func checkContentRange(cr string, n, offset, length int64) error {
 		return fmt.Errorf("server answered range %d+%d with Content-Range %q", offset, length, cr)
 	}
 	if f != offset || l != offset+length-1 {
-		return fmt.Errorf("range %d+%d outside the object of %s bytes", offset, length, total)
+		return fmt.Errorf("range %d+%d of an object of %s bytes: %w", offset, length, total, archive.ErrOutOfRange)
 	}
 	return nil
 }

@@ -1,14 +1,18 @@
 package remote_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
 )
@@ -20,14 +24,21 @@ type store struct {
 	data  string
 }
 
-func newStore(t *testing.T) *store {
+func newStore(t *testing.T) *store { return newStoreWith(t, archive.DefaultPackSize) }
+
+// newStoreWith makes a store that cuts packs of packSize.
+func newStoreWith(t *testing.T, packSize int) *store {
 	t.Helper()
 	dir := t.TempDir()
 	be, err := archive.NewDirBackend(filepath.Join(dir, "store"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := archive.OpenOrInit(context.Background(), be)
+	cfg, err := archive.NewConfig(chunker.DefaultParams(), packSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := archive.Init(context.Background(), be, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,4 +331,91 @@ func TestPushSkipsBlocksOfTheRemoteHead(t *testing.T) {
 	if v, err := fresh.Verify(ctx, archive.VerifyOptions{ReadData: true}); err != nil || !v.OK() {
 		t.Fatalf("verify the remote: %v %+v", err, v)
 	}
+}
+
+// packNames lists the packs of r.
+func packNames(t *testing.T, r *archive.Repository) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	err := r.Backend().List(context.Background(), "packs/", func(oi archive.ObjectInfo) error {
+		names[filepath.Base(oi.Name)] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestColdPullKeepsWholePacks: a cold pull stores every remote pack it
+// wants whole as it came, under the same name, even into a store that
+// would cut larger packs (the pusher's packs are 1 MiB, the puller's 16);
+// a pack whose trailer is damaged (its blocks intact) is not kept: its
+// blocks, verified one by one, go into a new pack. Either way the pulled
+// store verifies and restores exactly.
+func TestColdPullKeepsWholePacks(t *testing.T) { forEachRemote(t, testColdPullKeepsWholePacks) }
+
+func testColdPullKeepsWholePacks(t *testing.T, newRemote func(*testing.T) *archive.Repository) {
+	ctx := context.Background()
+	a, rem := newStoreWith(t, 1<<20), newRemote(t)
+	files := map[string]treetest.Spec{}
+	for i := range 6 {
+		files[filepath.Join("s3", "bucket", string(rune('a'+i)))] = treetest.Spec{Content: bigContent(byte(i), 1<<20)}
+	}
+	treetest.Write(t, a.data, files)
+	want := treetest.MustRead(t, a.data)
+	a.save(t, "main")
+	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	pushed := packNames(t, rem)
+	if len(pushed) < 4 {
+		t.Fatalf("%d packs pushed, want several", len(pushed))
+	}
+	for _, damage := range []bool{false, true} {
+		b := newStore(t)
+		if damage {
+			damageTrailer(t, rem, pushed)
+		}
+		pres, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pulled := packNames(t, b.repo); !damage && !maps.Equal(pulled, pushed) {
+			t.Errorf("pulled packs %v, want the remote's %v", pulled, pushed)
+		}
+		if v, err := b.repo.Verify(ctx, archive.VerifyOptions{ReadData: true}); err != nil || !v.OK() {
+			t.Fatalf("verify the pulled store (damaged trailer %v): %v %+v", damage, err, v)
+		}
+		if _, err := b.repo.Restore(ctx, archive.RestoreOptions{DataDir: b.data, Snapshot: pres.Snapshot, CacheDir: b.cache}); err != nil {
+			t.Fatal(err)
+		}
+		treetest.AssertEqual(t, want, treetest.MustRead(t, b.data))
+	}
+}
+
+// damageTrailer rewrites the trailer of one of r's packs (its last
+// entry's encoding byte). The blocks are left intact, so a pull that
+// verifies them block by block still succeeds.
+func damageTrailer(t *testing.T, r *archive.Repository, packs map[string]bool) {
+	t.Helper()
+	ctx := context.Background()
+	for name := range packs {
+		obj := "packs/" + name[:2] + "/" + name
+		rc, err := r.Backend().Get(ctx, obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)-8-1] ^= 0x80 // the last entry's encoding: no longer a valid one
+		if err := r.Backend().Put(ctx, obj, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatal("no pack to damage")
 }

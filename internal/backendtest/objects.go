@@ -197,21 +197,25 @@ func testGetRange(t *testing.T, b archive.Backend) {
 	bad := []struct {
 		name           string
 		offset, length int64
+		pastEnd        bool // ErrOutOfRange, which readers branch on
 	}{
-		{"runs past the end", 995, 10},
-		{"starts at the end", 1000, 1},
-		{"starts past the end", 2000, 10},
-		{"zero past the end", 1001, 0},
-		{"negative offset", -1, 10},
-		{"negative length", 0, -1},
+		{"runs past the end", 995, 10, true},
+		{"starts at the end", 1000, 1, true},
+		{"starts past the end", 2000, 10, true},
+		{"zero past the end", 1001, 0, true},
+		{"negative offset", -1, 10, false},
+		{"negative length", 0, -1, false},
 	}
 	for _, c := range bad {
 		rc, err := b.GetRange(ctx(t), name, c.offset, c.length)
-		if err == nil {
+		switch {
+		case err == nil:
 			rc.Close()
 			t.Errorf("%s: GetRange(%d, %d) succeeded, want an error", c.name, c.offset, c.length)
-		} else if errors.Is(err, archive.ErrNotFound) {
+		case errors.Is(err, archive.ErrNotFound):
 			t.Errorf("%s: GetRange(%d, %d) = %v: the object exists, not ErrNotFound", c.name, c.offset, c.length, err)
+		case c.pastEnd && !errors.Is(err, archive.ErrOutOfRange):
+			t.Errorf("%s: GetRange(%d, %d) = %v, want ErrOutOfRange", c.name, c.offset, c.length, err)
 		}
 	}
 }
