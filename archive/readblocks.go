@@ -45,12 +45,7 @@ func (r *Repository) ReadPackBlocks(ctx context.Context, pack ID, blocks []Block
 	bufs := getReadBufs()
 	defer putReadBufs(bufs)
 	for _, rg := range coalesce(blocks) {
-		if n := rg.end - rg.off; int64(cap(bufs.span)) < n {
-			// Rounded up to a MiB: a reused buffer grows a few times,
-			// not once per slightly larger span.
-			bufs.span = make([]byte, 0, (n+1<<20-1)&^(1<<20-1))
-		}
-		data, err := r.readInto(ctx, packName(pack), rg.off, rg.end-rg.off, bufs.span[:0])
+		data, err := r.readInto(ctx, packName(pack), rg.off, rg.end-rg.off, bufs.spanFor(rg.end-rg.off))
 		if err != nil {
 			return err
 		}
@@ -79,6 +74,16 @@ func (r *Repository) ReadPackBlocks(ctx context.Context, pack ID, blocks []Block
 // are dropped.
 type readBufs struct {
 	span, raw []byte
+}
+
+// spanFor returns the span buffer, empty, with room for n bytes. It grows
+// to n rounded up to a MiB: a reused buffer grows a few times, not once
+// per slightly larger span.
+func (b *readBufs) spanFor(n int64) []byte {
+	if int64(cap(b.span)) < n {
+		b.span = make([]byte, 0, (n+1<<20-1)&^(1<<20-1))
+	}
+	return b.span[:0]
 }
 
 const readBufsKept = 4
@@ -157,7 +162,7 @@ func (r *Repository) ReadPackFrom(ctx context.Context, pack ID, blocks []BlockAt
 	}
 	bufs := getReadBufs()
 	defer putReadBufs(bufs)
-	data, err := r.readInto(ctx, packName(pack), 0, size, bufs.span[:0])
+	data, err := r.readInto(ctx, packName(pack), 0, size, bufs.spanFor(size))
 	if errors.Is(err, ErrOutOfRange) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return false, nil // shorter than its blocks and trailer: not a pack of just these
 	}
