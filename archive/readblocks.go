@@ -50,16 +50,25 @@ func (r *Repository) ReadPackBlocks(ctx context.Context, pack ID, blocks []Block
 			return err
 		}
 		bufs.span = data
-		raw := bufs.raw
-		for _, b := range rg.blocks {
-			stored := data[int64(b.Loc.Offset)-rg.off : int64(b.Loc.Offset)-rg.off+int64(b.Loc.Stored)]
-			if raw, err = DecodeBlock(b.ID, b.Loc, stored, raw); err != nil {
-				return fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
-			}
-			bufs.raw = raw
-			if err := fn(b, stored, raw); err != nil {
-				return err
-			}
+		if err := r.decodeBlocks(pack, data, rg.off, rg.blocks, bufs, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeBlocks verifies each of blocks, found in data (the bytes of pack
+// from offset off), and hands it to fn.
+func (r *Repository) decodeBlocks(pack ID, data []byte, off int64, blocks []BlockAt, bufs *readBufs, fn func(b BlockAt, stored, raw []byte) error) error {
+	for _, b := range blocks {
+		stored := data[int64(b.Loc.Offset)-off : int64(b.Loc.Offset)-off+int64(b.Loc.Stored)]
+		raw, err := DecodeBlock(b.ID, b.Loc, stored, bufs.raw)
+		if err != nil {
+			return fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
+		}
+		bufs.raw = raw
+		if err := fn(b, stored, raw); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -142,50 +151,42 @@ func coalesce(blocks []BlockAt) []span {
 	return out
 }
 
-// ReadPackFrom reads blocks that lie back to back from the start of pack
-// (sorted by offset: every block of the pack, when a cold pull wants
-// them) together with the trailer a pack of exactly those blocks ends
-// with, in one request. When the bytes read are that whole pack (they hash
-// to its id, and its trailer lists these blocks where the index put them),
-// each block goes to fn verified with whole set, and then keep gets the
-// pack's bytes and entries, valid during the call: the caller may store
-// the pack as it is instead of building a copy. When the pack holds more,
-// or its bytes do not check, the blocks are read from the same bytes and
-// go to fn verified, whole unset. It reports false, having called
-// nothing, when the blocks do not lie so (nothing is read) or the object is
-// shorter than they and the trailer are: ReadPackBlocks then reads them,
-// and reports what is wrong. Any other failure to read is an error.
-func (r *Repository) ReadPackFrom(ctx context.Context, pack ID, blocks []BlockAt, fn func(b BlockAt, stored, raw []byte, whole bool) error, keep func(data []byte, entries []PackEntry) error) (bool, error) {
+// ReadPackFrom is ReadPackBlocks for a reader that can store a pack as
+// it is: when blocks lie back to back from the start of pack (every block
+// of the pack, when a cold pull wants them), it reads them together with
+// the trailer a pack of exactly those blocks ends with, in one request.
+// When those bytes are that whole pack (they hash to its id, and its
+// trailer lists these blocks where the index put them), each block goes
+// to fn verified with whole set, and then keep gets the pack's bytes and
+// entries, valid during the call, instead of the caller building a copy.
+// Otherwise every block goes to fn verified, whole unset: from the same
+// bytes when the pack holds more, else as ReadPackBlocks reads them (the
+// blocks lie otherwise, or the object is shorter than they and the
+// trailer: ReadPackBlocks reports what is wrong).
+func (r *Repository) ReadPackFrom(ctx context.Context, pack ID, blocks []BlockAt, fn func(b BlockAt, stored, raw []byte, whole bool) error, keep func(data []byte, entries []PackEntry) error) error {
+	partial := func(b BlockAt, stored, raw []byte) error { return fn(b, stored, raw, false) }
 	size, ok := packOfExactly(blocks)
 	if !ok {
-		return false, nil
+		return r.ReadPackBlocks(ctx, pack, blocks, partial)
 	}
 	bufs := getReadBufs()
 	defer putReadBufs(bufs)
 	data, err := r.readInto(ctx, packName(pack), 0, size, bufs.spanFor(size))
 	if errors.Is(err, ErrOutOfRange) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return false, nil // shorter than its blocks and trailer: not a pack of just these
+		return r.ReadPackBlocks(ctx, pack, blocks, partial) // not a pack of just these blocks
 	}
 	if err != nil {
-		return true, err // a failure of the remote: reading again would wait for it again
+		return err // a failure of the remote: reading again would wait for it again
 	}
 	bufs.span = data
 	entries, whole := wholePack(pack, data, blocks)
-	raw := bufs.raw
-	for _, b := range blocks {
-		stored := data[b.Loc.Offset : b.Loc.Offset+b.Loc.Stored]
-		if raw, err = DecodeBlock(b.ID, b.Loc, stored, raw); err != nil {
-			return true, fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
-		}
-		bufs.raw = raw
-		if err := fn(b, stored, raw, whole); err != nil {
-			return true, err
-		}
+	err = r.decodeBlocks(pack, data, 0, blocks, bufs, func(b BlockAt, stored, raw []byte) error {
+		return fn(b, stored, raw, whole)
+	})
+	if err != nil || !whole {
+		return err
 	}
-	if !whole {
-		return true, nil
-	}
-	return true, keep(data, entries)
+	return keep(data, entries)
 }
 
 // packOfExactly returns the size of a pack holding exactly blocks, when

@@ -29,3 +29,40 @@ func TestPackOfExactly(t *testing.T) {
 		})
 	}
 }
+
+// TestWholePack: bytes are a whole pack only when they hash to its name
+// and their trailer lists exactly the blocks asked for, where they were
+// asked for; a pack whose every block and trailer match but whose name
+// is another's is not stored under that name.
+func TestWholePack(t *testing.T) {
+	p := NewPackBuilder(1 << 20)
+	for i := range 3 {
+		raw := []byte{byte(i), 1, 2, 3}
+		p.Add(Hash(raw), raw, len(raw), EncodingRaw)
+	}
+	id, data, entries := p.Finish()
+	blocks := make([]BlockAt, len(entries))
+	for i, e := range entries {
+		blocks[i] = BlockAt{ID: e.ID, Loc: Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}}
+	}
+	moved := append([]BlockAt(nil), blocks...)
+	moved[1].Loc.Raw++
+	for _, tc := range []struct {
+		name   string
+		pack   ID
+		data   []byte
+		blocks []BlockAt
+		whole  bool
+	}{
+		{"the pack", id, data, blocks, true},
+		{"another pack's name", Hash([]byte("another")), data, blocks, false},
+		{"fewer blocks than the trailer", id, data, blocks[:2], false},
+		{"the index disagrees with the trailer", id, data, moved, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, ok := wholePack(tc.pack, tc.data, tc.blocks); ok != tc.whole || (ok && len(got) != len(entries)) {
+				t.Errorf("wholePack = %d entries, %v; want %v", len(got), ok, tc.whole)
+			}
+		})
+	}
+}

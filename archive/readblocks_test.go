@@ -39,27 +39,27 @@ func testPack(t *testing.T, r *archive.Repository, n int, seed uint64) (archive.
 // TestReadPackFrom: a pack wanted whole is handed over as it is only when
 // it, its trailer and every block in it check; blocks that lie from the
 // start of a larger pack are read in the same request and verified; other
-// layouts, and packs shorter than their blocks, are left to
-// ReadPackBlocks; a block that does not match its id is an error.
+// layouts are read as ReadPackBlocks reads them, verified too; blocks
+// longer than the pack fail as a range outside it, and a block that does
+// not match its id is a corruption error. Only a whole pack is kept.
 func TestReadPackFrom(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		blocks func(b []archive.BlockAt) []archive.BlockAt
-		done   bool // ReadPackFrom read the blocks
-		whole  bool // and kept the pack
-		fails  bool // with an error matching archive.ErrCorrupt
+		whole  bool  // the pack was kept
+		fails  error // the error the read matches, if any
 	}{
-		{name: "the whole pack", blocks: func(b []archive.BlockAt) []archive.BlockAt { return b }, done: true, whole: true},
-		{name: "the start of a larger pack", blocks: func(b []archive.BlockAt) []archive.BlockAt { return b[:3] }, done: true},
+		{name: "the whole pack", blocks: func(b []archive.BlockAt) []archive.BlockAt { return b }, whole: true},
+		{name: "the start of a larger pack", blocks: func(b []archive.BlockAt) []archive.BlockAt { return b[:3] }},
 		{name: "not from the start", blocks: func(b []archive.BlockAt) []archive.BlockAt { return b[1:] }},
 		{name: "a gap", blocks: func(b []archive.BlockAt) []archive.BlockAt { return []archive.BlockAt{b[0], b[2]} }},
-		{name: "longer than the pack", blocks: func(b []archive.BlockAt) []archive.BlockAt {
+		{name: "longer than the pack", fails: archive.ErrOutOfRange, blocks: func(b []archive.BlockAt) []archive.BlockAt {
 			b = append([]archive.BlockAt(nil), b...)
 			b[len(b)-1].Loc.Stored += 1 << 20
 			b[len(b)-1].Loc.Raw += 1 << 20
 			return b
 		}},
-		{name: "the index names another block", done: true, fails: true, blocks: func(b []archive.BlockAt) []archive.BlockAt {
+		{name: "the index names another block", fails: archive.ErrCorrupt, blocks: func(b []archive.BlockAt) []archive.BlockAt {
 			b = append([]archive.BlockAt(nil), b...)
 			b[2].ID = archive.Hash([]byte("another block"))
 			return b
@@ -68,12 +68,19 @@ func TestReadPackFrom(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := testRepo(t)
 			pack, all, contents := testPack(t, r, 5, 1)
+			byID := map[archive.ID][]byte{}
+			for i, b := range all {
+				byID[b.ID] = contents[i]
+			}
 			want := tc.blocks(all)
-			var got [][]byte
+			var got []archive.BlockAt
 			var kept []byte
 			var wholes int
-			done, err := r.ReadPackFrom(context.Background(), pack, want, func(b archive.BlockAt, stored, raw []byte, whole bool) error {
-				got = append(got, bytes.Clone(raw))
+			err := r.ReadPackFrom(context.Background(), pack, want, func(b archive.BlockAt, stored, raw []byte, whole bool) error {
+				if !bytes.Equal(raw, byID[b.ID]) {
+					t.Errorf("block %s handed over wrong", b.ID.Short())
+				}
+				got = append(got, b)
 				if whole {
 					wholes++
 				}
@@ -85,24 +92,21 @@ func TestReadPackFrom(t *testing.T) {
 				}
 				return nil
 			})
-			if done != tc.done || (err != nil) != tc.fails || (tc.fails && !errors.Is(err, archive.ErrCorrupt)) {
-				t.Fatalf("done %v, err %v; want done %v, failing %v", done, err, tc.done, tc.fails)
+			if (err != nil) != (tc.fails != nil) || (tc.fails != nil && !errors.Is(err, tc.fails)) {
+				t.Fatalf("err %v; want one matching %v", err, tc.fails)
 			}
-			if tc.fails {
+			if tc.fails != nil {
 				if kept != nil {
-					t.Error("a pack with a block that does not match its id was kept")
+					t.Error("a pack that does not check was kept")
 				}
 				return
 			}
-			if !done {
-				if got != nil || kept != nil {
-					t.Error("called back without reading")
-				}
-				return
+			if len(got) != len(want) {
+				t.Fatalf("%d blocks handed over, want %d", len(got), len(want))
 			}
 			for i := range want {
-				if i >= len(got) || !bytes.Equal(got[i], contents[i]) {
-					t.Fatalf("block %d handed over wrong", i)
+				if got[i].ID != want[i].ID {
+					t.Fatalf("block %d handed over out of order", i)
 				}
 			}
 			if (kept != nil) != tc.whole || (tc.whole && (archive.Hash(kept) != pack || wholes != len(want))) || (!tc.whole && wholes != 0) {

@@ -214,17 +214,11 @@ func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 			sink.Add(1, int64(len(stored)))
 			return nil
 		}
-		done, err := src.ReadPackFrom(ctx, pack, blocks, each, func(data []byte, entries []archive.PackEntry) error {
+		return src.ReadPackFrom(ctx, pack, blocks, each, func(data []byte, entries []archive.PackEntry) error {
 			if err := dst.PutPack(ctx, pack, data); err != nil {
 				return err
 			}
 			return w.addWhole(ctx, pack, entries)
-		})
-		if done || err != nil {
-			return err
-		}
-		return src.ReadPackBlocks(ctx, pack, blocks, func(c archive.BlockAt, stored, raw []byte) error {
-			return each(c, stored, raw, false)
 		})
 	})
 }
