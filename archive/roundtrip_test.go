@@ -62,11 +62,18 @@ var awkward = map[string]treetest.Spec{
 	"dynamodb/local.db":         {Content: treetest.SQLite(300, 1)}, // cut by page, its block list out of line
 }
 
+// awkwardDir writes the awkward tree into a new directory and returns it
+// with what it holds.
+func awkwardDir(t *testing.T) (string, treetest.Tree) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	treetest.Write(t, dir, awkward)
+	return dir, treetest.MustRead(t, dir)
+}
+
 func TestRoundTripAwkwardTree(t *testing.T) {
 	r, cache := testRepo(t)
-	src := filepath.Join(t.TempDir(), "data")
-	treetest.Write(t, src, awkward)
-	want := treetest.MustRead(t, src)
+	src, want := awkwardDir(t)
 	res := save(t, r, cache, src, "s1")
 	if res.Files != 9 || res.Dirs != 13 || res.Symlinks != 3 {
 		t.Errorf("files, dirs, symlinks = %d, %d, %d, want 9, 13, 3", res.Files, res.Dirs, res.Symlinks)
@@ -78,9 +85,7 @@ func TestRoundTripAwkwardTree(t *testing.T) {
 
 func TestRestoreInPlaceRemovesExtraAndSkipsIdentical(t *testing.T) {
 	r, cache := testRepo(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	treetest.Write(t, dir, awkward)
-	want := treetest.MustRead(t, dir)
+	dir, want := awkwardDir(t)
 	first := save(t, r, cache, dir, "s")
 	// Change the tree: add, modify, replace a dir by a file, a file by a dir.
 	treetest.Write(t, dir, map[string]treetest.Spec{"extra/x": {Content: "x"}, "exec.sh": {Content: "changed"}})
@@ -107,8 +112,7 @@ func TestRestoreInPlaceRemovesExtraAndSkipsIdentical(t *testing.T) {
 
 func TestNoOpSaveReadsNothing(t *testing.T) {
 	r, cache := testRepo(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	treetest.Write(t, dir, awkward)
+	dir, _ := awkwardDir(t)
 	pastRacyWindow()
 	save(t, r, cache, dir, "s")
 	res := save(t, r, cache, dir, "s")
@@ -185,9 +189,7 @@ func TestSaveRightAfterWritesIsTrusted(t *testing.T) {
 // by the next restore, found by the same walk that compares the tree.
 func TestRestoreRemovesStaleTemps(t *testing.T) {
 	r, cache := testRepo(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	treetest.Write(t, dir, awkward)
-	want := treetest.MustRead(t, dir)
+	dir, want := awkwardDir(t)
 	saved := save(t, r, cache, dir, "s")
 	rodir := filepath.Join(dir, "rodir")
 	if err := os.Chmod(rodir, 0o755); err != nil {
@@ -221,9 +223,7 @@ func TestRestoreRemovesStaleTemps(t *testing.T) {
 // the directory the link points at.
 func TestDataDirThroughSymlink(t *testing.T) {
 	r, cache := testRepo(t)
-	real := filepath.Join(t.TempDir(), "real")
-	treetest.Write(t, real, awkward)
-	want := treetest.MustRead(t, real)
+	real, want := awkwardDir(t)
 	link := filepath.Join(t.TempDir(), "data")
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)

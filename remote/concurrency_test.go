@@ -37,10 +37,7 @@ func runConcurrentPushes(t *testing.T, ctx context.Context, rem *archive.Reposit
 	// An older state that forget drops, so prune has something to delete.
 	old := newStore(t)
 	treetest.Write(t, old.data, map[string]treetest.Spec{"gone": {Content: bigContent(77, 1<<20)}})
-	old.save(t, "old")
-	if _, err := remote.Push(ctx, old.repo, rem, remote.PushOptions{State: "old"}); err != nil {
-		t.Fatal(err)
-	}
+	old.savePush(t, rem, "old")
 	if _, err := rem.Forget(ctx, "old", archive.ForgetOptions{All: true}); err != nil {
 		t.Fatal(err)
 	}

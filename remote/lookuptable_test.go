@@ -130,10 +130,7 @@ func TestColdPushUsesLookupTable(t *testing.T) {
 			}
 			// Another machine's push after the table: uncovered.
 			treetest.Write(t, a.data, map[string]treetest.Spec{"later": {Content: bigContent(3, 200<<10)}})
-			a.save(t, "a")
-			if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "a"}); err != nil {
-				t.Fatal(err)
-			}
+			a.savePush(t, rem, "a")
 			if stale {
 				if err := rem.Backend().Delete(ctx, synthetic[0]); err != nil {
 					t.Fatal(err)

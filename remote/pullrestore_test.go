@@ -117,10 +117,7 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 	a, rem := newStore(t), newRemote(t)
 	treetest.Write(t, a.data, awkwardTree())
 	writeSparse(t, a.data)
-	a.save(t, "ci")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "ci"}); err != nil {
-		t.Fatal(err)
-	}
+	a.savePush(t, rem, "ci")
 	want := treetest.MustRead(t, a.data)
 
 	// The fast path: a fresh store, DATA_DIR missing.
@@ -209,10 +206,7 @@ func TestPullRestoreScatterReusesLocalBlocks(t *testing.T) {
 	ctx := context.Background()
 	a, rem := newStore(t), dirRemote(t)
 	treetest.Write(t, a.data, awkwardTree())
-	a.save(t, "ci")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "ci"}); err != nil {
-		t.Fatal(err)
-	}
+	a.savePush(t, rem, "ci")
 	b := newStore(t)
 	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci"}); err != nil {
 		t.Fatal(err)
@@ -221,10 +215,7 @@ func TestPullRestoreScatterReusesLocalBlocks(t *testing.T) {
 		"api_states/sqs/us-east-1/store.pkl": {Content: bigContent(1, 2<<20) + bigContent(9, 1<<20)},
 		"new/file.bin":                       {Content: bigContent(11, 400<<10)},
 	})
-	a.save(t, "ci")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "ci"}); err != nil {
-		t.Fatal(err)
-	}
+	a.savePush(t, rem, "ci")
 	if err := os.MkdirAll(b.data, 0o755); err != nil { // empty, not missing
 		t.Fatal(err)
 	}
@@ -246,10 +237,7 @@ func TestPullRestoreCorruptBlock(t *testing.T) {
 	ctx := context.Background()
 	a, rem := newStore(t), dirRemote(t)
 	treetest.Write(t, a.data, awkwardTree())
-	a.save(t, "ci")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "ci"}); err != nil {
-		t.Fatal(err)
-	}
+	a.savePush(t, rem, "ci")
 	corruptPacks(t, rem)
 	b := newStore(t)
 	_, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(b)})

@@ -56,10 +56,7 @@ func TestPullRefusesDamagedRemote(t *testing.T) {
 				ctx := context.Background()
 				a, b, rem := newStore(t), newStore(t), newRemote(t)
 				treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: bigContent(5, 256<<10)}})
-				a.save(t, "s")
-				if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
-					t.Fatal(err)
-				}
+				a.savePush(t, rem, "s")
 				name := damageFirst(t, rem, prefix)
 				_, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"})
 				if err == nil || !strings.Contains(err.Error(), filepath.Base(name)[:8]) {

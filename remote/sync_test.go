@@ -67,6 +67,16 @@ func (s *store) save(t *testing.T, state string) *archive.SaveResult {
 	return res
 }
 
+// savePush saves DATA_DIR as state and pushes it to rem.
+func (s *store) savePush(t *testing.T, rem *archive.Repository, state string) *archive.SaveResult {
+	t.Helper()
+	res := s.save(t, state)
+	if _, err := remote.Push(context.Background(), s.repo, rem, remote.PushOptions{State: state}); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	return res
+}
+
 func bigContent(seed byte, n int) string {
 	b := make([]byte, n)
 	x := uint32(seed) + 1
@@ -131,10 +141,7 @@ func testPushSendsOnlyNewBlocks(t *testing.T, newRemote func(*testing.T) *archiv
 	ctx := context.Background()
 	a, rem := newStore(t), newRemote(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{"db": {Content: bigContent(3, 4<<20)}, "other": {Content: bigContent(4, 2<<20)}})
-	a.save(t, "s")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
-		t.Fatal(err)
-	}
+	a.savePush(t, rem, "s")
 	content := []byte(bigContent(3, 4<<20))
 	copy(content[2<<20:], "a change in the middle of the file")
 	if err := os.WriteFile(filepath.Join(a.data, "db"), content, 0o644); err != nil {
@@ -181,10 +188,7 @@ func testPullFallback(t *testing.T, newRemote func(*testing.T) *archive.Reposito
 	ctx := context.Background()
 	a, b, rem := newStore(t), newStore(t), newRemote(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "main"}})
-	a.save(t, "main")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "main"}); err != nil {
-		t.Fatal(err)
-	}
+	a.savePush(t, rem, "main")
 	res, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "pr-1", Fallbacks: []string{"pr-0", "main"}})
 	if err != nil || res.State != "main" {
 		t.Fatalf("fallback pull: %+v %v", res, err)
@@ -232,20 +236,14 @@ func testPullRefusesNonFastForward(t *testing.T, newRemote func(*testing.T) *arc
 	ctx := context.Background()
 	a, b, rem := newStore(t), newStore(t), newRemote(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "v0"}})
-	a.save(t, "s")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
-		t.Fatal(err)
-	}
+	a.savePush(t, rem, "s")
 	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	treetest.Write(t, b.data, map[string]treetest.Spec{"f": {Content: "b's own version"}})
 	local := b.save(t, "s")
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "a's next version"}})
-	pushed := a.save(t, "s")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
-		t.Fatal(err)
-	}
+	pushed := a.savePush(t, rem, "s")
 	_, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"})
 	if !errors.Is(err, remote.ErrNotFastForward) {
 		t.Fatalf("want not-fast-forward, got %v", err)
@@ -274,10 +272,7 @@ func TestPushSkipsBlocksOfTheRemoteHead(t *testing.T) {
 		"db":                {Content: bigContent(5, 4<<20)},
 		"dynamodb/local.db": {Content: treetest.SQLite(600, 3)}, // list blocks too
 	})
-	a.save(t, "s")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
-		t.Fatal(err)
-	}
+	a.savePush(t, rem, "s")
 	pulled, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"})
 	if err != nil {
 		t.Fatal(err)
@@ -364,10 +359,7 @@ func testColdPullKeepsWholePacks(t *testing.T, newRemote func(*testing.T) *archi
 	}
 	treetest.Write(t, a.data, files)
 	want := treetest.MustRead(t, a.data)
-	a.save(t, "main")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "main"}); err != nil {
-		t.Fatal(err)
-	}
+	a.savePush(t, rem, "main")
 	pushed := packNames(t, rem)
 	if len(pushed) < 4 {
 		t.Fatalf("%d packs pushed, want several", len(pushed))

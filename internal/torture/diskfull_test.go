@@ -256,24 +256,37 @@ func TestDiskFullFilesystem(t *testing.T) {
 	full := mountTmpfs(t, "4m")
 	target := filepath.Join(full, "data")
 	res = r.Run("restore", "s", "--data-dir", target)
-	if res.Code != 1 || len(lines(res.Stderr)) != 1 || !strings.Contains(res.Stderr, "no space left on device") ||
-		!strings.Contains(res.Stderr, "run the same command again") {
-		t.Fatalf("restore into a full DATA_DIR: want exit 1 and one line saying no space and how to finish, got %s", res)
-	}
+	wantNoSpaceLine(t, res, "restore")
 	note(t, "disk full (tmpfs DATA_DIR)", "restore into a 4 MiB tmpfs: exit %d, %q", res.Code, strings.TrimSpace(res.Stderr))
 	r.Env["DATA_DIR"] = target
-	var st statusDoc
-	if res := r.MustRun("--json", "status"); json.Unmarshal([]byte(res.Stdout), &st) != nil || st.InterruptedRestore == "" {
-		t.Errorf("status after the failed restore does not report it: %s", res)
-	}
+	wantInterrupted(t, r, true, "the failed restore")
 	if junk := findNamed(target, ".statepack-tmp-"); len(junk) > 0 {
 		t.Errorf("the failed restore left %v", junk)
 	}
 	remount(t, full, 0, "size=256m")
 	r.MustRun("restore", "s")
 	treetest.AssertEqual(t, want, treetest.MustRead(t, target))
-	if res := r.MustRun("--json", "status"); json.Unmarshal([]byte(res.Stdout), &st) != nil || st.InterruptedRestore != "" {
-		t.Errorf("status after the completed restore: %s", res)
+	wantInterrupted(t, r, false, "the completed restore")
+}
+
+// wantNoSpaceLine fails the test unless res, a command that ran out of
+// space in DATA_DIR, ended with exit 1 and one line saying so and how to
+// finish.
+func wantNoSpaceLine(t *testing.T, res testbin.Result, what string) {
+	t.Helper()
+	if res.Code != 1 || len(lines(res.Stderr)) != 1 || !strings.Contains(res.Stderr, "no space left on device") ||
+		!strings.Contains(res.Stderr, "run the same command again") {
+		t.Fatalf("%s into a full DATA_DIR: want exit 1 and one line saying no space and how to finish, got %s", what, res)
+	}
+}
+
+// wantInterrupted checks that status reports an interrupted restore of
+// DATA_DIR, or none, after what.
+func wantInterrupted(t *testing.T, r *testbin.Runner, interrupted bool, what string) {
+	t.Helper()
+	var st statusDoc
+	if res := r.MustRun("--json", "status"); json.Unmarshal([]byte(res.Stdout), &st) != nil || (st.InterruptedRestore != "") != interrupted {
+		t.Errorf("status after %s: %s; want an interrupted restore reported: %v", what, res, interrupted)
 	}
 }
 
@@ -312,10 +325,7 @@ func TestDiskFullPullRestore(t *testing.T) {
 	r.Env["STATEPACK_STORE"], r.Env["DATA_DIR"] = filepath.Join(root, "store"), filepath.Join(full, "data")
 	r.Env["STATEPACK_REMOTE"] = src.Env["STATEPACK_REMOTE"]
 	res := r.Run("pull", "s", "--restore")
-	if res.Code != 1 || len(lines(res.Stderr)) != 1 || !strings.Contains(res.Stderr, "no space left on device") ||
-		!strings.Contains(res.Stderr, "run the same command again") {
-		t.Fatalf("pull --restore into a full DATA_DIR: want exit 1 and one line saying no space and how to finish, got %s", res)
-	}
+	wantNoSpaceLine(t, res, "pull --restore")
 	note(t, "disk full (tmpfs DATA_DIR, pull --restore)", "pull --restore into a 4 MiB tmpfs: exit %d, %q", res.Code, strings.TrimSpace(res.Stderr))
 	var list struct {
 		States []struct {
@@ -325,17 +335,12 @@ func TestDiskFullPullRestore(t *testing.T) {
 	if out := r.MustRun("--json", "list"); json.Unmarshal([]byte(out.Stdout), &list) != nil || len(list.States) != 1 || list.States[0].State != "s" {
 		t.Errorf("the store after the failed pull --restore: %s\n%s\nwant state s pulled", out, out.Stdout)
 	}
-	var st statusDoc
-	if res := r.MustRun("--json", "status"); json.Unmarshal([]byte(res.Stdout), &st) != nil || st.InterruptedRestore == "" {
-		t.Errorf("status after the failed pull --restore does not report it: %s", res)
-	}
+	wantInterrupted(t, r, true, "the failed pull --restore")
 	if junk := findNamed(full, ".statepack-tmp-"); len(junk) > 0 {
 		t.Errorf("the failed pull --restore left %v", junk)
 	}
 	remount(t, full, 0, "size=256m")
 	r.MustRun("pull", "s", "--restore")
 	treetest.AssertEqual(t, want, treetest.MustRead(t, r.Env["DATA_DIR"]))
-	if res := r.MustRun("--json", "status"); json.Unmarshal([]byte(res.Stdout), &st) != nil || st.InterruptedRestore != "" {
-		t.Errorf("status after the completed pull --restore: %s", res)
-	}
+	wantInterrupted(t, r, false, "the completed pull --restore")
 }
