@@ -195,12 +195,18 @@ func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit
 // cannot tell its own size (an S3 response behind the retry and counting
 // wrappers).
 func (r *Repository) readVerifiedHint(ctx context.Context, name string, id ID, limit, hint int64) ([]byte, error) {
+	return r.readVerifiedWith(ctx, name, id, limit, func(rc io.Reader) ([]byte, error) { return readAllSized(rc, limit, hint) })
+}
+
+// readVerifiedWith is readVerified reading the object with read, which
+// returns at most limit+1 bytes.
+func (r *Repository) readVerifiedWith(ctx context.Context, name string, id ID, limit int64, read func(io.Reader) ([]byte, error)) ([]byte, error) {
 	rc, err := r.be.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	defer rc.Close()
-	data, err := readAllSized(rc, limit, hint)
+	data, err := read(rc)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
@@ -244,6 +250,28 @@ func readAllSized(rc io.Reader, limit, hint int64) ([]byte, error) {
 	}
 	rest, err := io.ReadAll(io.LimitReader(rc, limit+1-int64(n)))
 	return append(buf, rest...), err
+}
+
+// readAllReusing reads at most limit+1 bytes of rc into buf's storage,
+// growing it only as bytes arrive, as io.ReadAll does: a reader of many
+// objects of about one size allocates once, and an untrusted size never
+// allocates at all.
+func readAllReusing(rc io.Reader, limit int64, buf []byte) ([]byte, error) {
+	lr := io.LimitReader(rc, limit+1)
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // maxSizeHint bounds the buffer a listed size presizes: above any index

@@ -3,8 +3,11 @@ package archive
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/internal/progress"
 )
@@ -168,30 +171,53 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 		ids = append(ids, id)
 	}
 	slices.SortFunc(ids, func(a, b ID) int { return strings.Compare(a.String(), b.String()) })
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rep.Packs++
+	// Packs are checked verifyJobs at a time: on S3 each check is a round
+	// trip or a whole pack's transfer, and with --read-data decoding and
+	// hashing the blocks keeps every core busy. Problems are reported in
+	// the order of the pack ids whatever order the checks end in.
+	problems := make([]error, len(ids))
+	bufs := make(chan []byte, verifyJobs) // the packs read whole, reused
+	for range verifyJobs {
+		bufs <- nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(verifyJobs)
+	for i, id := range ids {
 		size, ok := sizes[id]
-		var err error
-		switch {
-		case !ok:
-			err = fmt.Errorf("%s is missing: %w", packName(id), ErrNotFound)
-		case readData:
-			err = r.checkPackData(ctx, id, size, byPack[id])
+		g.Go(func() error {
+			switch {
+			case !ok:
+				problems[i] = fmt.Errorf("%s is missing: %w", packName(id), ErrNotFound)
+			case readData:
+				buf := <-bufs
+				buf, problems[i] = r.checkPackData(gctx, id, size, byPack[id], buf)
+				bufs <- buf
+				sink.Add(1, size)
+			default:
+				problems[i] = r.checkPackTrailer(gctx, id, size, byPack[id])
+			}
+			return gctx.Err() // a cancelled run reports no problems, only that it stopped
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, id := range ids {
+		rep.Packs++
+		if size, ok := sizes[id]; ok && readData {
 			rep.BytesRead += size
-			sink.Add(1, size)
-		default:
-			err = r.checkPackTrailer(ctx, id, size, byPack[id])
 		}
-		if err != nil {
+		if err := problems[i]; err != nil {
 			badPack[id] = err.Error()
 			rep.Problems = append(rep.Problems, Problem{Object: packName(id), Error: err.Error()})
 		}
 	}
 	return nil
 }
+
+// verifyJobs is how many packs verify checks at once: as many as push and
+// pull move, which bounds the packs held whole in memory with --read-data.
+const verifyJobs = 4
 
 // ReadPackTrailer reads and decodes a pack's trailer with two ranged reads.
 func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]PackEntry, error) {
@@ -244,26 +270,29 @@ func compareEntries(have, want []PackEntry) error {
 	return nil
 }
 
-func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want []PackEntry) error {
-	data, err := r.readVerified(ctx, packName(id), id, size)
+// checkPackData reads a whole pack into buf's storage, checks it against
+// its id and the index, and decodes and hashes every block. It returns the
+// buffer for the next pack.
+func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want []PackEntry, buf []byte) ([]byte, error) {
+	data, err := r.readVerifiedWith(ctx, packName(id), id, size, func(rc io.Reader) ([]byte, error) { return readAllReusing(rc, size, buf) })
 	if err != nil {
-		return err
+		return buf, err
 	}
 	entries, err := packEntries(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", packName(id), err)
+		return data, fmt.Errorf("%s: %w", packName(id), err)
 	}
 	if err := compareEntries(entries, want); err != nil {
-		return err
+		return data, err
 	}
-	var buf []byte
+	var raw []byte
 	for _, e := range entries {
 		loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
-		if buf, err = DecodeBlock(e.ID, loc, data[e.Offset:e.Offset+e.Stored], buf); err != nil {
-			return fmt.Errorf("%s: %w", packName(id), err)
+		if raw, err = DecodeBlock(e.ID, loc, data[e.Offset:e.Offset+e.Stored], raw); err != nil {
+			return data, fmt.Errorf("%s: %w", packName(id), err)
 		}
 	}
-	return nil
+	return data, nil
 }
 
 // packEntries decodes the trailer of a whole pack held in memory.
