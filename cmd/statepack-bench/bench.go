@@ -35,6 +35,7 @@ type bench struct {
 	dataStats          dataStats
 	s3                 *miniotest.Server
 	proxy              *benchutil.CountingProxy // counts the requests of no-op push and pull
+	link               *benchutil.Link          // MinIO at --link-mbit, for the link rows
 	endpoint           string                   // the S3 endpoint children use
 
 	series map[string]*benchutil.Series
@@ -69,7 +70,7 @@ type facts struct {
 
 // newBench prepares the work directory and decides which rows run.
 func newBench(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
-	b := &bench{ctx: ctx, cfg: cfg, log: log, work: cfg.Work, need: closeOver(cfg.Only),
+	b := &bench{ctx: ctx, cfg: cfg, log: log, work: cfg.Work, need: closeOver(cfg.Only, cfg.LinkMbit > 0),
 		series: map[string]*benchutil.Series{}, loadStart: loadAverage(), facts: facts{Requests: map[string][]int64{}, Reported: map[string][]int64{}}}
 	var err error
 	if b.work == "" {
@@ -95,6 +96,9 @@ func newBench(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
 func (b *bench) close() error {
 	if b.proxy != nil {
 		_ = b.proxy.Close()
+	}
+	if b.link != nil {
+		_ = b.link.Close()
 	}
 	if b.s3 != nil {
 		b.s3.Stop()

@@ -28,6 +28,7 @@
 //	--chunk-study     also compare average chunk sizes of 32-256 KiB
 //	--only ROWS       run only these rows (comma-separated keys, see -h)
 //	--scale-blocks N  index entries of the scale row's remote (default 10,000,000)
+//	--link-mbit N     rate of the link the link rows reach MinIO over (default 1000; 0: no link rows)
 //	--restic=false    leave restic out even when it is on PATH
 //	--keep            keep the work directory
 package main
@@ -81,6 +82,9 @@ type config struct {
 	// ScaleBlocks is how many index entries the scale row's synthetic
 	// remote holds.
 	ScaleBlocks int
+	// LinkMbit is the rate, in Mbit/s each way, of the simulated network
+	// link the link rows reach MinIO over; 0 leaves those rows out.
+	LinkMbit int
 }
 
 // parseFlags reads the flags; --mb defaults to $BENCH_MB.
@@ -102,18 +106,24 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.Restic, "restic", true, "add restic's figures when restic is on PATH")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work directory")
 	fs.IntVar(&cfg.ScaleBlocks, "scale-blocks", 10_000_000, "index entries of the synthetic remote the scale row pushes to")
+	fs.IntVar(&cfg.LinkMbit, "link-mbit", 1000, "rate in Mbit/s of the network link the link rows reach MinIO over (0: leave them out)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.MB < 1 || cfg.Runs < 1 || cfg.ScaleBlocks < 1 {
-		return cfg, errors.New("--mb, --runs and --scale-blocks must be at least 1")
+	if cfg.MB < 1 || cfg.Runs < 1 || cfg.ScaleBlocks < 1 || cfg.LinkMbit < 0 {
+		return cfg, errors.New("--mb, --runs and --scale-blocks must be at least 1, --link-mbit at least 0")
 	}
 	var err error
-	cfg.Only, err = parseOnly(*only)
-	return cfg, err
+	if cfg.Only, err = parseOnly(*only); err != nil {
+		return cfg, err
+	}
+	if cfg.LinkMbit == 0 && cfg.Only["link"] {
+		return cfg, errors.New("--only link needs a --link-mbit rate above 0")
+	}
+	return cfg, nil
 }
 
 // parseOnly checks the row keys of --only.

@@ -14,22 +14,26 @@ import (
 )
 
 // TestCloseOver: a selected row brings the rows it needs, and nothing
-// else; no selection means every row.
+// else; no selection means every row, the link rows only with a link.
 func TestCloseOver(t *testing.T) {
+	noLink := slices.DeleteFunc(rowKeys(), func(k string) bool { return k == "link" })
 	for _, c := range []struct {
 		only []string
+		link bool
 		want []string
 	}{
-		{nil, rowKeys()},
-		{[]string{"save"}, []string{"save"}},
-		{[]string{"switch"}, []string{"mutate", "restore", "save", "switch"}},
-		{[]string{"noop-pull", "noop-save"}, []string{"noop-pull", "noop-save", "push", "save"}},
+		{nil, true, rowKeys()},
+		{nil, false, noLink},
+		{[]string{"save"}, true, []string{"save"}},
+		{[]string{"switch"}, true, []string{"mutate", "restore", "save", "switch"}},
+		{[]string{"noop-pull", "noop-save"}, true, []string{"noop-pull", "noop-save", "push", "save"}},
+		{[]string{"link"}, true, []string{"link", "save"}},
 	} {
 		only := map[string]bool{}
 		for _, k := range c.only {
 			only[k] = true
 		}
-		got := slices.Sorted(maps.Keys(closeOver(only)))
+		got := slices.Sorted(maps.Keys(closeOver(only, c.link)))
 		if want := slices.Sorted(slices.Values(c.want)); !slices.Equal(got, want) {
 			t.Errorf("closeOver(%v) = %v, want %v", c.only, got, want)
 		}
@@ -45,7 +49,10 @@ func TestParseFlags(t *testing.T) {
 	if cfg.MB != 256 || cfg.Runs != 5 || !cfg.Only["save"] || !cfg.Only["push"] || len(cfg.Only) != 2 {
 		t.Errorf("parseFlags = %+v", cfg)
 	}
-	for _, bad := range [][]string{{"--only", "sav"}, {"--runs", "0"}, {"extra"}} {
+	if cfg.LinkMbit != 1000 {
+		t.Errorf("--link-mbit defaults to %d, want 1000", cfg.LinkMbit)
+	}
+	for _, bad := range [][]string{{"--only", "sav"}, {"--runs", "0"}, {"extra"}, {"--link-mbit", "-1"}, {"--link-mbit", "0", "--only", "link"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%v) succeeded", bad)
 		}
@@ -109,6 +116,14 @@ func TestScaleIndexObject(t *testing.T) {
 	}
 	if other, _ := scaleIndexObject(4, 1000); bytes.Equal(other, data) {
 		t.Error("objects 3 and 4 are the same")
+	}
+}
+
+func TestLinkRate(t *testing.T) {
+	for n, want := range map[int]string{1000: "1 Gbit/s", 2500: "2.5 Gbit/s", 10000: "10 Gbit/s", 500: "500 Mbit/s", 1234: "1234 Mbit/s"} {
+		if got := linkRate(n); got != want {
+			t.Errorf("linkRate(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/minio/minio-go/v7"
 
@@ -31,6 +32,13 @@ func (b *bench) startS3() error {
 		return err
 	}
 	b.logf("MinIO at %s, counting proxy at %s", srv.Endpoint, b.proxy.URL)
+	if !b.need["link"] {
+		return nil
+	}
+	if b.link, err = benchutil.StartLink(strings.TrimPrefix(srv.Endpoint, "http://"), int64(b.cfg.LinkMbit)*1e6/8); err != nil {
+		return err
+	}
+	b.logf("MinIO over a %s link at %s", linkRate(b.cfg.LinkMbit), b.link.URL)
 	return nil
 }
 
@@ -106,6 +114,47 @@ func (b *bench) rawS3(series, op, bucket string, bytes int64) ([]byte, error) {
 		"--count", strconv.FormatInt(count, 10), "--size", strconv.Itoa(rawObjectSize), "--jobs", strconv.Itoa(rawJobs))
 }
 
+// linkRun measures a cold push into an empty remote and a cold pull
+// --restore into an empty store and DATA_DIR with MinIO behind the link,
+// each against raw requests for as many bytes over the same link: the
+// pace of a network, where the loopback rows measure the CPU.
+func (b *bench) linkRun(r *trial) error {
+	bucket := bucketName(r) + "-link"
+	client := b.s3.Client()
+	if err := client.MakeBucket(b.ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucket, err)
+	}
+	defer client.RemoveBucketWithOptions(b.ctx, bucket, minio.RemoveBucketOptions{ForceDelete: true})
+	b.endpoint = b.link.URL
+	defer func() { b.endpoint = b.s3.Endpoint }()
+	remote := "s3://" + bucket + "/statepack"
+	if _, err := b.spSetup(r.store, "", remote, "init", "--remote"); err != nil {
+		return err
+	}
+	out, err := b.sp("push-link", r.store, "", remote, "push", state)
+	if err != nil {
+		return err
+	}
+	sent, err := intField(out, "bytes")
+	if err != nil {
+		return err
+	}
+	if _, err := b.rawS3("raw-put-link", "put", bucket, sent); err != nil {
+		return err
+	}
+	store, data := filepath.Join(r.root, "link-store"), filepath.Join(r.root, "link-data")
+	if _, err := b.sp("pull-link", store, data, remote, "pull", state, "--restore"); err != nil {
+		return err
+	}
+	if _, err := b.rawS3("raw-get-link", "get", bucket, sent); err != nil {
+		return err
+	}
+	if err := benchutil.RemoveAll(store); err != nil {
+		return err
+	}
+	return benchutil.RemoveAll(data)
+}
+
 // noopPush measures a push of a state the remote already has, counting
 // its requests at the server.
 func (b *bench) noopPush(r *trial) error {
@@ -134,8 +183,10 @@ func (r *trial) pulledStore() string { return filepath.Join(r.root, "pulled-stor
 func (r *trial) pulledData() string  { return filepath.Join(r.root, "pulled") }
 
 // coldPull measures pull --restore into an empty store and an empty
-// DATA_DIR, a pull into another empty store alone, then a raw GET of the raw PUT's objects (and restic's
-// restore from the same MinIO).
+// DATA_DIR, a pull into another empty store alone, then a raw GET of the
+// raw PUT's objects, a verify of the remote that reads every pack (what a
+// pull must check, with nothing written), and restic's restore from the
+// same MinIO.
 func (b *bench) coldPull(r *trial) error {
 	if _, err := b.sp("pull", r.pulledStore(), r.pulledData(), r.remote, "pull", state, "--restore"); err != nil {
 		return err
@@ -149,6 +200,9 @@ func (b *bench) coldPull(r *trial) error {
 	}
 	bucket := bucketName(r)
 	if _, err := b.rawS3("raw-get", "get", bucket, b.facts.PushBytes[len(b.facts.PushBytes)-1]); err != nil {
+		return err
+	}
+	if _, err := b.sp("verify-remote", r.store, "", r.remote, "verify", "--remote", "--read-data"); err != nil {
 		return err
 	}
 	if err := benchutil.RemoveAll(r.pulledData()); err != nil {

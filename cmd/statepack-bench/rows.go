@@ -46,6 +46,10 @@ var rowDefs = []rowDef{
 	{key: "pull", name: "cold pull --restore", op: "pull", base: "raw-get", baseName: "raw GET 16 MiB, 4 at once", limit: 1 / 0.7, restic: "restic-s3-restore"},
 	{key: "pull", name: "cold pull --restore", op: "pull", base: "raw-get", plus: "cp-a", baseName: "raw GET + cp -a"},
 	{key: "pull", name: "cold pull, no restore", op: "pull-only", base: "raw-get", baseName: "raw GET 16 MiB, 4 at once"},
+	{key: "pull", name: "verify --remote --read-data", op: "verify-remote", base: "raw-get", baseName: "raw GET 16 MiB, 4 at once"},
+	// A link row's name has the link's rate (%[3]s).
+	{key: "link", name: "cold push over a %[3]s link", op: "push-link", base: "raw-put-link", baseName: "raw PUT, same link", limit: 1 / 0.7},
+	{key: "link", name: "cold pull --restore over a %[3]s link", op: "pull-link", base: "raw-get-link", baseName: "raw GET, same link", limit: 1 / 0.7},
 	{key: "noop-push", name: "no-op push", op: "push-noop", baseName: "requests at MinIO", kind: byRequests, limit: 3},
 	{key: "noop-pull", name: "no-op pull", op: "pull-noop", baseName: "requests at MinIO", kind: byRequests, limit: 3},
 	// A scale row's name has the small state's MiB (%[1]d) and the
@@ -141,8 +145,11 @@ func (b *bench) rows() []Row {
 			continue
 		}
 		name, data := d.name, b.dataStats.Bytes
+		if strings.Contains(name, "%[") {
+			name = fmt.Sprintf(name, scaleDataMB, shortCount(b.cfg.ScaleBlocks), linkRate(b.cfg.LinkMbit))
+		}
 		if d.key == "scale" {
-			name, data = fmt.Sprintf(d.name, scaleDataMB, shortCount(b.cfg.ScaleBlocks)), b.scale.Data.Bytes
+			data = b.scale.Data.Bytes
 		}
 		r := Row{Key: d.key, Operation: name, Wall: op.Wall.Seconds(), CPU: op.CPU.Seconds(), RSSMiB: mib(op.MaxRSS),
 			Baseline: d.baseName, Target: d.target(), Restic: b.series[d.restic].Summary().Wall.Seconds()}
@@ -180,6 +187,14 @@ func (b *bench) ratio(d rowDef, r *Row) {
 			r.Reported = slices.Max(reqs)
 		}
 	}
+}
+
+// linkRate writes a rate in Mbit/s as 1 Gbit/s or 500 Mbit/s.
+func linkRate(mbit int) string {
+	if mbit >= 1000 && mbit%100 == 0 {
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(mbit)/1000), ".0") + " Gbit/s"
+	}
+	return fmt.Sprintf("%d Mbit/s", mbit)
 }
 
 // shortCount writes a count as 10M, 2.5M or 50k.

@@ -19,6 +19,7 @@ var deps = map[string][]string{
 	"noop-push":    {"push"},
 	"pull":         {"push"},
 	"noop-pull":    {"push"},
+	"link":         {"save"},
 	"restore":      {"save"},
 	"noop-restore": {"restore"},
 	"mutate":       {"restore"},
@@ -27,8 +28,8 @@ var deps = map[string][]string{
 }
 
 // closeOver returns the rows to run for the selection only (all when
-// empty), with everything they depend on.
-func closeOver(only map[string]bool) map[string]bool {
+// empty), with everything they depend on; the link rows only with a link.
+func closeOver(only map[string]bool, link bool) map[string]bool {
 	need := map[string]bool{}
 	var add func(string)
 	add = func(k string) {
@@ -40,7 +41,7 @@ func closeOver(only map[string]bool) map[string]bool {
 		}
 	}
 	for _, k := range rowKeys() {
-		if len(only) == 0 || only[k] {
+		if (len(only) == 0 || only[k]) && (k != "link" || link) {
 			add(k)
 		}
 	}
@@ -48,7 +49,7 @@ func closeOver(only map[string]bool) map[string]bool {
 }
 
 // needsRemote reports whether any S3 row runs.
-func (b *bench) needsRemote() bool { return b.need["push"] || b.need["scale"] }
+func (b *bench) needsRemote() bool { return b.need["push"] || b.need["scale"] || b.need["link"] }
 
 // needsData reports whether any row uses the --mb DATA_DIR (the scale
 // row pushes a small state of its own).
@@ -88,6 +89,7 @@ func (b *bench) runOnce(n int) error {
 	}{
 		{"save", b.coldSave}, {"noop-save", b.noopSave},
 		{"push", b.coldPush}, {"noop-push", b.noopPush}, {"pull", b.coldPull}, {"noop-pull", b.noopPull},
+		{"link", b.linkRun},
 		{"restore", b.coldRestore}, {"noop-restore", b.noopRestore},
 		{"mutate", b.mutateSave}, {"switch", b.switchVersion},
 		{"scale", b.scaleRun},

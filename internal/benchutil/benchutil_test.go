@@ -2,6 +2,7 @@ package benchutil
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,8 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 func TestMedian(t *testing.T) {
@@ -169,5 +173,71 @@ func TestCountingProxy(t *testing.T) {
 	}
 	if want := strings.TrimPrefix(p.URL, "http://"); len(hosts) == 0 || hosts[0] != want {
 		t.Errorf("server saw Host %v, want %s", hosts, want)
+	}
+}
+
+// TestLink: bytes cross a Link intact both ways, and connections share
+// its rate: two downloads at once take at least their sum over the rate.
+// Only lower bounds are checked, which a slow machine cannot break.
+func TestLink(t *testing.T) {
+	const rate, size = 8 << 20, 2 << 20
+	payload := bytes.Repeat([]byte("statepack link "), size/15+1)[:size]
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			b, _ := io.ReadAll(r.Body)
+			if bytes.Equal(b, payload) {
+				got.Add(1)
+			}
+			return
+		}
+		_, _ = w.Write(payload)
+	}))
+	defer srv.Close()
+	l, err := StartLink(strings.TrimPrefix(srv.URL, "http://"), rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	least := func(bytes int) time.Duration { return time.Duration(bytes)*time.Second/rate - linkBurst }
+
+	start := time.Now()
+	var g errgroup.Group
+	for range 2 {
+		g.Go(func() error {
+			resp, err := http.Get(l.URL + "/object")
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil && !bytes.Equal(b, payload) {
+				err = fmt.Errorf("GET: %d bytes, not the %d the server sent", len(b), size)
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < least(2*size) {
+		t.Errorf("two GETs of %d bytes at once took %v over a link of %d B/s, want at least %v", size, d, rate, least(2*size))
+	}
+
+	start = time.Now()
+	req, _ := http.NewRequest(http.MethodPut, l.URL+"/object", bytes.NewReader(payload))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if d := time.Since(start); d < least(size) {
+		t.Errorf("PUT of %d bytes took %v, want at least %v", size, d, least(size))
+	}
+	if got.Load() != 1 {
+		t.Error("the server did not receive the PUT's bytes intact")
+	}
+	if _, err := StartLink("127.0.0.1:1", 0); err == nil {
+		t.Error("StartLink accepted a rate of 0")
 	}
 }
