@@ -45,33 +45,59 @@ func (r *Repository) ReadPackBlocks(ctx context.Context, pack ID, blocks []Block
 	bufs := getReadBufs()
 	defer putReadBufs(bufs)
 	for _, rg := range coalesce(blocks) {
-		data, err := r.readInto(ctx, packName(pack), rg.off, rg.end-rg.off, bufs.spanFor(rg.end-rg.off))
-		if err != nil {
-			return err
-		}
-		bufs.span = data
-		if err := r.decodeBlocks(pack, data, rg.off, rg.blocks, bufs, fn); err != nil {
+		if _, _, _, err := r.readSpan(ctx, pack, rg.off, rg.end-rg.off, rg.blocks, bufs, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// decodeBlocks verifies each of blocks, found in data (the bytes of pack
-// from offset off), and hands it to fn.
-func (r *Repository) decodeBlocks(pack ID, data []byte, off int64, blocks []BlockAt, bufs *readBufs, fn func(b BlockAt, stored, raw []byte) error) error {
-	for _, b := range blocks {
-		stored := data[int64(b.Loc.Offset)-off : int64(b.Loc.Offset)-off+int64(b.Loc.Stored)]
-		raw, err := DecodeBlock(b.ID, b.Loc, stored, bufs.raw)
-		if err != nil {
-			return fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
+// readStep is the least readSpan reads before it decodes the blocks that
+// have arrived: a few blocks, so the loop costs nothing next to them.
+const readStep = 256 << 10
+
+// readSpan reads n bytes of pack from off into bufs' span and hands each
+// of blocks (sorted by offset, all within the span) to fn, verified, as
+// soon as its bytes are in. Decoding thus overlaps the transfer: over a
+// network the next bytes arrive while a block is checked, where reading
+// the whole span first left the link idle while the spans of all the
+// reads at once, which a shared link completes together, were checked
+// together at the end. It returns the bytes read and how many blocks went
+// to fn; short reports, with an error, an object that ends before the
+// span does (ErrOutOfRange, or io.ErrUnexpectedEOF part way).
+func (r *Repository) readSpan(ctx context.Context, pack ID, off, n int64, blocks []BlockAt, bufs *readBufs, fn func(b BlockAt, stored, raw []byte) error) (data []byte, done int, short bool, err error) {
+	name := packName(pack)
+	rc, err := r.be.GetRange(ctx, name, off, n)
+	if err != nil {
+		return nil, 0, errors.Is(err, ErrOutOfRange), fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	defer rc.Close()
+	data = bufs.spanFor(n)[:n]
+	bufs.span = data
+	var got int64
+	for got < n {
+		m, rerr := io.ReadAtLeast(rc, data[got:], int(min(readStep, n-got)))
+		got += int64(m)
+		for ; done < len(blocks) && int64(blocks[done].Loc.Offset)+int64(blocks[done].Loc.Stored)-off <= got; done++ {
+			b := blocks[done]
+			stored := data[int64(b.Loc.Offset)-off : int64(b.Loc.Offset)-off+int64(b.Loc.Stored)]
+			raw, err := DecodeBlock(b.ID, b.Loc, stored, bufs.raw)
+			if err != nil {
+				return data[:got], done, false, fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
+			}
+			bufs.raw = raw
+			if err := fn(b, stored, raw); err != nil {
+				return data[:got], done, false, err
+			}
 		}
-		bufs.raw = raw
-		if err := fn(b, stored, raw); err != nil {
-			return err
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			return data[:got], done, true, fmt.Errorf("read %s from %s: %w", name, r.Location(), io.ErrUnexpectedEOF)
+		}
+		if rerr != nil {
+			return data[:got], done, false, fmt.Errorf("read %s from %s: %w", name, r.Location(), rerr)
 		}
 	}
-	return nil
+	return data, done, false, nil
 }
 
 // readBufs are one ReadPackBlocks call's buffers: the span read from the
@@ -151,42 +177,69 @@ func coalesce(blocks []BlockAt) []span {
 	return out
 }
 
+// PackReceiver takes the blocks ReadPackFrom reads: every block goes to
+// Block, verified, as it arrives; then either the pack as it is goes to
+// Keep, or each block's stored bytes, verified, go to Add.
+type PackReceiver struct {
+	// Block gets each block's stored and raw bytes, valid during the call.
+	Block func(b BlockAt, stored, raw []byte) error
+	// Keep gets a pack read whole that checks: its bytes, valid during
+	// the call, and its trailer's entries.
+	Keep func(data []byte, entries []PackEntry) error
+	// Add gets the stored bytes of each block not in a kept pack, valid
+	// during the call, to store in packs of the caller's own.
+	Add func(b BlockAt, stored []byte) error
+}
+
 // ReadPackFrom is ReadPackBlocks for a reader that can store a pack as
 // it is: when blocks lie back to back from the start of pack (every block
 // of the pack, when a cold pull wants them), it reads them together with
-// the trailer a pack of exactly those blocks ends with, in one request.
-// When those bytes are that whole pack (they hash to its id, and its
-// trailer lists these blocks where the index put them), each block goes
-// to fn verified with whole set, and then keep gets the pack's bytes and
-// entries, valid during the call, instead of the caller building a copy.
-// Otherwise every block goes to fn verified, whole unset: from the same
-// bytes when the pack holds more, else as ReadPackBlocks reads them (the
-// blocks lie otherwise, or the object is shorter than they and the
+// the trailer a pack of exactly those blocks ends with, in one request,
+// each block going to to.Block as it arrives. When those bytes are that
+// whole pack (they hash to its id, and its trailer lists these blocks
+// where the index put them), to.Keep gets them, instead of the caller
+// building a copy. Otherwise each block goes to to.Add: from the same
+// bytes when the pack holds more, else as ReadPackBlocks reads the rest
+// (the blocks lie otherwise, or the object is shorter than they and the
 // trailer: ReadPackBlocks reports what is wrong).
-func (r *Repository) ReadPackFrom(ctx context.Context, pack ID, blocks []BlockAt, fn func(b BlockAt, stored, raw []byte, whole bool) error, keep func(data []byte, entries []PackEntry) error) error {
-	partial := func(b BlockAt, stored, raw []byte) error { return fn(b, stored, raw, false) }
+func (r *Repository) ReadPackFrom(ctx context.Context, pack ID, blocks []BlockAt, to PackReceiver) error {
+	both := func(b BlockAt, stored, raw []byte) error {
+		if err := to.Block(b, stored, raw); err != nil {
+			return err
+		}
+		return to.Add(b, stored)
+	}
 	size, ok := packOfExactly(blocks)
 	if !ok {
-		return r.ReadPackBlocks(ctx, pack, blocks, partial)
+		return r.ReadPackBlocks(ctx, pack, blocks, both)
 	}
 	bufs := getReadBufs()
 	defer putReadBufs(bufs)
-	data, err := r.readInto(ctx, packName(pack), 0, size, bufs.spanFor(size))
-	if errors.Is(err, ErrOutOfRange) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return r.ReadPackBlocks(ctx, pack, blocks, partial) // not a pack of just these blocks
+	data, done, short, err := r.readSpan(ctx, pack, 0, size, blocks, bufs, to.Block)
+	switch {
+	case short: // not a pack of just these blocks
+		if err := addEach(blocks[:done], data, to.Add); err != nil {
+			return err
+		}
+		return r.ReadPackBlocks(ctx, pack, blocks[done:], both)
+	case err != nil:
+		return err // a failure of the remote (reading again would wait for it again), or a block that does not verify
 	}
-	if err != nil {
-		return err // a failure of the remote: reading again would wait for it again
+	if entries, whole := wholePack(pack, data, blocks); whole {
+		return to.Keep(data, entries)
 	}
-	bufs.span = data
-	entries, whole := wholePack(pack, data, blocks)
-	err = r.decodeBlocks(pack, data, 0, blocks, bufs, func(b BlockAt, stored, raw []byte) error {
-		return fn(b, stored, raw, whole)
-	})
-	if err != nil || !whole {
-		return err
+	return addEach(blocks, data, to.Add)
+}
+
+// addEach hands add the stored bytes of each of blocks, found in data
+// (the bytes of their pack from its start).
+func addEach(blocks []BlockAt, data []byte, add func(b BlockAt, stored []byte) error) error {
+	for _, b := range blocks {
+		if err := add(b, data[b.Loc.Offset:int64(b.Loc.Offset)+int64(b.Loc.Stored)]); err != nil {
+			return err
+		}
 	}
-	return keep(data, entries)
+	return nil
 }
 
 // packOfExactly returns the size of a pack holding exactly blocks, when

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/statepack/statepack/archive"
 )
@@ -73,24 +76,30 @@ func TestReadPackFrom(t *testing.T) {
 				byID[b.ID] = contents[i]
 			}
 			want := tc.blocks(all)
-			var got []archive.BlockAt
+			var got, added []archive.BlockAt
 			var kept []byte
-			var wholes int
-			err := r.ReadPackFrom(context.Background(), pack, want, func(b archive.BlockAt, stored, raw []byte, whole bool) error {
-				if !bytes.Equal(raw, byID[b.ID]) {
-					t.Errorf("block %s handed over wrong", b.ID.Short())
-				}
-				got = append(got, b)
-				if whole {
-					wholes++
-				}
-				return nil
-			}, func(data []byte, entries []archive.PackEntry) error {
-				kept = bytes.Clone(data)
-				if len(entries) != len(all) {
-					t.Errorf("%d entries kept, want %d", len(entries), len(all))
-				}
-				return nil
+			err := r.ReadPackFrom(context.Background(), pack, want, archive.PackReceiver{
+				Block: func(b archive.BlockAt, stored, raw []byte) error {
+					if !bytes.Equal(raw, byID[b.ID]) {
+						t.Errorf("block %s handed over wrong", b.ID.Short())
+					}
+					got = append(got, b)
+					return nil
+				},
+				Keep: func(data []byte, entries []archive.PackEntry) error {
+					kept = bytes.Clone(data)
+					if len(entries) != len(all) {
+						t.Errorf("%d entries kept, want %d", len(entries), len(all))
+					}
+					return nil
+				},
+				Add: func(b archive.BlockAt, stored []byte) error {
+					if len(stored) != int(b.Loc.Stored) || !bytes.Equal(stored, byID[b.ID]) { // raw blocks: stored as they are
+						t.Errorf("block %s added with the wrong bytes", b.ID.Short())
+					}
+					added = append(added, b)
+					return nil
+				},
 			})
 			if (err != nil) != (tc.fails != nil) || (tc.fails != nil && !errors.Is(err, tc.fails)) {
 				t.Fatalf("err %v; want one matching %v", err, tc.fails)
@@ -109,9 +118,90 @@ func TestReadPackFrom(t *testing.T) {
 					t.Fatalf("block %d handed over out of order", i)
 				}
 			}
-			if (kept != nil) != tc.whole || (tc.whole && (archive.Hash(kept) != pack || wholes != len(want))) || (!tc.whole && wholes != 0) {
-				t.Errorf("kept %d bytes (whole %d of %d blocks); want whole %v", len(kept), wholes, len(want), tc.whole)
+			if (kept != nil) != tc.whole || (tc.whole && (archive.Hash(kept) != pack || len(added) != 0)) {
+				t.Errorf("kept %d bytes, added %d of %d blocks; want whole %v", len(kept), len(added), len(want), tc.whole)
+			}
+			if !tc.whole && !slices.Equal(added, want) {
+				t.Errorf("added %d blocks, want each of the %d not kept, in order", len(added), len(want))
 			}
 		})
+	}
+}
+
+// gatedPack serves every GetRange of one object in two parts: the bytes
+// up to cut, then, once open is closed, the rest; with short set the rest
+// never comes (the object ends early).
+type gatedPack struct {
+	archive.Backend
+	cut   int64
+	open  chan struct{}
+	short bool
+}
+
+func (g *gatedPack) GetRange(ctx context.Context, name string, off, n int64) (io.ReadCloser, error) {
+	rc, err := g.Backend.GetRange(ctx, name, off, n)
+	if err != nil || off != 0 || n <= g.cut {
+		return rc, err
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	rest := io.Reader(&waitReader{r: bytes.NewReader(data[g.cut:]), open: g.open})
+	if g.short {
+		rest = bytes.NewReader(nil)
+	}
+	return io.NopCloser(io.MultiReader(bytes.NewReader(data[:g.cut]), rest)), nil
+}
+
+// waitReader reads r once open is closed, or fails after 30 s: the
+// bytes before it were handed over whole, never decoded.
+type waitReader struct {
+	r    io.Reader
+	open chan struct{}
+}
+
+func (w *waitReader) Read(p []byte) (int, error) {
+	select {
+	case <-w.open:
+		return w.r.Read(p)
+	case <-time.After(30 * time.Second):
+		return 0, errors.New("the rest of the pack was asked for before the blocks already read were handed over")
+	}
+}
+
+// TestReadPackFromStreams: blocks go to Block as their bytes arrive, not
+// once the whole pack has (the rest of this pack comes only after the
+// first block is handed over), and when the read of a whole pack ends
+// early, the blocks handed over before the end are added and the rest are
+// read as ReadPackBlocks reads them: each block once.
+func TestReadPackFromStreams(t *testing.T) {
+	for _, short := range []bool{false, true} {
+		r, _ := testRepo(t)
+		pack, all, _ := testPack(t, r, 300, 2) // about 750 KiB: several reads of readStep
+		g := &gatedPack{Backend: r.Backend(), cut: int64(all[150].Loc.Offset), open: make(chan struct{}), short: short}
+		gr, err := archive.Open(context.Background(), g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, added int
+		var kept bool
+		err = gr.ReadPackFrom(context.Background(), pack, all, archive.PackReceiver{
+			Block: func(b archive.BlockAt, stored, raw []byte) error {
+				if got++; got == 1 {
+					close(g.open)
+				}
+				return nil
+			},
+			Keep: func([]byte, []archive.PackEntry) error { kept = true; return nil },
+			Add:  func(archive.BlockAt, []byte) error { added++; return nil },
+		})
+		switch {
+		case !short && (err != nil || !kept || got != len(all) || added != 0):
+			t.Errorf("streamed pack: err %v, kept %v, %d blocks handed over, %d added; want it kept with all %d", err, kept, got, added, len(all))
+		case short && (err != nil || kept || got != len(all) || added != len(all)):
+			t.Errorf("pack cut at block 150: err %v, kept %v, %d blocks handed over, %d added; want each of the %d once, the rest by ranged reads, and added", err, kept, got, added, len(all))
+		}
 	}
 }

@@ -204,21 +204,19 @@ func receive(ctx context.Context, local, remote *archive.Repository, blocks []ar
 // for it; other blocks go into new local packs.
 func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult, scatter *scatterFeed) error {
 	return moveBlocks(ctx, dst, ids, locs, jobs, sink, res, func(ctx context.Context, pack archive.ID, blocks []archive.BlockAt, w *packSink) error {
-		each := func(c archive.BlockAt, stored, raw []byte, whole bool) error {
-			if !whole {
-				if err := w.add(ctx, c, stored); err != nil {
+		return src.ReadPackFrom(ctx, pack, blocks, archive.PackReceiver{
+			Block: func(c archive.BlockAt, stored, raw []byte) error {
+				scatter.write(c.ID, raw)
+				sink.Add(1, int64(len(stored)))
+				return nil
+			},
+			Keep: func(data []byte, entries []archive.PackEntry) error {
+				if err := dst.PutPack(ctx, pack, data); err != nil {
 					return err
 				}
-			}
-			scatter.write(c.ID, raw)
-			sink.Add(1, int64(len(stored)))
-			return nil
-		}
-		return src.ReadPackFrom(ctx, pack, blocks, each, func(data []byte, entries []archive.PackEntry) error {
-			if err := dst.PutPack(ctx, pack, data); err != nil {
-				return err
-			}
-			return w.addWhole(ctx, pack, entries)
+				return w.addWhole(ctx, pack, entries)
+			},
+			Add: func(c archive.BlockAt, stored []byte) error { return w.add(ctx, c, stored) },
 		})
 	})
 }
