@@ -40,64 +40,121 @@ func GroupByPack(blocks []BlockAt) map[ID][]BlockAt {
 // ReadPackBlocks reads the given blocks of one pack (sorted by offset)
 // with as few ranged reads as their layout allows, verifies each against
 // its id, and hands fn its stored and raw bytes, both valid only during
-// the call. Nothing unverified is passed on (invariant 2).
+// the call. Nothing unverified is passed on (invariant 2). It holds a
+// window of each read, not the whole read (readSpan).
 func (r *Repository) ReadPackBlocks(ctx context.Context, pack ID, blocks []BlockAt, fn func(b BlockAt, stored, raw []byte) error) error {
 	bufs := getReadBufs()
 	defer putReadBufs(bufs)
 	for _, rg := range coalesce(blocks) {
-		if _, _, _, err := r.readSpan(ctx, pack, rg.off, rg.end-rg.off, rg.blocks, bufs, fn); err != nil {
+		if _, _, _, err := r.readSpan(ctx, pack, rg.off, rg.end-rg.off, rg.blocks, bufs, false, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// readStep is the least readSpan reads before it decodes the blocks that
-// have arrived: a few blocks, so the loop costs nothing next to them.
-const readStep = 256 << 10
+const (
+	// readStep is the least readSpan reads before it decodes the blocks
+	// that have arrived: a few blocks, so the loop costs nothing next to
+	// them.
+	readStep = 256 << 10
+	// spanWindow is how much of a read readSpan holds when the caller
+	// needs it block by block only: four times the largest block the
+	// chunker cuts. Holding whole 16 MiB reads, four at once, made most
+	// of the memory of a push that repacks.
+	spanWindow = 1 << 20
+)
 
-// readSpan reads n bytes of pack from off into bufs' span and hands each
-// of blocks (sorted by offset, all within the span) to fn, verified, as
-// soon as its bytes are in. Decoding thus overlaps the transfer: over a
-// network the next bytes arrive while a block is checked, where reading
-// the whole span first left the link idle while the spans of all the
-// reads at once, which a shared link completes together, were checked
-// together at the end. It returns the bytes read and how many blocks went
-// to fn; short reports, with an error, an object that ends before the
-// span does (ErrOutOfRange, or io.ErrUnexpectedEOF part way).
-func (r *Repository) readSpan(ctx context.Context, pack ID, off, n int64, blocks []BlockAt, bufs *readBufs, fn func(b BlockAt, stored, raw []byte) error) (data []byte, done int, short bool, err error) {
+// readSpan reads n bytes of pack from off and hands each of blocks
+// (sorted by offset, all within the span) to fn, verified, as soon as its
+// bytes are in. Decoding thus overlaps the transfer: over a network the
+// next bytes arrive while a block is checked, where reading the whole span
+// first left the link idle while the spans of all the reads at once, which
+// a shared link completes together, were checked together at the end.
+// With whole set it keeps the span in bufs and returns the bytes read (all
+// of them, unless short); otherwise it keeps only a window of spanWindow
+// (more for a longer block), dropping the bytes of blocks done. It returns
+// how many blocks went to fn; short reports, with an error, an object that
+// ends before the span does (ErrOutOfRange, or io.ErrUnexpectedEOF part
+// way).
+func (r *Repository) readSpan(ctx context.Context, pack ID, off, n int64, blocks []BlockAt, bufs *readBufs, whole bool, fn func(b BlockAt, stored, raw []byte) error) (data []byte, done int, short bool, err error) {
 	name := packName(pack)
 	rc, err := r.be.GetRange(ctx, name, off, n)
 	if err != nil {
 		return nil, 0, errors.Is(err, ErrOutOfRange), fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	defer rc.Close()
-	data = bufs.spanFor(n)[:n]
-	bufs.span = data
-	var got int64
-	for got < n {
-		m, rerr := io.ReadAtLeast(rc, data[got:], int(min(readStep, n-got)))
-		got += int64(m)
-		for ; done < len(blocks) && int64(blocks[done].Loc.Offset)+int64(blocks[done].Loc.Stored)-off <= got; done++ {
+	size := n
+	if !whole {
+		size = min(n, spanWindow)
+	}
+	w := window{buf: bufs.spanFor(size)[:size]}
+	defer func() { bufs.span = w.buf }()
+	for w.got < n {
+		var next int64 = -1 // where the next block starts: the bytes still needed
+		if done < len(blocks) {
+			next = int64(blocks[done].Loc.Offset) - off
+		}
+		w.makeRoom(next, n)
+		m, rerr := io.ReadAtLeast(rc, w.free(), int(min(readStep, n-w.got, int64(len(w.free())))))
+		w.got += int64(m)
+		for ; done < len(blocks) && int64(blocks[done].Loc.Offset)+int64(blocks[done].Loc.Stored)-off <= w.got; done++ {
 			b := blocks[done]
-			stored := data[int64(b.Loc.Offset)-off : int64(b.Loc.Offset)-off+int64(b.Loc.Stored)]
+			stored := w.bytes(int64(b.Loc.Offset)-off, int64(b.Loc.Stored))
 			raw, err := DecodeBlock(b.ID, b.Loc, stored, bufs.raw)
 			if err != nil {
-				return data[:got], done, false, fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
+				return w.held(), done, false, fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
 			}
 			bufs.raw = raw
 			if err := fn(b, stored, raw); err != nil {
-				return data[:got], done, false, err
+				return w.held(), done, false, err
 			}
 		}
 		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-			return data[:got], done, true, fmt.Errorf("read %s from %s: %w", name, r.Location(), io.ErrUnexpectedEOF)
+			return w.held(), done, true, fmt.Errorf("read %s from %s: %w", name, r.Location(), io.ErrUnexpectedEOF)
 		}
 		if rerr != nil {
-			return data[:got], done, false, fmt.Errorf("read %s from %s: %w", name, r.Location(), rerr)
+			return w.held(), done, false, fmt.Errorf("read %s from %s: %w", name, r.Location(), rerr)
 		}
 	}
-	return data, done, false, nil
+	return w.held(), done, false, nil
+}
+
+// window is the part of a span readSpan holds: buf holds the span's
+// bytes from base up to got.
+type window struct {
+	buf       []byte
+	base, got int64
+}
+
+// free is the room left after the bytes read.
+func (w *window) free() []byte { return w.buf[w.got-w.base:] }
+
+// held is the bytes read that the window still holds.
+func (w *window) held() []byte { return w.buf[:w.got-w.base] }
+
+// bytes returns n bytes of the span at off, which the window holds.
+func (w *window) bytes(off, n int64) []byte { return w.buf[off-w.base : off-w.base+n] }
+
+// makeRoom makes room to read when the window is full: it drops the
+// bytes before next (the start of the next block; -1: none is left),
+// and when one block fills the window, it grows it, up to the span's
+// length n.
+func (w *window) makeRoom(next, n int64) {
+	if w.got-w.base < int64(len(w.buf)) {
+		return
+	}
+	keep := w.got
+	if next >= 0 {
+		keep = min(keep, next)
+	}
+	copy(w.buf, w.buf[keep-w.base:w.got-w.base])
+	w.base = keep
+	if w.got-w.base == int64(len(w.buf)) {
+		grown := make([]byte, min(2*int64(len(w.buf)), n-w.base))
+		copy(grown, w.buf)
+		w.buf = grown
+	}
 }
 
 // readBufs are one ReadPackBlocks call's buffers: the span read from the
@@ -215,7 +272,7 @@ func (r *Repository) ReadPackFrom(ctx context.Context, pack ID, blocks []BlockAt
 	}
 	bufs := getReadBufs()
 	defer putReadBufs(bufs)
-	data, done, short, err := r.readSpan(ctx, pack, 0, size, blocks, bufs, to.Block)
+	data, done, short, err := r.readSpan(ctx, pack, 0, size, blocks, bufs, true, to.Block)
 	switch {
 	case short: // not a pack of just these blocks
 		if err := addEach(blocks[:done], data, to.Add); err != nil {

@@ -205,3 +205,63 @@ func TestReadPackFromStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestReadPackBlocksWindow: a read longer than the window readSpan holds
+// hands over every block intact, whether the blocks lie back to back,
+// with gaps, or one of them is longer than the window itself.
+func TestReadPackBlocksWindow(t *testing.T) {
+	r, _ := testRepo(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	p := archive.NewPackBuilder(8 << 20)
+	contents := map[archive.ID][]byte{}
+	for i := range 60 {
+		n := 20<<10 + rng.IntN(100<<10)
+		if i == 30 {
+			n = 3 << 20 // longer than the window: it must grow
+		}
+		raw := make([]byte, n)
+		for j := range raw {
+			raw[j] = byte(rng.Uint32())
+		}
+		id := archive.Hash(raw)
+		p.Add(id, raw, len(raw), archive.EncodingRaw)
+		contents[id] = raw
+	}
+	pack, data, entries := p.Finish()
+	if err := r.PutPack(context.Background(), pack, data); err != nil {
+		t.Fatal(err)
+	}
+	all := make([]archive.BlockAt, len(entries))
+	for i, e := range entries {
+		all[i] = archive.BlockAt{ID: e.ID, Loc: archive.Location{Pack: pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}}
+	}
+	for _, tc := range []struct {
+		name string
+		pick func(i int) bool
+	}{
+		{"back to back", func(int) bool { return true }},
+		{"every other block", func(i int) bool { return i%2 == 0 }},
+		{"around the long block", func(i int) bool { return i >= 28 && i <= 33 }},
+	} {
+		var want []archive.BlockAt
+		for i, b := range all {
+			if tc.pick(i) {
+				want = append(want, b)
+			}
+		}
+		var got []archive.ID
+		err := r.ReadPackBlocks(context.Background(), pack, want, func(b archive.BlockAt, stored, raw []byte) error {
+			if !bytes.Equal(raw, contents[b.ID]) || !bytes.Equal(stored, contents[b.ID]) {
+				t.Errorf("%s: block %s handed over wrong", tc.name, b.ID.Short())
+			}
+			got = append(got, b.ID)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d blocks handed over, want %d", tc.name, len(got), len(want))
+		}
+	}
+}

@@ -269,8 +269,9 @@ func sendWholePack(ctx context.Context, src, dst *archive.Repository, pack archi
 // packSink fills packs on dst and uploads them, jobs at a time.
 type packSink struct {
 	dst     *archive.Repository
-	mu      sync.Mutex
+	fill    sync.Mutex // guards cur; held while a full pack waits for an upload
 	cur     *archive.PackBuilder
+	mu      sync.Mutex // guards the counts and pending
 	g       *errgroup.Group
 	gctx    context.Context
 	packs   int
@@ -285,21 +286,27 @@ func newPackSink(ctx context.Context, dst *archive.Repository, jobs int) *packSi
 	return &packSink{dst: dst, g: g, gctx: gctx}
 }
 
+// add appends a block to the pack being filled. A full pack goes to
+// upload with fill held: while jobs packs are in flight, the readers
+// wait here instead of each filling a pack of its own, so that at most
+// jobs+1 packs are in memory. Before, four readers could each hold a full
+// pack while four uploaded: a push that repacked peaked at 170-190 MiB.
 func (s *packSink) add(ctx context.Context, c archive.BlockAt, stored []byte) error {
-	s.mu.Lock()
+	s.fill.Lock()
+	defer s.fill.Unlock()
 	if s.cur == nil {
 		s.cur = archive.NewPackBuilder(s.dst.Config().PackSize)
 	}
 	s.cur.Add(c.ID, stored, int(c.Loc.Raw), c.Loc.Encoding)
+	s.mu.Lock()
 	s.blocks++
 	s.bytes += int64(len(stored))
+	s.mu.Unlock()
 	if s.cur.Size() < s.dst.Config().PackSize {
-		s.mu.Unlock()
 		return nil
 	}
 	full := s.cur
 	s.cur = nil
-	s.mu.Unlock()
 	return s.upload(full)
 }
 
