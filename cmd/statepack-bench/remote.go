@@ -114,10 +114,11 @@ func (b *bench) rawS3(series, op, bucket string, bytes int64) ([]byte, error) {
 		"--count", strconv.FormatInt(count, 10), "--size", strconv.Itoa(rawObjectSize), "--jobs", strconv.Itoa(rawJobs))
 }
 
-// linkRun measures a cold push into an empty remote and a cold pull
-// --restore into an empty store and DATA_DIR with MinIO behind the link,
-// each against raw requests for as many bytes over the same link: the
-// pace of a network, where the loopback rows measure the CPU.
+// linkRun measures a cold push into an empty remote, a cold pull
+// --restore into an empty store and DATA_DIR and a cold pull alone with
+// MinIO behind the link, each against raw requests for as many bytes over
+// the same link: the pace of a network, where the loopback rows measure
+// the CPU.
 func (b *bench) linkRun(r *trial) error {
 	bucket := bucketName(r) + "-link"
 	client := b.s3.Client()
@@ -144,6 +145,12 @@ func (b *bench) linkRun(r *trial) error {
 	}
 	store, data := filepath.Join(r.root, "link-store"), filepath.Join(r.root, "link-data")
 	if _, err := b.sp("pull-link", store, data, remote, "pull", state, "--restore"); err != nil {
+		return err
+	}
+	if err := benchutil.RemoveAll(store); err != nil {
+		return err
+	}
+	if _, err := b.sp("pull-only-link", store, "", remote, "pull", state); err != nil {
 		return err
 	}
 	if _, err := b.rawS3("raw-get-link", "get", bucket, sent); err != nil {

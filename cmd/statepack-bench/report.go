@@ -57,7 +57,7 @@ var notes = []string{
 	"page cache: not dropped. DATA_DIR and the store are read warm from memory; dirty pages are flushed (sync) before each timed command but not after it, so a baseline's writes may still be in the page cache when it ends, while statepack's local store syncs the file system before it moves a ref",
 	"fresh state per run: empty store for cold save, empty directories for cold restore, cp -a and tar -x, an empty bucket for cold push, an empty store and DATA_DIR for cold pull",
 	"cold pull --restore also writes DATA_DIR: its floor is about raw GET + cp -a, which the (info) row of that name measures against (the sum of the two medians); the (info) row 'cold pull, no restore' isolates the transfer, and 'verify --remote --read-data' measures what checking every pack and block costs (invariant 2) with nothing written: the least any pull must do",
-	"link rows: statepack and the raw requests reach MinIO through a proxy that carries all their connections over one link of --link-mbit each way (bandwidth only, no added latency), so that a network, not the loopback, sets the pace, as between a CI runner and S3; the pull into an empty store and DATA_DIR",
+	"link rows: statepack and the raw requests reach MinIO through a proxy that carries all their connections over one link of --link-mbit each way (bandwidth only, no added latency), so that a network, not the loopback, sets the pace, as between a CI runner and S3; each pull into an empty store (and, with --restore, an empty DATA_DIR)",
 	"push/pull ratio is time / raw time for about the same bytes (the raw baseline moves ceil(pushed bytes / 16 MiB) objects of 16 MiB); the target of >= 70% of raw throughput is a ratio <= 1.43",
 }
 
@@ -196,7 +196,7 @@ func (rep *report) measurementTable() *benchutil.Table {
 // seriesOrder sorts series in the order they are measured in a run.
 func seriesOrder(name string) int {
 	order := []string{"tar-zstd", "save", "restic-backup", "save-noop", "restic-backup-noop", "push", "raw-put", "restic-s3-backup",
-		"push-noop", "pull", "pull-only", "raw-get", "verify-remote", "restic-s3-restore", "pull-noop", "push-link", "raw-put-link", "pull-link", "raw-get-link", "restore", "cp-a", "tar-x", "restic-restore",
+		"push-noop", "pull", "pull-only", "raw-get", "verify-remote", "restic-s3-restore", "pull-noop", "push-link", "raw-put-link", "pull-link", "pull-only-link", "raw-get-link", "restore", "cp-a", "tar-x", "restic-restore",
 		"restore-noop", "save-mutate", "restore-switch"}
 	order = append(order, scaleSeries...)
 	if i := slices.Index(order, name); i >= 0 {

@@ -50,6 +50,7 @@ var rowDefs = []rowDef{
 	// A link row's name has the link's rate (%[3]s).
 	{key: "link", name: "cold push over a %[3]s link", op: "push-link", base: "raw-put-link", baseName: "raw PUT, same link", limit: 1 / 0.7},
 	{key: "link", name: "cold pull --restore over a %[3]s link", op: "pull-link", base: "raw-get-link", baseName: "raw GET, same link", limit: 1 / 0.7},
+	{key: "link", name: "cold pull over a %[3]s link", op: "pull-only-link", base: "raw-get-link", baseName: "raw GET, same link", limit: 1 / 0.7},
 	{key: "noop-push", name: "no-op push", op: "push-noop", baseName: "requests at MinIO", kind: byRequests, limit: 3},
 	{key: "noop-pull", name: "no-op pull", op: "pull-noop", baseName: "requests at MinIO", kind: byRequests, limit: 3},
 	// A scale row's name has the small state's MiB (%[1]d) and the
