@@ -13,15 +13,22 @@ import (
 	"github.com/statepack/statepack/archive"
 )
 
-// testPack stores a pack of n random raw blocks in r and returns its id,
-// its blocks as the index locates them, and their contents.
+// testPack stores a pack of n random raw blocks of 1000-4000 bytes in r
+// and returns its id, its blocks as the index locates them, and their
+// contents.
 func testPack(t *testing.T, r *archive.Repository, n int, seed uint64) (archive.ID, []archive.BlockAt, [][]byte) {
+	t.Helper()
+	return testPackOf(t, r, n, seed, func(rng *rand.Rand, _ int) int { return 1000 + rng.IntN(3000) })
+}
+
+// testPackOf is testPack with block i of size(rng, i) bytes.
+func testPackOf(t *testing.T, r *archive.Repository, n int, seed uint64, size func(rng *rand.Rand, i int) int) (archive.ID, []archive.BlockAt, [][]byte) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	p := archive.NewPackBuilder(1 << 20)
 	var contents [][]byte
-	for range n {
-		raw := make([]byte, 1000+rng.IntN(3000))
+	for i := range n {
+		raw := make([]byte, size(rng, i))
 		for i := range raw {
 			raw[i] = byte(rng.Uint32())
 		}
@@ -211,29 +218,15 @@ func TestReadPackFromStreams(t *testing.T) {
 // with gaps, or one of them is longer than the window itself.
 func TestReadPackBlocksWindow(t *testing.T) {
 	r, _ := testRepo(t)
-	rng := rand.New(rand.NewPCG(3, 4))
-	p := archive.NewPackBuilder(8 << 20)
-	contents := map[archive.ID][]byte{}
-	for i := range 60 {
-		n := 20<<10 + rng.IntN(100<<10)
+	pack, all, raws := testPackOf(t, r, 60, 3, func(rng *rand.Rand, i int) int {
 		if i == 30 {
-			n = 3 << 20 // longer than the window: it must grow
+			return 3 << 20 // longer than the window: it must grow
 		}
-		raw := make([]byte, n)
-		for j := range raw {
-			raw[j] = byte(rng.Uint32())
-		}
-		id := archive.Hash(raw)
-		p.Add(id, raw, len(raw), archive.EncodingRaw)
-		contents[id] = raw
-	}
-	pack, data, entries := p.Finish()
-	if err := r.PutPack(context.Background(), pack, data); err != nil {
-		t.Fatal(err)
-	}
-	all := make([]archive.BlockAt, len(entries))
-	for i, e := range entries {
-		all[i] = archive.BlockAt{ID: e.ID, Loc: archive.Location{Pack: pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}}
+		return 20<<10 + rng.IntN(100<<10)
+	})
+	contents := map[archive.ID][]byte{}
+	for i, b := range all {
+		contents[b.ID] = raws[i]
 	}
 	for _, tc := range []struct {
 		name string
