@@ -58,31 +58,23 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 		return nil, err
 	}
 	defer lock.Unlock()
-	// The index first: the manifest's block lists are found in it.
-	if _, err := r.LoadIndex(ctx); err != nil {
-		return nil, err
+	// One walk of DATA_DIR serves the backup check and the restore (a
+	// backup save walks again, and does not change what it walks). It, the
+	// index and the manifest do not depend on one another, and are most of
+	// a no-op restore (a CI cache hit): they run at once.
+	walk := startScan(root, o.Only)
+	m, err := r.loadForRestore(ctx, o.Snapshot)
+	if err == nil {
+		err = prepareRoot(root)
 	}
-	m, err := r.LoadManifest(ctx, o.Snapshot)
+	pre, werr := walk.wait()
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkBlocks(o.Snapshot, m); err != nil {
-		return nil, err
-	}
-	if err := prepareRoot(root); err != nil {
-		return nil, err
+	if werr != nil {
+		return nil, werr
 	}
 	res := &RestoreResult{Snapshot: o.Snapshot}
-	// One walk of DATA_DIR serves the backup check and the restore (a
-	// backup save walks again, and does not change what it walks).
-	var pre *treeScan
-	if o.Only.Empty() {
-		found, temps, err := scanTreeTemps(root, Filter{}, func(string) {})
-		if err != nil {
-			return nil, err
-		}
-		pre = &treeScan{found: found, temps: temps}
-	}
 	marker := restoreMarkerPath(o.CacheDir, root)
 	if _, err := os.Stat(marker); err == nil {
 		res.Resumed = true // the first attempt already saved what was there
@@ -106,6 +98,69 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 		_ = os.Remove(marker)
 	}
 	return res, nil
+}
+
+// loadForRestore loads the index and, meanwhile, the snapshot; then reads
+// the snapshot's block lists (found through the index) and makes sure
+// every block is indexed before a byte is written.
+func (r *Repository) loadForRestore(ctx context.Context, id ID) (*Manifest, error) {
+	indexed := make(chan error, 1)
+	go func() {
+		_, err := r.LoadIndex(ctx)
+		indexed <- err
+	}()
+	m, err := r.LoadManifestUnexpanded(ctx, id)
+	if ierr := <-indexed; ierr != nil {
+		return nil, ierr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.ExpandLists(ctx, m); err != nil {
+		return nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), r.Location(), err)
+	}
+	if err := r.checkBlocks(id, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// pendingScan is a walk of DATA_DIR under way.
+type pendingScan struct {
+	done chan struct{}
+	scan *treeScan
+	err  error
+}
+
+// startScan walks root on a goroutine of its own, unless only is set (a
+// partial restore walks what it selects, later). A root not there yet
+// scans as empty: prepareRoot creates it once the snapshot checks, so
+// that a restore that fails leaves no DATA_DIR behind.
+func startScan(root string, only Filter) *pendingScan {
+	p := &pendingScan{done: make(chan struct{})}
+	if !only.Empty() {
+		close(p.done)
+		return p
+	}
+	go func() {
+		defer close(p.done)
+		if _, err := os.Lstat(root); errors.Is(err, os.ErrNotExist) {
+			p.scan = &treeScan{}
+			return
+		}
+		found, temps, err := scanTreeTemps(root, Filter{}, func(string) {})
+		p.scan, p.err = &treeScan{found: found, temps: temps}, err
+	}()
+	return p
+}
+
+// wait returns the scan (nil when none was made) once the walk is done.
+func (p *pendingScan) wait() (*treeScan, error) {
+	<-p.done
+	if p.err != nil {
+		return nil, p.err
+	}
+	return p.scan, nil
 }
 
 // checkBlocks makes sure every block is indexed before a byte is written.

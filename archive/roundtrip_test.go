@@ -244,3 +244,50 @@ func TestDataDirThroughSymlink(t *testing.T) {
 		t.Fatalf("the link itself was replaced: %v %v", fi, err)
 	}
 }
+
+// TestRestoreOfIncompleteSnapshotChangesNothing: a snapshot whose blocks
+// the store cannot find fails before anything is written, whether
+// DATA_DIR is missing (it is not created), has other content (left as it
+// was), or is a file (reported as such); the walk of DATA_DIR that runs
+// meanwhile changes none of that.
+func TestRestoreOfIncompleteSnapshotChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	r, cache := testRepo(t)
+	src := filepath.Join(t.TempDir(), "src")
+	treetest.Write(t, src, map[string]treetest.Spec{"a": {Content: strings.Repeat("statepack ", 20000)}, "d/b": {Content: "small"}})
+	saved := save(t, r, cache, src, "s")
+	root := r.Backend().(*archive.DirBackend).Root()
+	if err := os.RemoveAll(filepath.Join(root, "index")); err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	other := filepath.Join(base, "other")
+	treetest.Write(t, other, map[string]treetest.Spec{"keep": {Content: "mine"}})
+	before := treetest.MustRead(t, other)
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, dir, wantErr string }{
+		{"missing", filepath.Join(base, "missing"), "is missing; nothing was changed"},
+		{"other content", other, "is missing; nothing was changed"},
+		{"a file", file, "is missing; nothing was changed"},
+	} {
+		be, _ := archive.NewDirBackend(root, false)
+		r2, err := archive.Open(ctx, be)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r2.Restore(ctx, archive.RestoreOptions{DataDir: tc.dir, Snapshot: saved.Snapshot, CacheDir: cache})
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: restore of an incomplete snapshot: %v, want %q", tc.name, err, tc.wantErr)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(base, "missing")); !os.IsNotExist(err) {
+		t.Errorf("a failed restore created DATA_DIR (%v)", err)
+	}
+	treetest.AssertEqual(t, before, treetest.MustRead(t, other))
+	if b, err := os.ReadFile(file); err != nil || string(b) != "not a directory" {
+		t.Errorf("the file in DATA_DIR's place changed: %q, %v", b, err)
+	}
+}
