@@ -108,6 +108,17 @@ func TestRestoreInPlaceRemovesExtraAndSkipsIdentical(t *testing.T) {
 		t.Fatalf("no-op restore wrote %d files, backup %v", res.FilesWritten, res.Backup != nil)
 	}
 	treetest.AssertEqual(t, want, treetest.MustRead(t, dir))
+	// A directory whose mode or mtime alone changed gets them back, though
+	// no file in it is written.
+	a := filepath.Join(dir, "a")
+	if err := os.Chmod(a, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(dir, "a", "b"), time.Unix(1, 0), time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	restore(t, r, cache, dir, first.Snapshot)
+	treetest.AssertEqual(t, want, treetest.MustRead(t, dir))
 }
 
 func TestNoOpSaveReadsNothing(t *testing.T) {
