@@ -25,8 +25,9 @@ type bench struct {
 	cfg       config
 	log       io.Writer
 	work      string
-	tmpWork   bool   // work was made here and is removed at the end
-	loadStart string // load average when the suite started
+	tmpWork   bool             // work was made here and is removed at the end
+	trash     *benchutil.Trash // trees done with, kept until the end (see benchutil.Trash)
+	loadStart string           // load average when the suite started
 	need      map[string]bool
 
 	statepack, datagen string // binaries
@@ -85,6 +86,9 @@ func newBench(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.trash, err = benchutil.NewTrash(filepath.Join(b.work, "trash")); err != nil {
+		return nil, err
+	}
 	if p, err := exec.LookPath("restic"); err == nil && cfg.Restic {
 		b.restic = p
 	}
@@ -103,11 +107,19 @@ func (b *bench) close() error {
 	if b.s3 != nil {
 		b.s3.Stop()
 	}
-	if b.tmpWork && !b.cfg.Keep {
+	switch {
+	case b.cfg.Keep:
+		return nil
+	case b.tmpWork:
 		return benchutil.RemoveAll(b.work)
 	}
-	return nil
+	return b.trash.Empty()
 }
+
+// discard retires a tree the suite is done with: kept on disk until the
+// end, its cached pages dropped, so that no later row creates files right
+// after gigabytes were deleted (benchutil.Trash says what that costs).
+func (b *bench) discard(dir string) error { return b.trash.Retire(dir) }
 
 // setup finds or builds the binaries, generates the data and starts
 // MinIO when a remote row runs, and builds the scale row's remote.

@@ -147,7 +147,7 @@ func (b *bench) linkRun(r *trial) error {
 	if _, err := b.sp("pull-link", store, data, remote, "pull", state, "--restore"); err != nil {
 		return err
 	}
-	if err := benchutil.RemoveAll(store); err != nil {
+	if err := b.discard(store); err != nil {
 		return err
 	}
 	if _, err := b.sp("pull-only-link", store, "", remote, "pull", state); err != nil {
@@ -156,10 +156,10 @@ func (b *bench) linkRun(r *trial) error {
 	if _, err := b.rawS3("raw-get-link", "get", bucket, sent); err != nil {
 		return err
 	}
-	if err := benchutil.RemoveAll(store); err != nil {
+	if err := b.discard(store); err != nil {
 		return err
 	}
-	return benchutil.RemoveAll(data)
+	return b.discard(data)
 }
 
 // noopPush measures a push of a state the remote already has, counting
@@ -202,7 +202,7 @@ func (b *bench) coldPull(r *trial) error {
 	if _, err := b.sp("pull-only", only, "", r.remote, "pull", state); err != nil {
 		return err
 	}
-	if err := benchutil.RemoveAll(only); err != nil {
+	if err := b.discard(only); err != nil {
 		return err
 	}
 	bucket := bucketName(r)
@@ -212,7 +212,7 @@ func (b *bench) coldPull(r *trial) error {
 	if _, err := b.sp("verify-remote", r.store, "", r.remote, "verify", "--remote", "--read-data"); err != nil {
 		return err
 	}
-	if err := benchutil.RemoveAll(r.pulledData()); err != nil {
+	if err := b.discard(r.pulledData()); err != nil {
 		return err
 	}
 	return b.resticS3Restore(r, bucket)
@@ -236,5 +236,5 @@ func (b *bench) noopPull(r *trial) error {
 	if err != nil {
 		return err
 	}
-	return benchutil.RemoveAll(r.pulledStore())
+	return b.discard(r.pulledStore())
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"path/filepath"
-
-	"github.com/statepack/statepack/internal/benchutil"
 )
 
 // The restic column: the same operations done with restic on the same
@@ -43,7 +41,7 @@ func (b *bench) resticRestoreFrom(r *trial, series, repo string) error {
 	if _, err := b.measure(series, b.restic, "-q", "--no-cache", "-r", repo, "restore", "latest", "--target", target); err != nil {
 		return err
 	}
-	return benchutil.RemoveAll(target)
+	return b.discard(target)
 }
 
 // resticS3Repo is the run's restic repository on MinIO.

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/archive"
-	"github.com/statepack/statepack/internal/benchutil"
 )
 
 // The scale row: a small state pushed to a remote whose index already
@@ -91,7 +90,7 @@ func (b *bench) setupScale() error {
 	sc := &scaleFacts{Entries: b.cfg.ScaleBlocks, Blocks: map[string][]int64{}, Sent: map[string][]int64{}, Skipped: map[string][]int64{}}
 	b.scale = sc
 	sc.data = filepath.Join(b.work, "scale-data")
-	if err := benchutil.RemoveAll(sc.data); err != nil {
+	if err := b.discard(sc.data); err != nil {
 		return err
 	}
 	out, err := b.output(b.datagen, "generate", "--dir", sc.data, "--size", fmt.Sprintf("%dMiB", scaleDataMB), "--seed", "1", "--json")
@@ -171,7 +170,7 @@ func (b *bench) buildScaleRemote() error {
 	if _, err := b.spSetup(initStore, "", sc.Remote, "init", "--remote"); err != nil {
 		return err
 	}
-	if err := benchutil.RemoveAll(initStore); err != nil {
+	if err := b.discard(initStore); err != nil {
 		return err
 	}
 	keep, err := b.listScale(scaleBucket, "statepack/")
@@ -268,8 +267,8 @@ func (b *bench) listScale(bucket, prefix string) ([]string, error) {
 func (b *bench) scaleRun(r *trial) (err error) {
 	sc := b.scale
 	store, data := filepath.Join(r.root, "scale-store"), filepath.Join(r.root, "scale-data")
-	defer benchutil.RemoveAll(store)
-	defer benchutil.RemoveAll(data)
+	defer b.discard(store)
+	defer b.discard(data)
 	if _, err := b.output("cp", "-a", sc.data, data); err != nil {
 		return err
 	}

@@ -75,13 +75,13 @@ func (b *bench) runOnce(n int) error {
 	r := &trial{n: n, root: filepath.Join(b.work, fmt.Sprintf("run%d", n))}
 	r.store, r.restored = filepath.Join(r.root, "store"), filepath.Join(r.root, "restored")
 	r.tarball = filepath.Join(r.root, "data.tar.zst")
-	if err := benchutil.RemoveAll(r.root); err != nil {
+	if err := b.discard(r.root); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(r.root, 0o755); err != nil {
 		return err
 	}
-	defer benchutil.RemoveAll(r.root)
+	defer b.discard(r.root)
 	b.logf("run %d of %d", n, b.cfg.Runs)
 	steps := []struct {
 		key string
@@ -166,7 +166,7 @@ func (b *bench) coldRestore(r *trial) error {
 	if _, err := b.measure("cp-a", "cp", "-a", b.data, cp); err != nil {
 		return err
 	}
-	if err := benchutil.RemoveAll(cp); err != nil {
+	if err := b.discard(cp); err != nil {
 		return err
 	}
 	untar := filepath.Join(r.root, "untar")
@@ -176,7 +176,7 @@ func (b *bench) coldRestore(r *trial) error {
 	if _, err := b.measure("tar-x", "tar", "-I", "zstd -T0", "-xf", r.tarball, "-C", untar); err != nil {
 		return err
 	}
-	if err := benchutil.RemoveAll(untar); err != nil {
+	if err := b.discard(untar); err != nil {
 		return err
 	}
 	return b.resticRestore(r)

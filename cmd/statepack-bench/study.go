@@ -54,7 +54,7 @@ func (b *bench) chunkStudy() error {
 func (b *bench) studyOne(avg int) (studyRow, error) {
 	row := studyRow{AvgKiB: avg, MinKiB: avg / 4, MaxKiB: avg * 4}
 	dir := filepath.Join(b.work, fmt.Sprintf("study-%dk", avg))
-	defer benchutil.RemoveAll(dir)
+	defer b.discard(dir)
 	data, store := filepath.Join(dir, "data"), filepath.Join(dir, "store")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return row, err

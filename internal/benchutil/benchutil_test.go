@@ -241,3 +241,40 @@ func TestLink(t *testing.T) {
 		t.Error("StartLink accepted a rate of 0")
 	}
 }
+
+// TestTrash: a retired tree, read-only directories included, leaves its
+// place and stays on disk until Empty; retiring nothing is no error.
+func TestTrash(t *testing.T) {
+	base := t.TempDir()
+	tr, err := NewTrash(filepath.Join(base, "trash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := filepath.Join(base, "tree")
+	if err := os.MkdirAll(filepath.Join(tree, "ro"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "ro", "f"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(tree, "ro"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time there is nothing to retire
+		if err := tr.Retire(tree); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Lstat(tree); !os.IsNotExist(err) {
+		t.Errorf("retired tree still in its place (%v)", err)
+	}
+	if n, err := DirBytes(filepath.Join(base, "trash")); err != nil || n != 4 {
+		t.Errorf("trash holds %d bytes (%v), want the retired file's 4", n, err)
+	}
+	if err := tr.Empty(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := DirBytes(filepath.Join(base, "trash")); n != 0 {
+		t.Errorf("emptied trash holds %d bytes", n)
+	}
+}
