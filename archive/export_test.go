@@ -94,3 +94,6 @@ func ScatterOpenFiles(s *ScatterRestore) int {
 	defer s.fds.mu.Unlock()
 	return len(s.fds.open)
 }
+
+// RestoreMarkerPath is where a restore of root records itself until done.
+func RestoreMarkerPath(cacheDir, root string) string { return restoreMarkerPath(cacheDir, root) }

@@ -63,6 +63,9 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	// index and the manifest do not depend on one another, and are most of
 	// a no-op restore (a CI cache hit): they run at once.
 	walk := startScan(root, o.Only)
+	if res, done := r.alreadyRestored(ctx, root, o, walk); done {
+		return res, nil
+	}
 	m, err := r.loadForRestore(ctx, o.Snapshot)
 	if err == nil {
 		err = prepareRoot(root)
@@ -98,6 +101,68 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 		_ = os.Remove(marker)
 	}
 	return res, nil
+}
+
+// alreadyRestored answers a restore of the snapshot DATA_DIR already is
+// (a CI cache hit) without the index or the block lists: it holds when
+// DATA_DIR's stat cache records that snapshot, no restore of it was
+// interrupted, and the walk finds exactly the snapshot's paths, each with
+// its type, mode, owner and mtime, each symlink with its target, and each
+// file as the cache vouches for it (same stat, outside the racy window)
+// with the snapshot's blocks or list blocks. Anything else, or an error,
+// leaves the restore to the full path, which reports what is wrong.
+func (r *Repository) alreadyRestored(ctx context.Context, root string, o RestoreOptions, walk *pendingScan) (*RestoreResult, bool) {
+	if !o.Only.Empty() {
+		return nil, false
+	}
+	if _, err := os.Lstat(restoreMarkerPath(o.CacheDir, root)); err == nil {
+		return nil, false
+	}
+	cache := loadStatCache(o.CacheDir, root)
+	if cache == nil || cache.Snapshot != o.Snapshot {
+		return nil, false
+	}
+	m, err := r.LoadManifestUnexpanded(ctx, o.Snapshot)
+	if err != nil {
+		return nil, false
+	}
+	pre, err := walk.wait()
+	if err != nil || pre == nil || len(pre.temps) > 0 || len(pre.found) != len(m.Entries) {
+		return nil, false
+	}
+	res := &RestoreResult{Snapshot: o.Snapshot}
+	for i := range m.Entries {
+		e, c := &m.Entries[i], &pre.found[i]
+		if !sameAsRecorded(e, c, cache) {
+			return nil, false
+		}
+		if e.Type != TypeDir {
+			res.FilesSkipped++
+		}
+	}
+	return res, true
+}
+
+// sameAsRecorded reports whether the walked path c is entry e of the
+// snapshot the stat cache records, judged without reading the file.
+func sameAsRecorded(e *Entry, c *scanned, cache *statCache) bool {
+	if c.Path != e.Path || c.Type != e.Type || !metaMatches(e, c) {
+		return false
+	}
+	switch e.Type {
+	case TypeSymlink:
+		return c.Target == e.Target
+	case TypeFile:
+		ce, ok := cache.fresh(e.Path, c.stat)
+		if !ok || c.Size != e.Size {
+			return false
+		}
+		if len(e.Lists) > 0 {
+			return slices.Equal(ce.Lists, e.Lists)
+		}
+		return slices.Equal(ce.Blocks, e.Blocks)
+	}
+	return true
 }
 
 // loadForRestore loads the index and, meanwhile, the snapshot; then reads

@@ -302,3 +302,90 @@ func TestRestoreOfIncompleteSnapshotChangesNothing(t *testing.T) {
 		t.Errorf("the file in DATA_DIR's place changed: %q, %v", b, err)
 	}
 }
+
+// TestNoOpRestoreFromStatCache: restoring the snapshot DATA_DIR already
+// is needs neither the index nor the block lists: with the index gone it
+// still succeeds and writes nothing. Any difference the full restore
+// would mend (a path more or less, a mode, an mtime, a symlink's target,
+// a file's content, a leftover temporary file, an interrupted restore)
+// sends it down the full path, which here fails for want of the index.
+func TestNoOpRestoreFromStatCache(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, dir, cache string)
+	}{
+		{"nothing", nil},
+		{"a file more", func(t *testing.T, dir, _ string) {
+			treetest.Write(t, dir, map[string]treetest.Spec{"extra": {Content: "x"}})
+		}},
+		{"a file less", func(t *testing.T, dir, _ string) { must(t, os.Remove(filepath.Join(dir, "a.b"))) }},
+		{"a directory's mode", func(t *testing.T, dir, _ string) { must(t, os.Chmod(filepath.Join(dir, "a", "b"), 0o700)) }},
+		{"a directory's mtime", func(t *testing.T, dir, _ string) {
+			must(t, os.Chtimes(filepath.Join(dir, "with space"), time.Unix(1, 0), time.Unix(1, 0)))
+		}},
+		{"a symlink's target", func(t *testing.T, dir, _ string) {
+			p := filepath.Join(dir, "links", "rel")
+			must(t, os.Remove(p))
+			must(t, os.Symlink("../a.b", p))
+		}},
+		{"a file's content, same size and mtime", func(t *testing.T, dir, _ string) {
+			p := filepath.Join(dir, "exec.sh")
+			fi, err := os.Stat(p)
+			must(t, err)
+			must(t, os.WriteFile(p, []byte("#!/bin/X\n"), 0o755))
+			must(t, os.Chtimes(p, fi.ModTime(), fi.ModTime()))
+		}},
+		{"a leftover temporary file", func(t *testing.T, dir, _ string) {
+			treetest.Write(t, dir, map[string]treetest.Spec{".statepack-tmp-1": {Content: "half"}})
+		}},
+		{"an interrupted restore", func(t *testing.T, dir, cache string) {
+			must(t, os.WriteFile(archive.RestoreMarkerPath(cache, dir), []byte("interrupted"), 0o644))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r, cache := testRepo(t)
+			src, _ := awkwardDir(t)
+			saved := save(t, r, cache, src, "s")
+			dir := filepath.Join(t.TempDir(), "data")
+			restore(t, r, cache, dir, saved.Snapshot)
+			want := treetest.MustRead(t, dir)
+			pastRacyWindow()
+			if tc.change != nil {
+				tc.change(t, dir, cache)
+			}
+			root := r.Backend().(*archive.DirBackend).Root()
+			must(t, os.RemoveAll(filepath.Join(root, "index")))
+			be, _ := archive.NewDirBackend(root, false)
+			r2, err := archive.Open(ctx, be)
+			must(t, err)
+			res, err := r2.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: saved.Snapshot, CacheDir: cache})
+			if tc.change != nil {
+				if err == nil {
+					t.Fatalf("restore after %s took the no-op path: %+v", tc.name, res)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("no-op restore needed the index: %v", err)
+			}
+			files := 0 // and symlinks: what a restore counts as unchanged
+			for _, spec := range awkward {
+				if !spec.Dir {
+					files++
+				}
+			}
+			if res.FilesWritten != 0 || res.FilesSkipped != files {
+				t.Errorf("no-op restore wrote %d files, skipped %d; want 0 and the %d files and symlinks", res.FilesWritten, res.FilesSkipped, files)
+			}
+			treetest.AssertEqual(t, want, treetest.MustRead(t, dir))
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
