@@ -119,7 +119,20 @@ func (b *bench) close() error {
 // discard retires a tree the suite is done with: kept on disk until the
 // end, its cached pages dropped, so that no later row creates files right
 // after gigabytes were deleted (benchutil.Trash says what that costs).
-func (b *bench) discard(dir string) error { return b.trash.Retire(dir) }
+func (b *bench) discard(dir string) error {
+	if err := b.trash.Retire(dir); err != nil {
+		return err
+	}
+	// A run needs room for about six copies of DATA_DIR at once; with
+	// less left, the trash goes, and the rows after pay for it.
+	need := max(6*b.dataStats.Bytes, 1<<30)
+	if free, err := benchutil.FreeBytes(b.work); err == nil && free < need {
+		b.logf("only %s free: emptying the trash; the next cold rows may pay the file system's scan of freed inodes",
+			humanize.IBytes(uint64(free)))
+		return b.trash.Empty()
+	}
+	return nil
+}
 
 // setup finds or builds the binaries, generates the data and starts
 // MinIO when a remote row runs, and builds the scale row's remote.

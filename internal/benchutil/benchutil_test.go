@@ -277,4 +277,7 @@ func TestTrash(t *testing.T) {
 	if n, _ := DirBytes(filepath.Join(base, "trash")); n != 0 {
 		t.Errorf("emptied trash holds %d bytes", n)
 	}
+	if free, err := FreeBytes(base); err != nil || free <= 0 {
+		t.Errorf("FreeBytes = %d, %v", free, err)
+	}
 }

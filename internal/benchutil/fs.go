@@ -103,6 +103,16 @@ func (t *Trash) Retire(p string) error {
 	return os.Rename(p, filepath.Join(t.dir, fmt.Sprintf("%d-%s", t.n, filepath.Base(p))))
 }
 
+// FreeBytes is the space left to an unprivileged user on the file system
+// holding p.
+func FreeBytes(p string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
 // Empty deletes every retired tree.
 func (t *Trash) Empty() error {
 	if err := RemoveAll(t.dir); err != nil {
