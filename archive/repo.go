@@ -236,20 +236,11 @@ func readAllSized(rc io.Reader, limit, hint int64) ([]byte, error) {
 		size = int64(v.Len())
 	}
 	if size < 0 || size > limit {
-		return io.ReadAll(io.LimitReader(rc, limit+1))
+		return readAllReusing(rc, limit, nil)
 	}
 	// One byte more than expected tells a longer object from this one
 	// without the doubled buffer bytes.Buffer.ReadFrom makes to find EOF.
-	buf := make([]byte, size+1)
-	n, err := io.ReadFull(rc, buf)
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return buf[:n], nil
-	case err != nil:
-		return nil, err
-	}
-	rest, err := io.ReadAll(io.LimitReader(rc, limit+1-int64(n)))
-	return append(buf, rest...), err
+	return readAllReusing(rc, limit, make([]byte, 0, size+1))
 }
 
 // readAllReusing reads at most limit+1 bytes of rc into buf's storage,

@@ -63,10 +63,12 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	// index and the manifest do not depend on one another, and are most of
 	// a no-op restore (a CI cache hit): they run at once.
 	walk := startScan(root, o.Only)
-	if res, done := r.alreadyRestored(ctx, root, o, walk); done {
+	known := loadStatCache(o.CacheDir, root) // what DATA_DIR was when last saved or restored
+	res, m, done := r.alreadyRestored(ctx, root, o, known, walk)
+	if done {
 		return res, nil
 	}
-	m, err := r.loadForRestore(ctx, o.Snapshot)
+	m, err = r.loadForRestore(ctx, o.Snapshot, m)
 	if err == nil {
 		err = prepareRoot(root)
 	}
@@ -77,7 +79,10 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	if werr != nil {
 		return nil, werr
 	}
-	res := &RestoreResult{Snapshot: o.Snapshot}
+	if pre != nil {
+		pre.known = known
+	}
+	res = &RestoreResult{Snapshot: o.Snapshot}
 	marker := restoreMarkerPath(o.CacheDir, root)
 	if _, err := os.Stat(marker); err == nil {
 		res.Resumed = true // the first attempt already saved what was there
@@ -110,37 +115,34 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 // its type, mode, owner and mtime, each symlink with its target, and each
 // file as the cache vouches for it (same stat, outside the racy window)
 // with the snapshot's blocks or list blocks. Anything else, or an error,
-// leaves the restore to the full path, which reports what is wrong.
-func (r *Repository) alreadyRestored(ctx context.Context, root string, o RestoreOptions, walk *pendingScan) (*RestoreResult, bool) {
-	if !o.Only.Empty() {
-		return nil, false
+// leaves the restore to the full path, which reports what is wrong; the
+// snapshot, when it was loaded (unexpanded), is returned for that path.
+func (r *Repository) alreadyRestored(ctx context.Context, root string, o RestoreOptions, cache *statCache, walk *pendingScan) (*RestoreResult, *Manifest, bool) {
+	if !o.Only.Empty() || cache == nil || cache.Snapshot != o.Snapshot {
+		return nil, nil, false
 	}
 	if _, err := os.Lstat(restoreMarkerPath(o.CacheDir, root)); err == nil {
-		return nil, false
-	}
-	cache := loadStatCache(o.CacheDir, root)
-	if cache == nil || cache.Snapshot != o.Snapshot {
-		return nil, false
+		return nil, nil, false
 	}
 	m, err := r.LoadManifestUnexpanded(ctx, o.Snapshot)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	pre, err := walk.wait()
 	if err != nil || pre == nil || len(pre.temps) > 0 || len(pre.found) != len(m.Entries) {
-		return nil, false
+		return nil, m, false
 	}
 	res := &RestoreResult{Snapshot: o.Snapshot}
 	for i := range m.Entries {
 		e, c := &m.Entries[i], &pre.found[i]
 		if !sameAsRecorded(e, c, cache) {
-			return nil, false
+			return nil, m, false
 		}
 		if e.Type != TypeDir {
 			res.FilesSkipped++
 		}
 	}
-	return res, true
+	return res, m, true
 }
 
 // sameAsRecorded reports whether the walked path c is entry e of the
@@ -165,16 +167,20 @@ func sameAsRecorded(e *Entry, c *scanned, cache *statCache) bool {
 	return true
 }
 
-// loadForRestore loads the index and, meanwhile, the snapshot; then reads
-// the snapshot's block lists (found through the index) and makes sure
-// every block is indexed before a byte is written.
-func (r *Repository) loadForRestore(ctx context.Context, id ID) (*Manifest, error) {
+// loadForRestore loads the index and, meanwhile, the snapshot unless m
+// (unexpanded) is it already; then reads the snapshot's block lists (found
+// through the index) and makes sure every block is indexed before a byte
+// is written.
+func (r *Repository) loadForRestore(ctx context.Context, id ID, m *Manifest) (*Manifest, error) {
 	indexed := make(chan error, 1)
 	go func() {
 		_, err := r.LoadIndex(ctx)
 		indexed <- err
 	}()
-	m, err := r.LoadManifestUnexpanded(ctx, id)
+	var err error
+	if m == nil {
+		m, err = r.LoadManifestUnexpanded(ctx, id)
+	}
 	if ierr := <-indexed; ierr != nil {
 		return nil, ierr
 	}
@@ -317,12 +323,13 @@ func (r *Repository) backupIfChanged(ctx context.Context, root string, o Restore
 // treeScan is a walk of DATA_DIR that several steps of a restore share.
 type treeScan struct {
 	found []scanned
-	temps []string // restore's temporary files
+	temps []string   // restore's temporary files
+	known *statCache // DATA_DIR's stat cache as the restore began
 }
 
 // unchangedSinceKnown reports whether root is empty, or matches the
 // snapshot recorded in its stat cache by stat data alone. pre, when set,
-// is root's walk; target (manifest tm) is the snapshot being restored,
+// is root's walk, with the stat cache read as it began; target (manifest tm) is the snapshot being restored,
 // which is the recorded one when DATA_DIR is already at it.
 func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir string, target ID, tm *Manifest, pre *treeScan) (bool, error) {
 	var found []scanned
@@ -337,7 +344,12 @@ func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir str
 	if len(found) == 0 {
 		return true, nil
 	}
-	cache := loadStatCache(cacheDir, root)
+	var cache *statCache
+	if pre != nil {
+		cache = pre.known
+	} else {
+		cache = loadStatCache(cacheDir, root)
+	}
 	if cache == nil || cache.Snapshot.IsZero() {
 		return false, nil
 	}

@@ -134,7 +134,14 @@ func removeExtra(root string, found []scanned, want map[string]*Entry, res *Rest
 // makeWritable gives the owner write access to a directory so restore can
 // change its entries; finishDirs sets the final mode afterwards.
 func makeWritable(dir string) {
-	if st, err := os.Lstat(dir); err == nil && st.IsDir() && st.Mode().Perm()&0o700 != 0o700 {
+	if st, err := os.Lstat(dir); err == nil && st.IsDir() {
+		makeWritableAs(dir, st)
+	}
+}
+
+// makeWritableAs is makeWritable for a directory already lstat'ed as st.
+func makeWritableAs(dir string, st fs.FileInfo) {
+	if st.Mode().Perm()&0o700 != 0o700 {
 		_ = os.Chmod(dir, st.Mode().Perm()|0o700)
 	}
 }
@@ -158,8 +165,8 @@ func makeDirs(root string, target []Entry) error {
 			return fmt.Errorf("stat %s: %w", e.Path, mapFSError(err))
 		case !st.IsDir():
 			return fmt.Errorf("%s is in the way of a directory", e.Path)
-		case st.Mode().Perm()&0o700 != 0o700:
-			_ = os.Chmod(p, st.Mode().Perm()|0o700)
+		default:
+			makeWritableAs(p, st)
 		}
 	}
 	makeWritable(root)
