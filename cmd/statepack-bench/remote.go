@@ -59,13 +59,12 @@ func (b *bench) counted(series string, fn func() error) error {
 // bucketName is the run's bucket: each run starts from an empty one.
 func bucketName(r *trial) string { return fmt.Sprintf("statepack-bench-run%d", r.n) }
 
-// createBucket creates the run's bucket and sets its statepack remote.
-func (b *bench) createBucket(r *trial) error {
-	if err := b.s3.Client().MakeBucket(b.ctx, bucketName(r), minio.MakeBucketOptions{}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketName(r), err)
+// newRemote creates bucket and returns the statepack remote in it.
+func (b *bench) newRemote(bucket string) (string, error) {
+	if err := b.s3.Client().MakeBucket(b.ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		return "", fmt.Errorf("create bucket %s: %w", bucket, err)
 	}
-	r.remote = "s3://" + bucketName(r) + "/statepack"
-	return nil
+	return "s3://" + bucket + "/statepack", nil
 }
 
 // dropRemote removes the run's bucket with everything in it.
@@ -80,26 +79,37 @@ func (b *bench) dropRemote(r *trial) error {
 // init --remote beforehand, as a user does), then a raw PUT of as
 // many bytes in 16 MiB objects (and restic's backup to the same MinIO).
 func (b *bench) coldPush(r *trial) error {
-	if err := b.createBucket(r); err != nil {
-		return err
-	}
 	bucket := bucketName(r)
-	if _, err := b.spSetup(r.store, "", r.remote, "init", "--remote"); err != nil {
+	var err error
+	if r.remote, err = b.newRemote(bucket); err != nil {
 		return err
 	}
-	out, err := b.sp("push", r.store, "", r.remote, "push", state)
-	if err != nil {
-		return err
-	}
-	sent, err := intField(out, "bytes")
+	sent, err := b.pushCold(r.store, bucket, r.remote, "")
 	if err != nil {
 		return err
 	}
 	b.facts.PushBytes = append(b.facts.PushBytes, sent)
-	if _, err := b.rawS3("raw-put", "put", bucket, sent); err != nil {
-		return err
-	}
 	return b.resticS3Backup(r, bucket)
+}
+
+// pushCold measures a push of store into the empty remote in bucket
+// (after init --remote, as a user does; series push+suffix), then a raw
+// PUT of as many bytes in 16 MiB objects (raw-put+suffix), and returns the
+// bytes pushed.
+func (b *bench) pushCold(store, bucket, remote, suffix string) (int64, error) {
+	if _, err := b.spSetup(store, "", remote, "init", "--remote"); err != nil {
+		return 0, err
+	}
+	out, err := b.sp("push"+suffix, store, "", remote, "push", state)
+	if err != nil {
+		return 0, err
+	}
+	sent, err := intField(out, "bytes")
+	if err != nil {
+		return 0, err
+	}
+	_, err = b.rawS3("raw-put"+suffix, "put", bucket, sent)
+	return sent, err
 }
 
 // rawS3 measures the raw baseline: count objects of 16 MiB that hold
@@ -121,26 +131,15 @@ func (b *bench) rawS3(series, op, bucket string, bytes int64) ([]byte, error) {
 // the CPU.
 func (b *bench) linkRun(r *trial) error {
 	bucket := bucketName(r) + "-link"
-	client := b.s3.Client()
-	if err := client.MakeBucket(b.ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucket, err)
+	remote, err := b.newRemote(bucket)
+	if err != nil {
+		return err
 	}
-	defer client.RemoveBucketWithOptions(b.ctx, bucket, minio.RemoveBucketOptions{ForceDelete: true})
+	defer b.s3.Client().RemoveBucketWithOptions(b.ctx, bucket, minio.RemoveBucketOptions{ForceDelete: true})
 	b.endpoint = b.link.URL
 	defer func() { b.endpoint = b.s3.Endpoint }()
-	remote := "s3://" + bucket + "/statepack"
-	if _, err := b.spSetup(r.store, "", remote, "init", "--remote"); err != nil {
-		return err
-	}
-	out, err := b.sp("push-link", r.store, "", remote, "push", state)
+	sent, err := b.pushCold(r.store, bucket, remote, "-link")
 	if err != nil {
-		return err
-	}
-	sent, err := intField(out, "bytes")
-	if err != nil {
-		return err
-	}
-	if _, err := b.rawS3("raw-put-link", "put", bucket, sent); err != nil {
 		return err
 	}
 	store, data := filepath.Join(r.root, "link-store"), filepath.Join(r.root, "link-data")

@@ -162,10 +162,10 @@ func (b *bench) publishScaleTable() error {
 func (b *bench) buildScaleRemote() error {
 	sc := b.scale
 	client := b.s3.Client()
-	if err := client.MakeBucket(b.ctx, scaleBucket, minio.MakeBucketOptions{}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", scaleBucket, err)
+	var err error
+	if sc.Remote, err = b.newRemote(scaleBucket); err != nil {
+		return err
 	}
-	sc.Remote = "s3://" + scaleBucket + "/statepack"
 	initStore := filepath.Join(b.work, "scale-init-store")
 	if _, err := b.spSetup(initStore, "", sc.Remote, "init", "--remote"); err != nil {
 		return err
@@ -273,8 +273,9 @@ func (b *bench) scaleRun(r *trial) (err error) {
 		return err
 	}
 	emptyBucket := fmt.Sprintf("statepack-bench-scale-empty-run%d", r.n)
-	if err := b.s3.Client().MakeBucket(b.ctx, emptyBucket, minio.MakeBucketOptions{}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", emptyBucket, err)
+	empty, err := b.newRemote(emptyBucket)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		rerr := b.s3.Client().RemoveBucketWithOptions(b.ctx, emptyBucket, minio.RemoveBucketOptions{ForceDelete: true})
@@ -285,7 +286,6 @@ func (b *bench) scaleRun(r *trial) (err error) {
 			err = rerr
 		}
 	}()
-	empty := "s3://" + emptyBucket + "/statepack"
 	if _, err := b.spSetup(store, "", "", "init"); err != nil {
 		return err
 	}
