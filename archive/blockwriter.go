@@ -50,7 +50,7 @@ func newBlockWriter(ctx context.Context, r *Repository) *blockWriter {
 	ctx, cancel := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	w := &blockWriter{
-		r: r, target: r.cfg.PackSize,
+		r: r, target: r.cfg.PackTarget(),
 		inflight: map[ID]struct{}{},
 		bufs:     make(chan []byte, 4*workers+4),
 		packs:    make(chan *PackBuilder, workers+1),

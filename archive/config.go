@@ -21,6 +21,18 @@ const FormatVersion = 1
 // repacking stay cheap.
 const DefaultPackSize = 16 << 20
 
+// MaxPackTarget is the largest pack size target a new repository takes.
+// Packs are built in memory (a save fills one per compressing core, and
+// one more while the last is written), so the target bounds a save's
+// memory: at 64 MiB a save of 1 GiB peaks near 170 MiB, at 256 MiB near
+// 480. Configs with larger targets (up to 1 GiB, which earlier versions
+// accepted) are still read; writers close their packs at this size.
+const MaxPackTarget = 64 << 20
+
+// PackTarget is the size at which writers close a pack: the config's
+// target, at most MaxPackTarget.
+func (c Config) PackTarget() int { return min(c.PackSize, MaxPackTarget) }
+
 const maxConfigSize = 64 << 10
 
 // Config is the repository's `config` object. It fixes what must stay the
@@ -48,8 +60,8 @@ func NewConfig(p chunker.Params, packSize int) (Config, error) {
 	if packSize <= 0 {
 		packSize = DefaultPackSize
 	}
-	if packSize < 1<<20 || packSize > 1<<30 {
-		return Config{}, fmt.Errorf("pack size %d outside 1 MiB..1 GiB", packSize)
+	if packSize < 1<<20 || packSize > MaxPackTarget {
+		return Config{}, fmt.Errorf("pack size of %d bytes is outside 1 MiB..64 MiB", packSize)
 	}
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {

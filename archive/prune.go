@@ -276,7 +276,7 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 // verified on the way.
 func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink progress.Sink) ([]IndexPack, error) {
 	var out []IndexPack
-	b := NewPackBuilder(r.cfg.PackSize)
+	b := NewPackBuilder(r.cfg.PackTarget())
 	flush := func() error {
 		if b.Len() == 0 {
 			return nil
@@ -300,7 +300,7 @@ func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink 
 				return nil, fmt.Errorf("repack %s: %w", packName(pack), err)
 			}
 			b.Add(e.ID, stored, int(e.Raw), e.Encoding)
-			if b.Size() >= r.cfg.PackSize {
+			if b.Size() >= r.cfg.PackTarget() {
 				if err := flush(); err != nil {
 					return nil, err
 				}

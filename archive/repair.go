@@ -78,7 +78,7 @@ func (r *Repository) Repair(ctx context.Context, sink progress.Sink, lockWait ti
 func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *RepairReport, sink progress.Sink) ([]IndexPack, []ID, error) {
 	var out []IndexPack
 	var damaged []ID
-	salvage := NewPackBuilder(r.cfg.PackSize)
+	salvage := NewPackBuilder(r.cfg.PackTarget())
 	var raw []byte
 	for id, size := range packs {
 		if err := ctx.Err(); err != nil {

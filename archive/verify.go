@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/internal/progress"
@@ -176,10 +177,6 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 	// hashing the blocks keeps every core busy. Problems are reported in
 	// the order of the pack ids whatever order the checks end in.
 	problems := make([]error, len(ids))
-	bufs := make(chan []byte, verifyJobs) // the packs read whole, reused
-	for range verifyJobs {
-		bufs <- nil
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(verifyJobs)
 	for i, id := range ids {
@@ -189,9 +186,9 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 			case !ok:
 				problems[i] = fmt.Errorf("%s is missing: %w", packName(id), ErrNotFound)
 			case readData:
-				buf := <-bufs
-				buf, problems[i] = r.checkPackData(gctx, id, size, byPack[id], buf)
-				bufs <- buf
+				bufs := getReadBufs()
+				problems[i] = r.checkPackData(gctx, id, size, byPack[id], bufs)
+				putReadBufs(bufs)
 				sink.Add(1, size)
 			default:
 				problems[i] = r.checkPackTrailer(gctx, id, size, byPack[id])
@@ -216,7 +213,7 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 }
 
 // verifyJobs is how many packs verify checks at once: as many as push and
-// pull move, which bounds the packs held whole in memory with --read-data.
+// pull move, and as many read buffers as are kept for reuse.
 const verifyJobs = 4
 
 // ReadPackTrailer reads and decodes a pack's trailer with two ranged reads.
@@ -270,29 +267,85 @@ func compareEntries(have, want []PackEntry) error {
 	return nil
 }
 
-// checkPackData reads a whole pack into buf's storage, checks it against
-// its id and the index, and decodes and hashes every block. It returns the
-// buffer for the next pack.
-func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want []PackEntry, buf []byte) ([]byte, error) {
-	data, err := r.readVerifiedWith(ctx, packName(id), id, size, func(rc io.Reader) ([]byte, error) { return readAllReusing(rc, size, buf) })
+// checkPackData streams a whole pack: it checks the pack against its id
+// and its trailer against the index, and decodes and hashes every block
+// as its bytes arrive. It holds a window of the pack, not the pack (packs
+// may be up to a GiB, and a remote's listing is untrusted), so verify's
+// memory does not grow with the pack size.
+func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want []PackEntry, bufs *readBufs) error {
+	name := packName(id)
+	entries, err := r.packLayout(ctx, id, size, want)
 	if err != nil {
-		return buf, err
+		return err
 	}
-	entries, err := packEntries(data)
+	tlen := int64(len(entries))*packEntrySize + packFooterSize
+	blocks := make([]BlockAt, len(entries))
+	for i, e := range entries {
+		blocks[i] = BlockAt{ID: e.ID, Loc: Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}}
+	}
+	rc, err := r.be.Get(ctx, name)
 	if err != nil {
-		return data, fmt.Errorf("%s: %w", packName(id), err)
+		return fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
-	if err := compareEntries(entries, want); err != nil {
-		return data, err
-	}
-	var raw []byte
-	for _, e := range entries {
-		loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
-		if raw, err = DecodeBlock(e.ID, loc, data[e.Offset:e.Offset+e.Stored], raw); err != nil {
-			return data, fmt.Errorf("%s: %w", packName(id), err)
+	defer rc.Close()
+	h := blake3.New()
+	src := io.TeeReader(rc, h)
+	body := io.LimitReader(src, size-tlen) // decodeSpan reads ahead as far as its window allows
+	_, _, short, blockErr := r.decodeSpan(body, id, 0, size-tlen, blocks, bufs, false, func(BlockAt, []byte, []byte) error { return nil })
+	if blockErr != nil && !short {
+		// A block that does not decode: the pack is damaged, which its
+		// id tells for the whole pack, or it was written so.
+		if _, err := io.Copy(io.Discard, src); err != nil {
+			return fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 		}
+		if hashOf(h) != id {
+			return &IntegrityError{Object: name, Location: r.Location()}
+		}
+		return blockErr
 	}
-	return data, nil
+	if blockErr != nil {
+		return blockErr
+	}
+	trailer := make([]byte, tlen)
+	if _, err := io.ReadFull(src, trailer); err != nil {
+		return fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	if n, _ := io.CopyN(io.Discard, src, 1); n > 0 || hashOf(h) != id {
+		return &IntegrityError{Object: name, Location: r.Location()}
+	}
+	have, err := DecodePackTrailer(trailer, size)
+	if err == nil && !slices.Equal(have, entries) {
+		err = fmt.Errorf("its trailer does not list the blocks where the index puts them: %w", errCorrupt)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// packLayout returns the entries of a pack's trailer, which tell where
+// its blocks lie. When the index's entries for the pack tile it exactly
+// (every block back to back from the start, then a trailer of as many
+// entries: the pack a save or pull wrote), they are that trailer, checked
+// once streamed; otherwise the trailer is read first.
+func (r *Repository) packLayout(ctx context.Context, id ID, size int64, want []PackEntry) ([]PackEntry, error) {
+	sorted := slices.Clone(want)
+	slices.SortFunc(sorted, func(a, b PackEntry) int { return int(a.Offset) - int(b.Offset) })
+	var next int64
+	for _, e := range sorted {
+		if int64(e.Offset) != next {
+			break
+		}
+		next += int64(e.Stored)
+	}
+	if next+int64(len(sorted))*packEntrySize+packFooterSize == size {
+		return sorted, nil
+	}
+	entries, err := r.ReadPackTrailer(ctx, id, size)
+	if err != nil {
+		return nil, err
+	}
+	return entries, compareEntries(entries, want)
 }
 
 // packEntries decodes the trailer of a whole pack held in memory.
@@ -305,6 +358,13 @@ func packEntries(pack []byte) ([]PackEntry, error) {
 		return nil, err
 	}
 	return DecodePackTrailer(pack[int64(len(pack))-tsize:], int64(len(pack)))
+}
+
+// hashOf returns the id of the bytes written to h.
+func hashOf(h *blake3.Hasher) ID {
+	var id ID
+	h.Sum(id[:0])
+	return id
 }
 
 // verifySnapshots checks refs and snapshots, and names the snapshots that

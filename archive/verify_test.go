@@ -3,11 +3,14 @@ package archive_test
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/statepack/statepack/archive"
@@ -124,6 +127,171 @@ func flipAt(t *testing.T, p string, off int64) {
 	}
 	b[0] ^= 0xff
 	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// requestCounter counts the reads of packs: whole and ranged.
+type requestCounter struct {
+	archive.Backend
+	gets, ranges atomic.Int64
+}
+
+func (c *requestCounter) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	if strings.HasPrefix(name, "packs/") {
+		c.gets.Add(1)
+	}
+	return c.Backend.Get(ctx, name)
+}
+
+func (c *requestCounter) GetRange(ctx context.Context, name string, off, n int64) (io.ReadCloser, error) {
+	if strings.HasPrefix(name, "packs/") {
+		c.ranges.Add(1)
+	}
+	return c.Backend.GetRange(ctx, name, off, n)
+}
+
+// randomBlock returns n incompressible bytes.
+func randomBlock(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// TestVerifyStreamsPacks: verify --read-data holds a window of a pack,
+// not the pack, so its memory does not grow with the pack size a config
+// (up to 1 GiB) or a hostile listing gives. A pack the index describes
+// whole is read with one request and its trailer checked as it streams
+// by; a pack that also holds blocks the index does not name has its
+// trailer read first. Either way every block is decoded and checked.
+func TestVerifyStreamsPacks(t *testing.T) {
+	const packBytes = 12 << 20
+	rng := rand.New(rand.NewPCG(3, 4))
+	blocks := make([][]byte, packBytes/(256<<10))
+	for i := range blocks {
+		blocks[i] = randomBlock(rng, 256<<10)
+	}
+	for _, tc := range []struct {
+		name         string
+		indexed      func(i int) bool
+		gets, ranges int64
+	}{
+		{"index names every block", func(int) bool { return true }, 1, 0},
+		{"index names some blocks", func(i int) bool { return i%3 != 1 }, 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dbe, _ := archive.NewDirBackend(filepath.Join(t.TempDir(), "store"), true)
+			cfg, err := archive.NewConfig(chunker.DefaultParams(), 64<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := archive.Init(ctx, dbe, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pb := archive.NewPackBuilder(packBytes)
+			for _, b := range blocks {
+				pb.Add(archive.Hash(b), b, len(b), archive.EncodingRaw)
+			}
+			id, data, entries := pb.Finish()
+			if err := r.PutPack(ctx, id, data); err != nil {
+				t.Fatal(err)
+			}
+			var named []archive.PackEntry
+			for i, e := range entries {
+				if tc.indexed(i) {
+					named = append(named, e)
+				}
+			}
+			if _, err := r.PutIndex(ctx, []archive.IndexPack{{Pack: id, Entries: named}}); err != nil {
+				t.Fatal(err)
+			}
+
+			be := &requestCounter{Backend: dbe}
+			r2, err := archive.Open(ctx, be)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			v, err := r2.Verify(ctx, archive.VerifyOptions{ReadData: true})
+			runtime.ReadMemStats(&after)
+			if err != nil || !v.OK() {
+				t.Fatalf("verify: %v %+v", err, v)
+			}
+			if v.BytesRead != int64(len(data)) {
+				t.Errorf("read %d bytes, want the pack's %d", v.BytesRead, len(data))
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > packBytes/3 {
+				t.Errorf("verify allocated %d MiB for a %d MiB pack: it holds the pack, not a window", alloc>>20, packBytes>>20)
+			}
+			if g, rg := be.gets.Load(), be.ranges.Load(); g != tc.gets || rg != tc.ranges {
+				t.Errorf("pack reads: %d whole, %d ranged; want %d and %d", g, rg, tc.gets, tc.ranges)
+			}
+		})
+	}
+}
+
+// TestVerifyReadDataFindsDamage: whatever part of a pack is damaged, verify
+// --read-data names that pack, and only it, and says what is wrong.
+func TestVerifyReadDataFindsDamage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, p string, size int64)
+		want   string
+	}{
+		{"byte flipped in a block", func(t *testing.T, p string, _ int64) { flipAt(t, p, 1000) }, "does not match its id"},
+		{"byte flipped in the trailer", func(t *testing.T, p string, size int64) { flipAt(t, p, size-20) }, "does not match its id"},
+		{"byte appended", func(t *testing.T, p string, _ int64) { appendTo(t, p, []byte{0}) }, "pack footer"},
+		{"truncated", func(t *testing.T, p string, size int64) { truncateTo(t, p, size-1) }, "pack footer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r, cache := testRepo(t)
+			src := filepath.Join(t.TempDir(), "data")
+			rng := rand.New(rand.NewPCG(5, 6))
+			treetest.Write(t, src, map[string]treetest.Spec{"f": {Content: string(randomBlock(rng, 1<<20))}})
+			save(t, r, cache, src, "s")
+			root := r.Backend().(*archive.DirBackend).Root()
+			packs, _ := filepath.Glob(filepath.Join(root, "packs", "*", "*"))
+			if len(packs) != 1 {
+				t.Fatalf("%d packs, want 1", len(packs))
+			}
+			fi, _ := os.Stat(packs[0])
+			tc.damage(t, packs[0], fi.Size())
+			r2, err := archive.Open(ctx, r.Backend())
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := r2.Verify(ctx, archive.VerifyOptions{ReadData: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(v.Problems) != 1 || v.Problems[0].Object != "packs/"+filepath.Base(filepath.Dir(packs[0]))+"/"+filepath.Base(packs[0]) || !strings.Contains(v.Problems[0].Error, tc.want) {
+				t.Fatalf("problems %+v, want one naming %s: %q", v.Problems, filepath.Base(packs[0]), tc.want)
+			}
+		})
+	}
+}
+
+func appendTo(t *testing.T, p string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		_, err = f.Write(b)
+		f.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func truncateTo(t *testing.T, p string, n int64) {
+	t.Helper()
+	if err := os.Truncate(p, n); err != nil {
 		t.Fatal(err)
 	}
 }

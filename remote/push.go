@@ -295,14 +295,14 @@ func (s *packSink) add(ctx context.Context, c archive.BlockAt, stored []byte) er
 	s.fill.Lock()
 	defer s.fill.Unlock()
 	if s.cur == nil {
-		s.cur = archive.NewPackBuilder(s.dst.Config().PackSize)
+		s.cur = archive.NewPackBuilder(s.dst.Config().PackTarget())
 	}
 	s.cur.Add(c.ID, stored, int(c.Loc.Raw), c.Loc.Encoding)
 	s.mu.Lock()
 	s.blocks++
 	s.bytes += int64(len(stored))
 	s.mu.Unlock()
-	if s.cur.Size() < s.dst.Config().PackSize {
+	if s.cur.Size() < s.dst.Config().PackTarget() {
 		return nil
 	}
 	full := s.cur

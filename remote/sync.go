@@ -195,7 +195,7 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	}
 	params, packSize := chunker.DefaultParams(), 0
 	if o.initFrom != nil {
-		params, packSize = o.initFrom.Config().Chunker.Params(), o.initFrom.Config().PackSize
+		params, packSize = o.initFrom.Config().Chunker.Params(), o.initFrom.Config().PackTarget()
 	}
 	cfg, err := archive.NewConfig(params, packSize)
 	if err != nil {

@@ -50,7 +50,7 @@ func (s *session) initCommand() *cli.Command {
 			&cli.StringFlag{Name: "chunk-min", Value: humanize.IBytes(uint64(def.Min)), Usage: "smallest block `SIZE`"},
 			&cli.StringFlag{Name: "chunk-avg", Value: humanize.IBytes(uint64(def.Avg)), Usage: "average block `SIZE` (a power of two)"},
 			&cli.StringFlag{Name: "chunk-max", Value: humanize.IBytes(uint64(def.Max)), Usage: "largest block `SIZE`"},
-			&cli.StringFlag{Name: "pack-size", Value: humanize.IBytes(archive.DefaultPackSize), Usage: "target pack `SIZE`"},
+			&cli.StringFlag{Name: "pack-size", Value: humanize.IBytes(archive.DefaultPackSize), Usage: "target pack `SIZE`, 1 MiB to 64 MiB"},
 			onRemoteFlag("create"),
 		},
 		Action: s.action(0, 0, s.runInit),

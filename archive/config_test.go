@@ -1,0 +1,79 @@
+package archive_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/chunker"
+	"github.com/statepack/statepack/internal/treetest"
+)
+
+// TestNewConfigPackSize: a new repository takes pack targets of 1 MiB to
+// MaxPackTarget; past it the packs a save holds in memory would pass the
+// memory target.
+func TestNewConfigPackSize(t *testing.T) {
+	for _, tc := range []struct {
+		size, want int
+		ok         bool
+	}{
+		{0, archive.DefaultPackSize, true},
+		{1 << 20, 1 << 20, true},
+		{archive.MaxPackTarget, archive.MaxPackTarget, true},
+		{1<<20 - 1, 0, false},
+		{archive.MaxPackTarget + 1, 0, false},
+		{1 << 30, 0, false},
+	} {
+		cfg, err := archive.NewConfig(chunker.DefaultParams(), tc.size)
+		if (err == nil) != tc.ok || tc.ok && (cfg.PackSize != tc.want || cfg.PackTarget() != tc.want) {
+			t.Errorf("NewConfig(%d): pack size %d, target %d, err %v; want %d, ok %v", tc.size, cfg.PackSize, cfg.PackTarget(), err, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestSaveIntoLargePackConfig: a repository whose config asks for 256 MiB
+// packs (which earlier versions created) opens, and a save into it closes
+// its packs at MaxPackTarget, so its memory stays bounded.
+func TestSaveIntoLargePackConfig(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "store")
+	be, _ := archive.NewDirBackend(root, true)
+	cfg, err := archive.NewConfig(chunker.DefaultParams(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PackSize = 256 << 20
+	if _, err := archive.Init(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r, err := archive.Open(ctx, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Config().PackTarget(); got != archive.MaxPackTarget {
+		t.Fatalf("pack target %d, want %d", got, archive.MaxPackTarget)
+	}
+	data := make([]byte, archive.MaxPackTarget+archive.MaxPackTarget/4) // incompressible
+	_, _ = rand.NewChaCha8([32]byte{7}).Read(data)
+	src := filepath.Join(t.TempDir(), "data")
+	treetest.Write(t, src, map[string]treetest.Spec{"big": {Content: string(data)}})
+	if _, err := r.Save(ctx, archive.SaveOptions{DataDir: src, State: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(root, "packs", "*", "*"))
+	if len(packs) < 2 {
+		t.Fatalf("%d packs for %d MiB, want at least 2", len(packs), len(data)>>20)
+	}
+	for _, p := range packs {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if limit := int64(archive.MaxPackTarget + 2*cfg.Chunker.Max); fi.Size() > limit {
+			t.Errorf("pack of %d bytes, want at most %d", fi.Size(), limit)
+		}
+	}
+}
