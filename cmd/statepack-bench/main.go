@@ -45,6 +45,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/statepack/statepack/archive"
 )
 
 func main() {
@@ -113,8 +115,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.MB < 1 || cfg.Runs < 1 || cfg.ScaleBlocks < 1 || cfg.LinkMbit < 0 {
-		return cfg, errors.New("--mb, --runs and --scale-blocks must be at least 1, --link-mbit at least 0")
+	if cfg.MB < 1 || cfg.Runs < 1 || cfg.LinkMbit < 0 {
+		return cfg, errors.New("--mb and --runs must be at least 1, --link-mbit at least 0")
+	}
+	if cfg.ScaleBlocks < minScaleBlocks {
+		return cfg, fmt.Errorf("--scale-blocks must be at least %d: the scale row measures pushes that use the remote's lookup table, "+
+			"which push publishes only for an index of %d MiB or more", minScaleBlocks, archive.DefaultLookupTableMin>>20)
 	}
 	var err error
 	if cfg.Only, err = parseOnly(*only); err != nil {

@@ -52,7 +52,7 @@ func TestParseFlags(t *testing.T) {
 	if cfg.LinkMbit != 1000 {
 		t.Errorf("--link-mbit defaults to %d, want 1000", cfg.LinkMbit)
 	}
-	for _, bad := range [][]string{{"--only", "sav"}, {"--runs", "0"}, {"extra"}, {"--link-mbit", "-1"}, {"--link-mbit", "0", "--only", "link"}} {
+	for _, bad := range [][]string{{"--only", "sav"}, {"--runs", "0"}, {"extra"}, {"--link-mbit", "-1"}, {"--link-mbit", "0", "--only", "link"}, {"--scale-blocks", "1000000"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%v) succeeded", bad)
 		}

@@ -20,6 +20,11 @@ import (
 	"github.com/statepack/statepack/archive"
 )
 
+// minScaleBlocks is the fewest index entries for which the scale row's
+// remote gets a lookup table: an index entry takes 45 bytes, and push
+// publishes a table from archive.DefaultLookupTableMin bytes of index.
+const minScaleBlocks = archive.DefaultLookupTableMin/45 + 1
+
 // The scale row: a small state pushed to a remote whose index already
 // holds --scale-blocks entries (10 million by default), against the same
 // push to an empty remote. The big remote is synthetic: random block ids
