@@ -289,8 +289,10 @@ func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want 
 	}
 	defer rc.Close()
 	h := blake3.New()
-	src := io.TeeReader(rc, h)
-	body := io.LimitReader(src, size-tlen) // decodeSpan reads ahead as far as its window allows
+	// One byte more than listed tells a longer object; the body is
+	// limited because decodeSpan reads ahead as far as its window allows.
+	src := io.TeeReader(io.LimitReader(rc, size+1), h)
+	body := io.LimitReader(src, size-tlen)
 	_, _, short, blockErr := r.decodeSpan(body, id, 0, size-tlen, blocks, bufs, false, func(BlockAt, []byte, []byte) error { return nil })
 	if blockErr != nil && !short {
 		// A block that does not decode: the pack is damaged, which its
@@ -334,11 +336,12 @@ func (r *Repository) packLayout(ctx context.Context, id ID, size int64, want []P
 	var next int64
 	for _, e := range sorted {
 		if int64(e.Offset) != next {
+			next = -1
 			break
 		}
 		next += int64(e.Stored)
 	}
-	if next+int64(len(sorted))*packEntrySize+packFooterSize == size {
+	if next >= 0 && next+int64(len(sorted))*packEntrySize+packFooterSize == size {
 		return sorted, nil
 	}
 	entries, err := r.ReadPackTrailer(ctx, id, size)

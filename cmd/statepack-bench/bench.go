@@ -255,9 +255,17 @@ func (b *bench) output(name string, args ...string) ([]byte, error) {
 	return out, nil
 }
 
+// warm is how much memory the suite faults in before each timed command
+// (benchutil.WarmMemory): what the largest of them, a cold pull
+// --restore, writes (the store and DATA_DIR), and some for its heap.
+func (b *bench) warm() int64 { return 2*b.dataStats.Bytes + 512<<20 }
+
 // measure runs a command as one sample of the series name and returns
 // its standard output.
 func (b *bench) measure(series, name string, args ...string) ([]byte, error) {
+	if err := benchutil.Settle(b.warm()); err != nil {
+		return nil, err
+	}
 	b.rssFloor = max(b.rssFloor, benchutil.ResetPeakRSS())
 	s, out, err := benchutil.Run(b.command(name, args...))
 	if err != nil {

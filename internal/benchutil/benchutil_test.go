@@ -281,3 +281,37 @@ func TestTrash(t *testing.T) {
 		t.Errorf("FreeBytes = %d, %v", free, err)
 	}
 }
+
+func TestWarmSize(t *testing.T) {
+	for _, c := range []struct{ n, free, want int64 }{
+		{2 << 30, 20 << 30, 2 << 30},
+		{2 << 30, 2 << 30, 1 << 30}, // leaves warmReserve free
+		{2 << 30, 1 << 30, 0},
+		{2 << 30, 0, 0}, // MemFree unknown
+		{0, 20 << 30, 0},
+	} {
+		if got := warmSize(c.n, c.free); got != c.want {
+			t.Errorf("warmSize(%d, %d) = %d, want %d", c.n, c.free, got, c.want)
+		}
+	}
+}
+
+// TestWarmMemory: the memory is faulted in and given back; the suite's
+// RSS, which every child's peak includes, is not left higher.
+func TestWarmMemory(t *testing.T) {
+	if freeMemory() <= 0 {
+		t.Fatal("MemFree not found in /proc/meminfo")
+	}
+	rss := func() int64 {
+		var kib int64
+		fmt.Sscanf(ProcField("/proc/self/status", "VmRSS"), "%d kB", &kib)
+		return kib << 10
+	}
+	before := rss()
+	if err := WarmMemory(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if after := rss(); after > before+16<<20 {
+		t.Errorf("RSS %d MiB after warming, %d before: the memory was not given back", after>>20, before>>20)
+	}
+}

@@ -25,15 +25,12 @@ type Sample struct {
 	MaxRSS int64 `json:"max_rss_bytes"`
 }
 
-// Run runs cmd, which must not have been started, and measures it. It
-// flushes dirty pages first (sync(2)), so that no command pays for
-// writes an earlier one left in the page cache; the page cache itself is
-// kept. It returns what the command wrote to standard output; on failure
-// the error quotes the end of standard error.
+// Run runs cmd, which must not have been started, and measures it (call
+// Settle first). It returns what the command wrote to standard output; on
+// failure the error quotes the end of standard error.
 func Run(cmd *exec.Cmd) (Sample, []byte, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	syscall.Sync()
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
