@@ -174,6 +174,9 @@ func (b *DirBackend) Put(ctx context.Context, name string, r io.Reader, size int
 	if err := writeAtomic(ctx, p, r, size, false); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
+	if testHookDirOp != nil {
+		testHookDirOp("put", name)
+	}
 	if size >= writebackMin {
 		b.startWriteback(p)
 	}
@@ -417,6 +420,9 @@ func (b *DirBackend) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if testHookDirOp != nil {
+		testHookDirOp("delete", name)
+	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete %s: %w", name, mapFSError(err))
 	}
@@ -516,6 +522,25 @@ func (b *DirBackend) flush() error {
 	defer unix.Close(fd)
 	if err := unix.Syncfs(fd); err != nil {
 		return mapFSError(err)
+	}
+	if testHookDirOp != nil {
+		testHookDirOp("sync", "")
+	}
+	return nil
+}
+
+// testHookDirOp lets tests see the order of a directory backend's puts,
+// syncs and deletes.
+var testHookDirOp func(op, name string)
+
+// syncWrites makes every object written so far durable, before a step
+// that must not reach the disk first: prune and repair delete what their
+// new packs and index replace, and a deletion that reached the disk
+// before its replacement would lose blocks on a power failure. Other
+// backends (S3) store durably before Put returns.
+func (r *Repository) syncWrites() error {
+	if d, ok := unwrapDir(r.be); ok {
+		return d.flush()
 	}
 	return nil
 }

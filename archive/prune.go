@@ -228,6 +228,9 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 	if err != nil {
 		return err
 	}
+	if err := r.syncWrites(); err != nil {
+		return fmt.Errorf("flush %s: %w", r.Location(), err)
+	}
 	replaced := false
 	for _, name := range p.indexes {
 		if !slices.Contains(names, name) {

@@ -136,6 +136,9 @@ func (r *Repository) replaceIndex(ctx context.Context, packs []IndexPack, old []
 	if err != nil {
 		return err
 	}
+	if err := r.syncWrites(); err != nil {
+		return fmt.Errorf("flush %s: %w", r.Location(), err)
+	}
 	for _, name := range old {
 		if !slices.Contains(keep, name) {
 			if err := r.be.Delete(ctx, name); err != nil {
