@@ -30,16 +30,19 @@ const tmpPrefix = ".tmp-"
 //
 // Put writes a temporary file beside the target and renames it into place,
 // so a reader or a crash never sees a partial object. Put does not fsync:
-// PutIf (which moves refs) first flushes the whole filesystem once with
-// syncfs(2), so everything a ref can point at is durable before the ref is.
-// After a large object (a pack) Put also has the kernel start writing it
-// back (see startWriteback), so that the syncfs before the ref finds
-// little left to do.
+// PutIf (which moves refs) first flushes (dirsync.go), so everything a ref
+// can point at is durable before the ref is. After a large object (a
+// pack) Put also has the kernel start writing it back (see
+// startWriteback), so that the flush before the ref finds little left to
+// do.
 type DirBackend struct {
 	root string
 
 	// writebacks counts the background writebacks still running.
 	writebacks atomic.Int32
+
+	// dur is what the flush before the next ref must make durable.
+	dur durability
 }
 
 // NewDirBackend opens (and when create is set, creates) a directory backend.
@@ -122,7 +125,20 @@ func (b *DirBackend) Get(ctx context.Context, name string) (io.ReadCloser, error
 	if err != nil {
 		return nil, err
 	}
-	return openObject(p, name)
+	f, err := openObject(p, name)
+	if err == nil {
+		b.sawContent(name)
+	}
+	return f, err
+}
+
+// sawContent records a read of an object's bytes: of an index object, a
+// snapshot or a lookup table, which tell what a ref may rely on; a pack's
+// bytes are read for blocks found through those.
+func (b *DirBackend) sawContent(name string) {
+	if !strings.HasPrefix(name, "packs/") {
+		b.saw(name)
+	}
 }
 
 // openObject opens a stored object; a directory is not an object.
@@ -148,6 +164,7 @@ func (b *DirBackend) GetRange(ctx context.Context, name string, offset, length i
 	if err != nil {
 		return nil, err
 	}
+	b.sawContent(name)
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -174,6 +191,7 @@ func (b *DirBackend) Put(ctx context.Context, name string, r io.Reader, size int
 	if err := writeAtomic(ctx, p, r, size, false); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
+	b.wrote(name, p)
 	if testHookDirOp != nil {
 		testHookDirOp("put", name)
 	}
@@ -360,6 +378,7 @@ func (b *DirBackend) Stat(ctx context.Context, name string) (ObjectInfo, error) 
 	if st.IsDir() {
 		return ObjectInfo{}, fmt.Errorf("%s: %w", name, ErrNotFound)
 	}
+	b.saw(name)
 	return ObjectInfo{Name: name, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
@@ -406,6 +425,7 @@ func (b *DirBackend) List(ctx context.Context, prefix string, fn func(ObjectInfo
 			}
 			return err
 		}
+		b.saw(name)
 		return fn(ObjectInfo{Name: name, Size: info.Size(), ModTime: info.ModTime()})
 	})
 	if err != nil {
@@ -510,39 +530,6 @@ func (b *DirBackend) PutIf(ctx context.Context, name string, data []byte, ifMatc
 		return "", fmt.Errorf("write %s: %w", name, err)
 	}
 	return contentTag(data), nil
-}
-
-// flush makes every earlier Put durable with one syncfs(2), the single
-// flush that must precede moving a ref.
-func (b *DirBackend) flush() error {
-	fd, err := unix.Open(b.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return mapFSError(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Syncfs(fd); err != nil {
-		return mapFSError(err)
-	}
-	if testHookDirOp != nil {
-		testHookDirOp("sync", "")
-	}
-	return nil
-}
-
-// testHookDirOp lets tests see the order of a directory backend's puts,
-// syncs and deletes.
-var testHookDirOp func(op, name string)
-
-// syncWrites makes every object written so far durable, before a step
-// that must not reach the disk first: prune and repair delete what their
-// new packs and index replace, and a deletion that reached the disk
-// before its replacement would lose blocks on a power failure. Other
-// backends (S3) store durably before Put returns.
-func (r *Repository) syncWrites() error {
-	if d, ok := unwrapDir(r.be); ok {
-		return d.flush()
-	}
-	return nil
 }
 
 // flockDir takes an exclusive flock on dir, polling so that a cancelled

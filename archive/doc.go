@@ -69,9 +69,10 @@
 //
 // packs → index → snapshot → ref (invariant 1). The directory backend
 // writes every object to a temporary name and renames it; before a ref
-// moves, one syncfs(2) makes everything it can point at durable. Prune
-// runs under the exclusive lock and writes new packs and the new index
-// before it deletes anything.
+// moves, everything it can point at is made durable (dirsync.go: the
+// objects this process wrote, and one syncfs(2) when it relied on
+// objects of others). Prune and repair run under the exclusive lock and
+// make new packs and the new index durable before they delete anything.
 //
 // # The local stat cache
 //

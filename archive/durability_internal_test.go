@@ -2,9 +2,11 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,19 +66,24 @@ func TestPruneAndRepairSyncBeforeDelete(t *testing.T) {
 		t.Helper()
 		mu.Lock()
 		defer mu.Unlock()
-		unsynced, puts, deletes := "", 0, 0
+		unsynced := map[string]bool{} // objects put and not yet made durable
+		puts, deletes := 0, 0
 		for _, op := range ops {
+			kind, name, _ := strings.Cut(op, " ")
 			switch {
-			case strings.HasPrefix(op, "put locks/"):
-			case strings.HasPrefix(op, "put "):
-				unsynced, puts = op, puts+1
-			case op == "sync ":
-				unsynced = ""
-			case strings.HasPrefix(op, "delete locks/"):
-			case strings.HasPrefix(op, "delete "):
+			case strings.HasPrefix(name, "locks/"):
+			case kind == "put":
+				unsynced[name] = true
+				puts++
+			case kind == "fsync":
+				rel, _ := filepath.Rel(root, name)
+				delete(unsynced, filepath.ToSlash(rel))
+			case kind == "sync":
+				clear(unsynced)
+			case kind == "delete":
 				deletes++
-				if unsynced != "" {
-					t.Errorf("%s: %s before %s was made durable", what, op, strings.TrimPrefix(unsynced, "put "))
+				for u := range unsynced {
+					t.Errorf("%s: %s before %s was made durable", what, op, u)
 				}
 			}
 		}
@@ -107,4 +114,91 @@ func TestPruneAndRepairSyncBeforeDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("repair")
+}
+
+// TestFlushCoversWhatARefReaches: the flush before a ref fsyncs the
+// objects this backend wrote and the directories naming them, unless it
+// read objects others wrote since its last syncfs: then one syncfs
+// covers those too. SettleReads brings that syncfs forward; reading a
+// pack's bytes relies on nothing the index and snapshots do not.
+func TestFlushCoversWhatARefReaches(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "store")
+	other, err := NewDirBackend(root, true) // another process
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(b *DirBackend, name string) {
+		t.Helper()
+		if err := b.Put(ctx, name, strings.NewReader(name), int64(len(name))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(other, "index/"+strings.Repeat("1", 64))
+	put(other, "packs/22/"+strings.Repeat("2", 64))
+
+	var mu sync.Mutex
+	var ops []string
+	testHookDirOp = func(op, name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if op != "put" {
+			ops = append(ops, op+" "+strings.TrimPrefix(strings.TrimPrefix(name, root), "/"))
+		}
+	}
+	t.Cleanup(func() { testHookDirOp = nil })
+	step := func(what string, fn func(b *DirBackend), want ...string) {
+		t.Helper()
+		mu.Lock()
+		ops = nil
+		mu.Unlock()
+		b, err := NewDirBackend(root, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(b)
+		if _, err := b.PutIf(ctx, "refs/s", []byte(what), ""); err != nil && !errors.Is(err, ErrConflict) {
+			t.Fatal(err)
+		}
+		_ = os.Remove(filepath.Join(root, "refs", "s"))
+		mu.Lock()
+		defer mu.Unlock()
+		got := slices.Sorted(slices.Values(ops))
+		if want := slices.Sorted(slices.Values(want)); !slices.Equal(got, want) {
+			t.Errorf("%s: %q, want %q", what, got, want)
+		}
+	}
+	pack := "packs/ab/" + strings.Repeat("a", 64)
+	step("own writes only", func(b *DirBackend) {
+		put(b, pack)
+		put(b, "snapshots/"+strings.Repeat("c", 64))
+	}, "fsync "+pack, "fsync snapshots/"+strings.Repeat("c", 64), "fsync packs/ab", "fsync packs", "fsync snapshots", "fsync ")
+	step("read another's index", func(b *DirBackend) {
+		rc, err := b.Get(ctx, "index/"+strings.Repeat("1", 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+		put(b, pack)
+	}, "sync ")
+	step("listed another's pack", func(b *DirBackend) {
+		_ = b.List(ctx, "packs/", func(ObjectInfo) error { return nil })
+	}, "sync ")
+	step("read another's pack bytes", func(b *DirBackend) {
+		rc, err := b.GetRange(ctx, "packs/22/"+strings.Repeat("2", 64), 0, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+	})
+	step("settled its reads first", func(b *DirBackend) {
+		if _, err := b.Stat(ctx, "index/"+strings.Repeat("1", 64)); err != nil {
+			t.Fatal(err)
+		}
+		r := &Repository{be: b}
+		if err := r.SettleReads(); err != nil {
+			t.Fatal(err)
+		}
+		put(b, "index/"+strings.Repeat("d", 64))
+	}, "sync ", "fsync index/"+strings.Repeat("d", 64), "fsync index", "fsync ")
 }

@@ -126,6 +126,15 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id ar
 			feed = &scatterFeed{s: s}
 		}
 	}
+	if feed != nil {
+		// Make what the pull relied on so far durable while DATA_DIR is
+		// still clean: the flush before the ref then needs only what the
+		// pull writes, not the DATA_DIR files a syncfs would wait for.
+		if err := local.SettleReads(); err != nil {
+			feed.s.Abort()
+			return nil, err
+		}
+	}
 	blocks, _ := blockSet(m, false)
 	err := receive(ctx, local, remote, blocks, o, res, feed)
 	if feed == nil {

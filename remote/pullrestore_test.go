@@ -130,6 +130,12 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 		t.Fatal("pull into a missing DATA_DIR did not restore as it received")
 	}
 	treetest.AssertEqual(t, want, treetest.MustRead(t, b.data))
+	// Into an empty store the pull relied on nothing it did not write:
+	// its ref waited for its own objects, not a syncfs of the DATA_DIR
+	// files it wrote.
+	if syncs, fsyncs := b.repo.Backend().(*archive.DirBackend).FlushCounts(); syncs != 0 || fsyncs == 0 {
+		t.Errorf("pull --restore into an empty store: %d syncfs and %d fsyncs, want none and some", syncs, fsyncs)
+	}
 	if n := allocated(t, filepath.Join(b.data, "sparse.img")); n > 2<<20 {
 		t.Errorf("sparse.img takes %d bytes on disk: its hole was written", n)
 	}
@@ -219,9 +225,23 @@ func TestPullRestoreScatterReusesLocalBlocks(t *testing.T) {
 	if err := os.MkdirAll(b.data, 0o755); err != nil { // empty, not missing
 		t.Fatal(err)
 	}
+	// A new process on the store: what the first pull wrote is another's.
+	be, err := archive.NewDirBackend(b.repo.Backend().(*archive.DirBackend).Root(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.repo, err = archive.Open(ctx, be); err != nil {
+		t.Fatal(err)
+	}
 	res, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(b)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// It relied on the store's index: one syncfs made that durable before
+	// DATA_DIR was written (SettleReads), and the ref then needed only
+	// the pull's own objects.
+	if syncs, fsyncs := be.FlushCounts(); syncs != 1 || fsyncs == 0 {
+		t.Errorf("pull --restore into a store with blocks: %d syncfs and %d fsyncs, want one and some", syncs, fsyncs)
 	}
 	if res.Restore == nil || res.SkippedBlocks == 0 || res.Blocks == 0 {
 		t.Fatalf("want a scatter restore from received and local blocks, got %+v", res)
