@@ -49,7 +49,8 @@ func (b *DirBackend) FlushCounts() (syncs, fsyncs int64) {
 }
 
 // immutableName reports whether name is a content-addressed object that a
-// ref can reach: refs and locks are written durably on their own.
+// ref can reach: PutIf writes refs durably itself, and locks need not
+// survive a crash.
 func immutableName(name string) bool {
 	for _, p := range []string{"packs/", "index/", "snapshots/", "lookup/"} {
 		if strings.HasPrefix(name, p) {
