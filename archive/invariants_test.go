@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/internal/treetest"
+	"runtime"
 )
 
 // crashAfter is a Backend that stops accepting writes after n of them, as
@@ -375,4 +377,56 @@ func TestRepairRebuildsIndex(t *testing.T) {
 	if _, err := r2.Restore(ctx, archive.RestoreOptions{DataDir: filepath.Join(t.TempDir(), "x"), Snapshot: bad.Snapshot}); err == nil || !strings.Contains(err.Error(), "doomed") {
 		t.Fatalf("damaged snapshot: want error naming the file, got %v", err)
 	}
+}
+
+// TestRepairStreamsPacks: repair reads each pack a block at a time, so a
+// file in packs/ of any size, however it got there, costs no more memory
+// than a block: one listed at 100 GiB (sparse) is reported damaged and
+// removed instead of being read whole, and a 12 MiB pack is re-hashed
+// without being held. Good blocks of a damaged pack are salvaged.
+func TestRepairStreamsPacks(t *testing.T) {
+	ctx := context.Background()
+	r, cache := testRepo(t)
+	src := filepath.Join(t.TempDir(), "data")
+	rng := rand.New(rand.NewPCG(10, 11))
+	treetest.Write(t, src, map[string]treetest.Spec{"big": {Content: string(randomBlock(rng, 12<<20))}})
+	res := save(t, r, cache, src, "s")
+	root := r.Backend().(*archive.DirBackend).Root()
+	huge := filepath.Join(root, "packs", "ab", "ab"+strings.Repeat("0", 62))
+	if err := os.MkdirAll(filepath.Dir(huge), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(huge, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, 100<<30); err != nil {
+		t.Fatal(err)
+	}
+
+	be, _ := archive.NewDirBackend(root, false)
+	r2, err := archive.Open(ctx, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rep, err := r2.Repair(ctx, nil, 0)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("repair allocated %d MiB for a 12 MiB pack: it held the pack", alloc>>20)
+	}
+	if len(rep.PacksDamaged) != 1 || !strings.HasSuffix(rep.PacksDamaged[0], filepath.Base(huge)) || rep.BlocksLost != 0 || len(rep.Snapshots) != 0 {
+		t.Fatalf("repair report %+v, want only the 100 GiB file damaged and nothing lost", rep)
+	}
+	if _, err := os.Stat(huge); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the damaged pack is still there: %v", err)
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	if _, err := r2.Restore(ctx, archive.RestoreOptions{DataDir: dst, Snapshot: res.Snapshot}); err != nil {
+		t.Fatalf("restore after repair: %v", err)
+	}
+	treetest.AssertEqual(t, treetest.MustRead(t, src), treetest.MustRead(t, dst))
 }

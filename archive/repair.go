@@ -2,11 +2,15 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/statepack/statepack/internal/progress"
 )
@@ -74,33 +78,37 @@ func (r *Repository) Repair(ctx context.Context, sink progress.Sink, lockWait ti
 }
 
 // rescuePacks reads every pack and returns the index of what verified and
-// the packs to delete.
+// the packs to delete. Packs are streamed, one block at a time, so memory
+// does not grow with a pack's size, which a listing of a damaged or
+// hostile repository may put anywhere; good blocks of a damaged pack are
+// read again and moved to salvage packs.
 func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *RepairReport, sink progress.Sink) ([]IndexPack, []ID, error) {
 	var out []IndexPack
 	var damaged []ID
-	salvage := NewPackBuilder(r.cfg.PackTarget())
-	var raw []byte
+	var salvage *PackBuilder // made when a damaged pack has good blocks
+	flush := func() error {
+		if salvage == nil || salvage.Len() == 0 {
+			return nil
+		}
+		id, data, entries := salvage.Finish()
+		if err := r.PutPack(ctx, id, data); err != nil {
+			return err
+		}
+		out = append(out, IndexPack{Pack: id, Entries: entries})
+		return nil
+	}
 	for id, size := range packs {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
 		rep.PacksRead++
 		sink.Add(1, size)
-		data, err := r.ReadRange(ctx, packName(id), 0, size)
+		entries, good, intact, err := r.scanPack(ctx, id, size)
 		if err != nil {
 			return nil, nil, err
 		}
-		entries := trailerOf(data)
-		var good []PackEntry
-		for _, e := range entries {
-			loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
-			if raw, err = DecodeBlock(e.ID, loc, data[e.Offset:e.Offset+e.Stored], raw); err != nil {
-				rep.BlocksLost++
-				continue
-			}
-			good = append(good, e)
-		}
-		if Hash(data) == id && len(good) == len(entries) && len(entries) > 0 {
+		rep.BlocksLost += len(entries) - len(good)
+		if intact && len(good) == len(entries) && len(entries) > 0 {
 			out = append(out, IndexPack{Pack: id, Entries: good})
 			rep.BlocksKept += len(good)
 			continue
@@ -108,26 +116,70 @@ func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *R
 		rep.PacksDamaged = append(rep.PacksDamaged, packName(id))
 		damaged = append(damaged, id)
 		for _, e := range good {
-			salvage.Add(e.ID, data[e.Offset:e.Offset+e.Stored], int(e.Raw), e.Encoding)
+			stored, err := r.ReadRange(ctx, packName(id), int64(e.Offset), int64(e.Stored))
+			if err != nil {
+				return nil, nil, err
+			}
+			loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+			if _, err := DecodeBlock(e.ID, loc, stored, nil); err != nil {
+				rep.BlocksLost++ // changed since the scan
+				continue
+			}
+			if salvage == nil {
+				salvage = NewPackBuilder(r.cfg.PackTarget())
+			}
+			salvage.Add(e.ID, stored, int(e.Raw), e.Encoding)
 			rep.BlocksSalvage++
 			rep.BlocksKept++
+			if salvage.Size() >= r.cfg.PackTarget() {
+				if err := flush(); err != nil {
+					return nil, nil, err
+				}
+			}
 		}
 	}
-	if salvage.Len() > 0 {
-		id, data, entries := salvage.Finish()
-		if err := r.PutPack(ctx, id, data); err != nil {
-			return nil, nil, err
-		}
-		out = append(out, IndexPack{Pack: id, Entries: entries})
-	}
-	return out, damaged, nil
+	return out, damaged, flush()
 }
 
-// trailerOf parses what it can of a pack's trailer; a damaged trailer
-// yields no entries.
-func trailerOf(data []byte) []PackEntry {
-	entries, _ := packEntries(data)
-	return entries
+// scanPack reads a pack's trailer, then the pack from start to end,
+// hashing it and decoding each block as it comes. It returns the
+// trailer's entries, those whose blocks verify, and whether the pack
+// matches its id. A pack too small or too large to be one, or whose
+// trailer does not parse, has no entries; only a failure to read is an
+// error.
+func (r *Repository) scanPack(ctx context.Context, id ID, size int64) (entries, good []PackEntry, intact bool, err error) {
+	if size < packFooterSize || size > maxPackSize {
+		return nil, nil, false, nil
+	}
+	entries, err = r.ReadPackTrailer(ctx, id, size)
+	if errors.Is(err, errCorrupt) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	rc, err := r.be.Get(ctx, packName(id))
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("read %s from %s: %w", packName(id), r.Location(), err)
+	}
+	defer rc.Close()
+	h := blake3.New()
+	src := io.TeeReader(io.LimitReader(rc, size+1), h)
+	var stored, raw []byte
+	for _, e := range entries { // they tile the pack from its start (DecodePackTrailer)
+		stored = slices.Grow(stored[:0], int(e.Stored))[:e.Stored]
+		if _, err := io.ReadFull(src, stored); err != nil {
+			return entries, good, false, nil // shorter than listed: damaged
+		}
+		loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+		if raw, err = DecodeBlock(e.ID, loc, stored, raw); err == nil {
+			good = append(good, e)
+		}
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return nil, nil, false, fmt.Errorf("read %s from %s: %w", packName(id), r.Location(), err)
+	}
+	return entries, good, hashOf(h) == id, nil
 }
 
 func (r *Repository) replaceIndex(ctx context.Context, packs []IndexPack, old []string) error {

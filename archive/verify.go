@@ -351,18 +351,6 @@ func (r *Repository) packLayout(ctx context.Context, id ID, size int64, want []P
 	return entries, compareEntries(entries, want)
 }
 
-// packEntries decodes the trailer of a whole pack held in memory.
-func packEntries(pack []byte) ([]PackEntry, error) {
-	if len(pack) < packFooterSize {
-		return nil, fmt.Errorf("pack of %d bytes: %w", len(pack), errCorrupt)
-	}
-	tsize, err := PackTrailerSize(pack[len(pack)-packFooterSize:], int64(len(pack)))
-	if err != nil {
-		return nil, err
-	}
-	return DecodePackTrailer(pack[int64(len(pack))-tsize:], int64(len(pack)))
-}
-
 // hashOf returns the id of the bytes written to h.
 func hashOf(h *blake3.Hasher) ID {
 	var id ID
