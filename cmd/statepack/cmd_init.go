@@ -110,6 +110,10 @@ func configFromFlags(c *cli.Context) (archive.Config, bool, error) {
 		sizes[i] = int(n)
 		explicit = explicit || c.IsSet(name)
 	}
+	if sizes[3] < 1<<20 || sizes[3] > archive.MaxPackTarget {
+		return archive.Config{}, false, usagef("--pack-size %s: want 1 MiB to %s (packs are built in memory)",
+			c.String("pack-size"), humanize.IBytes(archive.MaxPackTarget))
+	}
 	cfg, err := archive.NewConfig(chunker.Params{Min: sizes[0], Avg: sizes[1], Max: sizes[2]}, sizes[3])
 	if err != nil {
 		return cfg, false, &usageError{err}

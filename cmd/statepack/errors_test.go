@@ -38,6 +38,7 @@ func TestErrors(t *testing.T) {
 		{name: "bad pattern", args: []string{"save", "x", "--include", "a[b"}, exit: 2, code: "usage", want: []string{"invalid pattern"}},
 		{name: "bad label", args: []string{"save", "x", "--label", "novalue"}, exit: 2, code: "usage", want: []string{"key=value"}},
 		{name: "forget without a rule", args: []string{"forget", "x"}, exit: 2, code: "usage", want: []string{"--keep-last"}},
+		{name: "pack size too large", args: []string{"init", "--pack-size", "256MiB"}, exit: 2, code: "usage", want: []string{"--pack-size 256MiB", "1 MiB to 64 MiB"}},
 		{name: "no remote", args: []string{"push", "x"}, exit: 2, code: "usage", want: []string{"no remote is set", "STATEPACK_REMOTE"}},
 		{name: "malformed remote", args: []string{"push", "x", "--remote", "s3://"}, exit: 2, code: "usage", want: []string{"invalid remote"}},
 		{name: "unknown state", setup: saved, args: []string{"restore", "nope"}, exit: 3, code: "not_found", want: []string{"state 'nope' not found", "`statepack list`"}},
