@@ -280,16 +280,9 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink progress.Sink) ([]IndexPack, error) {
 	var out []IndexPack
 	b := NewPackBuilder(r.cfg.PackTarget())
-	flush := func() error {
-		if b.Len() == 0 {
-			return nil
-		}
-		id, data, entries := b.Finish()
-		if err := r.PutPack(ctx, id, data); err != nil {
-			return err
-		}
-		out = append(out, IndexPack{Pack: id, Entries: entries})
-		return nil
+	flush := func() (err error) {
+		out, err = r.putBuilt(ctx, b, out)
+		return err
 	}
 	var raw []byte
 	for pack, entries := range packs {
@@ -311,7 +304,10 @@ func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink 
 		}
 		sink.Add(1, 0)
 	}
-	return out, flush()
+	if err := flush(); err != nil { // before reading out: it appends
+		return nil, err
+	}
+	return out, nil
 }
 
 // UnwrapDir finds the DirBackend beneath wrappers (retry, counting), for

@@ -86,16 +86,9 @@ func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *R
 	var out []IndexPack
 	var damaged []ID
 	var salvage *PackBuilder // made when a damaged pack has good blocks
-	flush := func() error {
-		if salvage == nil || salvage.Len() == 0 {
-			return nil
-		}
-		id, data, entries := salvage.Finish()
-		if err := r.PutPack(ctx, id, data); err != nil {
-			return err
-		}
-		out = append(out, IndexPack{Pack: id, Entries: entries})
-		return nil
+	flush := func() (err error) {
+		out, err = r.putBuilt(ctx, salvage, out)
+		return err
 	}
 	for id, size := range packs {
 		if err := ctx.Err(); err != nil {
@@ -138,7 +131,10 @@ func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *R
 			}
 		}
 	}
-	return out, damaged, flush()
+	if err := flush(); err != nil { // before reading out: it appends
+		return nil, nil, err
+	}
+	return out, damaged, nil
 }
 
 // scanPack reads a pack's trailer, then the pack from start to end,

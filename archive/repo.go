@@ -400,6 +400,20 @@ func (r *Repository) PutPack(ctx context.Context, id ID, data []byte) error {
 	return nil
 }
 
+// putBuilt finishes the pack b holds, if any, stores it and appends its
+// index entries to out: prune's repacking and repair's salvage close
+// their packs so.
+func (r *Repository) putBuilt(ctx context.Context, b *PackBuilder, out []IndexPack) ([]IndexPack, error) {
+	if b == nil || b.Len() == 0 {
+		return out, nil
+	}
+	id, data, entries := b.Finish()
+	if err := r.PutPack(ctx, id, data); err != nil {
+		return out, err
+	}
+	return append(out, IndexPack{Pack: id, Entries: entries}), nil
+}
+
 // maxIndexEntries bounds one index object (about 3 MiB), so that readers
 // of a remote with millions of blocks hold one small object at a time.
 const maxIndexEntries = 1 << 16
