@@ -63,7 +63,7 @@ func NewDirBackend(root string, create bool) (*DirBackend, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("open %s: not a directory", abs)
 	}
-	return &DirBackend{root: abs}, nil
+	return &DirBackend{root: abs, dur: newDurability()}, nil
 }
 
 // Root is the absolute directory the backend stores into.

@@ -68,12 +68,6 @@ func (b *DirBackend) wrote(name, p string) {
 	d := &b.dur
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.written == nil {
-		d.written = map[string]struct{}{}
-	}
-	if d.pending == nil {
-		d.pending, d.dirs = map[string]struct{}{}, map[string]struct{}{}
-	}
 	d.pending[p] = struct{}{}
 	d.written[name] = struct{}{}
 	// A new packs/ab/ must itself be named durably by packs/, and so on.
@@ -98,15 +92,24 @@ func (b *DirBackend) saw(name string) {
 	}
 }
 
+// newDurability returns the empty state of a new backend.
+func newDurability() durability {
+	return durability{pending: map[string]struct{}{}, dirs: map[string]struct{}{}, written: map[string]struct{}{}}
+}
+
+// behind reports whether objects of others were read since the last
+// syncfs.
+func (b *DirBackend) behind() bool {
+	b.dur.mu.Lock()
+	defer b.dur.mu.Unlock()
+	return b.dur.seen > b.dur.synced
+}
+
 // flush makes everything a ref written next can reach durable: the files
 // written since the last flush, or, when objects of others were read
 // since the last syncfs, the whole file system.
 func (b *DirBackend) flush() error {
-	d := &b.dur
-	d.mu.Lock()
-	full := d.seen > d.synced
-	d.mu.Unlock()
-	if full {
+	if b.behind() {
 		return b.settle()
 	}
 	files, dirs := b.takePending()
@@ -114,7 +117,7 @@ func (b *DirBackend) flush() error {
 		b.putBack(files, dirs)
 		return err
 	}
-	d.fsyncs.Add(int64(len(files) + len(dirs)))
+	b.dur.fsyncs.Add(int64(len(files) + len(dirs)))
 	return nil
 }
 
@@ -151,9 +154,6 @@ func (b *DirBackend) putBack(files, dirs map[string]struct{}) {
 	d := &b.dur
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.pending == nil {
-		d.pending, d.dirs = map[string]struct{}{}, map[string]struct{}{}
-	}
 	for p := range files {
 		d.pending[p] = struct{}{}
 	}
@@ -237,13 +237,7 @@ func (r *Repository) syncWrites() error {
 // ref would otherwise wait for. Other backends need nothing.
 func (r *Repository) SettleReads() error {
 	d, ok := unwrapDir(r.be)
-	if !ok {
-		return nil
-	}
-	d.dur.mu.Lock()
-	behind := d.dur.seen > d.dur.synced
-	d.dur.mu.Unlock()
-	if !behind {
+	if !ok || !d.behind() {
 		return nil
 	}
 	if err := d.settle(); err != nil {

@@ -209,7 +209,7 @@ func (r *Repository) scanForBlocks(ctx context.Context, objs []indexObject, read
 			if err := decodeEntry(&e, raw); err != nil {
 				return err
 			}
-			s.hits = append(s.hits, objectHit{e.ID, Location{Pack: pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}})
+			s.hits = append(s.hits, objectHit{e.ID, e.at(pack)})
 			return nil
 		})
 		if err != nil {

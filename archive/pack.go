@@ -34,6 +34,11 @@ type PackEntry struct {
 	Encoding uint8
 }
 
+// at is where the entry's block lies when its pack is pack.
+func (e PackEntry) at(pack ID) Location {
+	return Location{Pack: pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+}
+
 // PackBuilder collects stored blocks into one pack in memory. The pack
 // layout is the blocks back to back, then a trailer table of PackEntry, then
 // a footer (entry count, magic), so that the index can always be rebuilt

@@ -287,7 +287,7 @@ func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink 
 	var raw []byte
 	for pack, entries := range packs {
 		for _, e := range entries {
-			loc := Location{Pack: pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+			loc := e.at(pack)
 			stored, err := r.ReadStored(ctx, loc, nil)
 			if err != nil {
 				return nil, err

@@ -84,12 +84,6 @@ func (r *Repository) readSpan(ctx context.Context, pack ID, off, n int64, blocks
 		return nil, 0, errors.Is(err, ErrOutOfRange), fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	defer rc.Close()
-	return r.decodeSpan(rc, pack, off, n, blocks, bufs, whole, fn)
-}
-
-// decodeSpan is readSpan on a reader already open at off.
-func (r *Repository) decodeSpan(rc io.Reader, pack ID, off, n int64, blocks []BlockAt, bufs *readBufs, whole bool, fn func(b BlockAt, stored, raw []byte) error) (data []byte, done int, short bool, err error) {
-	name := packName(pack)
 	size := n
 	if !whole {
 		size = min(n, spanWindow)

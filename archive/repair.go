@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/zeebo/blake3"
 
 	"github.com/statepack/statepack/internal/progress"
 )
@@ -113,8 +110,7 @@ func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *R
 			if err != nil {
 				return nil, nil, err
 			}
-			loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
-			if _, err := DecodeBlock(e.ID, loc, stored, nil); err != nil {
+			if _, err := DecodeBlock(e.ID, e.at(id), stored, nil); err != nil {
 				rep.BlocksLost++ // changed since the scan
 				continue
 			}
@@ -154,28 +150,17 @@ func (r *Repository) scanPack(ctx context.Context, id ID, size int64) (entries, 
 	if err != nil {
 		return nil, nil, false, err
 	}
-	rc, err := r.be.Get(ctx, packName(id))
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("read %s from %s: %w", packName(id), r.Location(), err)
-	}
-	defer rc.Close()
-	h := blake3.New()
-	src := io.TeeReader(io.LimitReader(rc, size+1), h)
-	var stored, raw []byte
-	for _, e := range entries { // they tile the pack from its start (DecodePackTrailer)
-		stored = slices.Grow(stored[:0], int(e.Stored))[:e.Stored]
-		if _, err := io.ReadFull(src, stored); err != nil {
-			return entries, good, false, nil // shorter than listed: damaged
-		}
-		loc := Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
-		if raw, err = DecodeBlock(e.ID, loc, stored, raw); err == nil {
+	var raw []byte
+	_, intact, err = r.streamPack(ctx, id, size, entries, func(e PackEntry, stored []byte) {
+		var bad error
+		if raw, bad = DecodeBlock(e.ID, e.at(id), stored, raw); bad == nil {
 			good = append(good, e)
 		}
+	})
+	if err != nil {
+		return nil, nil, false, err
 	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		return nil, nil, false, fmt.Errorf("read %s from %s: %w", packName(id), r.Location(), err)
-	}
-	return entries, good, hashOf(h) == id, nil
+	return entries, good, intact, nil
 }
 
 func (r *Repository) replaceIndex(ctx context.Context, packs []IndexPack, old []string) error {

@@ -1,7 +1,9 @@
 package archive
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -186,9 +188,7 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 			case !ok:
 				problems[i] = fmt.Errorf("%s is missing: %w", packName(id), ErrNotFound)
 			case readData:
-				bufs := getReadBufs()
-				problems[i] = r.checkPackData(gctx, id, size, byPack[id], bufs)
-				putReadBufs(bufs)
+				problems[i] = r.checkPackData(gctx, id, size, byPack[id])
 				sink.Add(1, size)
 			default:
 				problems[i] = r.checkPackTrailer(gctx, id, size, byPack[id])
@@ -213,7 +213,7 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 }
 
 // verifyJobs is how many packs verify checks at once: as many as push and
-// pull move, and as many read buffers as are kept for reuse.
+// pull move.
 const verifyJobs = 4
 
 // ReadPackTrailer reads and decodes a pack's trailer with two ranged reads.
@@ -267,53 +267,31 @@ func compareEntries(have, want []PackEntry) error {
 	return nil
 }
 
-// checkPackData streams a whole pack: it checks the pack against its id
-// and its trailer against the index, and decodes and hashes every block
-// as its bytes arrive. It holds a window of the pack, not the pack (packs
+// checkPackData streams a whole pack (streamPack): it checks the pack
+// against its id and its trailer against the index, and decodes and
+// hashes every block. It holds a block of the pack, not the pack (packs
 // may be up to a GiB, and a remote's listing is untrusted), so verify's
 // memory does not grow with the pack size.
-func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want []PackEntry, bufs *readBufs) error {
+func (r *Repository) checkPackData(ctx context.Context, id ID, size int64, want []PackEntry) error {
 	name := packName(id)
 	entries, err := r.packLayout(ctx, id, size, want)
 	if err != nil {
 		return err
 	}
-	tlen := int64(len(entries))*packEntrySize + packFooterSize
-	blocks := make([]BlockAt, len(entries))
-	for i, e := range entries {
-		blocks[i] = BlockAt{ID: e.ID, Loc: Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}}
-	}
-	rc, err := r.be.Get(ctx, name)
-	if err != nil {
-		return fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
-	}
-	defer rc.Close()
-	h := blake3.New()
-	// One byte more than listed tells a longer object; the body is
-	// limited because decodeSpan reads ahead as far as its window allows.
-	src := io.TeeReader(io.LimitReader(rc, size+1), h)
-	body := io.LimitReader(src, size-tlen)
-	_, _, short, blockErr := r.decodeSpan(body, id, 0, size-tlen, blocks, bufs, false, func(BlockAt, []byte, []byte) error { return nil })
-	if blockErr != nil && !short {
-		// A block that does not decode: the pack is damaged, which its
-		// id tells for the whole pack, or it was written so.
-		if _, err := io.Copy(io.Discard, src); err != nil {
-			return fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	var blockErr error
+	var raw []byte
+	trailer, intact, err := r.streamPack(ctx, id, size, entries, func(e PackEntry, stored []byte) {
+		if blockErr == nil {
+			raw, blockErr = DecodeBlock(e.ID, e.at(id), stored, raw)
 		}
-		if hashOf(h) != id {
-			return &IntegrityError{Object: name, Location: r.Location()}
-		}
-		return blockErr
-	}
-	if blockErr != nil {
-		return blockErr
-	}
-	trailer := make([]byte, tlen)
-	if _, err := io.ReadFull(src, trailer); err != nil {
-		return fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
-	}
-	if n, _ := io.CopyN(io.Discard, src, 1); n > 0 || hashOf(h) != id {
+	})
+	switch {
+	case err != nil:
+		return err
+	case !intact: // the id tells for the whole pack, whatever its blocks say
 		return &IntegrityError{Object: name, Location: r.Location()}
+	case blockErr != nil: // written so
+		return fmt.Errorf("pack %s on %s: %w", id, r.Location(), blockErr)
 	}
 	have, err := DecodePackTrailer(trailer, size)
 	if err == nil && !slices.Equal(have, entries) {
@@ -349,6 +327,55 @@ func (r *Repository) packLayout(ctx context.Context, id ID, size int64, want []P
 		return nil, err
 	}
 	return entries, compareEntries(entries, want)
+}
+
+// streamPackBuffer is how much streamPack reads at once: a few blocks,
+// not a read call per block.
+const streamPackBuffer = 256 << 10
+
+// streamPack reads the pack id of size bytes from its start, handing fn
+// each of entries (which tile it from offset 0, as a trailer's do) with
+// its stored bytes, valid during the call, then reads the trailer that
+// follows them and returns it. It hashes what it reads: intact reports
+// that the object is exactly those bytes and hashes to id; one that ends
+// early or runs on is not intact. Only a failure to read is an error. It
+// holds one block at a time.
+func (r *Repository) streamPack(ctx context.Context, id ID, size int64, entries []PackEntry, fn func(e PackEntry, stored []byte)) (trailer []byte, intact bool, err error) {
+	name := packName(id)
+	rc, err := r.be.Get(ctx, name)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	defer rc.Close()
+	h := blake3.New()
+	src := io.TeeReader(bufio.NewReaderSize(io.LimitReader(rc, size+1), streamPackBuffer), h)
+	readFull := func(b []byte) (bool, error) {
+		_, err := io.ReadFull(src, b)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+		}
+		return true, nil
+	}
+	var stored []byte
+	for _, e := range entries {
+		stored = slices.Grow(stored[:0], int(e.Stored))[:e.Stored]
+		if ok, err := readFull(stored); !ok {
+			return nil, false, err
+		}
+		fn(e, stored)
+	}
+	trailer = make([]byte, len(entries)*packEntrySize+packFooterSize)
+	if ok, err := readFull(trailer); !ok {
+		return nil, false, err
+	}
+	extra, err := io.CopyN(io.Discard, src, 1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	return trailer, extra == 0 && hashOf(h) == id, nil
 }
 
 // hashOf returns the id of the bytes written to h.
