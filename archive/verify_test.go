@@ -295,3 +295,34 @@ func truncateTo(t *testing.T, p string, n int64) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyNamesABlockWrittenWrong: a pack that matches its id but holds
+// a block that does not match the id its trailer and the index give (a
+// writer's bug, not damage since) is named with the block.
+func TestVerifyNamesABlockWrittenWrong(t *testing.T) {
+	ctx := context.Background()
+	be, _ := archive.NewDirBackend(filepath.Join(t.TempDir(), "store"), true)
+	r, err := archive.OpenOrInit(ctx, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, bad := []byte("a block that is what it says"), []byte("a block under another's id")
+	claimed := archive.Hash([]byte("what the bad block claims to be"))
+	pb := archive.NewPackBuilder(1 << 20)
+	pb.Add(archive.Hash(good), good, len(good), archive.EncodingRaw)
+	pb.Add(claimed, bad, len(bad), archive.EncodingRaw)
+	id, data, entries := pb.Finish()
+	if err := r.PutPack(ctx, id, data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PutIndex(ctx, []archive.IndexPack{{Pack: id, Entries: entries}}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.Verify(ctx, archive.VerifyOptions{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Problems) != 1 || !strings.Contains(v.Problems[0].Object, id.String()) || !strings.Contains(v.Problems[0].Error, claimed.Short()) {
+		t.Fatalf("problems %+v, want one naming pack %s and block %s", v.Problems, id.Short(), claimed.Short())
+	}
+}
