@@ -14,7 +14,7 @@ import (
 // block is smaller than the chunker promises: the index, the block lists
 // and the per-block work grow no faster than Min allows. (Blocks of one
 // 4 KiB page would store a third less per change but cost 10% more store
-// and 20% more CPU on a cold save: README, Performance.)
+// and 20% more CPU on a cold save: docs/performance.md.)
 
 // sqliteMagic starts every SQLite 3 database file.
 const sqliteMagic = "SQLite format 3\x00"

@@ -92,7 +92,7 @@ func (b *bench) runOnce(n int) error {
 		{"restore", b.coldRestore}, {"noop-restore", b.noopRestore},
 		{"mutate", b.mutateSave}, {"switch", b.switchVersion},
 		// Last of the rows on the DATA_DIR, so that the trees it deletes
-		// do not slow the creates of the cold restore (see the README on
+		// do not slow the creates of the cold restore (see docs/performance.md on
 		// this VM's ext4).
 		{"link", b.linkRun},
 		{"scale", b.scaleRun},

@@ -1,6 +1,6 @@
 package main
 
-// The README's CI recipes, run as written. Each `<!-- recipe: NAME -->` sh
+// The CI recipes (docs/ci-recipes.md), run as written. Each `<!-- recipe: NAME -->` sh
 // block of the "CI recipes" section runs under bash -euo pipefail against a
 // real S3 server (MinIO), with the statepack binary first on PATH and
 // stand-ins where the recipe starts LocalStack: a `docker` that hands its
@@ -54,11 +54,14 @@ type recipe struct {
 	yaml string // the section's YAML block; empty when it has none
 }
 
+// recipesFile holds the CI recipes; the README links to it.
+const recipesFile = "docs/ci-recipes.md"
+
 // readRecipes extracts the marked sh blocks, and the YAML block of each
-// recipe's section (### heading), from the CI recipes part of README.md.
+// recipe's section (### heading), from recipesFile.
 func readRecipes(t *testing.T) map[string]recipe {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", recipesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func readRecipes(t *testing.T) map[string]recipe {
 	begin := strings.Index(text, "<!-- recipes:")
 	end := strings.Index(text, "<!-- /recipes -->")
 	if begin < 0 || end < begin {
-		t.Fatal("README.md: no <!-- recipes: ... --> ... <!-- /recipes --> section")
+		t.Fatal(recipesFile + ": no <!-- recipes: ... --> ... <!-- /recipes --> section")
 	}
 	lines := strings.Split(text[begin:end], "\n")
 	marker := regexp.MustCompile(`^<!-- recipe: ([a-z0-9-]+) -->$`)
@@ -88,7 +91,7 @@ func readRecipes(t *testing.T) map[string]recipe {
 				return strings.Join(lines[i+1:j], "\n") + "\n", j
 			}
 		}
-		t.Fatalf("README.md: the block opened by %q is not closed", lines[i])
+		t.Fatalf(recipesFile+": the block opened by %q is not closed", lines[i])
 		return "", 0
 	}
 	for i := 0; i < len(lines); i++ {
@@ -99,10 +102,10 @@ func readRecipes(t *testing.T) map[string]recipe {
 		case marker.MatchString(line):
 			name := marker.FindStringSubmatch(line)[1]
 			if _, dup := recipes[name]; dup {
-				t.Fatalf("README.md: recipe %q is marked twice", name)
+				t.Fatalf(recipesFile+": recipe %q is marked twice", name)
 			}
 			if i+1 >= len(lines) || strings.TrimSpace(lines[i+1]) != "```sh" {
-				t.Fatalf("README.md: <!-- recipe: %s --> must be right before a ```sh block", name)
+				t.Fatalf(recipesFile+": <!-- recipe: %s --> must be right before a ```sh block", name)
 			}
 			var body string
 			body, i = fence(i + 1)
@@ -110,7 +113,7 @@ func readRecipes(t *testing.T) map[string]recipe {
 			section = append(section, name)
 		case line == "```yaml" || line == "```yml":
 			if yamlOf != "" {
-				t.Fatalf("README.md: two YAML blocks in one recipe section (before line %q)", line)
+				t.Fatalf(recipesFile+": two YAML blocks in one recipe section (before line %q)", line)
 			}
 			yamlOf, i = fence(i)
 		case strings.HasPrefix(line, "```"):
@@ -120,12 +123,12 @@ func readRecipes(t *testing.T) map[string]recipe {
 	flush()
 	for _, n := range recipeNames {
 		if _, ok := recipes[n]; !ok {
-			t.Errorf("README.md: recipe %q is missing (a ```sh block right after <!-- recipe: %s -->)", n, n)
+			t.Errorf(recipesFile+": recipe %q is missing (a ```sh block right after <!-- recipe: %s -->)", n, n)
 		}
 	}
 	for n := range recipes {
 		if !slices.Contains(recipeNames, n) {
-			t.Errorf("README.md: recipe %q has no scenario in recipes_test.go", n)
+			t.Errorf(recipesFile+": recipe %q has no scenario in recipes_test.go", n)
 		}
 	}
 	if t.Failed() {

@@ -290,7 +290,7 @@ func randomBytes(g *rand.Rand, n int) []byte {
 	return b
 }
 
-// table renders rows as a Markdown table for the README.
+// table renders rows as a Markdown table for docs/reliability.md.
 func table(header []string, rows [][]string) string {
 	var b strings.Builder
 	b.WriteString("| " + strings.Join(header, " | ") + " |\n|")

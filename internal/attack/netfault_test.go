@@ -85,7 +85,7 @@ func (s *sweep) add(r netRun) {
 }
 
 // report fails the test for every broken invariant and logs the table of
-// figures for the README.
+// figures for docs/reliability.md.
 func (s *sweep) report(t *testing.T, title string) {
 	t.Helper()
 	type key struct {

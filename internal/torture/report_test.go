@@ -84,7 +84,7 @@ func rows() []resultRow {
 	return out
 }
 
-// table renders rows as the Markdown table of the README's Reliability
+// table renders rows as the Markdown table of docs/reliability.md's
 // section.
 func table(rs []resultRow) string {
 	var b strings.Builder
