@@ -58,7 +58,9 @@ type failure struct {
 
 // report prints err as one line (or a JSON document with --json) on
 // stderr and returns the exit status. With --debug the wrapped chain
-// follows, for bug reports.
+// follows, for bug reports. Errors name paths, hosts and messages from a
+// repository, so every line is scrubbed of secrets and passed through
+// output.Safe here, once, whatever error it is.
 func (s *session) report(err error) int {
 	f := s.classify(err)
 	what := s.what
@@ -72,7 +74,7 @@ func (s *session) report(err error) int {
 	if f.hint != "" && !strings.Contains(f.why, f.hint) && !strings.Contains(f.why, "`statepack ") {
 		msg += "; " + f.hint
 	}
-	msg = scrubSecrets(msg)
+	msg = output.Safe(scrubSecrets(msg))
 	debug := s.set.Debug || s.cmdline["debug"]
 	var chain []string
 	if debug {
@@ -99,7 +101,7 @@ func errorChain(err error) []string {
 	var walk func(e error, depth int)
 	walk = func(e error, depth int) {
 		for e != nil {
-			out = append(out, fmt.Sprintf("%s%T: %s", strings.Repeat("  ", depth), e, scrubSecrets(e.Error())))
+			out = append(out, fmt.Sprintf("%s%T: %s", strings.Repeat("  ", depth), e, output.Safe(scrubSecrets(e.Error()))))
 			switch u := e.(type) {
 			case interface{ Unwrap() []error }:
 				for _, inner := range u.Unwrap() {

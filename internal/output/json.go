@@ -1,16 +1,55 @@
 package output
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // WriteJSON writes v as one indented JSON document followed by a newline.
+//
+// encoding/json escapes C0 controls and U+2028/U+2029 but writes DEL, C1
+// controls and bidi overrides raw; WriteJSON escapes those too (as
+// \u007f, \u009b, \u202e: the same string to any JSON reader), so the
+// document is safe on a terminal. Invalid UTF-8 in a string becomes
+// U+FFFD, as encoding/json does: paths are valid UTF-8 (a manifest with
+// another path is refused), free text such as a message may lose a bad
+// byte.
 func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeJSON(buf.Bytes()))
+	return err
+}
+
+// escapeJSON escapes, as \uXXXX, the characters Safe escapes that
+// encoding/json left raw. They can only stand inside strings: the
+// document's own syntax is ASCII, and its newlines are kept.
+func escapeJSON(doc []byte) []byte {
+	if firstUnsafe(string(doc), true) < 0 {
+		return doc
+	}
+	out := make([]byte, 0, len(doc)+32)
+	for len(doc) > 0 {
+		r, n := utf8.DecodeRune(doc)
+		if !unsafeRune(r, true) {
+			out = append(out, doc[:n]...)
+		} else if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		doc = doc[n:]
+	}
+	return out
 }
 
 // ErrorDoc is the document --json prints on standard error when a command
