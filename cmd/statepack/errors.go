@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -234,16 +233,10 @@ func describeLock(e *archive.LockedError) string {
 		e.Location, l.Command, kind, l.PID, l.Host, output.Age(l.Time, time.Now()))
 }
 
-// scrubSecrets removes credential values from a message, whatever put
-// them there.
-func scrubSecrets(msg string) string {
-	for _, name := range secretVars {
-		if v := os.Getenv(name); len(v) >= 4 {
-			msg = strings.ReplaceAll(msg, v, "****")
-		}
-	}
-	return msg
-}
+// scrubSecrets removes credentials from a message, whatever put them
+// there: URL userinfo, and secret values from the environment, a profile
+// or an IAM role (remote.Redact).
+func scrubSecrets(msg string) string { return remote.Redact(msg) }
 
 // secretVars are the environment variables whose values are never shown.
 var secretVars = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/statepack/statepack/remote"
 )
 
 // settings are the global options after precedence: flag, then
@@ -64,6 +66,9 @@ func resolveSettings(c *cli.Context, cmdline map[string]bool) (settings, error) 
 	set.Store = pick("store", envStore)
 	set.DataDir = pick("data-dir", envData)
 	set.Remote = pick("remote", envRemote)
+	if err := checkLocations(set); err != nil {
+		return set, err
+	}
 	if set.Store == "" {
 		def, err := defaultStore()
 		if err != nil {
@@ -85,6 +90,27 @@ func resolveSettings(c *cli.Context, cmdline map[string]bool) (settings, error) 
 		set.Source["timeout"] = fromFlag
 	}
 	return set, nil
+}
+
+// checkLocations refuses a store or DATA_DIR with leading or trailing
+// white space or a control character (remote.CheckSetting): DATA_DIR="
+// /data" would otherwise be a directory " " under the working directory,
+// which restore then fills (and empties). The remote is checked where it
+// is parsed (remote.ParseURL), with the same rule.
+func checkLocations(set settings) error {
+	for _, l := range []struct{ name, env, value string }{
+		{"store", envStore, set.Store},
+		{"data-dir", envData, set.DataDir},
+	} {
+		if err := remote.CheckSetting(l.value); err != nil {
+			what := "--" + l.name
+			if set.Source[l.name] == fromEnv {
+				what = l.env
+			}
+			return usagef("invalid %s %q: %w", what, l.value, err)
+		}
+	}
+	return nil
 }
 
 // defaultStore is $XDG_DATA_HOME/statepack, else ~/.local/share/statepack.

@@ -1,8 +1,12 @@
 package attack
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +15,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/internal/miniotest"
 )
 
 // Issue 15, item 6: strings a remote controls (a snapshot's message,
@@ -137,4 +144,231 @@ func TestHostileTerminalEscapesInErrors(t *testing.T) {
 		renderSafely(t, v, 1, []string{"--json", "push", "mine"})
 		renderSafely(t, v, 0, []string{"unlock", "--remote", "--all"}, "host"+hostileTextEscaped)
 	})
+}
+
+// Issue 15, item 7: a credential must never be shown, whichever source
+// it came from (a URL's userinfo, the environment, a shared credentials
+// file) and whatever prints (an error, --debug's chain, env, status,
+// --json), nor written into a file of the store, DATA_DIR or the remote.
+
+// secretsShown returns which of secrets r's output holds.
+func secretsShown(r result, secrets ...string) []string {
+	var shown []string
+	for _, s := range secrets {
+		if strings.Contains(r.stdout+r.stderr, s) {
+			shown = append(shown, s)
+		}
+	}
+	return shown
+}
+
+// filesHolding returns the files under dirs whose content or name holds
+// one of secrets; skip is a file allowed to (the credentials file).
+func filesHolding(t *testing.T, skip string, dirs []string, secrets ...string) []string {
+	t.Helper()
+	var found []string
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() || p == skip {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for _, s := range secrets {
+				if strings.Contains(string(data), s) || strings.Contains(p, s) {
+					found = append(found, p)
+				}
+			}
+			return nil
+		})
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	return found
+}
+
+// bucketHolding returns the objects of bucket whose content holds one of
+// secrets.
+func bucketHolding(t *testing.T, srv *miniotest.Server, bucket string, secrets ...string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var found []string
+	for oi := range srv.Client().ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if oi.Err != nil {
+			t.Fatal(oi.Err)
+		}
+		obj, err := srv.Client().GetObject(ctx, bucket, oi.Key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(obj)
+		obj.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(data), s) || strings.Contains(oi.Key, s) {
+				found = append(found, oi.Key)
+			}
+		}
+	}
+	return found
+}
+
+// TestCredentialsInURLRefused: s3://KEY:SECRET@bucket is refused with a
+// usage error that says where credentials belong, and no command shows
+// the secret: not the error, not --debug, not env or status, not --json.
+func TestCredentialsInURLRefused(t *testing.T) {
+	t.Parallel()
+	const secret = "UrlSecretKey0123456789"
+	e := newEnv(t)
+	for _, url := range []string{
+		"s3://AKIAURLKEY:" + secret + "@bucket/prefix",
+		"s3://AKIAURLKEY:UrlSecret/Key0123456789@bucket/prefix", // a secret with a slash
+		"s3:AKIAURLKEY:" + secret + "@bucket",
+	} {
+		for _, args := range [][]string{
+			{"--debug", "list", "--remote", url},
+			{"--debug", "--json", "pull", "x", "--remote", url},
+			{"--debug", "push", url}, // the URL given as the state
+		} {
+			r := e.run(args...)
+			if r.code != 2 {
+				t.Errorf("want a usage error:\n%s", r)
+			}
+			if shown := secretsShown(r, secret, "Key0123456789"); len(shown) > 0 {
+				t.Errorf("shows %q:\n%s", shown, r)
+			}
+		}
+		if r := e.run("--remote", url, "push", "x"); !strings.Contains(r.stderr, "AWS_ACCESS_KEY_ID") {
+			t.Errorf("no hint where credentials belong:\n%s", r)
+		}
+		for _, args := range [][]string{{"--remote", url, "env"}, {"--remote", url, "--json", "env"}, {"--remote", url, "status"}, {"--remote", url, "--json", "status"}} {
+			r := e.must(args...)
+			if shown := secretsShown(r, secret, "Key0123456789"); len(shown) > 0 || !strings.Contains(r.stdout, "****@bucket") {
+				t.Errorf("shows %q, or not the redacted URL:\n%s", shown, r)
+			}
+		}
+	}
+}
+
+// TestCredentialsNeverShown runs a whole round (save, push, pull, list,
+// log, verify, env, status, a failing pull) with --debug against MinIO,
+// the credentials once from the environment and once from a profile in
+// ~/.aws/credentials, and finds the secret key in no output and no file
+// written: store, DATA_DIR, home, the bucket.
+func TestCredentialsNeverShown(t *testing.T) {
+	t.Parallel()
+	srv := miniotest.Get(t)
+	for _, source := range []string{"env", "profile"} {
+		t.Run(source, func(t *testing.T) {
+			t.Parallel()
+			bucket := newBucket(t, srv)
+			e := newEnv(t)
+			e.vars["AWS_ENDPOINT_URL"] = srv.Endpoint
+			e.vars["AWS_REGION"] = s3Region(srv)
+			e.vars["STATEPACK_REMOTE"] = "s3://" + bucket + "/team"
+			creds := filepath.Join(e.vars["HOME"], ".aws", "credentials")
+			switch source {
+			case "env":
+				e.useS3(srv, srv.Endpoint)
+			case "profile":
+				ini := fmt.Sprintf("[ci]\naws_access_key_id = %s\naws_secret_access_key = %s\n", srv.AccessKey, srv.SecretKey)
+				if err := os.MkdirAll(filepath.Dir(creds), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(creds, []byte(ini), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				e.vars["AWS_PROFILE"] = "ci"
+			}
+			generate(t, e.data, 3, 256<<10)
+			var runs []result
+			for _, args := range [][]string{
+				{"--debug", "save", "s"}, {"--debug", "push", "s"}, {"--debug", "pull", "s", "--force"},
+				{"--debug", "list", "--remote"}, {"--debug", "log", "s", "--remote"}, {"--debug", "verify", "--remote"},
+				{"--debug", "env"}, {"--debug", "--json", "env"}, {"--debug", "status"}, {"--debug", "--json", "status"},
+			} {
+				runs = append(runs, e.must(args...))
+			}
+			for _, args := range [][]string{{"--debug", "pull", "absent"}, {"--debug", "--json", "pull", "absent"}} {
+				if r := e.run(args...); r.code != 3 {
+					t.Errorf("want exit 3:\n%s", r)
+				} else {
+					runs = append(runs, r)
+				}
+			}
+			for _, r := range runs {
+				if shown := secretsShown(r, srv.SecretKey); len(shown) > 0 {
+					t.Errorf("the secret key is shown:\n%s", r)
+				}
+			}
+			if f := filesHolding(t, creds, []string{e.store, e.data, e.vars["HOME"]}, srv.SecretKey); len(f) > 0 {
+				t.Errorf("files hold the secret key: %v", f)
+			}
+			if o := bucketHolding(t, srv, bucket, srv.SecretKey); len(o) > 0 {
+				t.Errorf("objects hold the secret key: %v", o)
+			}
+		})
+	}
+}
+
+// echoingEndpoint is an S3 endpoint that says every bucket exists and
+// answers every other request with an error that repeats the request's
+// session token, as a misconfigured proxy or a hostile endpoint may.
+func echoingEndpoint(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>`+
+			`<Message>token %s is not allowed</Message><RequestId>1</RequestId></Error>`, r.Header.Get("X-Amz-Security-Token"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSessionTokenEchoed: an endpoint that repeats the session token in
+// its error message; the token is masked whether it came from the
+// environment or from a profile, in the message and in --debug's chain.
+func TestSessionTokenEchoed(t *testing.T) {
+	t.Parallel()
+	const token = "SessionTokenFromSomewhere0123456789"
+	endpoint := echoingEndpoint(t)
+	for _, source := range []string{"env", "profile"} {
+		t.Run(source, func(t *testing.T) {
+			e := newEnv(t)
+			e.vars["AWS_ENDPOINT_URL"] = endpoint
+			e.vars["AWS_REGION"] = "us-east-1"
+			e.vars["STATEPACK_REMOTE"] = "s3://bucket/team"
+			switch source {
+			case "env":
+				e.vars["AWS_ACCESS_KEY_ID"], e.vars["AWS_SECRET_ACCESS_KEY"], e.vars["AWS_SESSION_TOKEN"] = "AKIDENV", "EnvSecretKey0123456789", token
+			case "profile":
+				creds := filepath.Join(e.vars["HOME"], ".aws", "credentials")
+				ini := "[ci]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = ProfileSecretKey0123456789\naws_session_token = " + token + "\n"
+				if err := os.MkdirAll(filepath.Dir(creds), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(creds, []byte(ini), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				e.vars["AWS_PROFILE"] = "ci"
+			}
+			for _, args := range [][]string{{"--debug", "list", "--remote"}, {"--debug", "--json", "log", "s", "--remote"}} {
+				r := e.run(args...)
+				if r.code != 1 || !strings.Contains(r.stderr, "is not allowed") {
+					t.Fatalf("want the endpoint's refusal:\n%s", r)
+				}
+				if shown := secretsShown(r, token); len(shown) > 0 {
+					t.Errorf("the session token is shown:\n%s", r)
+				}
+			}
+		})
+	}
 }
