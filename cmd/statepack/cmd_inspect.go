@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,9 +20,19 @@ import (
 //
 //	location  the store or remote listed
 //	states    one object per state, by name: see stateOutput
+//	damaged   states whose ref or head could not be read, by name:
+//	          [{state, error}]; the command then exits 1 (code corrupt)
+//	          after printing the others
 type listOutput struct {
-	Location string        `json:"location"`
-	States   []stateOutput `json:"states"`
+	Location string          `json:"location"`
+	States   []stateOutput   `json:"states"`
+	Damaged  []damagedOutput `json:"damaged"`
+}
+
+// damagedOutput is a state `list` could not read, and why.
+type damagedOutput struct {
+	State string `json:"state"`
+	Error string `json:"error"`
 }
 
 // stateOutput is one state in `list --json`.
@@ -66,19 +77,49 @@ func (s *session) runList(c *cli.Context) error {
 		return err
 	}
 	sort.Strings(names)
-	out := listOutput{Location: repo.Location(), States: []stateOutput{}}
+	out := listOutput{Location: repo.Location(), States: []stateOutput{}, Damaged: []damagedOutput{}}
 	for _, name := range names {
 		st, err := describeState(c.Context, repo, name)
-		if err != nil {
-			return err
+		switch {
+		case errors.Is(err, errStateGone):
+			continue // forgotten since it was listed
+		case err != nil && (c.Context.Err() != nil || isNetError(err)):
+			return err // the store or remote, not this state, is in trouble
+		case err != nil:
+			out.Damaged = append(out.Damaged, damagedOutput{State: name, Error: scrubSecrets(err.Error())})
+			continue
 		}
 		out.States = append(out.States, st)
 	}
-	return s.emit(out, out.print)
+	if err := s.emit(out, out.print); err != nil {
+		return err
+	}
+	return out.damagedError()
+}
+
+// errStateGone: a state's ref vanished between listing and reading it.
+var errStateGone = errors.New("state is gone")
+
+// damagedError is the error `list` exits with when some states could not
+// be read, after the others and a "damaged:" line per state were printed.
+func (o listOutput) damagedError() error {
+	if len(o.Damaged) == 0 {
+		return nil
+	}
+	names := make([]string, len(o.Damaged))
+	for i, d := range o.Damaged {
+		names[i] = d.State
+	}
+	return fmt.Errorf("%s of %s could not be read (%s); the others are listed (%w)",
+		output.Plural(int64(len(o.Damaged)), "state", "states"), o.Location, strings.Join(names, ", "), archive.ErrCorrupt)
 }
 
 func describeState(ctx context.Context, repo *archive.Repository, name string) (stateOutput, error) {
 	head, _, err := repo.ReadRef(ctx, name)
+	var nf *archive.NotFoundError
+	if errors.As(err, &nf) {
+		return stateOutput{}, errStateGone
+	}
 	if err != nil {
 		return stateOutput{}, err
 	}
@@ -93,8 +134,15 @@ func describeState(ctx context.Context, repo *archive.Repository, name string) (
 }
 
 func (o listOutput) print(w io.Writer) {
+	defer func() {
+		for _, d := range o.Damaged {
+			fmt.Fprintf(w, "damaged: state %s could not be read: %s\n", d.State, d.Error)
+		}
+	}()
 	if len(o.States) == 0 {
-		fmt.Fprintf(w, "no states in %s yet; `statepack save STATE` saves one\n", o.Location)
+		if len(o.Damaged) == 0 {
+			fmt.Fprintf(w, "no states in %s yet; `statepack save STATE` saves one\n", o.Location)
+		}
 		return
 	}
 	t := output.NewTable(w, "STATE", "HEAD", "VERSIONS", "FILES", "SIZE", "SAVED", "HOST")

@@ -372,3 +372,65 @@ func TestSessionTokenEchoed(t *testing.T) {
 		})
 	}
 }
+
+// Issue 15, item 8: one bad ref made `list` fail for every state. Now
+// the others are listed, the bad ones named (a "damaged:" line each, and
+// "damaged" in --json), and list exits 1 with code corrupt, as verify
+// does when it finds problems.
+func TestListNamesDamagedStates(t *testing.T) {
+	forEachRemote(t, func(t *testing.T, h *hostile) {
+		h.put("refs/garbage", []byte("this is not a snapshot id\n"))
+		h.put("refs/dangling", []byte(archive.Hash([]byte("no such snapshot")).String()+"\n"))
+		local := filepath.Join(h.victim.store, "refs", "broken")
+		if err := os.WriteFile(local, []byte("garbage\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			args          []string
+			good, damaged []string
+		}{
+			{[]string{"list", "--remote"}, []string{"base"}, []string{"dangling", "garbage"}},
+			{[]string{"list"}, []string{"mine"}, []string{"broken"}},
+		} {
+			r := h.victim.run(tc.args...)
+			if r.code != 1 {
+				t.Errorf("want exit 1:\n%s", r)
+			}
+			for _, name := range tc.good {
+				if !strings.Contains(r.stdout, "\n"+name+" ") {
+					t.Errorf("%s is not listed:\n%s", name, r)
+				}
+			}
+			for _, name := range tc.damaged {
+				if !strings.Contains(r.stdout, "damaged: state "+name+" ") || !strings.Contains(r.stderr, name) {
+					t.Errorf("%s is not named damaged:\n%s", name, r)
+				}
+			}
+			if msg := clearMessage(r, h.secret, "could not be read"); msg != "" {
+				t.Errorf("%s\n%s", msg, r)
+			}
+
+			r = h.victim.run(append([]string{"--json"}, tc.args...)...)
+			var doc struct {
+				States  []struct{ State string }
+				Damaged []struct{ State, Error string }
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 1 || !strings.Contains(r.stderr, `"corrupt"`) {
+				t.Fatalf("want a document and exit 1 with code corrupt: %v\n%s", err, r)
+			}
+			var good, damaged []string
+			for _, s := range doc.States {
+				good = append(good, s.State)
+			}
+			for _, d := range doc.Damaged {
+				damaged = append(damaged, d.State)
+				if d.Error == "" {
+					t.Errorf("damaged %s without the error", d.State)
+				}
+			}
+			if fmt.Sprint(good) != fmt.Sprint(tc.good) || fmt.Sprint(damaged) != fmt.Sprint(tc.damaged) {
+				t.Errorf("--json: states %v, damaged %v; want %v and %v", good, damaged, tc.good, tc.damaged)
+			}
+		}
+	})
+}
