@@ -21,7 +21,7 @@ func TestJSONSchema(t *testing.T) {
 	e.write(map[string]treetest.Spec{"kinesis/stream.json": {Content: "changed"}})
 
 	syncKeys := []string{"state", "requested", "fallback", "snapshot", "remote", "up_to_date", "blocks", "bytes",
-		"skipped_blocks", "skipped_bytes", "packs", "requests", "lookup_published", "duration_s", "restore"}
+		"skipped_blocks", "skipped_bytes", "packs", "requests", "lookup_published", "duration_s", "replaced", "restore"}
 	snapKeys := []string{"snapshot", "parent", "state", "created", "message", "labels", "host", "user", "tool", "files", "dirs", "symlinks", "bytes"}
 	restoreKeys := []string{"name", "snapshot", "data_dir", "files_written", "bytes_written", "bytes_reused", "files_skipped", "removed", "resumed", "backup", "localstack", "duration_s"}
 	tests := []struct {

@@ -434,3 +434,62 @@ func TestListNamesDamagedStates(t *testing.T) {
 		}
 	})
 }
+
+// Issue 15, item 8: `pull --force` and `push --force` did not say which
+// head they dropped. Now the line names it (and --json's "replaced"), with
+// how to get it back before a prune deletes it; a forced move that is a
+// fast-forward replaces nothing and says nothing.
+func TestForceNamesReplacedHead(t *testing.T) {
+	t.Parallel()
+	remoteDir := filepath.Join(t.TempDir(), "remote")
+	a, b := newEnv(t), newEnv(t)
+	for _, e := range []*env{a, b} {
+		e.vars["STATEPACK_REMOTE"] = remoteDir
+	}
+	write := func(e *env, content string) {
+		if err := os.WriteFile(filepath.Join(e.data, "f"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(a, "one")
+	a.must("save", "s")
+	a.must("push", "s")
+	b.must("pull", "s", "--restore")
+	write(b, "b's work")
+	mine := b.jsonField("snapshot", "save", "s")
+	write(a, "two")
+	a.must("save", "s")
+	a.must("push", "s")
+
+	// A forced pull drops b's head, and says so.
+	r := b.must("pull", "s", "--force")
+	if !strings.Contains(r.stdout, "replaced s's local head, "+mine[:8]) || !strings.Contains(r.stdout, "statepack restore "+mine[:8]) ||
+		!strings.Contains(r.stdout, "prune") {
+		t.Errorf("pull --force does not name the head it replaced:\n%s", r)
+	}
+	b.must("restore", mine[:8])
+	if got, err := os.ReadFile(filepath.Join(b.data, "f")); err != nil || string(got) != "b's work" {
+		t.Errorf("the replaced head does not restore: %q, %v", got, err)
+	}
+
+	// A forced push drops a's newer head on the remote, and says so.
+	write(a, "three")
+	a.must("save", "s")
+	theirs := a.jsonField("snapshot", "push", "s")
+	b.must("save", "s", "-m", "b again")
+	if got := b.jsonField("replaced", "push", "s", "--force"); got != theirs {
+		t.Errorf("push --force --json: replaced %q, want %q", got, theirs)
+	}
+
+	// A forced fast-forward replaces nothing, either way.
+	c := newEnv(t)
+	c.vars["STATEPACK_REMOTE"] = remoteDir
+	c.must("pull", "s")
+	b.must("save", "s", "-m", "b once more")
+	if r := b.must("push", "s", "--force"); strings.Contains(r.stdout, "replaced") {
+		t.Errorf("a fast-forward push --force claims to replace something:\n%s", r)
+	}
+	if got := c.jsonField("replaced", "pull", "s", "--force"); got != "" {
+		t.Errorf("a fast-forward pull --force: replaced %q", got)
+	}
+}
