@@ -20,9 +20,10 @@ import (
 //
 //	location  the store or remote listed
 //	states    one object per state, by name: see stateOutput
-//	damaged   states whose ref or head could not be read, by name:
-//	          [{state, error}]; the command then exits 1 (code corrupt)
-//	          after printing the others
+//	damaged   states whose ref or history could not be read, by name:
+//	          [{state, error}]; one whose head could be read is in
+//	          states too (versions: as far as its history reaches); the
+//	          command then exits 1 (code corrupt) after printing them
 type listOutput struct {
 	Location string          `json:"location"`
 	States   []stateOutput   `json:"states"`
@@ -87,9 +88,10 @@ func (s *session) runList(c *cli.Context) error {
 			return err // the store or remote, not this state, is in trouble
 		case err != nil:
 			out.Damaged = append(out.Damaged, damagedOutput{State: name, Error: scrubSecrets(err.Error())})
-			continue
 		}
-		out.States = append(out.States, st)
+		if st.State != "" { // its head, at least, could be read
+			out.States = append(out.States, st)
+		}
 	}
 	if err := s.emit(out, out.print); err != nil {
 		return err
@@ -125,12 +127,17 @@ func describeState(ctx context.Context, repo *archive.Repository, name string) (
 	}
 	hist, err := repo.History(ctx, head, 0)
 	if err != nil {
-		return stateOutput{}, fmt.Errorf("state '%s': %w", name, err)
+		err = fmt.Errorf("state '%s': %w", name, err)
 	}
+	if len(hist) == 0 {
+		return stateOutput{}, err
+	}
+	// With an older version damaged, the state is described as far as
+	// its history could be read, and the error returned with it.
 	m := hist[0].Manifest
 	c := countEntries(m)
 	return stateOutput{State: name, Snapshot: head.String(), Versions: len(hist), Files: c.files, Bytes: c.bytes,
-		Created: m.Created, Host: m.Host, Message: m.Message}, nil
+		Created: m.Created, Host: m.Host, Message: m.Message}, err
 }
 
 func (o listOutput) print(w io.Writer) {
@@ -250,9 +257,12 @@ func (s *session) runLog(c *cli.Context) error {
 		return err
 	}
 	hist, err := repo.History(c.Context, head, 0)
-	if err != nil {
+	if err != nil && (len(hist) == 0 || c.Context.Err() != nil) {
 		return err
 	}
+	// A damaged older version does not hide the newer ones: they are
+	// listed, then the error names the one that could not be read.
+	damaged := err
 	out := logOutput{State: state, Location: repo.Location(), Versions: []snapshotOutput{}}
 	for i, h := range hist {
 		v := versionOf(h.ID, h.Manifest)
@@ -262,7 +272,13 @@ func (s *session) runLog(c *cli.Context) error {
 		}
 		out.Versions = append(out.Versions, v)
 	}
-	return s.emit(out, out.print)
+	if err := s.emit(out, out.print); err != nil {
+		return err
+	}
+	if damaged != nil {
+		return fmt.Errorf("%s~%d and older could not be read (the newer versions are listed): %w", state, len(hist), damaged)
+	}
+	return nil
 }
 
 func (o logOutput) print(w io.Writer) {

@@ -376,11 +376,23 @@ func TestSessionTokenEchoed(t *testing.T) {
 // Issue 15, item 8: one bad ref made `list` fail for every state. Now
 // the others are listed, the bad ones named (a "damaged:" line each, and
 // "damaged" in --json), and list exits 1 with code corrupt, as verify
-// does when it finds problems.
+// does when it finds problems. Likewise log lists the versions before a
+// damaged one.
 func TestListNamesDamagedStates(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		h.put("refs/garbage", []byte("this is not a snapshot id\n"))
 		h.put("refs/dangling", []byte(archive.Hash([]byte("no such snapshot")).String()+"\n"))
+		// A state whose older version is damaged: log lists the newer.
+		bad := archive.Hash([]byte("the id the damaged version claims"))
+		h.put("snapshots/"+bad.String(), []byte("damaged"))
+		m := manifest(fileEntry("f", h.payload))
+		m.Parent = bad
+		h.publish("partial", archive.EncodeManifest(m))
+		r := h.victim.run("log", "partial", "--remote")
+		if r.code != 1 || !strings.Contains(r.stdout, "crafted by an attacker") || !strings.Contains(r.stderr, "partial~1 and older could not be read") {
+			t.Errorf("log of a state with a damaged older version:\n%s", r)
+		}
+
 		local := filepath.Join(h.victim.store, "refs", "broken")
 		if err := os.WriteFile(local, []byte("garbage\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -389,7 +401,7 @@ func TestListNamesDamagedStates(t *testing.T) {
 			args          []string
 			good, damaged []string
 		}{
-			{[]string{"list", "--remote"}, []string{"base"}, []string{"dangling", "garbage"}},
+			{[]string{"list", "--remote"}, []string{"base", "partial"}, []string{"dangling", "garbage", "partial"}},
 			{[]string{"list"}, []string{"mine"}, []string{"broken"}},
 		} {
 			r := h.victim.run(tc.args...)
