@@ -143,7 +143,7 @@ func describeState(ctx context.Context, repo *archive.Repository, name string) (
 func (o listOutput) print(w io.Writer) {
 	defer func() {
 		for _, d := range o.Damaged {
-			fmt.Fprintf(w, "damaged: state %s could not be read: %s\n", d.State, d.Error)
+			fmt.Fprintf(w, "damaged: state %s could not be read: %s\n", d.State, output.Safe(d.Error))
 		}
 	}()
 	if len(o.States) == 0 {

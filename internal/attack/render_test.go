@@ -90,6 +90,7 @@ func TestHostileTerminalEscapes(t *testing.T) {
 			dirEntry("dir"+hostileText),
 			fileEntry("dir"+hostileText+"/file", h.payload),
 			linkEntry("link", "target"+hostileText),
+			fileEntry("z\n- forged line", h.payload), // a newline would forge a line of diff
 		)
 		m.Message = "message " + hostileText + "\x9b" // a lone 8-bit CSI: invalid UTF-8
 		m.Host, m.User, m.Tool = "host"+hostileText, "user"+hostileText, "tool"+hostileText
@@ -104,7 +105,10 @@ func TestHostileTerminalEscapes(t *testing.T) {
 			"target"+hostileTextEscaped, "user"+hostileTextEscaped, "tool"+hostileTextEscaped)
 		renderSafely(t, v, 0, []string{"pull", "evil"})
 		renderSafely(t, v, 0, []string{"list"}, "host"+hostileTextEscaped)
-		renderSafely(t, v, 0, []string{"diff", "mine", "evil"}, "+ dir"+hostileTextEscaped+"/file", "+ link")
+		r := renderSafely(t, v, 0, []string{"diff", "mine", "evil"}, "+ dir"+hostileTextEscaped+"/file", "+ link", `+ z\n- forged line`)
+		if strings.Contains(r.stdout, "\n- forged line") {
+			t.Errorf("a path forged a line of diff:\n%s", r)
+		}
 		renderSafely(t, v, 0, []string{"restore", "evil"})
 		if err := os.WriteFile(filepath.Join(v.data, "dir"+hostileText, "file"), []byte("changed"), 0o644); err != nil {
 			t.Fatal(err)
