@@ -58,8 +58,8 @@ func parseURL(s string) (URL, error) {
 	}
 	scheme, rest, ok := splitScheme(s)
 	if ok && hasUserinfo(strings.TrimLeft(s[len(scheme)+1:], "/")) { // "s3:K:S@b" too
-		return URL{}, errors.New("credentials do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, and use " +
-			strings.ToLower(scheme) + "://bucket[/prefix]")
+		return URL{}, errors.New("credentials do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, " +
+			"and use s3://bucket[/prefix]")
 	}
 	if !ok {
 		return parseDir(s)

@@ -1,7 +1,6 @@
 package output
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,37 +18,62 @@ import (
 // another path is refused), free text such as a message may lose a bad
 // byte.
 func WriteJSON(w io.Writer, v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	enc := json.NewEncoder(jsonEscaper{w})
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return err
-	}
-	_, err := w.Write(escapeJSON(buf.Bytes()))
-	return err
+	return enc.Encode(v)
 }
 
-// escapeJSON escapes, as \uXXXX, the characters Safe escapes that
-// encoding/json left raw. They can only stand inside strings: the
-// document's own syntax is ASCII, and its newlines are kept.
-func escapeJSON(doc []byte) []byte {
-	if firstUnsafe(string(doc), true) < 0 {
-		return doc
+// jsonEscaper passes encoding/json's output to w with the characters Safe
+// escapes that encoding/json left raw written as \uXXXX. They can only
+// stand inside strings: the document's own syntax is ASCII, and its
+// newlines are kept. The Encoder writes each document in one call, so no
+// character is split between two writes.
+type jsonEscaper struct{ w io.Writer }
+
+// Write implements io.Writer.
+func (j jsonEscaper) Write(doc []byte) (int, error) {
+	i := firstUnsafeJSON(doc)
+	if i < 0 {
+		return j.w.Write(doc) // the common case: nothing to escape, no copy
 	}
 	out := make([]byte, 0, len(doc)+32)
-	for len(doc) > 0 {
-		r, n := utf8.DecodeRune(doc)
+	out = append(out, doc[:i]...)
+	for rest := doc[i:]; len(rest) > 0; {
+		r, n := utf8.DecodeRune(rest)
 		if !unsafeRune(r, true) {
-			out = append(out, doc[:n]...)
+			out = append(out, rest[:n]...)
 		} else if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
 			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
 		} else {
 			out = fmt.Appendf(out, `\u%04x`, r)
 		}
-		doc = doc[n:]
+		rest = rest[n:]
 	}
-	return out
+	if _, err := j.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(doc), nil
+}
+
+// firstUnsafeJSON is the offset of the first character of doc that
+// jsonEscaper escapes, or -1.
+func firstUnsafeJSON(doc []byte) int {
+	for i := 0; i < len(doc); {
+		if c := doc[i]; c < utf8.RuneSelf {
+			if c == 0x7f {
+				return i
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(doc[i:])
+		if unsafeRune(r, true) {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // ErrorDoc is the document --json prints on standard error when a command
