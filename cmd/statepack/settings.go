@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -77,11 +78,11 @@ func resolveSettings(c *cli.Context, cmdline map[string]bool) (settings, error) 
 		set.Store, set.Source["store"] = def, fromDefault
 	}
 	var err error
-	if set.Store, err = filepath.Abs(set.Store); err != nil {
+	if set.Store, err = absPath(set.Store); err != nil {
 		return set, err
 	}
 	if set.DataDir != "" {
-		if set.DataDir, err = filepath.Abs(set.DataDir); err != nil {
+		if set.DataDir, err = absPath(set.DataDir); err != nil {
 			return set, err
 		}
 	}
@@ -111,6 +112,21 @@ func checkLocations(set settings) error {
 		}
 	}
 	return nil
+}
+
+// absPath makes a store or DATA_DIR absolute. A leading "~" is the home
+// directory, as for a remote: DATA_DIR="~/data" set where no shell expands
+// it (a compose file, a CI variable) would otherwise name a directory "~"
+// under the working directory.
+func absPath(p string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("expand %s: %w", p, err)
+		}
+		p = filepath.Join(home, p[1:])
+	}
+	return filepath.Abs(p)
 }
 
 // defaultStore is $XDG_DATA_HOME/statepack, else ~/.local/share/statepack.

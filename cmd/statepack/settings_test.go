@@ -49,3 +49,29 @@ func TestLocationsWithWhiteSpace(t *testing.T) {
 		})
 	}
 }
+
+// TestLocationsWithTilde: "~/x" in DATA_DIR or STATEPACK_STORE, set where
+// no shell expands it, is the home directory (as for a remote), not a
+// directory "~" under the working directory.
+func TestLocationsWithTilde(t *testing.T) {
+	e := newEnv(t)
+	cwd := filepath.Join(e.root, "cwd")
+	if err := os.Mkdir(cwd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.Dir = cwd
+	e.Env["DATA_DIR"], e.Env["STATEPACK_STORE"] = "~/data", "~/store"
+	var st statusOutput
+	e.runJSON(&st, "status")
+	home := e.Env["HOME"]
+	if st.DataDir != filepath.Join(home, "data") || st.Store != filepath.Join(home, "store") {
+		t.Errorf("status: data dir %q, store %q; want them under %s", st.DataDir, st.Store, home)
+	}
+	if err := os.MkdirAll(filepath.Join(home, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.MustRun("save", "s")
+	if names, _ := os.ReadDir(cwd); len(names) > 0 {
+		t.Errorf("created %v under the working directory", names)
+	}
+}
