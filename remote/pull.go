@@ -43,6 +43,11 @@ func Pull(ctx context.Context, local, remote *archive.Repository, o PullOptions)
 			return nil, fmt.Errorf("local state '%s' is at %s, which %s does not contain (%w); push it first, or pull --force to replace it",
 				state, lhead.Short(), remote.Location(), ErrNotFastForward)
 		}
+	case err == nil && lhead != rhead:
+		// --force: say what it drops, so that it can be got back.
+		if ok, aerr := remote.IsAncestor(ctx, lhead, rhead); aerr != nil || !ok {
+			res.Replaced = lhead
+		}
 	}
 	lock, err := local.Lock(ctx, false, "pull", o.LockWait)
 	if err != nil {

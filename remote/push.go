@@ -46,6 +46,11 @@ func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions)
 			return nil, fmt.Errorf("state '%s' on %s is at %s, which the local state does not contain (%w); pull first, or push --force to replace it",
 				o.State, remote.Location(), rhead.Short(), ErrNotFastForward)
 		}
+	case err == nil:
+		// --force: say what it drops, so that it can be got back.
+		if ok, aerr := local.IsAncestor(ctx, rhead, head); aerr != nil || !ok {
+			res.Replaced = rhead
+		}
 	}
 	lock, err := remote.Lock(ctx, false, "push", o.LockWait)
 	if err != nil {

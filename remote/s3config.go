@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -133,18 +135,81 @@ func (c S3Config) secrets() []string {
 }
 
 // credentials returns static credentials when keys are given, else the
-// chain: shared credentials file (profile), then IAM (EC2, ECS, EKS).
+// chain: shared credentials file (profile), then IAM (EC2, ECS, EKS, web
+// identity). Whatever secret the chain hands out is noted for Redact, so a
+// profile's session token is masked wherever the same token from the
+// environment is.
 func (c S3Config) credentials() (*credentials.Credentials, error) {
+	noteSecrets(c.SecretAccessKey, c.SessionToken)
 	if c.AccessKeyID != "" || c.SecretAccessKey != "" {
 		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
 			return nil, errors.New("incomplete S3 credentials: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 		}
 		return credentials.NewStaticV4(c.AccessKeyID, c.SecretAccessKey, c.SessionToken), nil
 	}
-	return credentials.NewChainCredentials([]credentials.Provider{
+	return credentials.New(noting{credentials.NewChainCredentials([]credentials.Provider{
 		&credentials.FileAWSCredentials{Filename: c.CredentialsFile, Profile: c.Profile},
 		&credentials.IAM{},
-	}), nil
+	})}), nil
+}
+
+// noting is a credentials provider that notes the secrets its inner
+// provider retrieves (see noteSecrets).
+type noting struct {
+	inner *credentials.Credentials
+}
+
+// RetrieveWithCredContext implements credentials.Provider.
+func (n noting) RetrieveWithCredContext(cc *credentials.CredContext) (credentials.Value, error) {
+	v, err := n.inner.GetWithContext(cc)
+	noteSecrets(v.SecretAccessKey, v.SessionToken)
+	return v, err
+}
+
+// Retrieve implements credentials.Provider.
+func (n noting) Retrieve() (credentials.Value, error) {
+	return n.RetrieveWithCredContext(nil)
+}
+
+// IsExpired implements credentials.Provider.
+func (n noting) IsExpired() bool { return n.inner.IsExpired() }
+
+// secretEnv are the environment variables whose values are secrets.
+var secretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+// noted holds every secret value this process has read from any source,
+// for Redact.
+var noted struct {
+	sync.Mutex
+	values []string
+}
+
+// noteSecrets adds values to those Redact masks; values too short to be
+// real secrets are skipped (see minRedacted).
+func noteSecrets(values ...string) {
+	noted.Lock()
+	defer noted.Unlock()
+	for _, v := range values {
+		if len(v) >= minRedacted && !slices.Contains(noted.values, v) {
+			noted.values = append(noted.values, v)
+		}
+	}
+}
+
+// knownSecrets returns the secret values Redact masks: those noted, and
+// those in the environment (even when no S3 client was made).
+func knownSecrets() []string {
+	noted.Lock()
+	out := slices.Clone(noted.values)
+	noted.Unlock()
+	for _, name := range secretEnv {
+		if v := os.Getenv(name); len(v) >= minRedacted && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	// Longest first: a secret that contains another is masked whole.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
 }
 
 // endpoint is a parsed S3 endpoint.

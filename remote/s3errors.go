@@ -29,7 +29,7 @@ func (e *s3Error) Error() string {
 	for _, s := range e.secrets {
 		msg = strings.ReplaceAll(msg, s, "<redacted>")
 	}
-	return msg
+	return Redact(msg) // also a profile's or an IAM role's secrets
 }
 
 func (e *s3Error) Unwrap() []error {

@@ -62,6 +62,11 @@ type SyncResult struct {
 	// Restore is set when Pull restored the snapshot as it arrived
 	// (PullOptions.Restore); nil when it did not, and the caller should.
 	Restore *archive.RestoreResult
+	// Replaced is the receiving side's previous head when Force moved
+	// its ref to a snapshot that does not contain it (backwards or
+	// sideways); zero otherwise. Nothing refers to it any more, so the
+	// next prune there deletes it.
+	Replaced archive.ID
 }
 
 // ErrNotFastForward: the destination's head is not an ancestor of the

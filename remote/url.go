@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -34,10 +35,16 @@ const supportedForms = "use s3://bucket[/prefix], file:///absolute/path or a dir
 // "s3://bucket", "s3://bucket/some/prefix", "file:///abs/path", or a
 // directory path, absolute or relative to the working directory ("~/" is
 // the home directory). Errors are one line and name the input.
+//
+// A URL that holds credentials ("s3://KEY:SECRET@bucket") is refused, and
+// no error repeats them: the message names the URL as RedactURL shows it.
+// Leading or trailing white space and control characters are refused too:
+// " s3://b/p" pasted with a space would otherwise name a directory " s3:"
+// under the working directory.
 func ParseURL(s string) (URL, error) {
 	u, err := parseURL(s)
 	if err != nil {
-		return URL{}, fmt.Errorf("invalid remote %q: %w", s, err)
+		return URL{}, fmt.Errorf("invalid remote %q: %w", RedactURL(s), err)
 	}
 	return u, nil
 }
@@ -46,10 +53,14 @@ func parseURL(s string) (URL, error) {
 	if strings.TrimSpace(s) == "" {
 		return URL{}, errors.New("empty; " + supportedForms)
 	}
-	if strings.ContainsRune(s, 0) {
-		return URL{}, errors.New("contains a NUL byte")
+	if err := CheckSetting(s); err != nil {
+		return URL{}, err
 	}
 	scheme, rest, ok := splitScheme(s)
+	if ok && hasUserinfo(strings.TrimLeft(s[len(scheme)+1:], "/")) { // "s3:K:S@b" too
+		return URL{}, errors.New("credentials do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, " +
+			"and use s3://bucket[/prefix]")
+	}
 	if !ok {
 		return parseDir(s)
 	}
@@ -161,6 +172,9 @@ func cleanPrefix(p string) (string, error) {
 		if !utf8.ValidString(seg) {
 			return "", fmt.Errorf("prefix %q is not valid UTF-8", p)
 		}
+		if strings.TrimSpace(seg) != seg {
+			return "", fmt.Errorf("prefix %q has a part that starts or ends with white space", p)
+		}
 		for _, c := range seg {
 			if c < 0x20 || c == 0x7f {
 				return "", fmt.Errorf("prefix %q contains a control character", p)
@@ -206,7 +220,98 @@ func parseDir(p string) (URL, error) {
 	if err != nil {
 		return URL{}, err
 	}
+	if err := CheckSetting(abs); err != nil { // "file:///x%20" or "/x /"
+		return URL{}, fmt.Errorf("path %w", err)
+	}
 	return URL{Kind: KindDir, Path: abs}, nil
+}
+
+// CheckSetting refuses a location setting (a remote, a store, a data
+// directory) that starts or ends with white space or holds a control
+// character: such a value is a mistake in quoting, and taken as a path it
+// would name a surprising directory. The error does not repeat the value.
+func CheckSetting(s string) error {
+	if strings.ContainsRune(s, 0) {
+		return errors.New("contains a NUL byte")
+	}
+	if t := strings.TrimSpace(s); t != s {
+		return errors.New("starts or ends with white space; remove it (check the quoting)")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return errors.New("contains a control character")
+		}
+	}
+	return nil
+}
+
+// hasUserinfo reports whether rest, what follows "scheme://", starts with
+// "user[:password]@".
+func hasUserinfo(rest string) bool { return userinfoEnd(rest) >= 0 }
+
+// userinfoEnd is the index of the "@" that ends the userinfo at the start
+// of token (what follows "scheme://"), or -1. A secret key may hold "/"
+// (AWS secret keys do) and "@", so when the part before the first slash
+// holds a ":" the userinfo runs to the last "@" of the token: showing too
+// little of a mistyped URL is better than showing part of a secret.
+func userinfoEnd(token string) int {
+	authority, _, _ := strings.Cut(token, "/")
+	switch {
+	case strings.Contains(authority, "@"):
+		return strings.LastIndexByte(authority, '@')
+	case strings.Contains(authority, ":"):
+		return strings.LastIndexByte(token, '@')
+	}
+	return -1
+}
+
+// RedactURL returns raw with the userinfo of a URL ("s3://KEY:SECRET@b/p",
+// "https://user:pw@host") replaced by "****", so the URL can be shown.
+// Anything else, a directory path among them, is returned unchanged. It
+// finds URLs anywhere in a text, so it also serves whole messages.
+func RedactURL(raw string) string {
+	locs := schemeRE.FindAllStringIndex(raw, -1)
+	if locs == nil {
+		return raw
+	}
+	var b strings.Builder
+	last := 0
+	for _, loc := range locs {
+		if loc[0] < last {
+			continue // inside a part already masked
+		}
+		token := raw[loc[1]:]
+		if i := strings.IndexAny(token, " \t\n\"'`"); i >= 0 {
+			token = token[:i]
+		}
+		end := userinfoEnd(token)
+		if end < 0 {
+			continue
+		}
+		b.WriteString(raw[last:loc[1]])
+		b.WriteString("****")
+		last = loc[1] + end
+	}
+	b.WriteString(raw[last:])
+	return b.String()
+}
+
+// schemeRE finds where a URL's userinfo would start: after "scheme://",
+// or after the bare "s3:" or "file:" of a URL written with too few
+// slashes.
+var schemeRE = regexp.MustCompile(`(?i)\b(?:[a-z][a-z0-9+.-]*://|s3:/?/?|file:/?/?)`)
+
+// Redact masks every credential in text: the userinfo of URLs, and each
+// secret value statepack knows of, whichever source it came from (the
+// environment, a shared credentials file, an IAM role or web identity;
+// see S3Config). Every message and debug line statepack prints about a
+// remote passes through it.
+func Redact(text string) string {
+	text = RedactURL(text)
+	for _, s := range knownSecrets() {
+		text = strings.ReplaceAll(text, s, "<redacted>")
+	}
+	return text
 }
 
 // String formats the URL so that ParseURL returns it unchanged:

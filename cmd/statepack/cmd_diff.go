@@ -84,19 +84,23 @@ func (s *session) runDiff(c *cli.Context) error {
 	return s.emit(out, out.print)
 }
 
+// print writes a line per change. A path may hold a newline, which would
+// forge a line of its own: output.Safe escapes it (and any control
+// character) with the rest.
 func (o diffOutput) print(w io.Writer) {
 	for _, ch := range o.Changes {
+		path := output.Safe(ch.Path)
 		switch ch.Kind {
 		case archive.Added:
-			fmt.Fprintf(w, "+ %s  (%s)\n", ch.Path, sizeOf(ch.Type, ch.NewSize))
+			fmt.Fprintf(w, "+ %s  (%s)\n", path, sizeOf(ch.Type, ch.NewSize))
 		case archive.Removed:
-			fmt.Fprintf(w, "- %s  (%s)\n", ch.Path, sizeOf(ch.Type, ch.OldSize))
+			fmt.Fprintf(w, "- %s  (%s)\n", path, sizeOf(ch.Type, ch.OldSize))
 		default:
 			detail := strings.Join(ch.What, ", ")
 			if ch.OldSize != ch.NewSize {
 				detail += fmt.Sprintf("; %s -> %s", output.Bytes(ch.OldSize), output.Bytes(ch.NewSize))
 			}
-			fmt.Fprintf(w, "M %s  (%s)\n", ch.Path, detail)
+			fmt.Fprintf(w, "M %s  (%s)\n", path, detail)
 		}
 	}
 	if len(o.Changes) == 0 {

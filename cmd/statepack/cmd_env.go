@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/statepack/statepack/internal/output"
+	"github.com/statepack/statepack/remote"
 )
 
 // envOutput is `env --json`.
@@ -45,7 +46,8 @@ func (s *session) envCommand() *cli.Command {
 		Usage:     "show the effective settings and where each comes from (flag, env, default)",
 		ArgsUsage: " ",
 		Description: "Precedence is flag, then environment, then default. Secret values\n" +
-			"(AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) are shown as ****.\n\nExample:\n\n   statepack env\n   statepack --store /tmp/s env --json",
+			"(AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) are shown as ****, credentials in a URL\n" +
+			"as ****@.\n\nExample:\n\n   statepack env\n   statepack --store /tmp/s env --json",
 		Action: s.action(0, 0, s.runEnv),
 	}
 }
@@ -72,6 +74,11 @@ func (s *session) runEnv(c *cli.Context) error {
 			v = "****"
 		}
 		out.Settings = append(out.Settings, settingOutput{Name: name, Env: name, Value: v, Source: src})
+	}
+	for i := range out.Settings {
+		// A URL with credentials in it (a remote, an endpoint) is shown
+		// without them, in --json too.
+		out.Settings[i].Value = remote.Redact(out.Settings[i].Value)
 	}
 	return s.emit(out, out.print)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,9 +20,20 @@ import (
 //
 //	location  the store or remote listed
 //	states    one object per state, by name: see stateOutput
+//	damaged   states whose ref or history could not be read, by name:
+//	          [{state, error}]; one whose head could be read is in
+//	          states too (versions: as far as its history reaches); the
+//	          command then exits 1 (code corrupt) after printing them
 type listOutput struct {
-	Location string        `json:"location"`
-	States   []stateOutput `json:"states"`
+	Location string          `json:"location"`
+	States   []stateOutput   `json:"states"`
+	Damaged  []damagedOutput `json:"damaged"`
+}
+
+// damagedOutput is a state `list` could not read, and why.
+type damagedOutput struct {
+	State string `json:"state"`
+	Error string `json:"error"`
 }
 
 // stateOutput is one state in `list --json`.
@@ -66,35 +78,78 @@ func (s *session) runList(c *cli.Context) error {
 		return err
 	}
 	sort.Strings(names)
-	out := listOutput{Location: repo.Location(), States: []stateOutput{}}
+	out := listOutput{Location: repo.Location(), States: []stateOutput{}, Damaged: []damagedOutput{}}
 	for _, name := range names {
 		st, err := describeState(c.Context, repo, name)
-		if err != nil {
-			return err
+		switch {
+		case errors.Is(err, errStateGone):
+			continue // forgotten since it was listed
+		case err != nil && (c.Context.Err() != nil || isNetError(err)):
+			return err // the store or remote, not this state, is in trouble
+		case err != nil:
+			out.Damaged = append(out.Damaged, damagedOutput{State: name, Error: scrubSecrets(err.Error())})
 		}
-		out.States = append(out.States, st)
+		if st.State != "" { // its head, at least, could be read
+			out.States = append(out.States, st)
+		}
 	}
-	return s.emit(out, out.print)
+	if err := s.emit(out, out.print); err != nil {
+		return err
+	}
+	return out.damagedError()
+}
+
+// errStateGone: a state's ref vanished between listing and reading it.
+var errStateGone = errors.New("state is gone")
+
+// damagedError is the error `list` exits with when some states could not
+// be read, after the others and a "damaged:" line per state were printed.
+func (o listOutput) damagedError() error {
+	if len(o.Damaged) == 0 {
+		return nil
+	}
+	names := make([]string, len(o.Damaged))
+	for i, d := range o.Damaged {
+		names[i] = d.State
+	}
+	return fmt.Errorf("%s of %s could not be read (%s); the others are listed (%w)",
+		output.Plural(int64(len(o.Damaged)), "state", "states"), o.Location, strings.Join(names, ", "), archive.ErrCorrupt)
 }
 
 func describeState(ctx context.Context, repo *archive.Repository, name string) (stateOutput, error) {
 	head, _, err := repo.ReadRef(ctx, name)
+	var nf *archive.NotFoundError
+	if errors.As(err, &nf) {
+		return stateOutput{}, errStateGone
+	}
 	if err != nil {
 		return stateOutput{}, err
 	}
 	hist, err := repo.History(ctx, head, 0)
 	if err != nil {
-		return stateOutput{}, fmt.Errorf("state '%s': %w", name, err)
+		err = fmt.Errorf("state '%s': %w", name, err)
 	}
+	if len(hist) == 0 {
+		return stateOutput{}, err
+	}
+	// With an older version damaged, the state is described as far as
+	// its history could be read, and the error returned with it.
 	m := hist[0].Manifest
 	c := countEntries(m)
 	return stateOutput{State: name, Snapshot: head.String(), Versions: len(hist), Files: c.files, Bytes: c.bytes,
-		Created: m.Created, Host: m.Host, Message: m.Message}, nil
+		Created: m.Created, Host: m.Host, Message: m.Message}, err
 }
 
 func (o listOutput) print(w io.Writer) {
+	defer func() {
+		for _, d := range o.Damaged {
+			fmt.Fprintf(w, "damaged: state %s could not be read: %s\n", d.State, output.Safe(d.Error))
+		}
+	}()
 	if len(o.States) == 0 {
-		fmt.Fprintf(w, "no states in %s yet; `statepack save STATE` saves one\n", o.Location)
+		if len(o.Damaged) == 0 {
+			fmt.Fprintf(w, "no states in %s yet; `statepack save STATE` saves one\n", o.Location)
+		}
 		return
 	}
 	t := output.NewTable(w, "STATE", "HEAD", "VERSIONS", "FILES", "SIZE", "SAVED", "HOST")
@@ -202,9 +257,12 @@ func (s *session) runLog(c *cli.Context) error {
 		return err
 	}
 	hist, err := repo.History(c.Context, head, 0)
-	if err != nil {
+	if err != nil && (len(hist) == 0 || c.Context.Err() != nil) {
 		return err
 	}
+	// A damaged older version does not hide the newer ones: they are
+	// listed, then the error names the one that could not be read.
+	damaged := err
 	out := logOutput{State: state, Location: repo.Location(), Versions: []snapshotOutput{}}
 	for i, h := range hist {
 		v := versionOf(h.ID, h.Manifest)
@@ -214,7 +272,13 @@ func (s *session) runLog(c *cli.Context) error {
 		}
 		out.Versions = append(out.Versions, v)
 	}
-	return s.emit(out, out.print)
+	if err := s.emit(out, out.print); err != nil {
+		return err
+	}
+	if damaged != nil {
+		return fmt.Errorf("%s~%d and older could not be read (the newer versions are listed): %w", state, len(hist), damaged)
+	}
+	return nil
 }
 
 func (o logOutput) print(w io.Writer) {

@@ -97,7 +97,7 @@ func (o verifyOutput) print(w io.Writer) {
 			output.Plural(int64(r.PacksRead), "pack", "packs"), len(r.PacksDamaged), r.BlocksKept, r.BlocksSalvage, r.BlocksLost,
 			output.Plural(int64(r.IndexesBefore), "index object", "index objects"))
 		for _, l := range r.Snapshots {
-			fmt.Fprintf(w, "damaged: snapshot %s of %s: %s\n", l.Snapshot[:min(8, len(l.Snapshot))], orDash(l.State), lossText(l))
+			fmt.Fprintf(w, "damaged: snapshot %s of %s: %s\n", l.Snapshot[:min(8, len(l.Snapshot))], output.Safe(orDash(l.State)), output.Safe(lossText(l)))
 		}
 	}
 	read := ""
@@ -112,7 +112,7 @@ func (o verifyOutput) print(w io.Writer) {
 		return
 	}
 	for _, p := range o.Problems {
-		fmt.Fprintf(w, "problem: %s: %s\n", p.Object, p.Error)
+		fmt.Fprintf(w, "problem: %s: %s\n", output.Safe(p.Object), output.Safe(p.Error)) // Safe: one line each
 		for _, id := range p.Snapshots {
 			fmt.Fprintf(w, "  affects snapshot %s\n", id[:min(8, len(id))])
 		}
@@ -323,7 +323,7 @@ func (o unlockOutput) print(w io.Writer) {
 		if l.Exclusive {
 			kind = "exclusive"
 		}
-		fmt.Fprintf(w, "removed the %s lock of `%s` (PID %d on %s, taken %s)\n", kind, l.Command, l.PID, l.Host, output.Age(l.Time, now))
+		fmt.Fprintf(w, "removed the %s lock of `%s` (PID %d on %s, taken %s)\n", kind, output.Safe(l.Command), l.PID, output.Safe(l.Host), output.Age(l.Time, now))
 	}
 	if o.Remaining > 0 {
 		fmt.Fprintf(w, "%s still held by running processes; --all removes them too\n", output.Plural(int64(o.Remaining), "lock is", "locks are"))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/internal/output"
+	"github.com/statepack/statepack/remote"
 )
 
 // Values of the persistence field, the words LocalStack's /health uses.
@@ -65,7 +66,7 @@ func (s *session) statusCommand() *cli.Command {
 }
 
 func (s *session) runStatus(c *cli.Context) error {
-	out := statusOutput{DataDir: s.set.DataDir, Store: s.set.Store, Remote: s.set.Remote, Persistence: persistenceOff}
+	out := statusOutput{DataDir: s.set.DataDir, Store: s.set.Store, Remote: remote.RedactURL(s.set.Remote), Persistence: persistenceOff}
 	var repo *archive.Repository
 	if _, err := os.Stat(filepath.Join(s.set.Store, "config")); err == nil {
 		out.StoreExists = true

@@ -27,6 +27,8 @@ import (
 //	requests        requests made to the remote
 //	lookup_published  push only: it uploaded its lookup cache as the remote's lookup table
 //	duration_s      seconds taken
+//	replaced        with --force: the receiving side's previous head, when the new one does not
+//	                contain it (nothing refers to it any more: the next prune there deletes it); else ""
 //	restore         pull --restore only: the restore, as `restore --json` prints it; else null
 type syncOutput struct {
 	State         string         `json:"state"`
@@ -43,13 +45,15 @@ type syncOutput struct {
 	Requests      int64          `json:"requests"`
 	LookupPub     bool           `json:"lookup_published"`
 	DurationS     float64        `json:"duration_s"`
+	Replaced      string         `json:"replaced"`
 	Restore       *restoreOutput `json:"restore"`
 }
 
 func syncOutputOf(res *remote.SyncResult, requested, location string) syncOutput {
 	return syncOutput{State: res.State, Requested: requested, Fallback: res.State != requested, Snapshot: res.Snapshot.String(),
 		Remote: location, UpToDate: res.UpToDate, Blocks: res.Blocks, Bytes: res.Bytes, SkippedBlocks: res.SkippedBlocks,
-		SkippedBytes: res.SkippedBytes, Packs: res.Packs, Requests: res.Requests, LookupPub: res.LookupPublished, DurationS: seconds(res.Duration)}
+		SkippedBytes: res.SkippedBytes, Packs: res.Packs, Requests: res.Requests, LookupPub: res.LookupPublished, DurationS: seconds(res.Duration),
+		Replaced: idString(res.Replaced)}
 }
 
 func jobsFlag() cli.Flag {
@@ -134,6 +138,23 @@ func (o syncOutput) print(w io.Writer, push bool) {
 	fmt.Fprintf(w, "%s %s (%s) %s %s%s: %s, %s %s; %s (%s) already there; %s, %d requests in %s\n",
 		verb, o.State, o.Snapshot[:8], dir, o.Remote, fallback, output.Plural(o.Blocks, "block", "blocks"), output.Bytes(o.Bytes), moved,
 		output.Plural(o.SkippedBlocks, "block", "blocks"), output.Bytes(o.SkippedBytes), output.Plural(int64(o.Packs), "pack", "packs"), o.Requests, took)
+	o.printReplaced(w, push)
+}
+
+// printReplaced names the head a --force dropped and how to get it back
+// before a prune deletes it.
+func (o syncOutput) printReplaced(w io.Writer, push bool) {
+	if o.Replaced == "" {
+		return
+	}
+	id := o.Replaced[:8]
+	if push {
+		fmt.Fprintf(w, "--force replaced %s's head on %s, %s, which the pushed one does not contain; "+
+			"no state there refers to it now, and the next `statepack prune --remote` deletes it\n", o.State, o.Remote, id)
+		return
+	}
+	fmt.Fprintf(w, "--force replaced %s's local head, %s, which the pulled one does not contain; "+
+		"`statepack restore %s` brings it back, until the next `statepack prune` deletes it\n", o.State, id, id)
 }
 
 func (s *session) pullCommand() *cli.Command {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -58,7 +57,9 @@ type failure struct {
 
 // report prints err as one line (or a JSON document with --json) on
 // stderr and returns the exit status. With --debug the wrapped chain
-// follows, for bug reports.
+// follows, for bug reports. Errors name paths, hosts and messages from a
+// repository, so every line is scrubbed of secrets and passed through
+// output.Safe here, once, whatever error it is.
 func (s *session) report(err error) int {
 	f := s.classify(err)
 	what := s.what
@@ -72,7 +73,7 @@ func (s *session) report(err error) int {
 	if f.hint != "" && !strings.Contains(f.why, f.hint) && !strings.Contains(f.why, "`statepack ") {
 		msg += "; " + f.hint
 	}
-	msg = scrubSecrets(msg)
+	msg = output.Safe(scrubSecrets(msg))
 	debug := s.set.Debug || s.cmdline["debug"]
 	var chain []string
 	if debug {
@@ -99,7 +100,7 @@ func errorChain(err error) []string {
 	var walk func(e error, depth int)
 	walk = func(e error, depth int) {
 		for e != nil {
-			out = append(out, fmt.Sprintf("%s%T: %s", strings.Repeat("  ", depth), e, scrubSecrets(e.Error())))
+			out = append(out, fmt.Sprintf("%s%T: %s", strings.Repeat("  ", depth), e, output.Safe(scrubSecrets(e.Error()))))
 			switch u := e.(type) {
 			case interface{ Unwrap() []error }:
 				for _, inner := range u.Unwrap() {
@@ -232,16 +233,10 @@ func describeLock(e *archive.LockedError) string {
 		e.Location, l.Command, kind, l.PID, l.Host, output.Age(l.Time, time.Now()))
 }
 
-// scrubSecrets removes credential values from a message, whatever put
-// them there.
-func scrubSecrets(msg string) string {
-	for _, name := range secretVars {
-		if v := os.Getenv(name); len(v) >= 4 {
-			msg = strings.ReplaceAll(msg, v, "****")
-		}
-	}
-	return msg
-}
+// scrubSecrets removes credentials from a message, whatever put them
+// there: URL userinfo, and secret values from the environment, a profile
+// or an IAM role (remote.Redact).
+func scrubSecrets(msg string) string { return remote.Redact(msg) }
 
 // secretVars are the environment variables whose values are never shown.
 var secretVars = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}

@@ -21,7 +21,7 @@ func TestJSONSchema(t *testing.T) {
 	e.write(map[string]treetest.Spec{"kinesis/stream.json": {Content: "changed"}})
 
 	syncKeys := []string{"state", "requested", "fallback", "snapshot", "remote", "up_to_date", "blocks", "bytes",
-		"skipped_blocks", "skipped_bytes", "packs", "requests", "lookup_published", "duration_s", "restore"}
+		"skipped_blocks", "skipped_bytes", "packs", "requests", "lookup_published", "duration_s", "replaced", "restore"}
 	snapKeys := []string{"snapshot", "parent", "state", "created", "message", "labels", "host", "user", "tool", "files", "dirs", "symlinks", "bytes"}
 	restoreKeys := []string{"name", "snapshot", "data_dir", "files_written", "bytes_written", "bytes_reused", "files_skipped", "removed", "resumed", "backup", "localstack", "duration_s"}
 	tests := []struct {
@@ -32,7 +32,7 @@ func TestJSONSchema(t *testing.T) {
 		{"init", []string{"init"}, []string{"location", "remote", "created", "repository_id", "format_version", "chunk_min", "chunk_avg", "chunk_max", "pack_size"}},
 		{"save", []string{"save", "main", "--label", "k=v"}, []string{"state", "snapshot", "parent", "files", "dirs", "symlinks", "bytes", "files_read", "bytes_read",
 			"new_blocks", "new_bytes", "stored_bytes", "warnings", "localstack", "duration_s"}},
-		{"list", []string{"list"}, []string{"location", "states"}},
+		{"list", []string{"list"}, []string{"location", "states", "damaged"}},
 		{"log", []string{"log", "main"}, []string{"state", "location", "versions"}},
 		{"show", []string{"show", "main~1"}, snapKeys},
 		{"show --files", []string{"show", "main", "--files"}, append(snapKeys, "entries")},
@@ -44,7 +44,7 @@ func TestJSONSchema(t *testing.T) {
 		{"verify", []string{"verify"}, []string{"location", "read_data", "ok", "states", "snapshots", "indexes", "packs", "blocks", "bytes_read", "problems", "repair", "duration_s"}},
 		{"init --remote", []string{"init", "--remote"}, []string{"location", "remote", "created", "repository_id", "format_version", "chunk_min", "chunk_avg", "chunk_max", "pack_size"}},
 		{"push", []string{"push", "main"}, syncKeys},
-		{"list --remote", []string{"list", "--remote"}, []string{"location", "states"}},
+		{"list --remote", []string{"list", "--remote"}, []string{"location", "states", "damaged"}},
 		{"pull", []string{"pull", "main", "--restore"}, syncKeys},
 		{"verify --remote", []string{"verify", "--remote", "--read-data"}, []string{"location", "read_data", "ok", "states", "snapshots", "indexes", "packs", "blocks", "bytes_read", "problems", "repair", "duration_s"}},
 		{"forget", []string{"forget", "main", "--keep-last", "1"}, []string{"location", "state", "all", "kept", "removed"}},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/statepack/statepack/internal/localstack"
 	"github.com/statepack/statepack/internal/output"
+	"github.com/statepack/statepack/remote"
 )
 
 // optionalValue is a flag given alone (--localstack) or with a value
@@ -89,7 +90,7 @@ func callLocalStack(ctx context.Context, c *cli.Context, op string, services []s
 	if err != nil {
 		return nil, err
 	}
-	return &localstackOutput{URL: client.URL, Services: nonNil(res)}, nil
+	return &localstackOutput{URL: remote.RedactURL(client.URL), Services: nonNil(res)}, nil
 }
 
 func (o *localstackOutput) print(w io.Writer, op string) {

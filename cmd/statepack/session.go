@@ -70,7 +70,9 @@ func (s *session) action(minArgs, maxArgs int, fn cli.ActionFunc) cli.ActionFunc
 }
 
 // emit prints a command's result: the JSON document with --json, the human
-// form otherwise, nothing with --quiet.
+// form otherwise, nothing with --quiet. The human form passes through
+// output.SafeWriter: whatever a command prints from a repository, no
+// control character or bidi override reaches the terminal raw.
 func (s *session) emit(doc any, human func(w io.Writer)) error {
 	switch {
 	case s.set.JSON:
@@ -78,8 +80,9 @@ func (s *session) emit(doc any, human func(w io.Writer)) error {
 	case s.set.Quiet:
 		return nil
 	}
-	human(s.stdout)
-	return nil
+	w := output.NewSafeWriter(s.stdout)
+	human(w)
+	return w.Flush()
 }
 
 // progress returns the sink for the core: bars on a terminal, a line

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/statepack/statepack/remote"
 )
 
 // settings are the global options after precedence: flag, then
@@ -64,6 +67,9 @@ func resolveSettings(c *cli.Context, cmdline map[string]bool) (settings, error) 
 	set.Store = pick("store", envStore)
 	set.DataDir = pick("data-dir", envData)
 	set.Remote = pick("remote", envRemote)
+	if err := checkLocations(set); err != nil {
+		return set, err
+	}
 	if set.Store == "" {
 		def, err := defaultStore()
 		if err != nil {
@@ -72,11 +78,11 @@ func resolveSettings(c *cli.Context, cmdline map[string]bool) (settings, error) 
 		set.Store, set.Source["store"] = def, fromDefault
 	}
 	var err error
-	if set.Store, err = filepath.Abs(set.Store); err != nil {
+	if set.Store, err = absPath(set.Store); err != nil {
 		return set, err
 	}
 	if set.DataDir != "" {
-		if set.DataDir, err = filepath.Abs(set.DataDir); err != nil {
+		if set.DataDir, err = absPath(set.DataDir); err != nil {
 			return set, err
 		}
 	}
@@ -85,6 +91,42 @@ func resolveSettings(c *cli.Context, cmdline map[string]bool) (settings, error) 
 		set.Source["timeout"] = fromFlag
 	}
 	return set, nil
+}
+
+// checkLocations refuses a store or DATA_DIR with leading or trailing
+// white space or a control character (remote.CheckSetting): DATA_DIR="
+// /data" would otherwise be a directory " " under the working directory,
+// which restore then fills (and empties). The remote is checked where it
+// is parsed (remote.ParseURL), with the same rule.
+func checkLocations(set settings) error {
+	for _, l := range []struct{ name, env, value string }{
+		{"store", envStore, set.Store},
+		{"data-dir", envData, set.DataDir},
+	} {
+		if err := remote.CheckSetting(l.value); err != nil {
+			what := "--" + l.name
+			if set.Source[l.name] == fromEnv {
+				what = l.env
+			}
+			return usagef("invalid %s %q: %w", what, l.value, err)
+		}
+	}
+	return nil
+}
+
+// absPath makes a store or DATA_DIR absolute. A leading "~" is the home
+// directory, as for a remote: DATA_DIR="~/data" set where no shell expands
+// it (a compose file, a CI variable) would otherwise name a directory "~"
+// under the working directory.
+func absPath(p string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("expand %s: %w", p, err)
+		}
+		p = filepath.Join(home, p[1:])
+	}
+	return filepath.Abs(p)
 }
 
 // defaultStore is $XDG_DATA_HOME/statepack, else ~/.local/share/statepack.

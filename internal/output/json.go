@@ -2,15 +2,78 @@ package output
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // WriteJSON writes v as one indented JSON document followed by a newline.
+//
+// encoding/json escapes C0 controls and U+2028/U+2029 but writes DEL, C1
+// controls and bidi overrides raw; WriteJSON escapes those too (as
+// \u007f, \u009b, \u202e: the same string to any JSON reader), so the
+// document is safe on a terminal. Invalid UTF-8 in a string becomes
+// U+FFFD, as encoding/json does: paths are valid UTF-8 (a manifest with
+// another path is refused), free text such as a message may lose a bad
+// byte.
 func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(jsonEscaper{w})
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// jsonEscaper passes encoding/json's output to w with the characters Safe
+// escapes that encoding/json left raw written as \uXXXX. They can only
+// stand inside strings: the document's own syntax is ASCII, and its
+// newlines are kept. The Encoder writes each document in one call, so no
+// character is split between two writes.
+type jsonEscaper struct{ w io.Writer }
+
+// Write implements io.Writer.
+func (j jsonEscaper) Write(doc []byte) (int, error) {
+	i := firstUnsafeJSON(doc)
+	if i < 0 {
+		return j.w.Write(doc) // the common case: nothing to escape, no copy
+	}
+	out := make([]byte, 0, len(doc)+32)
+	out = append(out, doc[:i]...)
+	for rest := doc[i:]; len(rest) > 0; {
+		r, n := utf8.DecodeRune(rest)
+		if !unsafeRune(r, true) {
+			out = append(out, rest[:n]...)
+		} else if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		rest = rest[n:]
+	}
+	if _, err := j.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(doc), nil
+}
+
+// firstUnsafeJSON is the offset of the first character of doc that
+// jsonEscaper escapes, or -1.
+func firstUnsafeJSON(doc []byte) int {
+	for i := 0; i < len(doc); {
+		if c := doc[i]; c < utf8.RuneSelf {
+			if c == 0x7f {
+				return i
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(doc[i:])
+		if unsafeRune(r, true) {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // ErrorDoc is the document --json prints on standard error when a command

@@ -34,7 +34,7 @@ func TestTable(t *testing.T) {
 	tb.Row("orders-e2e", "1.2 GiB")
 	tb.Row("a\tb", "1 B")
 	_ = tb.Flush()
-	want := "NAME        SIZE\norders-e2e  1.2 GiB\na b         1 B\n"
+	want := "NAME        SIZE\norders-e2e  1.2 GiB\na\\tb        1 B\n"
 	if b.String() != want {
 		t.Errorf("table:\n%q\nwant\n%q", b.String(), want)
 	}

@@ -182,7 +182,7 @@ func (b *bars) Warn(msg string) {
 	if b.bar != nil {
 		_ = b.bar.Clear()
 	}
-	fmt.Fprintf(b.w, "statepack: warning: %s\n", msg)
+	fmt.Fprintf(b.w, "statepack: warning: %s\n", Safe(msg)) // warnings name paths
 }
 
 // Close finishes and clears the bar.
@@ -270,7 +270,7 @@ func (l *Lines) line(now time.Time) string {
 func (l *Lines) Warn(msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "statepack: warning: %s\n", msg)
+	fmt.Fprintf(l.w, "statepack: warning: %s\n", Safe(msg))
 }
 
 // Close implements Progress; the command prints the final summary.

@@ -7,8 +7,9 @@ import (
 	"text/tabwriter"
 )
 
-// Table writes rows as aligned columns separated by two spaces. Cells must
-// not contain tabs or newlines; Table replaces them with spaces.
+// Table writes rows as aligned columns separated by two spaces. Every cell
+// passes through Safe, so a cell from a repository can neither drive the
+// terminal nor break the table with a tab or a newline.
 type Table struct {
 	tw *tabwriter.Writer
 }
@@ -23,12 +24,10 @@ func NewTable(w io.Writer, header ...string) *Table {
 	return t
 }
 
-var cellCleaner = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
-
 // Row adds one row.
 func (t *Table) Row(cells ...string) {
 	for i, c := range cells {
-		cells[i] = cellCleaner.Replace(c)
+		cells[i] = Safe(c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }
