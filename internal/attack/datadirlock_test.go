@@ -109,7 +109,9 @@ func TestDataDirLockedByAnother(t *testing.T) {
 		t.Errorf("pull --restore into a locked DATA_DIR wrote %v", got)
 	}
 	r := e.run("--json", "save", "s")
-	var doc struct{ Error struct{ Code, Message string } }
+	var doc struct {
+		Error struct{ Code, Message string }
+	}
 	err := json.Unmarshal([]byte(r.stderr), &doc)
 	if body := doc.Error; err != nil || body.Code != "locked" || !strings.Contains(body.Message, "is being saved or restored") {
 		t.Errorf("save --json while DATA_DIR is locked: %+v %v\n%s", doc, err, r)
