@@ -188,3 +188,41 @@ func TestRestoreFailureNamesBackup(t *testing.T) {
 	e.must("restore", m[1])
 	treetest.AssertEqual(t, before, treetest.MustRead(t, e.data))
 }
+
+// TestDiskFullRestoreNamesBackup: the same on a real full disk. DATA_DIR
+// is on a 4 MiB tmpfs and holds unsaved work; restoring an 8 MiB
+// snapshot saves that work first, then runs out of space. The one-line
+// error says how to finish and where the work is, and the command it
+// names brings the work back.
+func TestDiskFullRestoreNamesBackup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("mounting a tmpfs needs root (euid %d)", os.Geteuid())
+	}
+	t.Parallel()
+	e := newEnv(t)
+	big := randomBytes(rng(seedFor(t), 1), 8<<20)
+	treetest.Write(t, e.data, map[string]treetest.Spec{"big": {Content: string(big)}})
+	e.must("save", "s")
+	small := filepath.Join(e.root, "small")
+	if err := os.Mkdir(small, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", small, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=4m,mode=0755"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(small, unix.MNT_DETACH) })
+	data := filepath.Join(small, "data")
+	treetest.Write(t, data, map[string]treetest.Spec{"work": {Content: "unsaved work"}})
+	before := treetest.MustRead(t, data)
+	on := map[string]string{"DATA_DIR": data}
+	r := e.runWith(on, runLimit, "restore", "s")
+	m := regexp.MustCompile("DATA_DIR's previous content is saved as restore-backup ([0-9a-f]{8}): `statepack restore ([0-9a-f]{8})` brings it back").FindStringSubmatch(r.stderr)
+	if msg := clearMessage(r, "", "no space left on device", "run the same command again"); r.code != 1 || msg != "" || m == nil || m[1] != m[2] {
+		t.Fatalf("restore into a full DATA_DIR: %s\n%s", msg, r)
+	}
+	t.Logf("restore into a full DATA_DIR: %s", strings.TrimSpace(r.stderr))
+	if r := e.runWith(on, runLimit, "restore", m[1]); r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	treetest.AssertEqual(t, before, treetest.MustRead(t, data))
+}
