@@ -539,26 +539,41 @@ func flockDir(ctx context.Context, dir string) (func(), error) {
 	if err != nil {
 		return nil, mapFSError(err)
 	}
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			unix.Close(fd)
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			unix.Close(fd)
-			return nil, ctx.Err()
-		case <-time.After(delay):
-		}
+	if err := flockWait(ctx, fd, -1); err != nil {
+		unix.Close(fd)
+		return nil, err
 	}
 	return func() {
 		_ = unix.Flock(fd, unix.LOCK_UN)
 		unix.Close(fd)
 	}, nil
+}
+
+// errFlockBusy: the flock was still held by another when the wait ended.
+var errFlockBusy = errors.New("locked by another process")
+
+// flockWait takes an exclusive flock on fd, polling (a blocking flock
+// could not be cancelled) until ctx ends or, when wait is not negative,
+// wait has passed: then errFlockBusy.
+func flockWait(ctx context.Context, fd int, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return err
+		}
+		if wait >= 0 && !time.Now().Before(deadline) {
+			return errFlockBusy
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // mapFSError turns file system errors callers branch on into the

@@ -53,6 +53,16 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	if err != nil {
 		return nil, err
 	}
+	// DATA_DIR is locked before it is walked (invariant 8). One that is
+	// not there yet is created only once the snapshot checks (below), and
+	// locked then.
+	var dlock *dataDirLock
+	if st, err := os.Stat(root); err == nil && st.IsDir() {
+		if dlock, err = lockDataDir(ctx, root, o.LockWait); err != nil {
+			return nil, err
+		}
+		defer dlock.Unlock()
+	}
 	lock, err := r.Lock(ctx, false, "restore", o.LockWait)
 	if err != nil {
 		return nil, err
@@ -79,6 +89,18 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	if werr != nil {
 		return nil, werr
 	}
+	if dlock == nil {
+		// Created just now: another restore may have created it too,
+		// and written it before this one got the lock.
+		if dlock, err = lockDataDir(ctx, root, o.LockWait); err != nil {
+			return nil, err
+		}
+		defer dlock.Unlock()
+		known = loadStatCache(o.CacheDir, root)
+		if pre, err = startScan(root, o.Only).wait(); err != nil {
+			return nil, err
+		}
+	}
 	if pre != nil {
 		pre.known = known
 	}
@@ -92,11 +114,11 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 		}
 	}
 	if err := writeMarker(marker, o.Snapshot); err != nil {
-		return nil, fmt.Errorf("record restore in %s: %w", o.CacheDir, err)
+		return nil, backupNamed(fmt.Errorf("record restore in %s: %w", o.CacheDir, err), res.Backup)
 	}
 	cache, err := r.applyTree(ctx, root, m, o, res, pre)
 	if err != nil {
-		return nil, err
+		return nil, backupNamed(err, res.Backup)
 	}
 	if o.Only.Empty() {
 		cache.Snapshot, cache.State = o.Snapshot, m.State
@@ -106,6 +128,35 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 		_ = os.Remove(marker)
 	}
 	return res, nil
+}
+
+// RestoreError is a restore that failed after it saved DATA_DIR's
+// previous content (invariant 4). DATA_DIR is then partly restored; the
+// error names the backup, so that the user knows where that content is
+// and how to get it back.
+type RestoreError struct {
+	Err    error
+	State  string // the backup's state
+	Backup ID
+}
+
+// Error implements error.
+func (e *RestoreError) Error() string { return e.Err.Error() + "; " + e.Note() }
+
+// Unwrap returns the error that stopped the restore.
+func (e *RestoreError) Unwrap() error { return e.Err }
+
+// Note says where DATA_DIR's previous content is.
+func (e *RestoreError) Note() string {
+	return fmt.Sprintf("DATA_DIR's previous content is saved as %s %s: `statepack restore %s` brings it back", e.State, e.Backup.Short(), e.Backup.Short())
+}
+
+// backupNamed makes err a *RestoreError naming backup, when one was made.
+func backupNamed(err error, backup *SaveResult) error {
+	if err == nil || backup == nil {
+		return err
+	}
+	return &RestoreError{Err: err, State: backup.State, Backup: backup.Snapshot}
 }
 
 // alreadyRestored answers a restore of the snapshot DATA_DIR already is

@@ -63,19 +63,14 @@ func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o 
 		total += e.Size
 	}
 	sink.Phase("restore", int64(len(target)), total)
-	untouched, err := r.writeFiles(ctx, root, target, cur, oldCache, sink, res)
+	vouched, err := r.writeFiles(ctx, root, target, cur, oldCache, sink, res)
 	if err != nil {
 		return nil, err
 	}
 	if err := finishDirs(root, target); err != nil {
 		return nil, err
 	}
-	return statTree(root, target, oldCache, func(i int) *fileStat {
-		if untouched[i] {
-			return &cur[target[i].Path].stat
-		}
-		return nil
-	})
+	return statTree(target, oldCache, vouched), nil
 }
 
 // removeTemps deletes the temporary files of a killed restore that a walk
@@ -219,33 +214,41 @@ func setMeta(p string, e *Entry, link bool) error {
 
 // writeFiles writes files and symlinks, four at a time.
 //
-// It reports which entries of target it left untouched: files already
-// identical, metadata included, whose stat from the walk still holds.
-func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry, cur map[string]*scanned, cache *statCache, sink progress.Sink, res *RestoreResult) ([]bool, error) {
+// It returns, per entry of target, the stat the stat cache may record
+// for it (invariant 8), nil where it may not: a file restore wrote and
+// found unchanged after moving it into place (placedStat), or a file
+// already identical, metadata included, whose stat from the walk the
+// old cache vouched for. A file whose metadata restore set in place is
+// not vouched for: setting its mtime would hide a write made meanwhile.
+func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry, cur map[string]*scanned, cache *statCache, sink progress.Sink, res *RestoreResult) ([]*fileStat, error) {
 	packs := newPackFiles(r)
 	defer packs.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	var written, skipped atomic.Int64
 	var bytes atomic.Int64
-	untouched := make([]bool, len(target))
+	vouched := make([]*fileStat, len(target))
 	for _, i := range spreadByDir(target) {
 		e := &target[i]
 		g.Go(func() error {
 			p := filepath.Join(root, filepath.FromSlash(e.Path))
-			same := identical(e, cur[e.Path], cache)
+			c := cur[e.Path]
 			var err error
 			switch {
-			case same:
+			case identical(e, c, cache):
 				skipped.Add(1)
-				c := cur[e.Path]
-				untouched[i] = metaMatches(e, c)
+				if metaMatches(e, c) {
+					vouched[i] = &c.stat
+				}
 				err = fixMeta(p, e, c)
 			case e.Type == TypeSymlink:
 				err = writeSymlink(p, e)
 			default:
-				c := cur[e.Path]
-				err = r.writeFile(gctx, p, e, packs, oldBlocks(e, c, cache), c != nil && c.Type == TypeFile)
+				var over *fileStat
+				if c != nil && c.Type == TypeFile {
+					over = &c.stat
+				}
+				vouched[i], err = r.writeFile(gctx, p, e, packs, oldBlocks(e, c, cache), over)
 				written.Add(1)
 				bytes.Add(e.Size)
 			}
@@ -256,7 +259,7 @@ func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry
 	err := g.Wait()
 	res.FilesWritten, res.FilesSkipped, res.BytesWritten = int(written.Load()), int(skipped.Load()), bytes.Load()
 	res.BytesReused = packs.reused.Load()
-	return untouched, err
+	return vouched, err
 }
 
 // spreadByDir returns the indices of target's files and symlinks in an
@@ -338,10 +341,11 @@ func writeSymlink(p string, e *Entry) error {
 }
 
 // statTree records the restored files' stat data with their blocks, so the
-// next save reads none of them and the next restore rewrites none. known
-// gives the stat of target[i] when the walk before the restore still
-// holds it (a file left untouched), nil when the file must be stat'ed.
-func statTree(root string, target []Entry, old *statCache, known func(i int) *fileStat) (*statCache, error) {
+// next save reads none of them and the next restore rewrites none.
+// vouched[i] is the stat of target[i] restore can vouch for (writeFiles,
+// ScatterRestore.Finish), nil where it cannot: such a file is left out,
+// and read again by the next save.
+func statTree(target []Entry, old *statCache, vouched []*fileStat) *statCache {
 	c := &statCache{Files: map[string]*statEntry{}}
 	if old != nil {
 		for p, e := range old.Files {
@@ -353,28 +357,55 @@ func statTree(root string, target []Entry, old *statCache, known func(i int) *fi
 		if e.Type != TypeFile {
 			continue
 		}
-		st := known(i)
+		st := vouched[i]
 		if st == nil {
-			fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(e.Path)))
-			if err != nil {
-				return nil, fmt.Errorf("stat %s: %w", e.Path, err)
-			}
-			s := statOf(fi)
-			st = &s
+			delete(c.Files, e.Path)
+			continue
 		}
 		c.Files[e.Path] = &statEntry{Size: st.Size, MTime: st.MTime, CTime: st.CTime, Ino: st.Ino, Blocks: e.Blocks, Lists: e.Lists}
 		newest = max(newest, st.CTime)
 	}
 	// Files restore just wrote have a ctime of about now. Waiting out the
 	// racy window (at most a tenth of a second, and only after writing)
-	// lets the cache vouch for them: any later change gets a later ctime.
-	// A process writing into DATA_DIR during the restore is not covered.
+	// lets the cache vouch for them: any later change gets a later ctime
+	// (and an mtime other than the snapshot's, which placedStat checked).
 	if wait := time.Duration(newest + racyWindow - time.Now().UnixNano()); wait > 0 && wait <= time.Duration(racyWindow) {
 		time.Sleep(wait + time.Millisecond)
 	}
 	c.Recorded = time.Now().UnixNano()
-	return c, nil
+	return c
 }
+
+// placedStat returns the stat of p when p is still the file restore
+// wrote, whose stat was ours when it was finished (taken from its
+// descriptor after the last write and the last metadata change): the
+// same inode, size and mtime. Its ctime may have moved on: the rename
+// into place sets it. A write after the rename sets the mtime to the
+// time of writing, not the snapshot's, so it cannot go unseen; the stat
+// returned (not ours) is what the cache records, so a write after this
+// check shows as a changed stat. nil when p is not the file restore
+// wrote, or was changed since.
+func placedStat(p string, ours fileStat) *fileStat {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	st := statOf(fi)
+	if st.Ino != ours.Ino || st.Size != ours.Size || st.MTime != ours.MTime || st.Mode != ours.Mode || st.CTime < ours.CTime {
+		return nil
+	}
+	return &st
+}
+
+// sameStat reports whether two stats of a file say its content is the
+// same: inode, size, mtime and ctime.
+func sameStat(a, b fileStat) bool {
+	return a.Ino == b.Ino && a.Size == b.Size && a.MTime == b.MTime && a.CTime == b.CTime
+}
+
+// testHookPlaced lets tests write into a restored file right after it
+// was moved into place, as an application still running would.
+var testHookPlaced func(path string)
 
 // hashFile chunks and hashes a file without storing it, for diff.
 func (r *Repository) hashFile(ctx context.Context, root, rel string, sp *splitters) ([]BlockRef, error) {

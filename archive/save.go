@@ -72,6 +72,11 @@ func (r *Repository) Save(ctx context.Context, o SaveOptions) (*SaveResult, erro
 	if err != nil {
 		return nil, err
 	}
+	dlock, err := lockDataDir(ctx, root, o.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer dlock.Unlock()
 	lock, err := r.Lock(ctx, false, "save", o.LockWait)
 	if err != nil {
 		return nil, err
@@ -328,6 +333,9 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 		if err == io.EOF {
 			break
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return true, nil // it shrank while read: read it again
+		}
 		if err != nil {
 			return false, fmt.Errorf("read %s: %w", e.Path, err)
 		}
@@ -341,6 +349,9 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 		blocks = append(blocks, BlockRef{ID: id, Size: uint32(len(data))})
 		n += int64(len(data))
 		sink.Add(0, int64(len(data)))
+		if testHookDuringRead != nil && len(blocks) == 1 {
+			testHookDuringRead(p)
+		}
 	}
 	if testHookAfterRead != nil {
 		testHookAfterRead(p)
@@ -416,8 +427,8 @@ func blockID(data []byte) ID {
 }
 
 // testHookAfterRead lets tests change a file between reading it and
-// checking whether it changed.
-var testHookAfterRead func(path string)
+// checking whether it changed; testHookDuringRead, after its first block.
+var testHookAfterRead, testHookDuringRead func(path string)
 
 // commit writes the manifest and moves the ref, retrying when another save
 // of the same state moved it meanwhile (the new version then follows it).
@@ -429,6 +440,9 @@ func (r *Repository) commit(ctx context.Context, m *Manifest, res *SaveResult) e
 	if res.cache != nil && res.cacheDir != "" {
 		cache = make(chan []byte, 1)
 		go func() { cache <- encodeStatCache(res.cache) }()
+	}
+	if err := checkFileSizes(m.Entries); err != nil {
+		return err
 	}
 	for attempt := 0; ; attempt++ {
 		head, tag, err := r.ReadRef(ctx, m.State)
@@ -460,6 +474,31 @@ func (r *Repository) commit(ctx context.Context, m *Manifest, res *SaveResult) e
 		}
 		return nil
 	}
+}
+
+// checkFileSizes makes sure every file's blocks add up to its size before
+// a manifest is committed (invariant 8): one that does not is a snapshot
+// that log, restore and verify would call corrupt.
+func checkFileSizes(entries []Entry) error {
+	for i := range entries {
+		e := &entries[i]
+		if e.Type != TypeFile {
+			continue
+		}
+		if sum := blocksSize(e.Blocks); sum != e.Size {
+			return fmt.Errorf("%s: its blocks add up to %d bytes but it is %d bytes long; nothing was saved (a bug: please report it)", e.Path, sum, e.Size)
+		}
+	}
+	return nil
+}
+
+// blocksSize is the length of the content blocks make up.
+func blocksSize(blocks []BlockRef) int64 {
+	var n int64
+	for _, b := range blocks {
+		n += int64(b.Size)
+	}
+	return n
 }
 
 // Overlaps reports whether a and b are the same directory or one contains

@@ -50,6 +50,7 @@ type ScatterRestore struct {
 	o          RestoreOptions
 	root       string
 	created    string // the directory StartScatterRestore created for DATA_DIR, if any
+	lock       *dataDirLock
 	marker     string
 	oldMark    []byte // the marker of an earlier interrupted restore, put back by Abort
 	target     []Entry
@@ -77,9 +78,11 @@ type scatterFile struct {
 	// Guarded by mu:
 	tmp     string // temporary name, once created
 	f       *os.File
-	written []bool // per block of e.Blocks
-	left    int    // blocks not yet written
-	ready   bool   // complete, closed, metadata set: only the rename is left
+	written []bool    // per block of e.Blocks
+	left    int       // blocks not yet written
+	ready   bool      // complete, closed, metadata set: only the rename is left
+	ours    fileStat  // once ready: its stat after the last change
+	placed  *fileStat // once renamed: what the stat cache may record (placedStat)
 }
 
 // StartScatterRestore prepares to restore snapshot id (manifest m, with
@@ -101,8 +104,7 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 	if err != nil {
 		return nil, err
 	}
-	empty, temps, err := emptyDataDir(root)
-	if err != nil || !empty {
+	if empty, _, err := emptyDataDir(root); err != nil || !empty {
 		return nil, err
 	}
 	s := &ScatterRestore{r: r, id: id, state: m.State, o: o, root: root, target: m.Entries,
@@ -114,8 +116,25 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 	if s.created, err = firstMissing(root); err != nil {
 		return nil, err
 	}
-	// The marker first: from the first directory made, a kill leaves an
-	// interrupted restore that status reports.
+	if err := prepareRoot(root); err != nil {
+		return nil, err
+	}
+	// DATA_DIR is held until Finish or Abort (invariant 8), from before
+	// the restore marker is written, which another restore of it writes
+	// too. Busy, it is not waited for: the scatter does not apply, and the
+	// restore after the pull waits (--lock-wait) or reports the holder. A
+	// DATA_DIR created just now is left then: the holder may have made it.
+	if s.lock, err = lockDataDir(ctx, root, 0); err != nil {
+		return nil, nil
+	}
+	// Checked again under the lock: another restore may have filled it.
+	empty, temps, err := emptyDataDir(root)
+	if err != nil || !empty {
+		s.lock.Unlock()
+		return nil, err
+	}
+	// The marker before the first directory is made: from then on, a
+	// kill leaves an interrupted restore that status reports.
 	s.marker = restoreMarkerPath(o.CacheDir, root)
 	if s.marker != "" {
 		if old, err := os.ReadFile(s.marker); err == nil {
@@ -123,20 +142,18 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 		}
 	}
 	if err := writeMarker(s.marker, id); err != nil {
+		s.marker = ""
+		s.Abort()
 		return nil, fmt.Errorf("record restore in %s: %w", o.CacheDir, err)
-	}
-	if err := prepareRoot(root); err != nil {
-		s.undo()
-		return nil, err
 	}
 	// A restore killed earlier may have left temporary files (the scan
 	// does not count them); they are removed as Restore removes them.
-	if err := removeTemps(root, temps); err != nil {
-		s.undo()
-		return nil, err
+	err = removeTemps(root, temps)
+	if err == nil {
+		err = makeDirs(root, s.target)
 	}
-	if err := makeDirs(root, s.target); err != nil {
-		s.undo()
+	if err != nil {
+		s.Abort()
 		return nil, err
 	}
 	return s, nil
@@ -293,10 +310,7 @@ func (s *ScatterRestore) complete(sf *scatterFile) error {
 		f.Close()
 		return mapFSError(err)
 	}
-	if err := f.Close(); err != nil {
-		return mapFSError(err)
-	}
-	if err := setMeta(sf.tmp, sf.e, false); err != nil {
+	if err := sf.finishMeta(f); err != nil {
 		return err
 	}
 	sf.ready = true
@@ -335,6 +349,7 @@ func (s *ScatterRestore) startWriteback(p string) {
 // removed. On error DATA_DIR is left as an interrupted restore, which
 // restore completes.
 func (s *ScatterRestore) Finish(ctx context.Context) (*RestoreResult, error) {
+	defer s.lock.Unlock()
 	s.renamed.Store(true)
 	s.fds.closeAll()
 	sink := progress.Or(s.o.Progress)
@@ -377,10 +392,15 @@ func (s *ScatterRestore) Finish(ctx context.Context) (*RestoreResult, error) {
 	if err := finishDirs(s.root, s.target); err != nil {
 		return nil, err
 	}
-	cache, err := statTree(s.root, s.target, oldCache, func(int) *fileStat { return nil })
-	if err != nil {
-		return nil, err
+	vouched := make([]*fileStat, len(s.target))
+	next = 0
+	for i := range s.target {
+		if s.target[i].Type == TypeFile {
+			vouched[i] = s.files[next].placed
+			next++
+		}
 	}
+	cache := statTree(s.target, oldCache, vouched)
 	cache.Snapshot, cache.State = s.id, s.state
 	_ = saveStatCache(s.o.CacheDir, s.root, cache)
 	if s.marker != "" {
@@ -404,6 +424,10 @@ func (s *ScatterRestore) finishFile(ctx context.Context, sf *scatterFile, packs 
 		return fmt.Errorf("restore %s: %w", sf.e.Path, mapFSError(err))
 	}
 	sf.tmp = ""
+	if testHookPlaced != nil {
+		testHookPlaced(sf.path)
+	}
+	sf.placed = placedStat(sf.path, sf.ours)
 	return nil
 }
 
@@ -429,16 +453,34 @@ func (s *ScatterRestore) fill(ctx context.Context, sf *scatterFile, packs *packF
 	if err == nil {
 		err = f.Truncate(sf.e.Size)
 	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
 	if err != nil {
+		f.Close()
 		return mapFSError(err)
 	}
-	if err := setMeta(sf.tmp, sf.e, false); err != nil {
+	if err := sf.finishMeta(f); err != nil {
 		return err
 	}
 	sf.ready = true
+	return nil
+}
+
+// finishMeta sets the complete file's metadata, takes its stat from f
+// after that last change (placedStat compares it after the rename), and
+// closes f. sf.mu is held.
+func (sf *scatterFile) finishMeta(f *os.File) error {
+	if err := setMeta(sf.tmp, sf.e, false); err != nil {
+		f.Close()
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	sf.ours = statOf(fi)
+	if err := f.Close(); err != nil {
+		return mapFSError(err)
+	}
 	return nil
 }
 
@@ -455,6 +497,7 @@ func (s *ScatterRestore) Abort() {
 	if !s.renamed.Load() {
 		s.undo()
 	}
+	s.lock.Unlock()
 }
 
 // removeTemps deletes the temporary files not renamed into place.

@@ -34,7 +34,7 @@ func TestNewStatCacheLeavesOutUnsettledReads(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			found := []scanned{
 				{Entry: Entry{Path: "d", Type: TypeDir}},
-				{Entry: Entry{Path: "d/f", Type: TypeFile}, stat: fileStat{Size: 1, MTime: tt.mtime, CTime: tt.ctime, Ino: 7}, readAt: tt.readAt},
+				{Entry: Entry{Path: "d/f", Type: TypeFile, Size: 1, Blocks: []BlockRef{{Size: 1}}}, stat: fileStat{Size: 1, MTime: tt.mtime, CTime: tt.ctime, Ino: 7}, readAt: tt.readAt},
 			}
 			c := newStatCache("s", found, 1)
 			_, got := c.Files["d/f"]

@@ -70,6 +70,9 @@ func (c *statCache) fresh(rel string, st fileStat) (*statEntry, bool) {
 	if e == nil || e.Size != st.Size || e.MTime != st.MTime || e.CTime != st.CTime || e.Ino != st.Ino {
 		return nil, false
 	}
+	if blocksSize(e.Blocks) != e.Size {
+		return nil, false // a damaged cache: its blocks are not this file
+	}
 	window := windowOf(st)
 	if e.CTime >= c.Recorded-window || e.MTime >= c.Recorded-window {
 		return nil, false

@@ -28,13 +28,28 @@ const maxOpenPacks = 256
 // current file already holds at the same offset (known from the stat
 // cache) are copied from it in the kernel (a reflink where the file
 // system can); the rest are read from the repository and verified. Blocks
-// of zeros become holes. overFile tells that the walk found a regular file
-// at p.
-func (r *Repository) writeFile(ctx context.Context, p string, e *Entry, packs *packFiles, old map[int64]ID, overFile bool) error {
+// of zeros become holes. cur is the walk's stat of the regular file at p
+// (nil when there is none). It returns the stat the stat cache may record
+// (placedStat), nil when p changed after the rename.
+func (r *Repository) writeFile(ctx context.Context, p string, e *Entry, packs *packFiles, old map[int64]ID, cur *fileStat) (*fileStat, error) {
+	st, err := r.writeFileFrom(ctx, p, e, packs, old, cur)
+	if errors.Is(err, errOldChanged) {
+		// The file being replaced changed while blocks were copied from
+		// it: they may not be the ones the stat cache vouched for.
+		st, err = r.writeFileFrom(ctx, p, e, packs, nil, cur)
+	}
+	return st, err
+}
+
+// errOldChanged: the file a restore copied unchanged blocks from changed
+// meanwhile.
+var errOldChanged = errors.New("the file being replaced changed while it was read")
+
+func (r *Repository) writeFileFrom(ctx context.Context, p string, e *Entry, packs *packFiles, old map[int64]ID, cur *fileStat) (*fileStat, error) {
 	tmp := filepath.Join(filepath.Dir(p), restoreTmpPrefix+randomSuffix())
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+		return nil, fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
 	}
 	ok := false
 	defer func() {
@@ -43,27 +58,39 @@ func (r *Repository) writeFile(ctx context.Context, p string, e *Entry, packs *p
 			os.Remove(tmp)
 		}
 	}()
-	src := openOld(p, old)
-	if src != nil {
+	src := openOld(p, old, cur)
+	if src == nil {
+		old = nil
+	} else {
 		defer src.Close()
 	}
 	if err := r.fillFile(ctx, f, src, e, packs, old); err != nil {
-		return fmt.Errorf("restore %s: %w", e.Path, err)
+		return nil, fmt.Errorf("restore %s: %w", e.Path, err)
+	}
+	if src != nil && !statStill(src, *cur) {
+		return nil, errOldChanged
 	}
 	if err := f.Truncate(e.Size); err != nil {
-		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+		return nil, fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
 	}
 	if err := setMeta(tmp, e, false); err != nil {
-		return err
+		return nil, err
 	}
-	if err := replaceFile(tmp, p, overFile); err != nil {
-		return fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	fi, err := f.Stat() // after the last change the restore makes to it
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w", e.Path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
+	}
+	if err := replaceFile(tmp, p, cur != nil); err != nil {
+		return nil, fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
 	}
 	ok = true
-	return nil
+	if testHookPlaced != nil {
+		testHookPlaced(p)
+	}
+	return placedStat(p, statOf(fi)), nil
 }
 
 // replaceFile moves the finished temporary file tmp to p atomically. Over
@@ -110,16 +137,28 @@ func oldBlocks(e *Entry, c *scanned, cache *statCache) map[int64]ID {
 	return m
 }
 
-// openOld opens the current file for copying unchanged blocks from.
-func openOld(p string, old map[int64]ID) *os.File {
-	if len(old) == 0 {
+// openOld opens the current file for copying unchanged blocks from, when
+// it is still the file the walk found (cur), whose content the stat cache
+// vouched for; nil otherwise.
+func openOld(p string, old map[int64]ID, cur *fileStat) *os.File {
+	if len(old) == 0 || cur == nil {
 		return nil
 	}
 	f, err := os.Open(p)
 	if err != nil {
 		return nil
 	}
+	if !statStill(f, *cur) {
+		f.Close()
+		return nil
+	}
 	return f
+}
+
+// statStill reports whether the open file f still has the stat st.
+func statStill(f *os.File, st fileStat) bool {
+	fi, err := f.Stat()
+	return err == nil && sameStat(statOf(fi), st)
 }
 
 // fillFile writes every block of e into f, in segments on several workers

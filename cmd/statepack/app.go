@@ -55,7 +55,7 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors"},
 		&cli.BoolFlag{Name: "debug", Usage: "add detail to errors, for bug reports"},
 		&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` in total (0: never)"},
-		&cli.DurationFlag{Name: "lock-wait", Usage: "wait up to `DURATION` for a conflicting lock (a prune, or writers for prune) instead of failing at once"},
+		&cli.DurationFlag{Name: "lock-wait", Usage: "wait up to `DURATION` for a conflicting lock (a prune, writers for prune, another save or restore of the DATA_DIR) instead of failing at once"},
 	}
 }
 

@@ -125,7 +125,18 @@ func (s *session) classify(err error) failure {
 		nf     *archive.NotFoundError
 		locked *archive.LockedError
 		h      *hinted
+		rf     *archive.RestoreError
 	)
+	if errors.As(err, &rf) {
+		// The next step for what stopped the restore comes first, then
+		// where DATA_DIR's previous content went: both, in one line.
+		f := s.classify(rf.Err)
+		if f.hint != "" {
+			f.why += "; " + f.hint
+		}
+		f.why, f.hint = f.why+"; "+rf.Note(), ""
+		return f
+	}
 	f := failure{exit: exitFailure, code: output.CodeFailed, why: err.Error()}
 	switch {
 	case errors.As(err, &ue):
@@ -152,6 +163,10 @@ func (s *session) classify(err error) failure {
 		f.hint = "`statepack log STATE` shows full ids"
 	case errors.As(err, &locked):
 		f.code, f.why, f.hint = output.CodeLocked, describeLock(locked), s.unlockHint()
+	case errors.Is(err, archive.ErrDataDirLocked):
+		// The exit status of a locked repository; the lock goes with its
+		// holder, so there is nothing to unlock.
+		f.code, f.hint = output.CodeLocked, "wait for it to finish (--lock-wait waits for it)"
 	default:
 		s.classifyStorage(err, &f)
 	}
