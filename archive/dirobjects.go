@@ -258,3 +258,41 @@ var _ interface {
 	io.ReadSeekCloser
 	io.ReaderAt
 } = (*objectFile)(nil)
+
+// irregular lists what in the repository is neither a directory nor a
+// regular file (the layout's directories included, which List cannot
+// show): verify reports each as damage. Hidden names (temporary files)
+// and the local store's cache directory are not objects and are skipped.
+func (b *DirBackend) irregular(ctx context.Context) ([]*ObjectError, error) {
+	var out []*ObjectError
+	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // gone meanwhile, or unreadable: the readers say so
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p == b.root {
+			return nil
+		}
+		rel := filepath.ToSlash(p[len(b.root)+1:])
+		if strings.HasPrefix(d.Name(), ".") || rel == "cache" {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || d.Type().IsRegular() {
+			return nil
+		}
+		kind := "not a regular file"
+		if info, err := d.Info(); err == nil {
+			if st, ok := info.Sys().(*unix.Stat_t); ok {
+				kind = objectKind(st.Mode)
+			}
+		}
+		out = append(out, &ObjectError{Object: rel, Kind: kind})
+		return nil
+	})
+	return out, err
+}

@@ -62,7 +62,38 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (*VerifyReport
 	if err := r.verifyLookupTables(ctx, rep); err != nil {
 		return nil, err
 	}
+	if err := r.verifyFileTypes(ctx, rep); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// verifyFileTypes reports what in a directory repository is not a
+// regular file (a FIFO, a device, a symlink planted in a shared
+// directory), where an object or a directory of the layout should be:
+// readers refuse to open it (dirobjects.go), and this says so once per
+// name, in place of what reading it said.
+func (r *Repository) verifyFileTypes(ctx context.Context, rep *VerifyReport) error {
+	d, ok := unwrapDir(r.be)
+	if !ok {
+		return nil
+	}
+	bad, err := d.irregular(ctx)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", r.Location(), err)
+	}
+	seen := map[string]int{}
+	for i, p := range rep.Problems {
+		seen[p.Object] = i
+	}
+	for _, e := range bad {
+		if i, ok := seen[e.Object]; ok {
+			rep.Problems[i].Error = e.Error()
+			continue
+		}
+		rep.Problems = append(rep.Problems, Problem{Object: e.Object, Error: e.Error()})
+	}
+	return nil
 }
 
 // verifyLookupTables checks every lookup table on the repository and its
