@@ -467,14 +467,14 @@ func (b *DirBackend) readVersioned(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if st.Size() > maxVersionedSize {
-		return nil, fmt.Errorf("%s: object of %d bytes is too large for a ref or lock", name, st.Size())
+		return nil, fmt.Errorf("%s: object of %d bytes is too large for a ref or lock: %w", name, st.Size(), errCorrupt)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxVersionedSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, mapFSError(err))
 	}
 	if len(data) > maxVersionedSize {
-		return nil, fmt.Errorf("%s: object of more than %d bytes is too large for a ref or lock", name, maxVersionedSize)
+		return nil, fmt.Errorf("%s: object of more than %d bytes is too large for a ref or lock: %w", name, maxVersionedSize, errCorrupt)
 	}
 	return data, nil
 }

@@ -237,8 +237,15 @@ func (o *objectFile) Read(p []byte) (int, error) {
 	if err := o.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return o.f.Read(p)
+	// A reader that grows its buffer offers hundreds of MiB at once
+	// near the end of a large object; reading in steps keeps a
+	// cancellation (Ctrl-C, --timeout) from waiting for all of it.
+	return o.f.Read(p[:min(len(p), objectReadStep)])
 }
+
+// objectReadStep is the most one Read of an objectFile reads: a few
+// milliseconds of even a fast disk.
+const objectReadStep = 4 << 20
 
 func (o *objectFile) ReadAt(p []byte, off int64) (int, error) {
 	if err := o.ctx.Err(); err != nil {
@@ -285,14 +292,34 @@ func (b *DirBackend) irregular(ctx context.Context) ([]*ObjectError, error) {
 		if d.IsDir() || d.Type().IsRegular() {
 			return nil
 		}
-		kind := "not a regular file"
-		if info, err := d.Info(); err == nil {
-			if st, ok := info.Sys().(*unix.Stat_t); ok {
-				kind = objectKind(st.Mode)
-			}
-		}
-		out = append(out, &ObjectError{Object: rel, Kind: kind})
+		out = append(out, &ObjectError{Object: rel, Kind: modeKind(d.Type()), Dir: layoutDir(rel)})
 		return nil
 	})
 	return out, err
+}
+
+// modeKind is objectKind for a directory entry's type bits.
+func modeKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symlink"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "of an unknown type"
+}
+
+// layoutDir reports whether rel is where the format keeps a directory
+// (packs/, packs/ab/, refs/ ...), not an object.
+func layoutDir(rel string) bool {
+	if rel == "config" {
+		return false
+	}
+	return !strings.Contains(rel, "/") || strings.HasPrefix(rel, "packs/") && strings.Count(rel, "/") == 1
 }

@@ -94,9 +94,10 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 			continue
 		}
 		// A lock that is not a file (a FIFO or symlink planted on a
-		// directory remote) is unreadable like one of garbage: stale at
-		// once, so that it blocks no one and unlock removes it.
-		if err != nil && !errors.Is(err, ErrNotRegular) {
+		// directory remote), or too large for one, is unreadable like
+		// one of garbage: stale at once, so that it blocks no one and
+		// unlock removes it.
+		if err != nil && !errors.Is(err, ErrCorrupt) {
 			return nil, fmt.Errorf("read %s on %s: %w", name, r.Location(), err)
 		}
 		var li LockInfo
