@@ -38,7 +38,8 @@ const objectBound = 30 * time.Second
 
 // plantKind is one way of planting something that is not an object.
 type plantKind struct {
-	name string
+	name    string
+	regular bool // a regular file, only too large
 	// plant puts it at p, in place of a file (dir false) or of the
 	// directory that holds the object (dir true); it returns why it
 	// cannot, for a skip.
@@ -46,26 +47,33 @@ type plantKind struct {
 }
 
 var plantKinds = []plantKind{
-	{"fifo", func(t *testing.T, p string, dir bool, _ string) string {
+	{"fifo", false, func(t *testing.T, p string, dir bool, _ string) string {
 		must(t, unix.Mkfifo(p, 0o644))
 		return ""
 	}},
-	{"secret-link", func(t *testing.T, p string, dir bool, secret string) string {
+	{"secret-link", false, func(t *testing.T, p string, dir bool, secret string) string {
 		must(t, os.Symlink(secret, p))
 		return ""
 	}},
-	{"dev-zero-link", func(t *testing.T, p string, dir bool, _ string) string {
+	{"dev-zero-link", false, func(t *testing.T, p string, dir bool, _ string) string {
 		must(t, os.Symlink("/dev/zero", p))
 		return ""
 	}},
-	{"char-device", func(t *testing.T, p string, dir bool, _ string) string {
+	{"char-device", false, func(t *testing.T, p string, dir bool, _ string) string {
 		// The device numbers of /dev/zero: a read without end.
 		if err := unix.Mknod(p, unix.S_IFCHR|0o644, int(unix.Mkdev(1, 5))); err != nil {
 			return fmt.Sprintf("mknod needs root (CAP_MKNOD): %v", err)
 		}
 		return ""
 	}},
-	{"dir-link", func(t *testing.T, p string, dir bool, secret string) string {
+	// A sparse file of 100 GiB costs nothing to plant: it must be
+	// refused by its size, not read up to a limit.
+	{"sparse-100GiB", true, func(t *testing.T, p string, dir bool, _ string) string {
+		must(t, os.WriteFile(p, nil, 0o644))
+		must(t, os.Truncate(p, 100<<30))
+		return ""
+	}},
+	{"dir-link", false, func(t *testing.T, p string, dir bool, secret string) string {
 		must(t, os.Symlink(secret, p)) // secret is a directory here
 		return ""
 	}},
@@ -101,9 +109,10 @@ var objectCases = []objectCase{
 	{kind: "index", name: func(h *hostile) string { return h.list("index/")[0] }, state: "base",
 		reads: []string{"pull", "verify", "prune"}},
 	{kind: "config", name: func(*hostile) string { return "config" }, state: "base", noDir: true,
-		reads: []string{"pull", "list", "log", "show", "verify", "prune"}},
-	// A lock that is not a file is stale like an unreadable one: it
-	// blocks no one (unlock removes it), and verify reports it.
+		reads: []string{"pull", "list", "log", "show", "verify", "prune", "push", "init"}},
+	// A lock that is not a file, or too large for one, is stale like an
+	// unreadable one: it blocks no one (unlock removes it), and verify
+	// reports one that is not a file.
 	{kind: "lock", name: func(*hostile) string { return "locks/00000000feedface00000000feedface" }, state: "base",
 		reads: []string{"verify"}},
 	{kind: "lookup-table", name: func(*hostile) string {
@@ -122,6 +131,8 @@ var objectCommands = []struct {
 	{"show", func(s string) []string { return []string{"show", "--remote", s} }},
 	{"verify", func(string) []string { return []string{"verify", "--remote"} }},
 	{"prune", func(string) []string { return []string{"prune", "--remote"} }},
+	{"push", func(string) []string { return []string{"push", "mine", "--timeout", "10s"} }},
+	{"init", func(string) []string { return []string{"init", "--remote"} }},
 }
 
 // TestDirRemoteObjectsNotFiles plants each kind of non-file in place of
@@ -135,11 +146,16 @@ func TestDirRemoteObjectsNotFiles(t *testing.T) {
 			h := newHostile(t, "dir")
 			secret := filepath.Join(t.TempDir(), ".aws", "credentials")
 			treetest.Write(t, filepath.Dir(secret), map[string]treetest.Spec{"credentials": {Content: objectSecret + "\n"}})
+			// Named before any push adds objects of the victim's.
+			names := map[string]string{}
+			for _, oc := range objectCases {
+				names[oc.kind] = oc.name(h)
+			}
 			for _, oc := range objectCases {
 				if pk.name == "dir-link" && oc.noDir {
 					continue // the root itself may be a symlink: a share mounted elsewhere
 				}
-				t.Run(oc.kind, func(t *testing.T) { plantAndRun(t, h, pk, oc, secret) })
+				t.Run(oc.kind, func(t *testing.T) { plantAndRun(t, h, pk, oc, names[oc.kind], secret) })
 			}
 		})
 	}
@@ -147,8 +163,11 @@ func TestDirRemoteObjectsNotFiles(t *testing.T) {
 
 // plantAndRun plants pk at oc's object, runs every command, and puts the
 // object back.
-func plantAndRun(t *testing.T, h *hostile, pk plantKind, oc objectCase, secret string) {
-	name := oc.name(h)
+func plantAndRun(t *testing.T, h *hostile, pk plantKind, oc objectCase, name, secret string) {
+	// The victim's verified copies of the remote's index objects, kept
+	// by an earlier case, would spare a pull from reading the planted
+	// one.
+	must(t, os.RemoveAll(filepath.Join(h.victim.store, "cache")))
 	p := filepath.Join(h.url, filepath.FromSlash(name))
 	target := p
 	if pk.name == "dir-link" {
@@ -174,9 +193,12 @@ func plantAndRun(t *testing.T, h *hostile, pk plantKind, oc objectCase, secret s
 		}
 	}()
 	for _, c := range objectCommands {
+		if c.name == "init" && oc.kind != "config" {
+			continue // init reads nothing else, and refuses an existing repository
+		}
 		store := storeFiles(t, h.victim.store)
 		r := h.victim.runWith(nil, objectBound, c.args(oc.state)...)
-		mustRead := contains(oc.reads, c.name)
+		mustRead := contains(oc.reads, c.name) && !(pk.regular && oc.kind == "lock")
 		switch {
 		case r.code == -1:
 			t.Errorf("%s: killed after %v: it hangs on a planted %s\n%s", c.name, r.took, pk.name, r)
@@ -192,7 +214,9 @@ func plantAndRun(t *testing.T, h *hostile, pk plantKind, oc objectCase, secret s
 			if msg := clearMessage(r, ""); msg != "" {
 				t.Errorf("%s: %s\n%s", c.name, msg, r)
 			}
-			if !mentions(r, name) {
+			// init says a location whose config is some other file
+			// holds no statepack repository: right, whatever it holds.
+			if !mentions(r, name) && !(c.name == "init" && pk.regular) {
 				t.Errorf("%s does not name %s:\n%s", c.name, name, r)
 			}
 			if d := sameTree(store, storeFiles(t, h.victim.store)); d != "" {
