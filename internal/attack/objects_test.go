@@ -89,12 +89,11 @@ func must(t *testing.T, err error) {
 // objectCase is one object of the remote to replace, and the state the
 // commands name.
 type objectCase struct {
-	kind   string
-	name   func(h *hostile) string
-	state  string
-	noDir  bool     // the object lies in the root: no directory of the layout to replace
-	reads  []string // commands that must read it, and so must fail
-	naming bool     // a failure names the object
+	kind  string
+	name  func(h *hostile) string
+	state string
+	noDir bool     // the object lies in the root: no directory of the layout to replace
+	reads []string // commands that must read it, and so must fail
 }
 
 var objectCases = []objectCase{
