@@ -336,14 +336,17 @@ func randomSuffix() string {
 	return hex.EncodeToString(b[:])
 }
 
+// syncDir fsyncs a directory. O_DIRECTORY refuses anything else
+// without opening it: a FIFO swapped in on a shared directory would
+// block a plain open.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return mapFSError(err)
+		return mapFSError(&fs.PathError{Op: "open", Path: dir, Err: err})
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
-		return mapFSError(err)
+	defer unix.Close(fd)
+	if err := unix.Fsync(fd); err != nil && !errors.Is(err, unix.EINVAL) {
+		return mapFSError(&fs.PathError{Op: "fsync", Path: dir, Err: err})
 	}
 	return nil
 }
