@@ -362,13 +362,13 @@ func (b *DirBackend) Stat(ctx context.Context, name string) (ObjectInfo, error) 
 	return oi, nil
 }
 
-// List implements Backend. It hands out every name that is not a
-// directory, a FIFO or a symlink planted among the objects included, so
-// that readers name it (openObject refuses to read it) and verify reports
-// it, rather than skip it unseen; their sizes are not the sizes of
-// anything readable. A directory on the way to the prefix that is a
-// symlink (`refs -> /etc`) fails the listing: names found through it are
-// not the repository's.
+// List implements Backend. It hands out every entry but directories,
+// FIFOs, devices and symlinks planted among the objects included, so
+// that a reader names them when it opens them (openObject refuses) and
+// verify reports them, instead of skipping them unseen; such an entry's
+// size is 0. A directory on the way to the prefix that is a symlink
+// (`refs -> /etc`) fails the listing: names found through it are not the
+// repository's.
 func (b *DirBackend) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
 	base := b.root
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
