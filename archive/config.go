@@ -117,10 +117,14 @@ func loadConfig(ctx context.Context, be Backend) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("read config of %s: %w", be.Location(), err)
 	}
+	// Neither message quotes the content: the decoder's errors can (an
+	// object's bytes never appear in an error).
+	if len(data) > maxConfigSize {
+		return Config{}, fmt.Errorf("%s: config of more than %d KiB is not a statepack config: %w", be.Location(), maxConfigSize>>10, ErrNotRepository)
+	}
 	var c Config
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if len(data) > maxConfigSize || dec.Decode(&c) != nil {
-		return Config{}, fmt.Errorf("%s: config is damaged: %w", be.Location(), ErrNotRepository)
+	if json.NewDecoder(bytes.NewReader(data)).Decode(&c) != nil {
+		return Config{}, fmt.Errorf("%s: config is damaged (%d bytes that are not a statepack config): %w", be.Location(), len(data), ErrNotRepository)
 	}
 	if err := c.validate(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", be.Location(), err)

@@ -119,17 +119,15 @@ func validObjectName(name string) bool {
 	return !strings.ContainsRune(name, 0)
 }
 
-// Get implements Backend.
+// Get implements Backend. The object is opened by openObject's rules
+// (dirobjects.go), and reading it stops when ctx ends.
 func (b *DirBackend) Get(ctx context.Context, name string) (io.ReadCloser, error) {
-	p, err := b.path(name)
+	f, err := b.openObject(name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := openObject(p, name)
-	if err == nil {
-		b.sawContent(name)
-	}
-	return f, err
+	b.sawContent(name)
+	return &objectFile{ctx: ctx, f: f}, nil
 }
 
 // sawContent records a read of an object's bytes: of an index object, a
@@ -141,26 +139,9 @@ func (b *DirBackend) sawContent(name string) {
 	}
 }
 
-// openObject opens a stored object; a directory is not an object.
-func openObject(p, name string) (*os.File, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, mapFSError(err))
-	}
-	if st, err := f.Stat(); err != nil || st.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, ErrNotFound)
-	}
-	return f, nil
-}
-
 // GetRange implements Backend.
 func (b *DirBackend) GetRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
-	p, err := b.path(name)
-	if err != nil {
-		return nil, err
-	}
-	f, err := openObject(p, name)
+	f, err := b.openObject(name)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +155,7 @@ func (b *DirBackend) GetRange(ctx context.Context, name string, offset, length i
 		f.Close()
 		return nil, fmt.Errorf("%s: range %d+%d of an object of %d bytes: %w", name, offset, length, st.Size(), ErrOutOfRange)
 	}
-	return &sectionCloser{io.NewSectionReader(f, offset, length), f}, nil
+	return &sectionCloser{ctxReader{ctx, io.NewSectionReader(f, offset, length)}, f}, nil
 }
 
 type sectionCloser struct {
@@ -237,7 +218,9 @@ func (b *DirBackend) startWriteback(p string) {
 	}
 	go func() {
 		defer b.writebacks.Add(-1)
-		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		// Never a blocking open, nor a followed link: the file may have
+		// been replaced meanwhile by someone sharing the directory.
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return // removed meanwhile: nothing to write back
 		}
@@ -353,41 +336,47 @@ func randomSuffix() string {
 	return hex.EncodeToString(b[:])
 }
 
+// syncDir fsyncs a directory. O_DIRECTORY refuses anything else
+// without opening it: a FIFO swapped in on a shared directory would
+// block a plain open.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return mapFSError(err)
+		return mapFSError(&fs.PathError{Op: "open", Path: dir, Err: err})
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
-		return mapFSError(err)
+	defer unix.Close(fd)
+	if err := unix.Fsync(fd); err != nil && !errors.Is(err, unix.EINVAL) {
+		return mapFSError(&fs.PathError{Op: "fsync", Path: dir, Err: err})
 	}
 	return nil
 }
 
-// Stat implements Backend.
+// Stat implements Backend, by openObject's rules: a name that is not a
+// regular file is reported, not described.
 func (b *DirBackend) Stat(ctx context.Context, name string) (ObjectInfo, error) {
-	p, err := b.path(name)
+	oi, err := b.statObject(name)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	st, err := os.Stat(p)
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("%s: %w", name, mapFSError(err))
-	}
-	if st.IsDir() {
-		return ObjectInfo{}, fmt.Errorf("%s: %w", name, ErrNotFound)
-	}
 	b.saw(name)
-	return ObjectInfo{Name: name, Size: st.Size(), ModTime: st.ModTime()}, nil
+	return oi, nil
 }
 
-// List implements Backend.
+// List implements Backend. It hands out every entry but directories,
+// FIFOs, devices and symlinks planted among the objects included, so
+// that a reader names them when it opens them (openObject refuses) and
+// verify reports them, instead of skipping them unseen; such an entry's
+// size is 0. A directory on the way to the prefix that is a symlink
+// (`refs -> /etc`) fails the listing: names found through it are not the
+// repository's.
 func (b *DirBackend) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
 	base := b.root
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		if !validObjectName(prefix[:i]) {
 			return nil // no object name starts with this prefix
+		}
+		if err := b.listBase(prefix[:i]); err != nil {
+			return fmt.Errorf("list %s: %w", prefix, err)
 		}
 		base = filepath.Join(b.root, filepath.FromSlash(prefix[:i]))
 	}
@@ -426,7 +415,11 @@ func (b *DirBackend) List(ctx context.Context, prefix string, fn func(ObjectInfo
 			return err
 		}
 		b.saw(name)
-		return fn(ObjectInfo{Name: name, Size: info.Size(), ModTime: info.ModTime()})
+		size := info.Size()
+		if !info.Mode().IsRegular() {
+			size = 0 // a symlink's is its target's length
+		}
+		return fn(ObjectInfo{Name: name, Size: size, ModTime: info.ModTime()})
 	})
 	if err != nil {
 		return fmt.Errorf("list %s: %w", prefix, mapFSError(err))
@@ -452,13 +445,9 @@ func (b *DirBackend) Delete(ctx context.Context, name string) error {
 // GetVersioned implements Backend. The version tag of a file is a hash of
 // its content: refs and locks are tiny, and content tags need no clock.
 func (b *DirBackend) GetVersioned(ctx context.Context, name string) ([]byte, string, error) {
-	p, err := b.path(name)
+	data, err := b.readVersioned(name)
 	if err != nil {
 		return nil, "", err
-	}
-	data, err := readVersioned(p)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", name, mapFSError(err))
 	}
 	return data, contentTag(data), nil
 }
@@ -469,25 +458,28 @@ func (b *DirBackend) GetVersioned(ctx context.Context, name string) ([]byte, str
 const maxVersionedSize = 4 << 20
 
 // readVersioned reads a small mutable object, refusing one larger than
-// maxVersionedSize before reading it.
-func readVersioned(p string) ([]byte, error) {
-	f, err := os.Open(p)
+// maxVersionedSize by the size of the open file, before reading it.
+func (b *DirBackend) readVersioned(name string) ([]byte, error) {
+	f, err := b.openObject(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if st.Size() > maxVersionedSize {
-		return nil, fmt.Errorf("object of %d bytes is too large for a ref or lock", st.Size())
+		return nil, fmt.Errorf("%s: object of %d bytes is too large for a ref or lock: %w", name, st.Size(), errCorrupt)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxVersionedSize+1))
-	if err == nil && len(data) > maxVersionedSize {
-		err = fmt.Errorf("object of more than %d bytes is too large for a ref or lock", maxVersionedSize)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, mapFSError(err))
 	}
-	return data, err
+	if len(data) > maxVersionedSize {
+		return nil, fmt.Errorf("%s: object of more than %d bytes is too large for a ref or lock: %w", name, maxVersionedSize, errCorrupt)
+	}
+	return data, nil
 }
 
 func contentTag(data []byte) string {
@@ -512,14 +504,14 @@ func (b *DirBackend) PutIf(ctx context.Context, name string, data []byte, ifMatc
 		return "", fmt.Errorf("write %s: %w", name, err)
 	}
 	defer unlock()
-	cur, err := readVersioned(p)
+	cur, err := b.readVersioned(name)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, ErrNotFound):
 		if ifMatch != "" {
 			return "", fmt.Errorf("write %s: %w", name, ErrConflict)
 		}
 	case err != nil:
-		return "", fmt.Errorf("write %s: %w", name, mapFSError(err))
+		return "", fmt.Errorf("write %s: %w", name, err)
 	case ifMatch == "" || contentTag(cur) != ifMatch:
 		return "", fmt.Errorf("write %s: %w", name, ErrConflict)
 	}

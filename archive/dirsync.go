@@ -179,9 +179,12 @@ func fsyncAll(files, dirs map[string]struct{}) error {
 }
 
 // fsyncPath fsyncs the file or directory at p; one gone meanwhile has
-// nothing left to make durable.
+// nothing left to make durable. The open never blocks: on a shared
+// directory the file may have been replaced by a FIFO since it was
+// written (fsync of anything but a file or directory fails with EINVAL,
+// which is ignored: nothing of ours is left there to make durable).
 func fsyncPath(p string) error {
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

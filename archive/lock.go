@@ -93,11 +93,15 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
-		if err != nil {
+		// A lock that is not a file (a FIFO or symlink planted on a
+		// directory remote), or too large for one, is unreadable like
+		// one of garbage: stale at once, so that it blocks no one and
+		// unlock removes it.
+		if err != nil && !errors.Is(err, ErrCorrupt) {
 			return nil, fmt.Errorf("read %s on %s: %w", name, r.Location(), err)
 		}
 		var li LockInfo
-		if json.Unmarshal(data, &li) != nil {
+		if err != nil || json.Unmarshal(data, &li) != nil {
 			li = LockInfo{Command: "unreadable lock", Time: time.Time{}} // stale at once
 		}
 		li.Command, li.Host = clip(li.Command), clip(li.Host) // another machine wrote them

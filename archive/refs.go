@@ -56,11 +56,26 @@ func (r *Repository) ReadRef(ctx context.Context, state string) (ID, string, err
 	if err != nil {
 		return ID{}, "", fmt.Errorf("read state '%s' from %s: %w", state, r.Location(), err)
 	}
-	id, err := ParseID(strings.TrimSpace(string(data)))
+	id, err := parseRef(data)
 	if err != nil {
 		return ID{}, "", fmt.Errorf("ref of state '%s' on %s: %v: %w", state, r.Location(), err, errCorrupt)
 	}
 	return id, tag, nil
+}
+
+// parseRef reads a ref's content: a snapshot id and a newline. What is
+// wrong with anything else is described without quoting it: an error
+// never shows an object's bytes (invariant 9), which may be anything,
+// a file of the reader's planted as a ref included.
+func parseRef(data []byte) (ID, error) {
+	s := strings.TrimSpace(string(data))
+	if id, err := ParseID(s); err == nil {
+		return id, nil
+	}
+	if len(s) != 64 {
+		return ID{}, fmt.Errorf("it holds %d bytes, not a snapshot id (64 hex digits)", len(data))
+	}
+	return ID{}, fmt.Errorf("it holds %d bytes that are not a snapshot id (64 lowercase hex digits)", len(data))
 }
 
 // SetRef moves state to snap by compare-and-swap against tag (empty: the

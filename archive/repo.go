@@ -201,6 +201,9 @@ func (r *Repository) readVerifiedHint(ctx context.Context, name string, id ID, l
 // readVerifiedWith is readVerified reading the object with read, which
 // returns at most limit+1 bytes.
 func (r *Repository) readVerifiedWith(ctx context.Context, name string, id ID, limit int64, read func(io.Reader) ([]byte, error)) ([]byte, error) {
+	if err := r.refuseOversized(name, limit); err != nil {
+		return nil, err
+	}
 	rc, err := r.be.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)

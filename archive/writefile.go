@@ -467,11 +467,7 @@ func (p *packFiles) open(id ID) (*os.File, error) {
 	if f := p.files[id]; f != nil {
 		return f, nil
 	}
-	path, err := p.dir.path(packName(id))
-	if err != nil {
-		return nil, err
-	}
-	f, err := openObject(path, packName(id))
+	f, err := p.dir.openObject(packName(id))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p.r.Location(), err)
 	}

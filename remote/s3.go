@@ -348,7 +348,7 @@ func (b *S3Backend) GetVersioned(ctx context.Context, name string) ([]byte, stri
 	}
 	defer body.Close()
 	if info.Size > maxVersionedSize {
-		return nil, "", b.fail("get", name, fmt.Errorf("object of %d bytes is too large for a ref or lock", info.Size))
+		return nil, "", b.fail("get", name, fmt.Errorf("object of %d bytes is too large for a ref or lock: %w", info.Size, archive.ErrCorrupt))
 	}
 	data, err := io.ReadAll(io.LimitReader(body, maxVersionedSize))
 	if err != nil {
