@@ -26,6 +26,13 @@ type RestoreOptions struct {
 	Tool        string
 	Progress    progress.Sink
 	LockWait    time.Duration
+	// Force restores into a non-empty DATA_DIR that statepack has no
+	// record of (see CheckRestore); its content is still saved first
+	// unless NoBackup.
+	Force bool
+	// KeepSetuid keeps the setuid and setgid bits of files; by default
+	// restore clears them, as tar and restic do (see restoreModes).
+	KeepSetuid bool
 }
 
 // DefaultBackupState receives what restore saves before overwriting.
@@ -53,6 +60,9 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckDataDir(o.DataDir, r.ownedPaths(o.CacheDir)...); err != nil {
+		return nil, err
+	}
 	lock, err := r.Lock(ctx, false, "restore", o.LockWait)
 	if err != nil {
 		return nil, err
@@ -70,6 +80,7 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	}
 	m, err = r.loadForRestore(ctx, o.Snapshot, m)
 	if err == nil {
+		m.Entries = restoreModes(m.Entries, o.KeepSetuid)
 		err = prepareRoot(root)
 	}
 	pre, werr := walk.wait()
@@ -78,6 +89,9 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	}
 	if werr != nil {
 		return nil, werr
+	}
+	if err := r.guardUnknown(root, o, foundOf(pre)); err != nil {
+		return nil, err
 	}
 	if pre != nil {
 		pre.known = known
@@ -128,6 +142,7 @@ func (r *Repository) alreadyRestored(ctx context.Context, root string, o Restore
 	if err != nil {
 		return nil, nil, false
 	}
+	m.Entries = restoreModes(m.Entries, o.KeepSetuid)
 	pre, err := walk.wait()
 	if err != nil || pre == nil || len(pre.temps) > 0 || len(pre.found) != len(m.Entries) {
 		return nil, m, false

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,26 @@ import (
 
 // restoreTmpPrefix names files being written by restore; a crash leaves
 // them behind, and the next restore removes them (removeStaleTemps).
+// The full name is the prefix and 16 lowercase hex digits (randomSuffix):
+// only names of exactly that shape are restore's, so that a user's
+// ".statepack-tmp-notes" is saved and restored like any file, never
+// removed as a leftover, and a manifest may not name one (ValidPath).
 const restoreTmpPrefix = ".statepack-tmp-"
+
+// isRestoreTemp reports whether name has the shape of restore's
+// temporary files.
+func isRestoreTemp(name string) bool {
+	suffix, ok := strings.CutPrefix(name, restoreTmpPrefix)
+	if !ok || len(suffix) != 16 {
+		return false
+	}
+	for _, c := range []byte(suffix) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // applyTree changes root into the snapshot's tree and returns the stat
 // cache that describes the result.
@@ -192,6 +212,34 @@ func finishDirs(root string, target []Entry) error {
 		}
 	}
 	return nil
+}
+
+// restoreModes returns entries as restore makes them: unless keepSetuid,
+// files lose their setuid and setgid bits, as tar and restic restore
+// them by default. A snapshot comes from a remote anyone with write
+// access to it controls, and restored as root a setuid file owned by
+// root is a root shell for whoever runs it. Directories keep theirs
+// (setgid on a directory only passes its group on to new files). The
+// entries are copied when one changes, never modified in place.
+func restoreModes(entries []Entry, keepSetuid bool) []Entry {
+	if keepSetuid {
+		return entries
+	}
+	var out []Entry
+	for i := range entries {
+		e := &entries[i]
+		if e.Type != TypeFile || e.Mode&0o6000 == 0 {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(entries)
+		}
+		out[i].Mode &^= 0o6000
+	}
+	if out == nil {
+		return entries
+	}
+	return out
 }
 
 // statMatches reports whether st has the mode, mtime and owner of e.
