@@ -87,7 +87,7 @@ func (s *session) dataDir() (string, error) {
 	var unsafe *archive.UnsafeDataDirError
 	switch {
 	case errors.As(err, &unsafe) && unsafe.Owner != "":
-		return "", withHint(err, "choose another DATA_DIR, or move the store (--store), the remote or the binary out of it")
+		return "", withHint(err, "choose a DATA_DIR apart from statepack's store, cache, remote and binary (the store moves with --store or STATEPACK_STORE)")
 	case errors.As(err, &unsafe):
 		return "", withHint(err, "set DATA_DIR to the application's own data directory (an unset variable in DATA_DIR=\"$DIR/\" makes it /)")
 	case err != nil:
