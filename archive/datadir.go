@@ -72,6 +72,18 @@ func CheckDataDir(dataDir string, owned ...OwnedPath) error {
 	if real == "/" {
 		return refuse("is the root directory")
 	}
+	if exe, err := os.Executable(); err == nil {
+		owned = append(owned, OwnedPath{What: "statepack's own binary", Path: exe})
+	}
+	for _, o := range owned {
+		if o.Path == "" {
+			continue
+		}
+		if why := overlapOf(real, o); why != "" {
+			owner = o.What
+			return refuse("%s", why)
+		}
+	}
 	for _, d := range systemDirs {
 		if real == d {
 			return refuse("is the system directory %s", d)
@@ -83,18 +95,6 @@ func CheckDataDir(dataDir string, owned ...OwnedPath) error {
 			return refuse("is the home directory %s", h)
 		case within(real, hr):
 			return refuse("contains the home directory %s", h)
-		}
-	}
-	if exe, err := os.Executable(); err == nil {
-		owned = append(owned, OwnedPath{What: "statepack's own binary", Path: exe})
-	}
-	for _, o := range owned {
-		if o.Path == "" {
-			continue
-		}
-		if why := overlapOf(real, o); why != "" {
-			owner = o.What
-			return refuse("%s", why)
 		}
 	}
 	return nil

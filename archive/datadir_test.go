@@ -45,7 +45,7 @@ func TestCheckDataDir(t *testing.T) {
 		{"root, unclean", "//tmp/..//", "is the root directory"},
 		{"a symlink to root", filepath.Join(top, "to-root"), "resolves to /, which is the root directory"},
 		{"a system directory", "/usr", "system directory /usr"},
-		{"/tmp", "/tmp/", "system directory /tmp"},
+		{"another system directory", "/var/", "system directory /var"},
 		{"the home directory", home, "is the home directory"},
 		{"root's home (passwd)", "/root", "home directory /root"},
 		{"a directory holding homes", filepath.Dir(home), "contains the home directory"},
