@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/statepack/statepack/internal/output"
 )
 
 // ErrUnsafeDataDir is matched (errors.Is) by every refusal of CheckDataDir.
@@ -23,6 +25,7 @@ type UnsafeDataDirError struct {
 	Dir    string // DATA_DIR as given
 	Reason string // e.g. "is the root directory", "contains the store /s"
 	Owner  string // the OwnedPath.What it overlaps, "" for /, a home or system directory
+	Root   bool   // it is / (or a link to it): often "$UNSET/"
 }
 
 // Error implements error.
@@ -67,7 +70,7 @@ func CheckDataDir(dataDir string, owned ...OwnedPath) error {
 		if real != abs {
 			reason = fmt.Sprintf("resolves to %s, which %s", real, reason)
 		}
-		return &UnsafeDataDirError{Dir: dataDir, Reason: reason, Owner: owner}
+		return &UnsafeDataDirError{Dir: dataDir, Reason: reason, Owner: owner, Root: real == "/"}
 	}
 	if real == "/" {
 		return refuse("is the root directory")
@@ -268,8 +271,8 @@ type UnknownDataDirError struct {
 
 // Error implements error.
 func (e *UnknownDataDirError) Error() string {
-	return fmt.Sprintf("DATA_DIR %s holds %d files (%d bytes, e.g. %s) and was never saved or restored by statepack: restore would replace or delete them",
-		e.Dir, e.Files, e.Bytes, strings.Join(e.Examples, ", "))
+	return fmt.Sprintf("DATA_DIR %s holds %s (%s, e.g. %s) and was never saved or restored by statepack: restore would replace or delete them",
+		e.Dir, output.Plural(int64(e.Files), "file", "files"), output.Bytes(e.Bytes), strings.Join(e.Examples, ", "))
 }
 
 // Is makes errors.Is(err, ErrUnknownDataDir) hold.

@@ -88,8 +88,10 @@ func (s *session) dataDir() (string, error) {
 	switch {
 	case errors.As(err, &unsafe) && unsafe.Owner != "":
 		return "", withHint(err, "choose a DATA_DIR apart from statepack's store, cache, remote and binary (the store moves with --store or STATEPACK_STORE)")
-	case errors.As(err, &unsafe):
+	case errors.As(err, &unsafe) && unsafe.Root:
 		return "", withHint(err, "set DATA_DIR to the application's own data directory (an unset variable in DATA_DIR=\"$DIR/\" makes it /)")
+	case errors.As(err, &unsafe):
+		return "", withHint(err, "set DATA_DIR to the application's own data directory")
 	case err != nil:
 		return "", err
 	}
