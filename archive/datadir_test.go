@@ -337,3 +337,52 @@ func mustTree(t *testing.T, specs map[string]treetest.Spec) treetest.Tree {
 	treetest.Write(t, dir, specs)
 	return treetest.MustRead(t, dir)
 }
+
+// TestRestoreKeepsWhatSaveSkips: a directory restore removes may hold
+// what the walk skips, and so what no backup holds: a name that is not
+// UTF-8, or a directory named as restore's temporary files. Restore
+// refuses to delete those (it used to remove the whole directory); a FIFO
+// or socket, which holds no data, goes with its directory.
+func TestRestoreKeepsWhatSaveSkips(t *testing.T) {
+	r, cache := testRepo(t)
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]treetest.Spec{"db": {Content: "data"}})
+	saved := save(t, r, cache, src, "s")
+	for _, tc := range []struct {
+		name  string
+		plant func(dir string)
+		kept  string // "" when the restore succeeds and the directory goes
+	}{
+		{"a name that is not UTF-8", func(dir string) {
+			must(t, os.WriteFile(filepath.Join(dir, "x", "th\xffsis.tex"), []byte("years of work"), 0o644))
+		}, "th\xffsis.tex"},
+		{"a directory with a reserved name", func(dir string) {
+			must(t, os.MkdirAll(filepath.Join(dir, "x", ".statepack-tmp-0123456789abcdef", "inner"), 0o755))
+		}, ".statepack-tmp-0123456789abcdef"},
+		{"a FIFO", func(dir string) {
+			must(t, unix.Mkfifo(filepath.Join(dir, "x", "pipe"), 0o644))
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			restore(t, r, cache, dir, saved.Snapshot)
+			treetest.Write(t, dir, map[string]treetest.Spec{"x/saved.txt": {Content: "saved by the backup"}})
+			tc.plant(dir)
+			pastRacyWindow()
+			_, err := r.Restore(context.Background(), archive.RestoreOptions{DataDir: dir, Snapshot: saved.Snapshot, CacheDir: cache})
+			if tc.kept == "" {
+				must(t, err)
+				if _, err := os.Lstat(filepath.Join(dir, "x")); !os.IsNotExist(err) {
+					t.Fatalf("x is still there: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "no backup has it") {
+				t.Fatalf("restore over a directory holding %q: %v, want a refusal", tc.kept, err)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "x", tc.kept)); err != nil {
+				t.Fatalf("%q was deleted: %v", tc.kept, err)
+			}
+		})
+	}
+}

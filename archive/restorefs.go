@@ -140,13 +140,45 @@ func removeExtra(root string, found []scanned, want map[string]*Entry, res *Rest
 		// Removing needs write access to the parent, whatever the type:
 		// a file in a read-only directory of ours is no obstacle.
 		makeWritable(filepath.Dir(p))
+		var err error
 		if e.Type == TypeDir {
 			makeWritable(p)
+			err = removeDir(p, e.Path) // its walked entries went first
+		} else if err = os.Remove(p); errors.Is(err, fs.ErrNotExist) {
+			err = nil
 		}
-		if err := os.RemoveAll(p); err != nil {
-			return fmt.Errorf("remove %s: %w", e.Path, mapFSError(err))
+		if err != nil {
+			return err
 		}
 		res.Removed++
+	}
+	return nil
+}
+
+// removeDir removes the directory p (rel in DATA_DIR) once the entries the
+// walk found in it are gone. What is left is what the walk skips, so no
+// backup holds it: a FIFO, socket or device node, which hold no data and
+// go; or a name that is not UTF-8 or is reserved for restore's temporary
+// files, which restore refuses to delete (invariant 9).
+func removeDir(p, rel string) error {
+	err := os.Remove(p)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	left, rerr := os.ReadDir(p)
+	if rerr != nil {
+		return fmt.Errorf("remove %s: %w", rel, mapFSError(err))
+	}
+	for _, d := range left {
+		if d.Type()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice) == 0 {
+			return fmt.Errorf("remove %s: it holds %q, which save skips, so no backup has it: move it out of DATA_DIR and restore again", rel, d.Name())
+		}
+		if err := os.Remove(filepath.Join(p, d.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", rel, mapFSError(err))
+		}
+	}
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("remove %s: %w", rel, mapFSError(err))
 	}
 	return nil
 }
