@@ -113,7 +113,8 @@ func TestOverlaps(t *testing.T) {
 }
 
 // TestCheckDataDirBindMount: a bind mount of the store's parent holds the
-// store under another path; comparing by inode finds it. Needs root.
+// store under another path; comparing by inode finds it. The root of a
+// mounted file system holding the store is refused. Needs root.
 func TestCheckDataDirBindMount(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("bind mounts need root")
@@ -127,8 +128,27 @@ func TestCheckDataDirBindMount(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = unix.Unmount(view, unix.MNT_DETACH) })
 	err := archive.CheckDataDir(view, archive.OwnedPath{What: "the store", Path: filepath.Join(vol, "store")})
-	if !errors.Is(err, archive.ErrUnsafeDataDir) || !strings.Contains(err.Error(), "the store") {
+	if !errors.Is(err, archive.ErrUnsafeDataDir) || !strings.Contains(err.Error(), "contains the store") {
 		t.Fatalf("DATA_DIR on a bind mount holding the store: %v", err)
+	}
+
+	// A file system mounted at fs, its subdirectory sub bound at other,
+	// and the store in other: DATA_DIR=fs holds the store, though no path
+	// or parent says so. Its device does.
+	fsRoot, other := filepath.Join(top, "fs"), filepath.Join(top, "other")
+	must(t, os.MkdirAll(fsRoot, 0o755))
+	must(t, os.MkdirAll(other, 0o755))
+	must(t, unix.Mount("tmpfs", fsRoot, "tmpfs", 0, "size=1m"))
+	t.Cleanup(func() { _ = unix.Unmount(fsRoot, unix.MNT_DETACH) })
+	must(t, os.MkdirAll(filepath.Join(fsRoot, "sub", "store"), 0o755))
+	must(t, unix.Mount(filepath.Join(fsRoot, "sub"), other, "", unix.MS_BIND, ""))
+	t.Cleanup(func() { _ = unix.Unmount(other, unix.MNT_DETACH) })
+	err = archive.CheckDataDir(fsRoot, archive.OwnedPath{What: "the store", Path: filepath.Join(other, "store")})
+	if !errors.Is(err, archive.ErrUnsafeDataDir) || !strings.Contains(err.Error(), "root of the file system that holds the store") {
+		t.Fatalf("DATA_DIR the root of the file system holding the store: %v", err)
+	}
+	if err := archive.CheckDataDir(filepath.Join(fsRoot, "app"), archive.OwnedPath{What: "the store", Path: filepath.Join(other, "store")}); err != nil {
+		t.Fatalf("a directory beside the store on its file system: %v", err)
 	}
 }
 

@@ -58,6 +58,8 @@ func TestErrors(t *testing.T) {
 			want: []string{"refusing DATA_DIR", "inside the store", "apart from"}},
 		{name: "DATA_DIR contains the store", setup: func(e *env) { e.Env["STATEPACK_STORE"] = filepath.Join(e.data, ".store") }, args: []string{"save", "x"}, exit: 1, code: "failed",
 			want: []string{"contains the store"}},
+		{name: "DATA_DIR with a leading space", setup: func(e *env) { e.Env["DATA_DIR"] = " " + e.data }, args: []string{"restore", "x"}, exit: 2, code: "usage",
+			want: []string{"white space"}},
 		{name: "DATA_DIR is the store", setup: func(e *env) { e.Env["DATA_DIR"] = e.store }, args: []string{"restore", "x"}, exit: 1, code: "failed", want: []string{"is the store"}},
 		{name: "locked", setup: locked, args: []string{"save", "main"}, exit: 1, code: "locked", want: []string{"locked by `prune`", fmt.Sprintf("PID %d", os.Getpid()), "statepack unlock"}},
 		{name: "timeout", setup: saved, args: []string{"--timeout", "1ns", "save", "main"}, exit: 1, code: "canceled", want: []string{"--timeout"}},

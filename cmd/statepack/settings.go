@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -76,6 +77,10 @@ func resolveSettings(c *cli.Context, cmdline map[string]bool) (settings, error) 
 		return set, err
 	}
 	if set.DataDir != "" {
+		if strings.TrimSpace(set.DataDir) != set.DataDir {
+			// " /var/lib/app" would be a directory under the current one.
+			return set, withHint(usagef("DATA_DIR %q begins or ends with white space", set.DataDir), "remove the spaces around it (a quoting mistake?)")
+		}
 		if set.DataDir, err = filepath.Abs(set.DataDir); err != nil {
 			return set, err
 		}
