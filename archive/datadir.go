@@ -202,16 +202,16 @@ func hasAncestor(p, dir string) bool {
 	}
 }
 
-// mountRootHolding reports whether dir is the root of a mounted file
-// system (its device differs from its parent's) on which p lies: emptying
-// it may delete p through another mount of the same file system.
+// mountRootHolding reports whether dir is where a whole file system is
+// mounted (not a bind mount of one of its subdirectories, as a container's
+// volume is) and p lies on that file system: emptying dir may delete p
+// through another mount of it. Without /proc (a chroot) it says false.
 func mountRootHolding(dir, p string) bool {
-	di, ok := statID(dir)
-	if !ok {
+	if !wholeFSMountedAt(dir) {
 		return false
 	}
-	pi, ok := statID(filepath.Dir(dir))
-	if !ok || pi.dev == di.dev {
+	di, ok := statID(dir)
+	if !ok {
 		return false
 	}
 	for q := p; ; q = filepath.Dir(q) {
@@ -222,6 +222,46 @@ func mountRootHolding(dir, p string) bool {
 			return false
 		}
 	}
+}
+
+// wholeFSMountedAt reports whether /proc/self/mountinfo shows the root of
+// a file system mounted at dir (the last mount there wins).
+func wholeFSMountedAt(dir string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	whole := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options...
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMount(fields[4]) == dir {
+			whole = unescapeMount(fields[3]) == "/"
+		}
+	}
+	return whole
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // homeDirs returns $HOME and the home directories of root and of the

@@ -150,6 +150,12 @@ func TestCheckDataDirBindMount(t *testing.T) {
 	if err := archive.CheckDataDir(filepath.Join(fsRoot, "app"), archive.OwnedPath{What: "the store", Path: filepath.Join(other, "store")}); err != nil {
 		t.Fatalf("a directory beside the store on its file system: %v", err)
 	}
+	// A bind mount of a subdirectory (a container's volume) is no file
+	// system's root: the store elsewhere on the same disk is no reason.
+	must(t, os.MkdirAll(filepath.Join(fsRoot, "elsewhere", "store"), 0o755))
+	if err := archive.CheckDataDir(other, archive.OwnedPath{What: "the store", Path: filepath.Join(fsRoot, "elsewhere", "store")}); err != nil {
+		t.Fatalf("a volume (bind mount) beside the store on one disk: %v", err)
+	}
 }
 
 // TestRestoreRefusesUnsafeDataDir: the library refuses too, before it
