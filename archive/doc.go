@@ -86,8 +86,9 @@
 //
 // # Restore and the restore marker
 //
-// Restore writes each file under a temporary name (".statepack-tmp-" and a
-// random suffix) in its own directory and renames it into place. Before
+// Restore writes each file under a temporary name (".statepack-tmp-" and
+// 16 random lowercase hex digits: only that exact shape is restore's, and
+// no manifest may name it) in its own directory and renames it into place. Before
 // the first change to DATA_DIR it writes a marker beside the stat cache
 // (<stat cache>.restoring, the snapshot id); it removes it when DATA_DIR
 // is exactly the snapshot. A marker left behind is an interrupted restore:

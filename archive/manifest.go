@@ -435,7 +435,8 @@ func (v *treeValidator) check(e *Entry, prev string, first bool) error {
 }
 
 // ValidPath accepts what a manifest may name: a clean, relative slash path
-// of valid UTF-8 with no NUL, no "." or ".." segment, no leading slash.
+// of valid UTF-8 with no NUL, no "." or ".." segment, no leading slash,
+// no segment named as restore's temporary files (isRestoreTemp).
 // It scans the path once without allocating: manifests hold many of them.
 func ValidPath(p string) error {
 	switch {
@@ -460,6 +461,11 @@ func ValidPath(p string) error {
 			return errors.New("path leaves the directory")
 		case "", ".":
 			return errors.New("path is not clean")
+		}
+		if isRestoreTemp(p[start:end]) {
+			// Walks treat such a name as restore's leftover: a snapshot
+			// naming one would be removed, unsaved, by the next restore.
+			return errors.New("path has the name of a restore's temporary file")
 		}
 		start = end + 1
 	}

@@ -26,6 +26,13 @@ type RestoreOptions struct {
 	Tool        string
 	Progress    progress.Sink
 	LockWait    time.Duration
+	// Force restores into a non-empty DATA_DIR that statepack has no
+	// record of (see CheckRestore); its content is still saved first
+	// unless NoBackup.
+	Force bool
+	// KeepSetuid keeps the setuid and setgid bits of files; by default
+	// restore clears them, as tar and restic do (see restoreModes).
+	KeepSetuid bool
 }
 
 // DefaultBackupState receives what restore saves before overwriting.
@@ -51,6 +58,9 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 		return nil, ErrNoDataDir
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckDataDir(o.DataDir, r.ownedPaths(o.CacheDir)...); err != nil {
 		return nil, err
 	}
 	// DATA_DIR is locked before it is walked (invariant 8). One that is
@@ -80,6 +90,7 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	}
 	m, err = r.loadForRestore(ctx, o.Snapshot, m)
 	if err == nil {
+		m.Entries = restoreModes(m.Entries, o.KeepSetuid)
 		err = prepareRoot(root)
 	}
 	pre, werr := walk.wait()
@@ -100,6 +111,9 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 		if pre, err = startScan(root, o.Only).wait(); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.guardUnknown(root, o, foundOf(pre)); err != nil {
+		return nil, err
 	}
 	if pre != nil {
 		pre.known = known
@@ -179,6 +193,7 @@ func (r *Repository) alreadyRestored(ctx context.Context, root string, o Restore
 	if err != nil {
 		return nil, nil, false
 	}
+	m.Entries = restoreModes(m.Entries, o.KeepSetuid)
 	pre, err := walk.wait()
 	if err != nil || pre == nil || len(pre.temps) > 0 || len(pre.found) != len(m.Entries) {
 		return nil, m, false

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,26 @@ import (
 
 // restoreTmpPrefix names files being written by restore; a crash leaves
 // them behind, and the next restore removes them (removeStaleTemps).
+// The full name is the prefix and 16 lowercase hex digits (randomSuffix):
+// only names of exactly that shape are restore's, so that a user's
+// ".statepack-tmp-notes" is saved and restored like any file, never
+// removed as a leftover, and a manifest may not name one (ValidPath).
 const restoreTmpPrefix = ".statepack-tmp-"
+
+// isRestoreTemp reports whether name has the shape of restore's
+// temporary files.
+func isRestoreTemp(name string) bool {
+	suffix, ok := strings.CutPrefix(name, restoreTmpPrefix)
+	if !ok || len(suffix) != 16 {
+		return false
+	}
+	for _, c := range []byte(suffix) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // applyTree changes root into the snapshot's tree and returns the stat
 // cache that describes the result.
@@ -115,13 +135,45 @@ func removeExtra(root string, found []scanned, want map[string]*Entry, res *Rest
 		// Removing needs write access to the parent, whatever the type:
 		// a file in a read-only directory of ours is no obstacle.
 		makeWritable(filepath.Dir(p))
+		var err error
 		if e.Type == TypeDir {
 			makeWritable(p)
+			err = removeDir(p, e.Path) // its walked entries went first
+		} else if err = os.Remove(p); errors.Is(err, fs.ErrNotExist) {
+			err = nil
 		}
-		if err := os.RemoveAll(p); err != nil {
-			return fmt.Errorf("remove %s: %w", e.Path, mapFSError(err))
+		if err != nil {
+			return err
 		}
 		res.Removed++
+	}
+	return nil
+}
+
+// removeDir removes the directory p (rel in DATA_DIR) once the entries the
+// walk found in it are gone. What is left is what the walk skips, so no
+// backup holds it: a FIFO, socket or device node, which hold no data and
+// go; or a name that is not UTF-8 or is reserved for restore's temporary
+// files, which restore refuses to delete (invariant 9).
+func removeDir(p, rel string) error {
+	err := os.Remove(p)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	left, rerr := os.ReadDir(p)
+	if rerr != nil {
+		return fmt.Errorf("remove %s: %w", rel, mapFSError(err))
+	}
+	for _, d := range left {
+		if d.Type()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice) == 0 {
+			return fmt.Errorf("remove %s: it holds %q, which save skips, so no backup has it: move it out of DATA_DIR and restore again", rel, d.Name())
+		}
+		if err := os.Remove(filepath.Join(p, d.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", rel, mapFSError(err))
+		}
+	}
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("remove %s: %w", rel, mapFSError(err))
 	}
 	return nil
 }
@@ -187,6 +239,34 @@ func finishDirs(root string, target []Entry) error {
 		}
 	}
 	return nil
+}
+
+// restoreModes returns entries as restore makes them: unless keepSetuid,
+// files lose their setuid and setgid bits, as tar and restic restore
+// them by default. A snapshot comes from a remote anyone with write
+// access to it controls, and restored as root a setuid file owned by
+// root is a root shell for whoever runs it. Directories keep theirs
+// (setgid on a directory only passes its group on to new files). The
+// entries are copied when one changes, never modified in place.
+func restoreModes(entries []Entry, keepSetuid bool) []Entry {
+	if keepSetuid {
+		return entries
+	}
+	var out []Entry
+	for i := range entries {
+		e := &entries[i]
+		if e.Type != TypeFile || e.Mode&0o6000 == 0 {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(entries)
+		}
+		out[i].Mode &^= 0o6000
+	}
+	if out == nil {
+		return entries
+	}
+	return out
 }
 
 // statMatches reports whether st has the mode, mtime and owner of e.

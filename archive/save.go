@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +69,9 @@ func (r *Repository) Save(ctx context.Context, o SaveOptions) (*SaveResult, erro
 	}
 	root, err := checkDataDir(o.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckDataDir(o.DataDir, r.ownedPaths(o.CacheDir)...); err != nil {
 		return nil, err
 	}
 	dlock, err := lockDataDir(ctx, root, o.LockWait)
@@ -502,14 +504,9 @@ func blocksSize(blocks []BlockRef) int64 {
 }
 
 // Overlaps reports whether a and b are the same directory or one contains
-// the other, so that a store is never saved into itself.
+// the other, so that a store is never saved into itself. Symlinks are
+// resolved, also in the part of a path that exists while the rest does not.
 func Overlaps(a, b string) bool {
-	a, b = filepath.Clean(a), filepath.Clean(b)
-	if ra, err := filepath.EvalSymlinks(a); err == nil {
-		a = ra
-	}
-	if rb, err := filepath.EvalSymlinks(b); err == nil {
-		b = rb
-	}
-	return a == b || strings.HasPrefix(a, b+string(filepath.Separator)) || strings.HasPrefix(b, a+string(filepath.Separator))
+	a, b = resolveExisting(absOrClean(a)), resolveExisting(absOrClean(b))
+	return a == b || within(a, b) || within(b, a)
 }

@@ -104,10 +104,13 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckDataDir(o.DataDir, r.ownedPaths(o.CacheDir)...); err != nil {
+		return nil, err
+	}
 	if empty, _, err := emptyDataDir(root); err != nil || !empty {
 		return nil, err
 	}
-	s := &ScatterRestore{r: r, id: id, state: m.State, o: o, root: root, target: m.Entries,
+	s := &ScatterRestore{r: r, id: id, state: m.State, o: o, root: root, target: restoreModes(m.Entries, o.KeepSetuid),
 		where: map[ID][]placement{}, res: RestoreResult{Snapshot: id}}
 	s.fds.max = maxScatterFiles
 	if err := s.plan(); err != nil {

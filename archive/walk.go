@@ -122,8 +122,13 @@ func (w *treeWalk) readDir(rel string) (found []scanned, dirs []string, warnings
 			warnings = append(warnings, walkWarning{r, fmt.Sprintf("skipped %q: name is not valid UTF-8", r)})
 			continue
 		}
-		if strings.HasPrefix(d.Name(), restoreTmpPrefix) {
+		if isRestoreTemp(d.Name()) {
+			if d.IsDir() { // restore makes none: not ours, left alone
+				warnings = append(warnings, walkWarning{r, fmt.Sprintf("skipped %s: the name is reserved for restore's temporary files", r)})
+				continue
+			}
 			temps = append(temps, r)
+			warnings = append(warnings, walkWarning{r, fmt.Sprintf("skipped %s: a temporary file of an interrupted restore (the next restore removes it)", r)})
 			continue
 		}
 		if w.filter.Excluded(r) {

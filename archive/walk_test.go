@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,7 +39,8 @@ func TestScanTreeParallelWalk(t *testing.T) {
 		}
 	}
 	mk("skip/me/too")
-	mk("svc03/" + restoreTmpPrefix + "half-written")
+	mk("svc03/" + restoreTmpPrefix + "0123456789abcdef") // restore's leftover: skipped
+	mk("svc04/" + restoreTmpPrefix + "notes")            // a user's file: found
 	mk("bad\xffname/inside")
 	if err := os.Symlink("svc00", filepath.Join(root, "link")); err != nil {
 		t.Fatal(err)
@@ -56,7 +58,7 @@ func TestScanTreeParallelWalk(t *testing.T) {
 		if rel == "skip" || strings.HasPrefix(rel, "bad\xff") {
 			return fs.SkipDir
 		}
-		if strings.HasSuffix(rel, "/pipe") || strings.Contains(rel, restoreTmpPrefix) {
+		if strings.HasSuffix(rel, "/pipe") || isRestoreTemp(path.Base(rel)) {
 			return nil
 		}
 		want = append(want, rel)
@@ -80,8 +82,8 @@ func TestScanTreeParallelWalk(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("run %d: scanTree found\n%q\nwant\n%q", run, got, want)
 		}
-		if len(warnings) != 13 || !strings.Contains(warnings[0], "UTF-8") || !strings.Contains(warnings[1], "svc00/pipe") ||
-			!strings.Contains(warnings[12], "svc11/pipe") {
+		if len(warnings) != 14 || !strings.Contains(warnings[0], "UTF-8") || !strings.Contains(warnings[1], "svc00/pipe") ||
+			!strings.Contains(warnings[4], "interrupted restore") || !strings.Contains(warnings[13], "svc11/pipe") {
 			t.Fatalf("run %d: warnings not one per skipped path in path order: %q", run, warnings)
 		}
 	}

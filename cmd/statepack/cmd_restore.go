@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -66,13 +67,17 @@ func (s *session) restoreCommand() *cli.Command {
 			"Files already identical are left alone; files not in the snapshot are removed. When\n" +
 			"DATA_DIR holds content no snapshot has, it is saved first as a version of the state\n" +
 			"'" + archive.DefaultBackupState + "' (unless --no-backup). --only restores matching paths and leaves\n" +
-			"the rest of DATA_DIR alone. With --localstack, a running LocalStack is asked to load the\n" +
+			"the rest of DATA_DIR alone. A non-empty DATA_DIR that statepack never saved or restored\n" +
+			"is refused unless --force. Files lose their setuid and setgid bits unless --keep-setuid.\n" +
+			"With --localstack, a running LocalStack is asked to load the\n" +
 			"state once the files are in place; --services names services instead of --only globs.\n\n" +
 			"Example:\n\n   statepack restore orders-e2e~1\n   statepack restore orders-e2e --only 'api_states/sqs/**'\n" +
 			"   statepack restore orders-e2e --services sqs --localstack",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "only", Usage: "restore only paths matching `GLOB` (repeatable)"},
 			&cli.BoolFlag{Name: "no-backup", Usage: "do not save DATA_DIR's unsaved content first"},
+			&cli.BoolFlag{Name: "force", Aliases: []string{"overwrite"}, Usage: "restore even into a non-empty DATA_DIR statepack never saved or restored (what it holds is saved first unless --no-backup)"},
+			keepSetuidFlag(),
 		}, localstackFlags("load")...),
 		Action: s.action(1, 1, s.runRestore),
 	}
@@ -103,7 +108,7 @@ func (s *session) runRestore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.restore(c.Context, repo, spec, id, dataDir, only, c.Bool("no-backup"))
+	out, err := s.restore(c.Context, repo, spec, id, dataDir, only, restoreFlagsOf(c))
 	if err != nil {
 		return err
 	}
@@ -113,12 +118,48 @@ func (s *session) runRestore(c *cli.Context) error {
 	return s.emit(out, out.print)
 }
 
+// restoreFlags are the choices a user makes about a restore.
+type restoreFlags struct {
+	noBackup   bool
+	force      bool // into a DATA_DIR statepack has no record of
+	keepSetuid bool
+}
+
+// restoreFlagsOf reads restore's flags (pull has all but --no-backup, and
+// calls --force --overwrite, since its --force is about refs).
+func restoreFlagsOf(c *cli.Context) restoreFlags {
+	force := c.Bool("force")
+	if c.Command.Name == "pull" {
+		force = c.Bool("overwrite")
+	}
+	return restoreFlags{noBackup: c.Bool("no-backup"), force: force, keepSetuid: c.Bool("keep-setuid")}
+}
+
+// keepSetuidFlag is --keep-setuid of restore and pull.
+func keepSetuidFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "keep-setuid", Usage: "keep the setuid and setgid bits of restored files (cleared by default, as a remote may be hostile)"}
+}
+
+// unknownDataDirHint names the flag that restores into a DATA_DIR
+// statepack has no record of.
+func (s *session) unknownDataDirHint() string {
+	flag := "--force"
+	if s.cmdName == "pull" {
+		flag = "--overwrite"
+	}
+	return fmt.Sprintf("check that DATA_DIR is the right directory; %s restores anyway, saving what it holds first as a version of '%s' (unless --no-backup)",
+		flag, archive.DefaultBackupState)
+}
+
 // restore restores id into dataDir, with progress.
-func (s *session) restore(ctx context.Context, repo *archive.Repository, name string, id archive.ID, dataDir string, only archive.Filter, noBackup bool) (*restoreOutput, error) {
+func (s *session) restore(ctx context.Context, repo *archive.Repository, name string, id archive.ID, dataDir string, only archive.Filter, f restoreFlags) (*restoreOutput, error) {
 	p := s.progress()
 	start := time.Now()
-	res, err := repo.Restore(ctx, s.restoreOptions(id, dataDir, only, noBackup, p))
+	res, err := repo.Restore(ctx, s.restoreOptions(id, dataDir, only, f, p))
 	p.Close()
+	if errors.Is(err, archive.ErrUnknownDataDir) {
+		return nil, withHint(err, s.unknownDataDirHint())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -126,9 +167,9 @@ func (s *session) restore(ctx context.Context, repo *archive.Repository, name st
 }
 
 // restoreOptions are the options of a full restore of id into dataDir.
-func (s *session) restoreOptions(id archive.ID, dataDir string, only archive.Filter, noBackup bool, p progress.Sink) archive.RestoreOptions {
+func (s *session) restoreOptions(id archive.ID, dataDir string, only archive.Filter, f restoreFlags, p progress.Sink) archive.RestoreOptions {
 	who := whoAmI()
-	return archive.RestoreOptions{DataDir: dataDir, Snapshot: id, Only: only, NoBackup: noBackup,
+	return archive.RestoreOptions{DataDir: dataDir, Snapshot: id, Only: only, NoBackup: f.noBackup, Force: f.force, KeepSetuid: f.keepSetuid,
 		CacheDir: s.set.cacheDir(), Host: who.host, User: who.user, Tool: who.tool, Progress: p, LockWait: s.set.LockWait}
 }
 

@@ -168,12 +168,15 @@ func (s *session) pullCommand() *cli.Command {
 			"is there, pull exits with status 3. --restore restores what was pulled into DATA_DIR;\n" +
 			"into a missing or empty DATA_DIR (a fresh CI runner) it writes each block into the files\n" +
 			"as it arrives, so every block is decoded and verified once. An interrupted pull --restore\n" +
-			"is shown by status and completed by running it again.\n\n" +
+			"is shown by status and completed by running it again. A non-empty DATA_DIR that statepack\n" +
+			"never saved or restored is refused, before anything is fetched, unless --overwrite.\n\n" +
 			"Example:\n\n   statepack pull pr-1234 --fallback main --restore",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "fallback", Usage: "try `STATE` when the one asked for is absent (repeatable, in order)"},
 			&cli.BoolFlag{Name: "restore", Usage: "restore the pulled snapshot into DATA_DIR"},
 			&cli.BoolFlag{Name: "force", Usage: "replace the local state even when it is not an ancestor of the remote one"},
+			&cli.BoolFlag{Name: "overwrite", Usage: "with --restore: restore even into a non-empty DATA_DIR statepack never saved or restored (what it holds is saved first)"},
+			keepSetuidFlag(),
 			jobsFlag(),
 		},
 		Action: s.action(1, 1, s.runPull),
@@ -190,10 +193,22 @@ func (s *session) runPull(c *cli.Context) error {
 		if dataDir, err = s.dataDir(); err != nil {
 			return err
 		}
+	} else if c.Bool("overwrite") || c.Bool("keep-setuid") {
+		return usagef("--overwrite and --keep-setuid apply to --restore")
 	}
 	local, err := s.openStore(c.Context)
 	if err != nil {
 		return err
+	}
+	if c.Bool("restore") {
+		// Refused before anything is fetched, not after the pull.
+		err := local.CheckRestore(s.restoreOptions(archive.ID{}, dataDir, archive.Filter{}, restoreFlagsOf(c), nil))
+		if errors.Is(err, archive.ErrUnknownDataDir) {
+			return withHint(err, s.unknownDataDirHint())
+		}
+		if err != nil {
+			return err
+		}
 	}
 	rem, err := s.openRemote(c.Context, remote.WithIndexCache(s.set.cacheDir()))
 	var empty *remote.EmptyRemoteError
@@ -209,7 +224,7 @@ func (s *session) runPull(c *cli.Context) error {
 	if c.Bool("restore") {
 		// Into an empty DATA_DIR, Pull restores as the blocks arrive;
 		// otherwise it leaves the restore to us (res.Restore is nil).
-		ro := s.restoreOptions(archive.ID{}, dataDir, archive.Filter{}, false, p)
+		ro := s.restoreOptions(archive.ID{}, dataDir, archive.Filter{}, restoreFlagsOf(c), p)
 		po.Restore = &ro
 	}
 	start := time.Now()
@@ -224,7 +239,7 @@ func (s *session) runPull(c *cli.Context) error {
 		out.Restore = restoreOutputOf(res.State, dataDir, res.Restore, time.Since(start))
 	case c.Bool("restore"):
 		s.onRemote = false
-		if out.Restore, err = s.restore(c.Context, local, res.State, res.Snapshot, dataDir, archive.Filter{}, false); err != nil {
+		if out.Restore, err = s.restore(c.Context, local, res.State, res.Snapshot, dataDir, archive.Filter{}, restoreFlagsOf(c)); err != nil {
 			return err
 		}
 	}

@@ -68,21 +68,32 @@ func (s *session) openRepo(ctx context.Context, onRemote bool) (*archive.Reposit
 	return s.openStore(ctx)
 }
 
-// dataDir returns DATA_DIR after checking that it is set and apart from
-// the store (and from a directory remote).
+// dataDir returns DATA_DIR after checking that it is set and safe to
+// restore into (archive.CheckDataDir): not /, a home or system directory,
+// nor a directory that is, holds or lies inside the store, the cache, a
+// directory remote or statepack's binary.
 func (s *session) dataDir() (string, error) {
 	d := s.set.DataDir
 	if d == "" {
 		return "", withHint(errNoDataDir{}, "set DATA_DIR or pass --data-dir")
 	}
-	if archive.Overlaps(d, s.set.Store) {
-		return "", withHint(fmt.Errorf("DATA_DIR %s and the store %s overlap: a data directory must not be the store, be inside it or contain it", d, s.set.Store),
-			"choose another DATA_DIR, or move the store with --store or STATEPACK_STORE")
-	}
+	owned := []archive.OwnedPath{{What: "the store", Path: s.set.Store}, {What: "the cache", Path: s.set.cacheDir()}}
 	if s.set.Remote != "" {
-		if u, err := remote.ParseURL(s.set.Remote); err == nil && u.Kind == remote.KindDir && archive.Overlaps(d, u.Path) {
-			return "", withHint(fmt.Errorf("DATA_DIR %s and the remote %s overlap", d, u.Path), "choose a remote outside DATA_DIR")
+		if u, err := remote.ParseURL(s.set.Remote); err == nil && u.Kind == remote.KindDir {
+			owned = append(owned, archive.OwnedPath{What: "the remote", Path: u.Path})
 		}
+	}
+	err := archive.CheckDataDir(d, owned...)
+	var unsafe *archive.UnsafeDataDirError
+	switch {
+	case errors.As(err, &unsafe) && unsafe.Owner != "":
+		return "", withHint(err, "choose a DATA_DIR apart from statepack's store, cache, remote and binary (the store moves with --store or STATEPACK_STORE)")
+	case errors.As(err, &unsafe) && unsafe.Root:
+		return "", withHint(err, "set DATA_DIR to the application's own data directory (an unset variable in DATA_DIR=\"$DIR/\" makes it /)")
+	case errors.As(err, &unsafe):
+		return "", withHint(err, "set DATA_DIR to the application's own data directory")
+	case err != nil:
+		return "", err
 	}
 	return d, nil
 }

@@ -145,12 +145,16 @@ func TestPullRestoreCI(t *testing.T) {
 		t.Errorf("save after pull --restore read %d files, stored %d blocks, want none", sv.FilesRead, sv.NewBlocks)
 	}
 
-	// DATA_DIR with unsaved content: pulled, then restored after a backup.
+	// DATA_DIR with content statepack never saw: refused before the
+	// pull; with --overwrite pulled, then restored after a backup.
 	d := newEnv(t)
 	d.Env["STATEPACK_REMOTE"] = remoteDir
 	d.write(map[string]treetest.Spec{"mine.txt": {Content: "unsaved work"}})
+	if res := d.Run("pull", "ci-main", "--restore"); res.Code != 1 || !strings.Contains(res.Stderr, "never saved or restored") || !strings.Contains(res.Stderr, "--overwrite") {
+		t.Fatalf("pull --restore over content statepack never saw: exit %d: %s", res.Code, res.Stderr)
+	}
 	var withData syncOutput
-	d.runJSON(&withData, "pull", "ci-main", "--restore")
+	d.runJSON(&withData, "pull", "ci-main", "--restore", "--overwrite")
 	if withData.Restore == nil || withData.Restore.Backup == nil {
 		t.Fatalf("pull --restore over unsaved content: %+v", withData.Restore)
 	}
