@@ -116,7 +116,7 @@ func TestSaveAndRestoreDuringRestoreRefused(t *testing.T) {
 		_, inner[1] = r.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: first, CacheDir: cache})
 	})
 	defer archive.SetAfterReadHook(nil)
-	res, err := r.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: second, CacheDir: cache})
+	res, err := r.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: second, CacheDir: cache, Force: true})
 	if err != nil || res.Backup == nil {
 		t.Fatalf("restore: %v (backup %v)", err, res)
 	}
@@ -313,7 +313,7 @@ func TestRestoreErrorNamesBackup(t *testing.T) {
 		}
 	})
 	defer archive.SetAfterReadHook(nil)
-	_, err := r.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: snap, CacheDir: cache})
+	_, err := r.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: snap, CacheDir: cache, Force: true})
 	archive.SetAfterReadHook(nil)
 	var re *archive.RestoreError
 	if !errors.As(err, &re) || re.State != archive.DefaultBackupState {
