@@ -215,7 +215,7 @@ func TestDiskFullRestoreNamesBackup(t *testing.T) {
 	treetest.Write(t, data, map[string]treetest.Spec{"work": {Content: "unsaved work"}})
 	before := treetest.MustRead(t, data)
 	on := map[string]string{"DATA_DIR": data}
-	r := e.runWith(on, runLimit, "restore", "s")
+	r := e.runWith(on, runLimit, "restore", "s", "--force") // never saved: unknown content
 	m := regexp.MustCompile("DATA_DIR's previous content is saved as restore-backup ([0-9a-f]{8}): `statepack restore ([0-9a-f]{8})` brings it back").FindStringSubmatch(r.stderr)
 	if msg := clearMessage(r, "", "no space left on device", "run the same command again"); r.code != 1 || msg != "" || m == nil || m[1] != m[2] {
 		t.Fatalf("restore into a full DATA_DIR: %s\n%s", msg, r)

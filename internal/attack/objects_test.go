@@ -297,7 +297,7 @@ func TestRefBytesNeverInErrors(t *testing.T) {
 				if r.code <= 0 || bytes.Contains([]byte(r.stdout+r.stderr), []byte("AKIAOBJECTSECRET")) {
 					t.Errorf("a ref holding %d bytes of a secret: want a refusal without them:\n%s", len(ref), r)
 				}
-				if msg := clearMessage(r, h.secret, "state 'evil'"); msg != "" {
+				if msg := clearMessage(r, h.secret, "evil"); msg != "" {
 					t.Errorf("%s\n%s", msg, r)
 				}
 			}
