@@ -23,9 +23,12 @@ const (
 	listEntries   = 32 // entries per list block as written
 	// maxListEntries bounds a list block as read.
 	maxListEntries = 4096
-	// maxExpandedBlocks bounds the blocks that a manifest's list blocks may
-	// expand to: as many as the largest manifest could hold inline, so
-	// lists never let a snapshot claim more memory than inline lists could.
+	// maxExpandedBlocks is the ceiling on the blocks that a manifest's
+	// list blocks may expand to: as many as the largest manifest could
+	// hold inline. Below it, a manifest's lists expand to at most
+	// listEntries blocks per list reference, as statepack writes them, so
+	// that naming one large list block again and again (free for whoever
+	// writes the manifest) cannot claim memory (DecodeManifest).
 	maxExpandedBlocks = maxManifestSize / 33
 )
 
@@ -208,26 +211,28 @@ func (r *Repository) readLists(ctx context.Context, blocks []BlockAt) (map[ID][]
 	return lists, g.Wait()
 }
 
-// expandEntry sets e.Blocks from its list blocks and checks they add up to
-// its size, as an inline list must.
+// expandEntry sets e.Blocks from its list blocks once it has checked,
+// before allocating, that they add up to its size, as an inline list
+// must: a file's blocks cost memory only once they are known to describe
+// it (DecodeManifest bounded their count by its size).
 func expandEntry(e *Entry, lists map[ID][]BlockRef) error {
 	if len(e.Lists) == 0 {
 		return nil
 	}
-	n := 0
+	n, total := 0, int64(0)
 	for _, l := range e.Lists {
-		n += len(lists[l.ID])
-	}
-	e.Blocks = make([]BlockRef, 0, n)
-	var total int64
-	for _, l := range e.Lists {
-		for _, b := range lists[l.ID] {
-			e.Blocks = append(e.Blocks, b)
+		list := lists[l.ID]
+		n += len(list)
+		for _, b := range list {
 			total += int64(b.Size)
 		}
 	}
 	if total != e.Size {
 		return fmt.Errorf("block lists add up to %d bytes, size says %d: %w", total, e.Size, errCorrupt)
+	}
+	e.Blocks = make([]BlockRef, 0, n)
+	for _, l := range e.Lists {
+		e.Blocks = append(e.Blocks, lists[l.ID]...)
 	}
 	return nil
 }

@@ -653,8 +653,8 @@ func readPendingCopy(dir string, id ID) ([]byte, bool) {
 		return nil, false
 	}
 	defer f.Close()
-	data, err := readAllSized(f, 1<<30, -1)
-	if err != nil || len(data) > 1<<30 || Hash(data) != id {
+	data, err := readAllSized(f, maxIndexObjectSize, -1)
+	if err != nil || len(data) > maxIndexObjectSize || Hash(data) != id {
 		_ = os.Remove(p)
 		return nil, false
 	}

@@ -122,13 +122,14 @@ func (r *Repository) verifyLookupTables(ctx context.Context, rep *VerifyReport) 
 }
 
 func (r *Repository) verifyIndexes(ctx context.Context, rep *VerifyReport) error {
-	var names []string
-	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
+	var listed []ObjectInfo
+	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { listed = append(listed, oi); return nil }); err != nil {
 		return fmt.Errorf("list index of %s: %w", r.Location(), err)
 	}
-	for _, name := range names {
+	for _, oi := range listed {
+		name := oi.Name
 		rep.Indexes++
-		packs, err := r.readIndexObject(ctx, name)
+		packs, err := r.readIndexObject(ctx, name, oi.Size)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -216,7 +217,10 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 // pull move.
 const verifyJobs = 4
 
-// ReadPackTrailer reads and decodes a pack's trailer with two ranged reads.
+// ReadPackTrailer reads and decodes a pack's trailer: its footer, then,
+// in one ranged read, the entries, each checked as it arrives. Memory
+// follows the entries that pass, not the count the footer claims: a
+// hostile footer costs what its pack holds of valid entries.
 func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]PackEntry, error) {
 	name := packName(id)
 	if size < packFooterSize {
@@ -230,12 +234,29 @@ func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	trailer, err := r.ReadRange(ctx, name, size-tsize, tsize)
-	if err != nil {
-		return nil, err
+	n := int((tsize - packFooterSize) / packEntrySize)
+	t := trailerTiling{end: size - tsize}
+	if n == 0 {
+		return nil, t.done()
 	}
-	entries, err := DecodePackTrailer(trailer, size)
+	rc, err := r.be.GetRange(ctx, name, t.end, tsize-packFooterSize)
 	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	defer rc.Close()
+	src := bufio.NewReaderSize(rc, 64<<10)
+	entries := make([]PackEntry, 0, min(n, 4096))
+	var raw [packEntrySize]byte
+	for i := range n {
+		if _, err := io.ReadFull(src, raw[:]); err != nil {
+			return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+		}
+		entries = append(entries, PackEntry{})
+		if err := t.decode(&entries[i], i, raw[:]); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if err := t.done(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return entries, nil
