@@ -196,8 +196,8 @@ func TestPutIndexSplitsLargePacks(t *testing.T) {
 	}
 }
 
-// sparseObject makes the object name of r a sparse file of size bytes
-// ending with tail.
+// sparseObject makes object name in the directory repository dir a
+// sparse file of size bytes ending with tail.
 func sparseObject(t *testing.T, dir, name string, size int64, tail []byte) {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(name))
@@ -244,7 +244,7 @@ func TestOversizedIndexObject(t *testing.T) {
 			sparseObject(t, dir, name, 100<<20, []byte(indexMagic))
 			var err error
 			alloc := allocated(func() { err = tc.read(r) })
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "larger than 8 MiB") {
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "larger than 5308424 bytes") {
 				t.Errorf("got %v, want corrupt naming %s as too large", err, name)
 			}
 			if alloc > 1<<20 {
@@ -317,5 +317,59 @@ func TestPackTrailerSizeBounds(t *testing.T) {
 				t.Errorf("got %v, want ok=%v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestLookupTableClaimsBounded: a lookup table on a repository holds
+// only entries of the index objects listed, so its header may claim no
+// more packs or entries than those hold, and its filter no more bits
+// than those entries need: a table claiming 2 million packs beside an
+// index of one small object was read whole (64 MiB) with its listed
+// 16 MiB filter, and is now refused from its header and listing.
+func TestLookupTableClaimsBounded(t *testing.T) {
+	r, dir := newBoundsRepo(t)
+	ctx := context.Background()
+	block := PackEntry{ID: Hash([]byte("block")), Stored: 8, Raw: 8}
+	names, err := r.PutIndex(ctx, []IndexPack{{Pack: Hash([]byte("pack")), Entries: []PackEntry{block}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	object, err := ParseID(strings.TrimPrefix(names[0], "index/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const packs = maxLookupTableIDs - 1
+	hdr := make([]byte, lookupHeaderSize, lookupHeaderSize+32)
+	copy(hdr, lookupMagic)
+	binary.LittleEndian.PutUint32(hdr[4:], 1)
+	binary.LittleEndian.PutUint32(hdr[8:], packs)
+	key := repoKey(r.Config())
+	copy(hdr[16:], key[:])
+	table := Hash([]byte("a hostile table"))
+	copy(hdr[lookupHashed:], table[:])
+	hdr = append(hdr, object[:]...)
+	sparseObject(t, dir, lookupTableName(table), lookupHeaderSize+32*(1+packs)+lookupFanoutSize, nil)
+	f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(lookupTableName(table))), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(hdr, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	sparseObject(t, dir, lookupFilterName(table), 16<<20, nil)
+
+	r2, err := Open(ctx, r.Backend())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.SetLookupTableMin(1)
+	var found map[ID]Location
+	alloc := allocated(func() { found, err = r2.FindBlocks(ctx, map[ID]struct{}{block.ID: {}}) })
+	if _, ok := found[block.ID]; err != nil || !ok {
+		t.Fatalf("FindBlocks: %v, found %v", err, found)
+	}
+	if alloc > 4<<20 {
+		t.Errorf("allocated %d MiB refusing a table that claims %d packs", alloc>>20, packs)
 	}
 }

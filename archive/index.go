@@ -31,11 +31,13 @@ func EncodeIndex(packs []IndexPack) []byte {
 	return b.Bytes()
 }
 
-// maxIndexObjectSize bounds an index object as read: above the largest
-// statepack writes (maxIndexEntries entries, each of a pack of its own:
-// 5.3 MiB). A listed or stat size over it is refused before the object
-// is read, and readers stop one byte past it (invariant 5).
-const maxIndexObjectSize = 8 << 20
+// maxIndexObjectSize bounds an index object as read: the largest that
+// statepack writes (PutIndex: maxIndexEntries entries, each of a pack of
+// its own; 5,308,424 bytes). A listed or stat size over it is refused
+// before the object is read, and readers stop one byte past it
+// (invariant 5): a FindBlocks, which holds indexReadJobs+1 objects at
+// once, then holds at most 27 MiB of them.
+const maxIndexObjectSize = 8 + maxIndexEntries*(32+4+packEntrySize)
 
 // splitIndexPacks cuts the entries of a pack of more than maxIndexEntries
 // blocks (a pack of tiny blocks) into several IndexPacks, so that PutIndex

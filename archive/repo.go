@@ -284,7 +284,7 @@ var errTooLarge = errors.New("object over its size bound")
 // of its kind (invariant 5: refused before it is read, where its size is
 // known first).
 func oversized(name, location string, limit int64) error {
-	return fmt.Errorf("%s on %s is larger than %d MiB, more than statepack writes: %w", name, location, limit>>20, errCorrupt)
+	return fmt.Errorf("%s on %s is larger than %d bytes, more than statepack writes: %w", name, location, limit, errCorrupt)
 }
 
 // maxSizeHint bounds the buffer a listed size presizes: above any index
@@ -447,8 +447,10 @@ func (r *Repository) PutIndex(ctx context.Context, packs []IndexPack) ([]string,
 	packs = splitIndexPacks(packs)
 	for len(packs) > 0 {
 		n, entries := 0, 0
-		for n < len(packs) && (n == 0 || entries+len(packs[n].Entries) <= maxIndexEntries) {
-			entries += len(packs[n].Entries)
+		// A pack counts as one entry at least: its id and count take
+		// room too, so an object stays under maxIndexObjectSize.
+		for n < len(packs) && (n == 0 || entries+max(len(packs[n].Entries), 1) <= maxIndexEntries) {
+			entries += max(len(packs[n].Entries), 1)
 			n++
 		}
 		name, err := r.putIndexObject(ctx, packs[:n])

@@ -106,7 +106,7 @@ func (r *Repository) verifyLookupTables(ctx context.Context, rep *VerifyReport) 
 		if t.filterSize == 0 {
 			continue
 		}
-		data, err := r.fetchLookupFilter(ctx, t)
+		data, err := r.fetchLookupFilter(ctx, t, indexBytes(listed))
 		if err == nil {
 			_, err = r.checkLookupFilter(data, c)
 		}

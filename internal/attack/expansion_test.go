@@ -124,7 +124,7 @@ func TestHostileHugeIndexObject(t *testing.T) {
 		name := "index/" + archive.Hash([]byte("an oversized index")).String()
 		h.plantSized(name, size, []byte("SPI1"))
 		h.put("refs/evil", []byte(h.baseID.String()+"\n"))
-		h.refused("evil", name, "larger than 8 MiB")
+		h.refused("evil", name, "larger than 5308424 bytes")
 		h.bounded(name, "verify", "--remote", "--json")
 	})
 }
