@@ -19,7 +19,10 @@ import (
 
 // newBoundsRepo returns an empty repository on a directory backend, and
 // the directory.
-func newBoundsRepo(t *testing.T) (*Repository, string) {
+func newBoundsRepo(t *testing.T) (*Repository, string) { return newBoundsRepoFor(t) }
+
+// newBoundsRepoFor is newBoundsRepo for a test, benchmark or fuzz target.
+func newBoundsRepoFor(t testing.TB) (*Repository, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
 	be, err := NewDirBackend(dir, true)
