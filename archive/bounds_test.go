@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -374,5 +375,43 @@ func TestLookupTableClaimsBounded(t *testing.T) {
 	}
 	if alloc > 4<<20 {
 		t.Errorf("allocated %d MiB refusing a table that claims %d packs", alloc>>20, packs)
+	}
+}
+
+// TestLargeManifestHashedFirst: a snapshot object larger than hashFirst
+// is hashed as it streams before it is held, so a sparse 100 MiB file
+// named as a snapshot costs little to refuse (it was read whole), and a
+// real manifest that large still loads.
+func TestLargeManifestHashedFirst(t *testing.T) {
+	r, dir := newBoundsRepo(t)
+	ctx := context.Background()
+	sparse := Hash([]byte("a sparse snapshot"))
+	sparseObject(t, dir, snapshotName(sparse), 100<<20, []byte("SPM1"))
+	var err error
+	alloc := allocated(func() { _, err = r.LoadManifestUnexpanded(ctx, sparse) })
+	var ie *IntegrityError
+	if !errors.As(err, &ie) {
+		t.Errorf("got %v, want the snapshot named as damaged", err)
+	}
+	if alloc > 2*hashFirst {
+		t.Errorf("allocated %d MiB refusing a 100 MiB snapshot", alloc>>20)
+	}
+
+	m := &Manifest{Version: manifestV1, State: "big"}
+	for i := range 250_000 {
+		p := fmt.Sprintf("f%07d", i)
+		m.Entries = append(m.Entries, Entry{Path: p, Type: TypeFile, Mode: 0o644, Size: 1, Blocks: []BlockRef{{ID: Hash([]byte(p)), Size: 1}}})
+	}
+	data := EncodeManifest(m)
+	if len(data) <= hashFirst {
+		t.Fatalf("manifest of %d bytes: not past hashFirst", len(data))
+	}
+	id, err := r.PutManifestBytes(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.LoadManifestUnexpanded(ctx, id)
+	if err != nil || len(got.Entries) != len(m.Entries) {
+		t.Fatalf("a real %d MiB manifest: %v", len(data)>>20, err)
 	}
 }

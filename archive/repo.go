@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -232,14 +231,9 @@ func (r *Repository) readVerifiedWith(ctx context.Context, name string, id ID, l
 // the hint presizes at most maxSizeHint; past it the buffer grows with
 // what is actually read.
 func readAllSized(rc io.Reader, limit, hint int64) ([]byte, error) {
-	size, known := min(hint, maxSizeHint), false
-	switch v := rc.(type) {
-	case interface{ Stat() (fs.FileInfo, error) }:
-		if st, err := v.Stat(); err == nil {
-			size, known = st.Size(), true
-		}
-	case interface{ Len() int }:
-		size, known = int64(v.Len()), true
+	size, known := readerSize(rc)
+	if !known {
+		size = min(hint, maxSizeHint)
 	}
 	if known && size > limit {
 		// The reader's own size (a file's stat): an object over its bound
@@ -389,7 +383,7 @@ func (r *Repository) LoadManifest(ctx context.Context, id ID) (*Manifest, error)
 // reading block lists: files with Lists have no Blocks. History walks use
 // it, since they need parents, times and sizes, not blocks.
 func (r *Repository) LoadManifestUnexpanded(ctx context.Context, id ID) (*Manifest, error) {
-	data, err := r.readVerified(ctx, snapshotName(id), id, maxManifestSize)
+	data, err := r.readVerifiedLarge(ctx, snapshotName(id), id, maxManifestSize)
 	if err != nil {
 		return nil, err
 	}
@@ -402,7 +396,7 @@ func (r *Repository) LoadManifestUnexpanded(ctx context.Context, id ID) (*Manife
 
 // LoadManifestBytes returns a snapshot's verified bytes, for copying.
 func (r *Repository) LoadManifestBytes(ctx context.Context, id ID) ([]byte, error) {
-	return r.readVerified(ctx, snapshotName(id), id, maxManifestSize)
+	return r.readVerifiedLarge(ctx, snapshotName(id), id, maxManifestSize)
 }
 
 // PutManifestBytes stores an encoded manifest and returns its id.

@@ -153,3 +153,23 @@ func TestHostilePackTrailerClaims(t *testing.T) {
 		}
 	})
 }
+
+// TestHostileHugeSnapshot stops a snapshot object of 1000 MiB that is
+// not what its name says (a sparse file): show and pull read and held it
+// whole (2.7 GB) before its hash was found wrong. A snapshot past 4 MiB
+// is hashed as it streams before it is held.
+func TestHostileHugeSnapshot(t *testing.T) {
+	forEachRemote(t, func(t *testing.T, h *hostile) {
+		size := int64(1000 << 20)
+		if h.kind == "s3" {
+			size = 9 << 20
+		}
+		id := archive.Hash([]byte("a sparse snapshot"))
+		name := "snapshots/" + id.String()
+		h.plantSized(name, size, []byte("SPM1"))
+		h.put("refs/evil", []byte(id.String()+"\n"))
+		h.refused("evil", name, "damaged")
+		h.bounded(name, "show", "evil", "--remote")
+		h.bounded(name, "log", "evil", "--remote")
+	})
+}
