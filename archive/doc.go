@@ -177,7 +177,8 @@
 // with no cache of its own (a fresh CI runner) answer FindBlocks without
 // reading the whole index: it lists lookup/, reads the largest table's
 // header, then its tables (two ranged reads; counts bounded first, and
-// covered objects at most those listed), checks them as a cache file's
+// covered objects, packs and entries at most what the listed index
+// holds), checks them as a cache file's
 // and the name against the tables hash, checks that every object the
 // table covers is still listed, and then reads only the buckets holding
 // wanted ids that the table's filter lets through (neighbours under
