@@ -415,3 +415,48 @@ func TestLargeManifestHashedFirst(t *testing.T) {
 		t.Fatalf("a real %d MiB manifest: %v", len(data)>>20, err)
 	}
 }
+
+// TestBlockListsWalkWithoutExpanding: a manifest may name one list block
+// of 32 entries a hundred thousand times (3.6 MB, as statepack writes a
+// 3.2 million-block file of zeros): expanding it takes 115 MB, walking it
+// (verify, show, pull without restore) takes what the manifest and its
+// one list block do, and sees every block as AllBlocks of the expanded
+// manifest does.
+func TestBlockListsWalkWithoutExpanding(t *testing.T) {
+	r, _ := newBoundsRepo(t)
+	ctx := context.Background()
+	list := putList(t, r, listEntries)
+	const times = 100_000
+	id, err := r.PutManifestBytes(ctx, listedManifest(list, times, times*listEntries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m *Manifest
+	var lists *BlockLists
+	alloc := allocated(func() { m, lists, err = r.LoadManifestLists(ctx, id) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alloc > 24<<20 {
+		t.Errorf("LoadManifestLists allocated %d MiB, want what the 3.6 MB manifest takes", alloc>>20)
+	}
+	walked := 0
+	alloc = allocated(func() { lists.Each(m, func(*Entry, BlockRef) { walked++ }) })
+	if want := times * (listEntries + 1); walked != want || alloc > 1<<20 {
+		t.Errorf("walked %d blocks allocating %d KiB, want %d allocating nothing", walked, alloc>>10, want)
+	}
+	if n := m.Entries[0].BlockCount(); n != times*listEntries {
+		t.Errorf("BlockCount = %d, want %d", n, times*listEntries)
+	}
+	if d := lists.Distinct(m); len(d) != listEntries {
+		t.Errorf("%d distinct blocks, want %d", len(d), listEntries)
+	}
+	if err := lists.Expand(m); err != nil || len(m.Entries[0].Blocks) != times*listEntries {
+		t.Fatalf("Expand: %v, %d blocks", err, len(m.Entries[0].Blocks))
+	}
+	expanded := 0
+	m.AllBlocks(func(*Entry, BlockRef) { expanded++ })
+	if expanded != walked {
+		t.Errorf("AllBlocks sees %d blocks, Each %d", expanded, walked)
+	}
+}

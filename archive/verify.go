@@ -430,7 +430,9 @@ func (r *Repository) verifySnapshots(ctx context.Context, rep *VerifyReport, bad
 	affected := map[string][]string{}
 	for _, id := range snaps {
 		rep.Snapshots++
-		m, err := r.LoadManifest(ctx, id)
+		// Not expanded: verify walks the blocks once, and a manifest that
+		// names one list block many times costs what it reads.
+		m, lists, err := r.LoadManifestLists(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -438,7 +440,7 @@ func (r *Repository) verifySnapshots(ctx context.Context, rep *VerifyReport, bad
 			rep.Problems = append(rep.Problems, Problem{Object: snapshotName(id), Error: err.Error(), Snapshots: []string{id.String()}})
 			continue
 		}
-		r.snapshotDamage(id, m, badPack, affected, rep)
+		r.snapshotDamage(id, m, lists, badPack, affected, rep)
 	}
 	for i := range rep.Problems {
 		if s := affected[rep.Problems[i].Object]; len(s) > 0 {
@@ -448,10 +450,10 @@ func (r *Repository) verifySnapshots(ctx context.Context, rep *VerifyReport, bad
 	return nil
 }
 
-func (r *Repository) snapshotDamage(id ID, m *Manifest, badPack map[ID]string, affected map[string][]string, rep *VerifyReport) {
+func (r *Repository) snapshotDamage(id ID, m *Manifest, lists *BlockLists, badPack map[ID]string, affected map[string][]string, rep *VerifyReport) {
 	missing := 0
 	seen := map[string]bool{}
-	m.AllBlocks(func(_ *Entry, b BlockRef) {
+	lists.Each(m, func(_ *Entry, b BlockRef) {
 		loc, ok := r.Index().Lookup(b.ID)
 		switch {
 		case !ok:

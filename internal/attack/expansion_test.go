@@ -173,3 +173,34 @@ func TestHostileHugeSnapshot(t *testing.T) {
 		h.bounded(name, "log", "evil", "--remote")
 	})
 }
+
+// TestHostileListRepeats: within the bound of 32 blocks per list
+// reference, a manifest may still name one list block of 32 entries
+// 200,000 times (7 MB for 6.4 million block references, 230 MB
+// expanded). show, verify and pull walk the lists without expanding
+// them, so they cost what they read. (Restoring expands them: it writes
+// every block of every file in order.)
+func TestHostileListRepeats(t *testing.T) {
+	forEachRemote(t, func(t *testing.T, h *hostile) {
+		small := h.listBlock(32)
+		const times = 200_000
+		// What walking a 7 MB manifest takes (its bytes, its decoded
+		// entries, the runtime), far under the 230 MB of its expansion.
+		const walkRSS = 96 << 20
+		lists := make([]archive.BlockRef, times)
+		for i := range lists {
+			lists[i] = small
+		}
+		id := h.publish("evil", archive.EncodeManifest(manifest(listsEntry("zeros", times*32, lists))))
+		for _, args := range [][]string{{"show", "evil", "--remote", "--files"}, {"verify", "--remote", "--json"}, {"pull", "evil"}} {
+			r := h.victim.run(args...)
+			if r.maxRSS > walkRSS {
+				t.Errorf("peak RSS %d MiB, want under %d MiB:\n%s", r.maxRSS>>20, walkRSS>>20, r)
+			}
+			t.Logf("statepack %s: exit %d in %v, peak RSS %d MiB", strings.Join(args, " "), r.code, r.took, r.maxRSS>>20)
+		}
+		if r := h.victim.run("show", "evil", "--remote", "--files", "--json"); !strings.Contains(r.stdout, `"blocks": 6400000`) || !strings.Contains(r.stdout, id.String()) {
+			t.Errorf("show does not count the blocks the lists name:\n%.2000s", r.stdout)
+		}
+	})
+}
