@@ -24,11 +24,15 @@
 // Pack entry (little endian): block id [32] | offset u32 | stored length
 // u32 | raw length u32 | encoding u8 (0 raw, 1 zstd). Footer: entry count
 // u32 | "SPK1". The entries tile the block area exactly, in order, so the
-// index can always be rebuilt from the packs alone (Repair).
+// index can always be rebuilt from the packs alone (Repair). No entry is
+// empty, so a footer claims at most one entry per byte of its pack; the
+// entries are checked as they are read.
 //
 // Index object: "SPI1" | pack count u32 | per pack: pack id [32] | entry
 // count u32 | entries as in a pack trailer. At most 65,536 entries per
-// object, so readers hold one small object at a time.
+// object (a pack of more spans objects), so readers hold one small
+// object at a time: at most 5,308,424 bytes, which readers refuse to
+// exceed, by the listed size before reading.
 //
 // Manifest: "SPM1" | version uvarint | parent flag u8 [+ id 32] | state,
 // message, host, user, tool (uvarint length + bytes each) | created
@@ -47,8 +51,11 @@
 // blocks use them, so an unchanged large file costs a manifest one id per
 // 32 blocks, and a changed one adds only the list blocks around its
 // changes. The list lengths a manifest names bound what it expands to
-// (at most maxManifestSize/33 blocks, as many as an inline manifest could
-// hold) before anything is read.
+// before anything is read: at most 32 blocks per list reference in all,
+// however often one list block is named (as statepack writes them), and
+// per file at most one block per byte of its size and at least one per
+// MaxBlockSize. A snapshot past 4 MiB is hashed as it streams before it
+// is held.
 //
 // # Cutting files into blocks
 //
@@ -171,7 +178,8 @@
 // with no cache of its own (a fresh CI runner) answer FindBlocks without
 // reading the whole index: it lists lookup/, reads the largest table's
 // header, then its tables (two ranged reads; counts bounded first, and
-// covered objects at most those listed), checks them as a cache file's
+// covered objects, packs and entries at most what the listed index
+// holds), checks them as a cache file's
 // and the name against the tables hash, checks that every object the
 // table covers is still listed, and then reads only the buckets holding
 // wanted ids that the table's filter lets through (neighbours under

@@ -105,7 +105,10 @@ type indexReader func(ctx context.Context, o indexObject) ([]byte, error)
 
 // readIndexData reads a listed index object from the repository.
 func (r *Repository) readIndexData(ctx context.Context, o indexObject) ([]byte, error) {
-	return r.readVerifiedHint(ctx, indexName(o.id), o.id, 1<<30, o.size)
+	if o.size > maxIndexObjectSize { // as listed: refused before it is read
+		return nil, oversized(indexName(o.id), r.Location(), maxIndexObjectSize)
+	}
+	return r.readVerifiedHint(ctx, indexName(o.id), o.id, maxIndexObjectSize, o.size)
 }
 
 // pendingReader reads index objects for the lookup cache in dir: from

@@ -31,10 +31,38 @@ func EncodeIndex(packs []IndexPack) []byte {
 	return b.Bytes()
 }
 
+// maxIndexObjectSize bounds an index object as read: the largest that
+// statepack writes (PutIndex: maxIndexEntries entries, each of a pack of
+// its own; 5,308,424 bytes). A listed or stat size over it is refused
+// before the object is read, and readers stop one byte past it
+// (invariant 5): a FindBlocks, which holds indexReadJobs+1 objects at
+// once, then holds at most 27 MiB of them.
+const maxIndexObjectSize = 8 + maxIndexEntries*(32+4+packEntrySize)
+
+// splitIndexPacks cuts the entries of a pack of more than maxIndexEntries
+// blocks (a pack of tiny blocks) into several IndexPacks, so that PutIndex
+// never writes an index object over maxIndexObjectSize. Readers take a
+// pack's entries from any number of objects.
+func splitIndexPacks(packs []IndexPack) []IndexPack {
+	if !slices.ContainsFunc(packs, func(p IndexPack) bool { return len(p.Entries) > maxIndexEntries }) {
+		return packs
+	}
+	var out []IndexPack
+	for _, p := range packs {
+		for part := range slices.Chunk(p.Entries, maxIndexEntries) {
+			out = append(out, IndexPack{Pack: p.Pack, Entries: part})
+		}
+	}
+	return out
+}
+
 // DecodeIndex parses an index object. Counts are checked against the bytes
 // that remain before anything is allocated, so a hostile index cannot make
 // the reader allocate more than the object's own size.
 func DecodeIndex(data []byte) ([]IndexPack, error) {
+	if len(data) > maxIndexObjectSize {
+		return nil, fmt.Errorf("index of %d bytes over limit: %w", len(data), errCorrupt)
+	}
 	if len(data) < 8 || string(data[:4]) != indexMagic {
 		return nil, fmt.Errorf("index header: %w", errCorrupt)
 	}

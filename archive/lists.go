@@ -23,9 +23,12 @@ const (
 	listEntries   = 32 // entries per list block as written
 	// maxListEntries bounds a list block as read.
 	maxListEntries = 4096
-	// maxExpandedBlocks bounds the blocks that a manifest's list blocks may
-	// expand to: as many as the largest manifest could hold inline, so
-	// lists never let a snapshot claim more memory than inline lists could.
+	// maxExpandedBlocks is the ceiling on the blocks that a manifest's
+	// list blocks may expand to: as many as the largest manifest could
+	// hold inline. Below it, a manifest's lists expand to at most
+	// listEntries blocks per list reference, as statepack writes them, so
+	// that naming one large list block again and again (free for whoever
+	// writes the manifest) cannot claim memory (DecodeManifest).
 	maxExpandedBlocks = maxManifestSize / 33
 )
 
@@ -106,26 +109,132 @@ func listsCover(lists []BlockRef, n int) bool {
 // stored in list blocks, reading those from r, verified (invariant 2). The
 // list blocks are found in r's loaded index, or else by FindBlocks (a
 // remote whose index is not loaded), and read with ranged reads coalesced
-// per pack.
+// per pack. Restore and pull need every file's blocks in order; readers
+// that only walk them use ReadBlockLists, whose memory follows the list
+// blocks read, not how often the manifest names them.
 func (r *Repository) ExpandLists(ctx context.Context, m *Manifest) error {
-	refs := m.ListBlocks()
-	if len(refs) == 0 {
-		return nil
-	}
-	where, err := r.locate(ctx, refs)
+	lists, err := r.ReadBlockLists(ctx, m)
 	if err != nil {
 		return err
 	}
-	lists, err := r.readLists(ctx, where)
-	if err != nil {
-		return err
-	}
+	return lists.Expand(m)
+}
+
+// Expand fills in the blocks of every entry of m whose block list is
+// stored in list blocks, from the lists read, as ExpandLists does.
+func (l *BlockLists) Expand(m *Manifest) error {
 	for i := range m.Entries {
-		if err := expandEntry(&m.Entries[i], lists); err != nil {
+		if err := expandEntry(&m.Entries[i], l.lists); err != nil {
 			return fmt.Errorf("%s: %w", m.Entries[i].Path, err)
 		}
 	}
 	return nil
+}
+
+// Distinct returns the distinct blocks of m's files, in the order they
+// are first used, without the list blocks: what a pull must have. Its
+// memory follows the distinct blocks, not how often they are named.
+func (l *BlockLists) Distinct(m *Manifest) []BlockRef {
+	seen := map[ID]struct{}{}
+	var out []BlockRef
+	add := func(refs []BlockRef) {
+		for _, b := range refs {
+			if _, dup := seen[b.ID]; !dup {
+				seen[b.ID] = struct{}{}
+				out = append(out, b)
+			}
+		}
+	}
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if len(e.Lists) > 0 && len(e.Blocks) == 0 {
+			for _, ref := range e.Lists {
+				add(l.lists[ref.ID])
+			}
+			continue
+		}
+		add(e.Blocks)
+	}
+	return out
+}
+
+// BlockLists are the decoded list blocks of one manifest, each read once.
+type BlockLists struct {
+	lists map[ID][]BlockRef
+}
+
+// ReadBlockLists reads the distinct list blocks of m, verified, and checks
+// that every file's lists add up to its size, without expanding them.
+func (r *Repository) ReadBlockLists(ctx context.Context, m *Manifest) (*BlockLists, error) {
+	refs := m.ListBlocks()
+	if len(refs) == 0 {
+		return &BlockLists{}, nil
+	}
+	where, err := r.locate(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	lists, err := r.readLists(ctx, where)
+	if err != nil {
+		return nil, err
+	}
+	for i := range m.Entries {
+		if err := checkListSum(&m.Entries[i], lists); err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Entries[i].Path, err)
+		}
+	}
+	return &BlockLists{lists: lists}, nil
+}
+
+// Each calls fn for every block m references, list blocks and the blocks
+// they name included, in entry order, once per reference: what AllBlocks
+// does for an expanded manifest, holding one list at a time.
+func (l *BlockLists) Each(m *Manifest, fn func(e *Entry, b BlockRef)) {
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		for _, b := range e.Lists {
+			fn(e, b)
+		}
+		if len(e.Lists) > 0 && len(e.Blocks) == 0 {
+			for _, ref := range e.Lists {
+				for _, b := range l.lists[ref.ID] {
+					fn(e, b)
+				}
+			}
+			continue
+		}
+		for _, b := range e.Blocks {
+			fn(e, b)
+		}
+	}
+}
+
+// BlockCount is the number of blocks of e's content, inline or as its
+// list blocks name them (which DecodeManifest bounded).
+func (e *Entry) BlockCount() int {
+	if len(e.Lists) == 0 || len(e.Blocks) > 0 {
+		return len(e.Blocks)
+	}
+	n := 0
+	for _, l := range e.Lists {
+		n += int(l.Size / listEntrySize)
+	}
+	return n
+}
+
+// LoadManifestLists reads, verifies and decodes a snapshot and reads its
+// block lists, without expanding them: for readers that walk a
+// snapshot's blocks (BlockLists.Each) or count them, not restore them.
+func (r *Repository) LoadManifestLists(ctx context.Context, id ID) (*Manifest, *BlockLists, error) {
+	m, err := r.LoadManifestUnexpanded(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	lists, err := r.ReadBlockLists(ctx, m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), r.Location(), err)
+	}
+	return m, lists, nil
 }
 
 // ListBlocks returns the distinct list blocks of m: what must be read
@@ -208,26 +317,38 @@ func (r *Repository) readLists(ctx context.Context, blocks []BlockAt) (map[ID][]
 	return lists, g.Wait()
 }
 
-// expandEntry sets e.Blocks from its list blocks and checks they add up to
-// its size, as an inline list must.
+// checkListSum checks, before anything is allocated for them, that the
+// blocks e's list blocks name add up to its size, as an inline list must
+// (DecodeManifest bounded their count by its size).
+func checkListSum(e *Entry, lists map[ID][]BlockRef) error {
+	var total int64
+	for _, l := range e.Lists {
+		for _, b := range lists[l.ID] {
+			total += int64(b.Size)
+		}
+	}
+	if len(e.Lists) > 0 && total != e.Size {
+		return fmt.Errorf("block lists add up to %d bytes, size says %d: %w", total, e.Size, errCorrupt)
+	}
+	return nil
+}
+
+// expandEntry sets e.Blocks from its list blocks once checkListSum
+// passes: a file's blocks cost memory only once they describe it.
 func expandEntry(e *Entry, lists map[ID][]BlockRef) error {
 	if len(e.Lists) == 0 {
 		return nil
+	}
+	if err := checkListSum(e, lists); err != nil {
+		return err
 	}
 	n := 0
 	for _, l := range e.Lists {
 		n += len(lists[l.ID])
 	}
 	e.Blocks = make([]BlockRef, 0, n)
-	var total int64
 	for _, l := range e.Lists {
-		for _, b := range lists[l.ID] {
-			e.Blocks = append(e.Blocks, b)
-			total += int64(b.Size)
-		}
-	}
-	if total != e.Size {
-		return fmt.Errorf("block lists add up to %d bytes, size says %d: %w", total, e.Size, errCorrupt)
+		e.Blocks = append(e.Blocks, lists[l.ID]...)
 	}
 	return nil
 }

@@ -140,7 +140,7 @@ func openLookup(path string, repo ID) (*lookupFile, error) {
 		f.Close()
 		return nil, lookupDamaged(path, "%v", err)
 	}
-	c, err := readLookup(f, st.Size(), path, repo, maxLookupTableIDs)
+	c, err := readLookup(f, st.Size(), path, repo, lookupBounds{objects: maxLookupTableIDs, packs: maxLookupTableIDs, entries: 1<<32 - 1})
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -148,13 +148,21 @@ func openLookup(path string, repo ID) (*lookupFile, error) {
 	return c, nil
 }
 
+// lookupBounds is what a lookup file's header may claim.
+type lookupBounds struct {
+	objects int
+	packs   int64
+	entries int64
+}
+
 // readLookup reads the header and tables of a lookup file of size bytes
 // (two reads: the header, then everything up to the entries). Counts are
-// bounded (covered objects by maxObjects too: a table on a repository
-// that covers more objects than are listed is stale anyway), then
+// bounded (for a table on a repository, by what the listed index can
+// hold: tableBounds; one that covers more objects than are listed is
+// stale anyway), then
 // checked against the size, before the tables are allocated; then the
 // tables are checked against their hash and for order.
-func readLookup(f lookupReader, size int64, path string, repo ID, maxObjects int) (*lookupFile, error) {
+func readLookup(f lookupReader, size int64, path string, repo ID, bound lookupBounds) (*lookupFile, error) {
 	var hdr [lookupHeaderSize]byte
 	if size < lookupHeaderSize {
 		return nil, lookupDamaged(path, "%d bytes, shorter than its header", size)
@@ -171,8 +179,8 @@ func readLookup(f lookupReader, size int64, path string, repo ID, maxObjects int
 	objects := int(binary.LittleEndian.Uint32(hdr[4:]))
 	packs := int(binary.LittleEndian.Uint32(hdr[8:]))
 	entries := int64(binary.LittleEndian.Uint32(hdr[12:]))
-	if objects+packs > maxLookupTableIDs || objects > maxObjects {
-		return nil, lookupDamaged(path, "claims %d objects and %d packs", objects, packs)
+	if objects+packs > maxLookupTableIDs || objects > bound.objects || int64(packs) > bound.packs || entries > bound.entries {
+		return nil, lookupDamaged(path, "claims %d objects, %d packs and %d entries", objects, packs, entries)
 	}
 	tablesLen := lookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
 	if want := int64(tablesLen) + entries*lookupEntrySize; size != want {
@@ -653,8 +661,8 @@ func readPendingCopy(dir string, id ID) ([]byte, bool) {
 		return nil, false
 	}
 	defer f.Close()
-	data, err := readAllSized(f, 1<<30, -1)
-	if err != nil || len(data) > 1<<30 || Hash(data) != id {
+	data, err := readAllSized(f, maxIndexObjectSize, -1)
+	if err != nil || len(data) > maxIndexObjectSize || Hash(data) != id {
 		_ = os.Remove(p)
 		return nil, false
 	}

@@ -36,10 +36,10 @@ const (
 	lookupFilterK    = 7
 	// maxLookupFilterBitsPerEntry and maxLookupFilterBytes bound the
 	// filter a reader accepts, per entry of its table and in all, before
-	// it allocates (invariant 5). Past 50 million blocks the writer
-	// keeps to the bound with fewer bits per block: more false
-	// positives, each one bucket read.
-	maxLookupFilterBitsPerEntry = 64
+	// it allocates (invariant 5): what the writer writes, with room to
+	// spare. Past 50 million blocks the writer keeps to the bound with
+	// fewer bits per block: more false positives, each one bucket read.
+	maxLookupFilterBitsPerEntry = 2 * lookupFilterBits
 	maxLookupFilterBytes        = 64 << 20
 )
 
@@ -133,11 +133,13 @@ func maxFilterSize(c *lookupFile) int64 {
 
 // fetchLookupFilter reads the filter of table t, unchecked, so that it
 // can be read while the table is opened. Before the table's entry count
-// is known, the table's listed size bounds it: an entry takes 49 bytes
-// in the table and 64 bits at most in the filter.
-func (r *Repository) fetchLookupFilter(ctx context.Context, t tableObject) ([]byte, error) {
+// is known, the entries it may hold bound it: no more than its listed
+// size has room for (49 bytes each), nor than the listed index objects
+// of listedBytes hold (45 bytes each), at maxLookupFilterBitsPerEntry.
+func (r *Repository) fetchLookupFilter(ctx context.Context, t tableObject, listedBytes int64) ([]byte, error) {
 	name := lookupFilterName(t.id)
-	limit := min(t.size/4+lookupFilterHeader+32+1024, maxLookupFilterBytes)
+	entries := max(min(t.size/lookupEntrySize, listedBytes/packEntrySize), 64)
+	limit := min(lookupFilterHeader+32+entries*maxLookupFilterBitsPerEntry/8+1024, maxLookupFilterBytes)
 	if t.filterSize > limit {
 		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d: %w", r.Location(), name, t.filterSize, t.size, errLookupDamaged)
 	}

@@ -86,7 +86,7 @@ func (r *Repository) lookupTableMin() int64 {
 func indexBytes(listed []indexObject) int64 {
 	var n int64
 	for _, o := range listed {
-		n += max(o.size, 0)
+		n += min(max(o.size, 0), maxIndexObjectSize) // larger ones are refused when read
 	}
 	return n
 }
@@ -166,6 +166,15 @@ func (t *rangeReader) ReadAt(p []byte, off int64) (int, error) {
 // Close implements io.Closer: nothing is held open.
 func (*rangeReader) Close() error { return nil }
 
+// tableBounds is what a lookup table on a repository may claim when
+// objects index objects of listedBytes in all are listed: it covers
+// only listed objects, and holds only their entries (45 bytes each in
+// an index object) of their packs (36 bytes more each). Claims past
+// that are refused before the tables are read (invariant 5).
+func tableBounds(objects int, listedBytes int64) lookupBounds {
+	return lookupBounds{objects: objects, packs: listedBytes/(32+4+packEntrySize) + 1, entries: listedBytes / packEntrySize}
+}
+
 // openLookupTable reads and verifies a table's header and tables, as
 // openLookup does a cache file's, and checks that its name is its tables
 // hash. A table covering more objects than maxObjects (those listed) is
@@ -188,7 +197,7 @@ func (r *Repository) openLookupTable(ctx context.Context, t tableObject, maxObje
 		}
 		rr.head = head
 	}
-	c, err := readLookup(rr, t.size, loc, repoKey(r.cfg), maxObjects)
+	c, err := readLookup(rr, t.size, loc, repoKey(r.cfg), tableBounds(maxObjects, listedBytes))
 	rr.head = nil // copied into the tables
 	if err != nil {
 		return nil, err
@@ -275,7 +284,7 @@ func (r *Repository) openTableAndFilter(ctx context.Context, t tableObject, list
 	defer cancel()
 	ch := make(chan *fetchedFilter, 1)
 	go func() {
-		data, err := r.fetchLookupFilter(fctx, t)
+		data, err := r.fetchLookupFilter(fctx, t, indexBytes(listed))
 		ch <- &fetchedFilter{data, err}
 	}()
 	c, err := r.openLookupTable(ctx, t, len(listed), indexBytes(listed))

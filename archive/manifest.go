@@ -201,6 +201,7 @@ type decoder struct {
 	err     error
 	version int
 	listed  int64 // blocks the list blocks read so far expand to
+	lists   int64 // list block references read so far
 }
 
 var errShort = errors.New("truncated")
@@ -303,6 +304,9 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("manifest has %d trailing bytes: %w", len(d.b), errCorrupt)
 	}
+	if d.listed > d.lists*listEntries {
+		return nil, fmt.Errorf("its %d block lists expand to %d blocks, more than the %d (%d a list) statepack writes: %w", d.lists, d.listed, d.lists*listEntries, listEntries, errCorrupt)
+	}
 	return m, nil
 }
 
@@ -371,9 +375,13 @@ func (d *decoder) fileBlocks(e *Entry) error {
 	return d.err
 }
 
-// fileLists reads the list blocks of a file. Their sizes bound what they
-// will expand to, which is checked here, before anything is read or
-// allocated for them (invariant 5); ExpandLists checks the sum of sizes.
+// fileLists reads the list blocks of a file. Their sizes tell what they
+// will expand to, which is bounded here, before anything is read or
+// allocated for them (invariant 5): per file, by its size (every block
+// holds at least one byte and at most MaxBlockSize), and per manifest,
+// by what statepack writes (DecodeManifest: listEntries blocks per list
+// reference, however often one list block is named), with
+// maxExpandedBlocks as a ceiling. ExpandLists checks the sum of sizes.
 func (d *decoder) fileLists(e *Entry) error {
 	nl := int(d.uvarint(uint64(len(d.b) / 33)))
 	if d.err != nil {
@@ -383,6 +391,7 @@ func (d *decoder) fileLists(e *Entry) error {
 		return errors.New("file with an empty list of block lists")
 	}
 	e.Lists = make([]BlockRef, nl)
+	var blocks int64
 	for j := range e.Lists {
 		l := &e.Lists[j]
 		copy(l.ID[:], d.bytes(32))
@@ -393,9 +402,14 @@ func (d *decoder) fileLists(e *Entry) error {
 		if l.Size == 0 || l.Size%listEntrySize != 0 {
 			return fmt.Errorf("block list of %d bytes", l.Size)
 		}
+		blocks += int64(l.Size / listEntrySize)
 		if d.listed += int64(l.Size / listEntrySize); d.listed > maxExpandedBlocks {
 			return fmt.Errorf("block lists name more than %d blocks", maxExpandedBlocks)
 		}
+	}
+	d.lists += int64(nl)
+	if blocks > e.Size || blocks*MaxBlockSize < e.Size {
+		return fmt.Errorf("block lists name %d blocks for a file of %d bytes", blocks, e.Size)
 	}
 	return nil
 }

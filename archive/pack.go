@@ -126,17 +126,18 @@ var errCorrupt = errors.New("corrupt")
 var ErrCorrupt = errCorrupt
 
 // PackTrailerSize returns how many bytes at the end of a pack of packSize
-// bytes hold the trailer, given its last 8 bytes.
+// bytes hold the trailer, given its last 8 bytes. Every entry names a
+// block of at least one stored byte, which bounds the count the footer
+// may claim by the pack's size.
 func PackTrailerSize(footer []byte, packSize int64) (int64, error) {
 	if len(footer) != packFooterSize || string(footer[4:]) != packMagic {
 		return 0, fmt.Errorf("pack footer: %w", errCorrupt)
 	}
 	n := int64(binary.LittleEndian.Uint32(footer))
-	size := n*packEntrySize + packFooterSize
-	if size > packSize || packSize > maxPackSize {
+	if n*(packEntrySize+1)+packFooterSize > packSize || packSize > maxPackSize {
 		return 0, fmt.Errorf("pack trailer claims %d entries in %d bytes: %w", n, packSize, errCorrupt)
 	}
-	return size, nil
+	return n*packEntrySize + packFooterSize, nil
 }
 
 // DecodePackTrailer parses the trailer (as sized by PackTrailerSize) of a
@@ -153,23 +154,41 @@ func DecodePackTrailer(trailer []byte, packSize int64) ([]PackEntry, error) {
 	if len(trailer) != n*packEntrySize+packFooterSize {
 		return nil, fmt.Errorf("pack trailer length: %w", errCorrupt)
 	}
-	dataEnd := packSize - int64(len(trailer))
+	t := trailerTiling{end: packSize - int64(len(trailer))}
 	entries := make([]PackEntry, n)
-	var next int64
 	for i := range entries {
-		e := &entries[i]
-		if err := decodeEntry(e, trailer[i*packEntrySize:]); err != nil {
-			return nil, fmt.Errorf("pack entry %d: %w", i, err)
+		if err := t.decode(&entries[i], i, trailer[i*packEntrySize:]); err != nil {
+			return nil, err
 		}
-		if int64(e.Offset) != next || int64(e.Offset)+int64(e.Stored) > dataEnd {
-			return nil, fmt.Errorf("pack entry %d at %d+%d does not tile the pack: %w", i, e.Offset, e.Stored, errCorrupt)
-		}
-		next = int64(e.Offset) + int64(e.Stored)
 	}
-	if next != dataEnd {
-		return nil, fmt.Errorf("pack has %d bytes outside its entries: %w", dataEnd-next, errCorrupt)
+	return entries, t.done()
+}
+
+// trailerTiling checks a trailer's entries one at a time, as they come:
+// each must be valid and begin where the previous ended, within the
+// block area, which ends at end.
+type trailerTiling struct {
+	next, end int64
+}
+
+// decode reads entry i from b into e and checks it.
+func (t *trailerTiling) decode(e *PackEntry, i int, b []byte) error {
+	if err := decodeEntry(e, b); err != nil {
+		return fmt.Errorf("pack entry %d: %w", i, err)
 	}
-	return entries, nil
+	if int64(e.Offset) != t.next || int64(e.Offset)+int64(e.Stored) > t.end {
+		return fmt.Errorf("pack entry %d at %d+%d does not tile the pack: %w", i, e.Offset, e.Stored, errCorrupt)
+	}
+	t.next = int64(e.Offset) + int64(e.Stored)
+	return nil
+}
+
+// done checks that the entries decoded cover the block area.
+func (t *trailerTiling) done() error {
+	if t.next != t.end {
+		return fmt.Errorf("pack has %d bytes outside its entries: %w", t.end-t.next, errCorrupt)
+	}
+	return nil
 }
 
 // decodeEntry reads one 45-byte entry (pack trailer and index alike) and
@@ -191,8 +210,10 @@ func checkEntry(off, stored, raw uint32, enc uint8) error {
 		return fmt.Errorf("block length %d/%d over limit: %w", stored, raw, errCorrupt)
 	case enc == EncodingRaw && stored != raw:
 		return fmt.Errorf("raw block stored %d != raw %d: %w", stored, raw, errCorrupt)
-	case stored == 0 && raw != 0:
-		return fmt.Errorf("empty stored block: %w", errCorrupt)
+	case raw == 0 || stored == 0:
+		// No manifest names an empty block, so no writer stores one; a
+		// trailer of zeros (a sparse file) fails at its first entry.
+		return fmt.Errorf("empty block: %w", errCorrupt)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -101,10 +100,10 @@ func (r *Repository) Location() string { return r.be.Location() }
 // LoadIndex reads every index object not read yet. Each object is checked
 // against its name before it is trusted.
 func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
-	var names []string
+	var names []ObjectInfo
 	err := r.be.List(ctx, "index/", func(oi ObjectInfo) error {
 		if !r.isIndexed(oi.Name) {
-			names = append(names, oi.Name)
+			names = append(names, oi)
 		}
 		return nil
 	})
@@ -120,9 +119,9 @@ func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 	objects := make([][]IndexPack, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for i, name := range names {
+	for i, oi := range names {
 		g.Go(func() error {
-			packs, err := r.readIndexObject(gctx, name)
+			packs, err := r.readIndexObject(gctx, oi.Name, oi.Size)
 			objects[i] = packs
 			return err
 		})
@@ -131,8 +130,8 @@ func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 		return nil, err
 	}
 	r.Index().AddPacks(slices.Concat(objects...))
-	for _, name := range names {
-		r.markIndexed(name)
+	for _, oi := range names {
+		r.markIndexed(oi.Name)
 	}
 	return r.Index(), nil
 }
@@ -163,12 +162,18 @@ func (r *Repository) isIndexed(name string) bool {
 	return r.indexed[name]
 }
 
-func (r *Repository) readIndexObject(ctx context.Context, name string) ([]IndexPack, error) {
+// readIndexObject reads and decodes index object name, whose size a
+// listing gave (-1 for none): one listed over maxIndexObjectSize is
+// refused before it is read.
+func (r *Repository) readIndexObject(ctx context.Context, name string, size int64) ([]IndexPack, error) {
 	id, err := ParseID(strings.TrimPrefix(name, "index/"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: unexpected object %s", r.Location(), name)
 	}
-	data, err := r.readVerified(ctx, name, id, 1<<30)
+	if size > maxIndexObjectSize {
+		return nil, oversized(name, r.Location(), maxIndexObjectSize)
+	}
+	data, err := r.readVerified(ctx, name, id, maxIndexObjectSize)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +186,7 @@ func (r *Repository) readIndexObject(ctx context.Context, name string) ([]IndexP
 
 // ReadIndexObject reads and decodes one index object by id.
 func (r *Repository) ReadIndexObject(ctx context.Context, id ID) ([]IndexPack, error) {
-	return r.readIndexObject(ctx, indexName(id))
+	return r.readIndexObject(ctx, indexName(id), -1)
 }
 
 // readVerified reads a whole object (at most limit bytes) and checks that
@@ -210,11 +215,11 @@ func (r *Repository) readVerifiedWith(ctx context.Context, name string, id ID, l
 	}
 	defer rc.Close()
 	data, err := read(rc)
+	if errors.Is(err, errTooLarge) || err == nil && int64(len(data)) > limit {
+		return nil, oversized(name, r.Location(), limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s on %s is larger than %d bytes: %w", name, r.Location(), limit, errCorrupt)
 	}
 	if Hash(data) != id {
 		return nil, &IntegrityError{Object: name, Location: r.Location()}
@@ -229,14 +234,14 @@ func (r *Repository) readVerifiedWith(ctx context.Context, name string, id ID, l
 // the hint presizes at most maxSizeHint; past it the buffer grows with
 // what is actually read.
 func readAllSized(rc io.Reader, limit, hint int64) ([]byte, error) {
-	size := min(hint, maxSizeHint)
-	switch v := rc.(type) {
-	case interface{ Stat() (fs.FileInfo, error) }:
-		if st, err := v.Stat(); err == nil {
-			size = st.Size()
-		}
-	case interface{ Len() int }:
-		size = int64(v.Len())
+	size, known := readerSize(rc)
+	if !known {
+		size = min(hint, maxSizeHint)
+	}
+	if known && size > limit {
+		// The reader's own size (a file's stat): an object over its bound
+		// is refused before a byte of it is read.
+		return nil, errTooLarge
 	}
 	if size < 0 || size > limit {
 		return readAllReusing(rc, limit, nil)
@@ -266,6 +271,17 @@ func readAllReusing(rc io.Reader, limit int64, buf []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// errTooLarge: an object's size, as its reader tells it, is over the
+// bound of what is read of it.
+var errTooLarge = errors.New("object over its size bound")
+
+// oversized is the error for an object larger than any statepack writes
+// of its kind (invariant 5: refused before it is read, where its size is
+// known first).
+func oversized(name, location string, limit int64) error {
+	return fmt.Errorf("%s on %s is larger than %d bytes, more than statepack writes: %w", name, location, limit, errCorrupt)
 }
 
 // maxSizeHint bounds the buffer a listed size presizes: above any index
@@ -370,7 +386,7 @@ func (r *Repository) LoadManifest(ctx context.Context, id ID) (*Manifest, error)
 // reading block lists: files with Lists have no Blocks. History walks use
 // it, since they need parents, times and sizes, not blocks.
 func (r *Repository) LoadManifestUnexpanded(ctx context.Context, id ID) (*Manifest, error) {
-	data, err := r.readVerified(ctx, snapshotName(id), id, maxManifestSize)
+	data, err := r.readVerifiedLarge(ctx, snapshotName(id), id, maxManifestSize)
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +399,7 @@ func (r *Repository) LoadManifestUnexpanded(ctx context.Context, id ID) (*Manife
 
 // LoadManifestBytes returns a snapshot's verified bytes, for copying.
 func (r *Repository) LoadManifestBytes(ctx context.Context, id ID) ([]byte, error) {
-	return r.readVerified(ctx, snapshotName(id), id, maxManifestSize)
+	return r.readVerifiedLarge(ctx, snapshotName(id), id, maxManifestSize)
 }
 
 // PutManifestBytes stores an encoded manifest and returns its id.
@@ -425,10 +441,13 @@ const maxIndexEntries = 1 << 16
 // adds them to the in-memory index. It returns the names written.
 func (r *Repository) PutIndex(ctx context.Context, packs []IndexPack) ([]string, error) {
 	var names []string
+	packs = splitIndexPacks(packs)
 	for len(packs) > 0 {
 		n, entries := 0, 0
-		for n < len(packs) && (n == 0 || entries+len(packs[n].Entries) <= maxIndexEntries) {
-			entries += len(packs[n].Entries)
+		// A pack counts as one entry at least: its id and count take
+		// room too, so an object stays under maxIndexObjectSize.
+		for n < len(packs) && (n == 0 || entries+max(len(packs[n].Entries), 1) <= maxIndexEntries) {
+			entries += max(len(packs[n].Entries), 1)
 			n++
 		}
 		name, err := r.putIndexObject(ctx, packs[:n])

@@ -146,7 +146,7 @@ func (r *Repository) verifyLookupTables(ctx context.Context, rep *VerifyReport) 
 		if t.filterSize == 0 {
 			continue
 		}
-		data, err := r.fetchLookupFilter(ctx, t)
+		data, err := r.fetchLookupFilter(ctx, t, indexBytes(listed))
 		if err == nil {
 			_, err = r.checkLookupFilter(data, c)
 		}
@@ -162,13 +162,14 @@ func (r *Repository) verifyLookupTables(ctx context.Context, rep *VerifyReport) 
 }
 
 func (r *Repository) verifyIndexes(ctx context.Context, rep *VerifyReport) error {
-	var names []string
-	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
+	var listed []ObjectInfo
+	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { listed = append(listed, oi); return nil }); err != nil {
 		return fmt.Errorf("list index of %s: %w", r.Location(), err)
 	}
-	for _, name := range names {
+	for _, oi := range listed {
+		name := oi.Name
 		rep.Indexes++
-		packs, err := r.readIndexObject(ctx, name)
+		packs, err := r.readIndexObject(ctx, name, oi.Size)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -256,7 +257,10 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 // pull move.
 const verifyJobs = 4
 
-// ReadPackTrailer reads and decodes a pack's trailer with two ranged reads.
+// ReadPackTrailer reads and decodes a pack's trailer: its footer, then,
+// in one ranged read, the entries, each checked as it arrives. Memory
+// follows the entries that pass, not the count the footer claims: a
+// hostile footer costs what its pack holds of valid entries.
 func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]PackEntry, error) {
 	name := packName(id)
 	if size < packFooterSize {
@@ -270,12 +274,29 @@ func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	trailer, err := r.ReadRange(ctx, name, size-tsize, tsize)
-	if err != nil {
-		return nil, err
+	n := int((tsize - packFooterSize) / packEntrySize)
+	t := trailerTiling{end: size - tsize}
+	if n == 0 {
+		return nil, t.done()
 	}
-	entries, err := DecodePackTrailer(trailer, size)
+	rc, err := r.be.GetRange(ctx, name, t.end, tsize-packFooterSize)
 	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+	}
+	defer rc.Close()
+	src := bufio.NewReaderSize(rc, 64<<10)
+	entries := make([]PackEntry, 0, min(n, 4096))
+	var raw [packEntrySize]byte
+	for i := range n {
+		if _, err := io.ReadFull(src, raw[:]); err != nil {
+			return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+		}
+		entries = append(entries, PackEntry{})
+		if err := t.decode(&entries[i], i, raw[:]); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if err := t.done(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return entries, nil
@@ -449,7 +470,9 @@ func (r *Repository) verifySnapshots(ctx context.Context, rep *VerifyReport, bad
 	affected := map[string][]string{}
 	for _, id := range snaps {
 		rep.Snapshots++
-		m, err := r.LoadManifest(ctx, id)
+		// Not expanded: verify walks the blocks once, and a manifest that
+		// names one list block many times costs what it reads.
+		m, lists, err := r.LoadManifestLists(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -457,7 +480,7 @@ func (r *Repository) verifySnapshots(ctx context.Context, rep *VerifyReport, bad
 			rep.Problems = append(rep.Problems, Problem{Object: snapshotName(id), Error: err.Error(), Snapshots: []string{id.String()}})
 			continue
 		}
-		r.snapshotDamage(id, m, badPack, affected, rep)
+		r.snapshotDamage(id, m, lists, badPack, affected, rep)
 	}
 	for i := range rep.Problems {
 		if s := affected[rep.Problems[i].Object]; len(s) > 0 {
@@ -467,10 +490,10 @@ func (r *Repository) verifySnapshots(ctx context.Context, rep *VerifyReport, bad
 	return nil
 }
 
-func (r *Repository) snapshotDamage(id ID, m *Manifest, badPack map[ID]string, affected map[string][]string, rep *VerifyReport) {
+func (r *Repository) snapshotDamage(id ID, m *Manifest, lists *BlockLists, badPack map[ID]string, affected map[string][]string, rep *VerifyReport) {
 	missing := 0
 	seen := map[string]bool{}
-	m.AllBlocks(func(_ *Entry, b BlockRef) {
+	lists.Each(m, func(_ *Entry, b BlockRef) {
 		loc, ok := r.Index().Lookup(b.ID)
 		switch {
 		case !ok:

@@ -116,7 +116,11 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id ar
 	if err := receive(ctx, local, remote, m.ListBlocks(), o, res, nil); err != nil {
 		return nil, err
 	}
-	if err := local.ExpandLists(ctx, m); err != nil {
+	lists, err := local.ReadBlockLists(ctx, m)
+	if err == nil && o.Restore != nil {
+		err = lists.Expand(m) // the scatter writes each file's blocks in order
+	}
+	if err != nil {
 		return nil, fmt.Errorf("block lists of state '%s': %w", m.State, err)
 	}
 	// A DATA_DIR the scatter cannot prepare or write does not fail the
@@ -140,8 +144,9 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id ar
 			return nil, err
 		}
 	}
-	blocks, _ := blockSet(m, false)
-	err := receive(ctx, local, remote, blocks, o, res, feed)
+	// Not expanded unless restoring: a manifest naming one list block
+	// many times costs what the pull reads, not what it claims.
+	err = receive(ctx, local, remote, lists.Distinct(m), o, res, feed)
 	if feed == nil {
 		return nil, err
 	}

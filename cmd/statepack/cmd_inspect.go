@@ -355,7 +355,7 @@ func (s *session) runShow(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := repo.LoadManifest(c.Context, id)
+	m, _, err := repo.LoadManifestLists(c.Context, id) // counted, not expanded
 	if err != nil {
 		return err
 	}
@@ -364,7 +364,7 @@ func (s *session) runShow(c *cli.Context) error {
 		out.Entries = make([]entryOutput, 0, len(m.Entries))
 		for _, e := range m.Entries {
 			out.Entries = append(out.Entries, entryOutput{Path: e.Path, Type: e.Type.String(), Mode: e.Mode, UID: e.UID, GID: e.GID,
-				MTime: time.Unix(0, e.MTime).UTC(), Size: e.Size, Target: e.Target, Blocks: len(e.Blocks)})
+				MTime: time.Unix(0, e.MTime).UTC(), Size: e.Size, Target: e.Target, Blocks: e.BlockCount()})
 		}
 	}
 	return s.emit(out, out.print)

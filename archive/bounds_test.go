@@ -1,0 +1,462 @@
+package archive
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/statepack/statepack/chunker"
+)
+
+// Bounds on what remote objects may expand into (issue 15, item 5): each
+// object is bounded by what statepack itself writes of its kind, before
+// anything is read or allocated for it (invariant 5).
+
+// newBoundsRepo returns an empty repository on a directory backend, and
+// the directory.
+func newBoundsRepo(t *testing.T) (*Repository, string) { return newBoundsRepoFor(t) }
+
+// newBoundsRepoFor is newBoundsRepo for a test, benchmark or fuzz target.
+func newBoundsRepoFor(t testing.TB) (*Repository, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	be, err := NewDirBackend(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := NewConfig(chunker.DefaultParams(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Init(context.Background(), be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, dir
+}
+
+// putList stores a list block of n entries, each a 1-byte block, and
+// returns its reference.
+func putList(t *testing.T, r *Repository, n int) BlockRef {
+	t.Helper()
+	refs := make([]BlockRef, n)
+	for i := range refs {
+		refs[i] = BlockRef{ID: Hash([]byte{byte(i), byte(i >> 8)}), Size: 1}
+	}
+	list := encodeList(nil, refs)
+	id := Hash(list)
+	b := NewPackBuilder(1 << 20)
+	b.Add(id, list, len(list), EncodingRaw)
+	pack, data, entries := b.Finish()
+	ctx := context.Background()
+	if err := r.PutPack(ctx, pack, data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PutIndex(ctx, []IndexPack{{Pack: pack, Entries: entries}}); err != nil {
+		t.Fatal(err)
+	}
+	return BlockRef{ID: id, Size: uint32(len(list))}
+}
+
+// listedManifest is a manifest of one file of size bytes whose blocks
+// are in list named times.
+func listedManifest(list BlockRef, times int, size int64) []byte {
+	lists := make([]BlockRef, times)
+	for i := range lists {
+		lists[i] = list
+	}
+	return EncodeManifest(&Manifest{Version: manifestV2, State: "s", Entries: []Entry{
+		{Path: "f", Type: TypeFile, Mode: 0o644, Size: size, Lists: lists},
+	}})
+}
+
+// TestDecodeManifestListBounds: a manifest's lists expand to at most
+// listEntries blocks per reference (what statepack writes, however often
+// one list is named), and a file's lists to at least one byte and at most
+// MaxBlockSize per block; all checked at decode, before any list is read.
+func TestDecodeManifestListBounds(t *testing.T) {
+	full := BlockRef{ID: Hash([]byte("full")), Size: maxListEntries * listEntrySize}
+	small := BlockRef{ID: Hash([]byte("small")), Size: listEntries * listEntrySize}
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		wantIn string // "" for accepted
+	}{
+		{"a full list named 7,900 times", listedManifest(full, 7900, 7900*maxListEntries), "expand to 32358400 blocks"},
+		{"a full list named twice", listedManifest(full, 2, 2*maxListEntries), "expand to 8192 blocks"},
+		{"more blocks than bytes", listedManifest(small, 1, listEntries-1), "32 blocks for a file of 31 bytes"},
+		{"more bytes than blocks can hold", listedManifest(small, 1, listEntries*MaxBlockSize+1), "32 blocks for a file of"},
+		{"a list of 32 named 1,000 times (a file of zeros)", listedManifest(small, 1000, 1000*listEntries*(256<<10)), ""},
+		{"one block a byte", listedManifest(small, 3, 3*listEntries), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeManifest(tc.data)
+			switch {
+			case tc.wantIn == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantIn != "" && (!errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tc.wantIn)):
+				t.Fatalf("got %v, want corrupt naming %q", err, tc.wantIn)
+			}
+		})
+	}
+}
+
+// allocated returns the bytes fn allocates.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestLoadManifestListBombAllocs: a 276 KB manifest naming one list block
+// of 4,096 entries 7,900 times made LoadManifest allocate 1.1 GB for 32
+// million block references; it is refused having allocated little more
+// than the manifest. A file whose lists do not add up to its size is
+// refused before its blocks are allocated.
+func TestLoadManifestListBombAllocs(t *testing.T) {
+	r, _ := newBoundsRepo(t)
+	ctx := context.Background()
+	full := putList(t, r, maxListEntries)
+	small := putList(t, r, listEntries)
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		wantIn string
+		limit  uint64
+	}{
+		{"7,900 references to a full list", listedManifest(full, 7900, 7900*maxListEntries), "expand to", 4 << 20},
+		{"lists that do not add up", listedManifest(small, 7900, 7900*listEntries+1), "add up to", 4 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := r.PutManifestBytes(ctx, tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lerr error
+			alloc := allocated(func() { _, lerr = r.LoadManifest(ctx, id) })
+			if !errors.Is(lerr, ErrCorrupt) || !strings.Contains(lerr.Error(), tc.wantIn) {
+				t.Errorf("got %v, want corrupt naming %q", lerr, tc.wantIn)
+			}
+			if alloc > tc.limit {
+				t.Errorf("allocated %d MiB for a %d KiB manifest, want under %d MiB", alloc>>20, len(tc.data)>>10, tc.limit>>20)
+			}
+		})
+	}
+}
+
+// TestPutIndexSplitsLargePacks: a pack of more than maxIndexEntries
+// blocks (a pack of tiny blocks) has its entries spread over several
+// index objects, so that none exceeds what readers accept, and every
+// entry is found again.
+func TestPutIndexSplitsLargePacks(t *testing.T) {
+	r, dir := newBoundsRepo(t)
+	ctx := context.Background()
+	const n = 3*maxIndexEntries + 7
+	entries := make([]PackEntry, n)
+	for i := range entries {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(i))
+		entries[i] = PackEntry{ID: Hash(b[:]), Offset: uint32(i) * 8, Stored: 8, Raw: 8}
+	}
+	small := []PackEntry{{ID: Hash([]byte("small")), Stored: 8, Raw: 8}}
+	pack, other := Hash([]byte("big pack")), Hash([]byte("small pack"))
+	names, err := r.PutIndex(ctx, []IndexPack{{Pack: pack, Entries: entries}, {Pack: other, Entries: small}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > maxIndexObjectSize {
+			t.Errorf("%s has %d bytes, over the %d readers accept", name, st.Size(), maxIndexObjectSize)
+		}
+	}
+	r2, err := Open(ctx, r.Backend())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := r2.LoadIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx.Len() != n+1 {
+		t.Errorf("index holds %d blocks, want %d", idx.Len(), n+1)
+	}
+	for _, e := range []PackEntry{entries[0], entries[n-1], small[0]} {
+		if _, ok := idx.Lookup(e.ID); !ok {
+			t.Errorf("block %s lost", e.ID.Short())
+		}
+	}
+}
+
+// sparseObject makes object name in the directory repository dir a
+// sparse file of size bytes ending with tail.
+func sparseObject(t *testing.T, dir, name string, size int64, tail []byte) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, size); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(tail, size-int64(len(tail))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOversizedIndexObject: an index object larger than any statepack
+// writes is refused by its size before it is read, whichever reader
+// meets it: loading the index, verify, and FindBlocks.
+func TestOversizedIndexObject(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		read func(r *Repository) error
+	}{
+		{"LoadIndex", func(r *Repository) error { _, err := r.LoadIndex(context.Background()); return err }},
+		{"FindBlocks", func(r *Repository) error {
+			_, err := r.FindBlocks(context.Background(), map[ID]struct{}{Hash([]byte("x")): {}})
+			return err
+		}},
+		{"ReadIndexObject", func(r *Repository) error {
+			_, err := r.ReadIndexObject(context.Background(), Hash([]byte("oversized")))
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, dir := newBoundsRepo(t)
+			name := indexName(Hash([]byte("oversized")))
+			sparseObject(t, dir, name, 100<<20, []byte(indexMagic))
+			var err error
+			alloc := allocated(func() { err = tc.read(r) })
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "larger than 5308424 bytes") {
+				t.Errorf("got %v, want corrupt naming %s as too large", err, name)
+			}
+			if alloc > 1<<20 {
+				t.Errorf("allocated %d MiB refusing a 100 MiB index object", alloc>>20)
+			}
+		})
+	}
+}
+
+// TestReadPackTrailerStreams: a footer claiming as many entries as its
+// pack could hold costs what its valid entries do, not what it claims:
+// a trailer of zeros (a sparse file) is refused at its first entry; a
+// valid trailer reads back as DecodePackTrailer decodes it.
+func TestReadPackTrailerStreams(t *testing.T) {
+	r, dir := newBoundsRepo(t)
+	ctx := context.Background()
+	const size = 64 << 20
+	n := uint32((size - packFooterSize - 100) / (packEntrySize + 1))
+	footer := append(binary.LittleEndian.AppendUint32(nil, n), packMagic...)
+	sparse := Hash(footer)
+	sparseObject(t, dir, packName(sparse), size, footer)
+	var err error
+	alloc := allocated(func() { _, err = r.ReadPackTrailer(ctx, sparse, size) })
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "entry 0: empty block") {
+		t.Errorf("got %v, want the first entry refused", err)
+	}
+	if alloc > 1<<20 {
+		t.Errorf("allocated %d MiB for a trailer claiming %d entries", alloc>>20, n)
+	}
+
+	b := NewPackBuilder(1 << 20)
+	for i := range 5000 {
+		block := []byte(strings.Repeat("x", 1+i%7))
+		b.Add(Hash(append(block, byte(i), byte(i>>8))), block, len(block), EncodingRaw)
+	}
+	id, data, _ := b.Finish()
+	if err := r.PutPack(ctx, id, data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.ReadPackTrailer(ctx, id, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsize, _ := PackTrailerSize(data[len(data)-packFooterSize:], int64(len(data)))
+	want, err := DecodePackTrailer(data[int64(len(data))-tsize:], int64(len(data)))
+	if err != nil || len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
+		t.Errorf("streamed trailer of %d entries differs from the decoded %d (%v)", len(got), len(want), err)
+	}
+}
+
+// TestPackTrailerSizeBounds: a footer may claim at most one entry per
+// stored byte of its pack.
+func TestPackTrailerSizeBounds(t *testing.T) {
+	footer := func(n uint32) []byte { return append(binary.LittleEndian.AppendUint32(nil, n), packMagic...) }
+	for _, tc := range []struct {
+		name string
+		n    uint32
+		size int64
+		ok   bool
+	}{
+		{"empty pack", 0, packFooterSize, true},
+		{"one byte a block", 10, 10*(packEntrySize+1) + packFooterSize, true},
+		{"blocks of no bytes", 10, 10*packEntrySize + packFooterSize, false},
+		{"47M entries in a 2 GiB pack", 47_000_000, 47_000_000*packEntrySize + 108, false},
+		{"over the reader's bound", 1, maxPackSize + 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := PackTrailerSize(footer(tc.n), tc.size)
+			if (err == nil) != tc.ok {
+				t.Errorf("got %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+// TestLookupTableClaimsBounded: a lookup table on a repository holds
+// only entries of the index objects listed, so its header may claim no
+// more packs or entries than those hold, and its filter no more bits
+// than those entries need: a table claiming 2 million packs beside an
+// index of one small object was read whole (64 MiB) with its listed
+// 16 MiB filter, and is now refused from its header and listing.
+func TestLookupTableClaimsBounded(t *testing.T) {
+	r, dir := newBoundsRepo(t)
+	ctx := context.Background()
+	block := PackEntry{ID: Hash([]byte("block")), Stored: 8, Raw: 8}
+	names, err := r.PutIndex(ctx, []IndexPack{{Pack: Hash([]byte("pack")), Entries: []PackEntry{block}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	object, err := ParseID(strings.TrimPrefix(names[0], "index/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const packs = maxLookupTableIDs - 1
+	hdr := make([]byte, lookupHeaderSize, lookupHeaderSize+32)
+	copy(hdr, lookupMagic)
+	binary.LittleEndian.PutUint32(hdr[4:], 1)
+	binary.LittleEndian.PutUint32(hdr[8:], packs)
+	key := repoKey(r.Config())
+	copy(hdr[16:], key[:])
+	table := Hash([]byte("a hostile table"))
+	copy(hdr[lookupHashed:], table[:])
+	hdr = append(hdr, object[:]...)
+	sparseObject(t, dir, lookupTableName(table), lookupHeaderSize+32*(1+packs)+lookupFanoutSize, nil)
+	f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(lookupTableName(table))), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(hdr, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	sparseObject(t, dir, lookupFilterName(table), 16<<20, nil)
+
+	r2, err := Open(ctx, r.Backend())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.SetLookupTableMin(1)
+	var found map[ID]Location
+	alloc := allocated(func() { found, err = r2.FindBlocks(ctx, map[ID]struct{}{block.ID: {}}) })
+	if _, ok := found[block.ID]; err != nil || !ok {
+		t.Fatalf("FindBlocks: %v, found %v", err, found)
+	}
+	if alloc > 4<<20 {
+		t.Errorf("allocated %d MiB refusing a table that claims %d packs", alloc>>20, packs)
+	}
+}
+
+// TestLargeManifestHashedFirst: a snapshot object larger than hashFirst
+// is hashed as it streams before it is held, so a sparse 100 MiB file
+// named as a snapshot costs little to refuse (it was read whole), and a
+// real manifest that large still loads.
+func TestLargeManifestHashedFirst(t *testing.T) {
+	r, dir := newBoundsRepo(t)
+	ctx := context.Background()
+	sparse := Hash([]byte("a sparse snapshot"))
+	sparseObject(t, dir, snapshotName(sparse), 100<<20, []byte("SPM1"))
+	var err error
+	alloc := allocated(func() { _, err = r.LoadManifestUnexpanded(ctx, sparse) })
+	var ie *IntegrityError
+	if !errors.As(err, &ie) {
+		t.Errorf("got %v, want the snapshot named as damaged", err)
+	}
+	if alloc > 2*hashFirst {
+		t.Errorf("allocated %d MiB refusing a 100 MiB snapshot", alloc>>20)
+	}
+
+	m := &Manifest{Version: manifestV1, State: "big"}
+	for i := range 250_000 {
+		p := fmt.Sprintf("f%07d", i)
+		m.Entries = append(m.Entries, Entry{Path: p, Type: TypeFile, Mode: 0o644, Size: 1, Blocks: []BlockRef{{ID: Hash([]byte(p)), Size: 1}}})
+	}
+	data := EncodeManifest(m)
+	if len(data) <= hashFirst {
+		t.Fatalf("manifest of %d bytes: not past hashFirst", len(data))
+	}
+	id, err := r.PutManifestBytes(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.LoadManifestUnexpanded(ctx, id)
+	if err != nil || len(got.Entries) != len(m.Entries) {
+		t.Fatalf("a real %d MiB manifest: %v", len(data)>>20, err)
+	}
+}
+
+// TestBlockListsWalkWithoutExpanding: a manifest may name one list block
+// of 32 entries a hundred thousand times (3.6 MB, as statepack writes a
+// 3.2 million-block file of zeros): expanding it takes 115 MB, walking it
+// (verify, show, pull without restore) takes what the manifest and its
+// one list block do, and sees every block as AllBlocks of the expanded
+// manifest does.
+func TestBlockListsWalkWithoutExpanding(t *testing.T) {
+	r, _ := newBoundsRepo(t)
+	ctx := context.Background()
+	list := putList(t, r, listEntries)
+	const times = 100_000
+	id, err := r.PutManifestBytes(ctx, listedManifest(list, times, times*listEntries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m *Manifest
+	var lists *BlockLists
+	alloc := allocated(func() { m, lists, err = r.LoadManifestLists(ctx, id) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alloc > 24<<20 {
+		t.Errorf("LoadManifestLists allocated %d MiB, want what the 3.6 MB manifest takes", alloc>>20)
+	}
+	walked := 0
+	alloc = allocated(func() { lists.Each(m, func(*Entry, BlockRef) { walked++ }) })
+	if want := times * (listEntries + 1); walked != want || alloc > 1<<20 {
+		t.Errorf("walked %d blocks allocating %d KiB, want %d allocating nothing", walked, alloc>>10, want)
+	}
+	if n := m.Entries[0].BlockCount(); n != times*listEntries {
+		t.Errorf("BlockCount = %d, want %d", n, times*listEntries)
+	}
+	if d := lists.Distinct(m); len(d) != listEntries {
+		t.Errorf("%d distinct blocks, want %d", len(d), listEntries)
+	}
+	if err := lists.Expand(m); err != nil || len(m.Entries[0].Blocks) != times*listEntries {
+		t.Fatalf("Expand: %v, %d blocks", err, len(m.Entries[0].Blocks))
+	}
+	expanded := 0
+	m.AllBlocks(func(*Entry, BlockRef) { expanded++ })
+	if expanded != walked {
+		t.Errorf("AllBlocks sees %d blocks, Each %d", expanded, walked)
+	}
+}
