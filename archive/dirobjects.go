@@ -338,21 +338,5 @@ func (r *Repository) refuseOversized(name string, limit int64) error {
 	if err != nil || oi.Size <= limit {
 		return nil // Get reports what is wrong
 	}
-	return fmt.Errorf("%s on %s is %d bytes, larger than the %d bytes %s may be: %w", name, r.Location(), oi.Size, limit, objectClass(name), errCorrupt)
-}
-
-// objectClass names the kind of object name is, for messages.
-func objectClass(name string) string {
-	kind, _, _ := strings.Cut(name, "/")
-	switch kind {
-	case "snapshots":
-		return "a snapshot"
-	case "packs":
-		return "a pack"
-	case "index":
-		return "an index object"
-	case "lookup":
-		return "a lookup table"
-	}
-	return "an object"
+	return oversized(name, r.Location(), limit)
 }

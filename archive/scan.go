@@ -138,18 +138,6 @@ func entryOf(p, rel string, fi fs.FileInfo) (scanned, bool, error) {
 	return e, true, nil
 }
 
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "special"
-}
-
 // keepSelected drops what the include patterns do not choose, keeping the
 // directories that lead to chosen entries.
 func keepSelected(in []scanned, f Filter) []scanned {

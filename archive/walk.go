@@ -147,7 +147,7 @@ func (w *treeWalk) readDir(rel string) (found []scanned, dirs []string, warnings
 			return nil, nil, nil, nil, err
 		}
 		if !ok {
-			warnings = append(warnings, walkWarning{r, fmt.Sprintf("skipped %s: %s is not a file, directory or symlink", r, fileKind(fi.Mode()))})
+			warnings = append(warnings, walkWarning{r, fmt.Sprintf("skipped %s: %s is not a file, directory or symlink", r, modeKind(fi.Mode()))})
 			continue
 		}
 		found = append(found, e)
