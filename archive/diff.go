@@ -53,7 +53,7 @@ func entryDiff(a, b *Entry) []string {
 	if a.Type != b.Type {
 		return []string{"type"}
 	}
-	if a.Size != b.Size || !slices.Equal(a.Blocks, b.Blocks) {
+	if a.Size != b.Size || !sameBlocks(a, b) {
 		what = append(what, "content")
 	}
 	if a.Target != b.Target {
@@ -69,6 +69,16 @@ func entryDiff(a, b *Entry) []string {
 		what = append(what, "mtime")
 	}
 	return what
+}
+
+// sameBlocks reports whether two entries have the same blocks. One whose
+// blocks are in list blocks not expanded (restore's snapshot) compares
+// its list blocks, which name the same blocks when they are the same.
+func sameBlocks(a, b *Entry) bool {
+	if len(a.Lists) > 0 && len(b.Lists) > 0 && (len(a.Blocks) == 0 || len(b.Blocks) == 0) {
+		return slices.Equal(a.Lists, b.Lists)
+	}
+	return slices.Equal(a.Blocks, b.Blocks)
 }
 
 // Diff compares two snapshots.

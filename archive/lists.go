@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 
@@ -351,4 +352,44 @@ func expandEntry(e *Entry, lists map[ID][]BlockRef) error {
 		e.Blocks = append(e.Blocks, lists[l.ID]...)
 	}
 	return nil
+}
+
+// chunks yields e's blocks in file order a part at a time: the inline
+// list in parts of segmentBlocks, or each list block's entries as read
+// (ReadBlockLists). Nothing is expanded, so walking a file costs the
+// parts in hand, not how many blocks its lists name. l may be nil for a
+// manifest whose lists are expanded.
+func (l *BlockLists) chunks(e *Entry) iter.Seq[[]BlockRef] {
+	return func(yield func([]BlockRef) bool) {
+		if len(e.Lists) == 0 || len(e.Blocks) > 0 || l == nil {
+			for part := range slices.Chunk(e.Blocks, segmentBlocks) {
+				if !yield(part) {
+					return
+				}
+			}
+			return
+		}
+		for _, ref := range e.Lists {
+			if !yield(l.lists[ref.ID]) {
+				return
+			}
+		}
+	}
+}
+
+// expanded returns e's blocks in one slice, or nil when its lists name
+// more than limit of them.
+func (l *BlockLists) expanded(e *Entry, limit int) []BlockRef {
+	if len(e.Lists) == 0 || len(e.Blocks) > 0 || l == nil {
+		return e.Blocks
+	}
+	n := e.BlockCount()
+	if n > limit {
+		return nil
+	}
+	out := make([]BlockRef, 0, n)
+	for part := range l.chunks(e) {
+		out = append(out, part...)
+	}
+	return out
 }

@@ -88,7 +88,8 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	if done {
 		return res, nil
 	}
-	m, err = r.loadForRestore(ctx, o.Snapshot, m)
+	var lists *BlockLists
+	m, lists, err = r.loadForRestore(ctx, o.Snapshot, m)
 	if err == nil {
 		m.Entries = restoreModes(m.Entries, o.KeepSetuid)
 		err = prepareRoot(root)
@@ -130,7 +131,7 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	if err := writeMarker(marker, o.Snapshot); err != nil {
 		return nil, backupNamed(fmt.Errorf("record restore in %s: %w", o.CacheDir, err), res.Backup)
 	}
-	cache, err := r.applyTree(ctx, root, m, o, res, pre)
+	cache, err := r.applyTree(ctx, root, m, lists, o, res, pre)
 	if err != nil {
 		return nil, backupNamed(err, res.Backup)
 	}
@@ -221,23 +222,19 @@ func sameAsRecorded(e *Entry, c *scanned, cache *statCache) bool {
 	case TypeSymlink:
 		return c.Target == e.Target
 	case TypeFile:
-		ce, ok := cache.fresh(e.Path, c.stat)
-		if !ok || c.Size != e.Size {
-			return false
-		}
-		if len(e.Lists) > 0 {
-			return slices.Equal(ce.Lists, e.Lists)
-		}
-		return slices.Equal(ce.Blocks, e.Blocks)
+		return c.Size == e.Size && cache.holds(e, c.stat)
 	}
 	return true
 }
 
 // loadForRestore loads the index and, meanwhile, the snapshot unless m
 // (unexpanded) is it already; then reads the snapshot's block lists (found
-// through the index) and makes sure every block is indexed before a byte
-// is written.
-func (r *Repository) loadForRestore(ctx context.Context, id ID, m *Manifest) (*Manifest, error) {
+// through the index, verified) and makes sure every block is indexed
+// before a byte is written. The lists are not expanded: each file's
+// blocks are walked through them as it is written (BlockLists.chunks),
+// so that a snapshot naming one list block a million times costs what
+// restore writes, not what the snapshot claims.
+func (r *Repository) loadForRestore(ctx context.Context, id ID, m *Manifest) (*Manifest, *BlockLists, error) {
 	indexed := make(chan error, 1)
 	go func() {
 		_, err := r.LoadIndex(ctx)
@@ -248,18 +245,19 @@ func (r *Repository) loadForRestore(ctx context.Context, id ID, m *Manifest) (*M
 		m, err = r.LoadManifestUnexpanded(ctx, id)
 	}
 	if ierr := <-indexed; ierr != nil {
-		return nil, ierr
+		return nil, nil, ierr
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := r.ExpandLists(ctx, m); err != nil {
-		return nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), r.Location(), err)
+	lists, err := r.ReadBlockLists(ctx, m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), r.Location(), err)
 	}
-	if err := r.checkBlocks(id, m); err != nil {
-		return nil, err
+	if err := r.checkBlocks(id, m, lists); err != nil {
+		return nil, nil, err
 	}
-	return m, nil
+	return m, lists, nil
 }
 
 // pendingScan is a walk of DATA_DIR under way.
@@ -301,9 +299,9 @@ func (p *pendingScan) wait() (*treeScan, error) {
 }
 
 // checkBlocks makes sure every block is indexed before a byte is written.
-func (r *Repository) checkBlocks(id ID, m *Manifest) error {
+func (r *Repository) checkBlocks(id ID, m *Manifest, lists *BlockLists) error {
 	var err error
-	m.AllBlocks(func(e *Entry, b BlockRef) {
+	lists.Each(m, func(e *Entry, b BlockRef) {
 		if err == nil && !r.Index().Has(b.ID) {
 			err = fmt.Errorf("snapshot %s is incomplete in %s: block %s of %s is missing; nothing was changed (pull it again, or run `statepack verify`)", id.Short(), r.Location(), b.ID.Short(), e.Path)
 		}
@@ -447,7 +445,7 @@ func scannedEntries(found []scanned, cache *statCache) []Entry {
 		out[i] = e.Entry
 		if e.Type == TypeFile {
 			if ce, ok := cache.fresh(e.Path, e.stat); ok {
-				out[i].Blocks = ce.Blocks
+				out[i].Blocks, out[i].Lists = ce.Blocks, ce.Lists
 			} else {
 				out[i].Blocks = []BlockRef{{Size: uint32(e.Size)}} // unknown content
 			}
