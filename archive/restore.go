@@ -124,7 +124,7 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	if _, err := os.Stat(marker); err == nil {
 		res.Resumed = true // the first attempt already saved what was there
 	} else if !o.NoBackup {
-		if res.Backup, err = r.backupIfChanged(ctx, root, o, o.Snapshot, m, pre); err != nil {
+		if res.Backup, err = r.backupIfChanged(ctx, root, o, o.Snapshot, m, lists, pre); err != nil {
 			return nil, fmt.Errorf("save DATA_DIR before restoring (pass --no-backup to skip): %w", err)
 		}
 	}
@@ -361,8 +361,8 @@ func InterruptedRestore(cacheDir, dataDir string) (ID, bool) {
 // backupIfChanged saves DATA_DIR as a version of the backup state unless it
 // is empty or still equal to the snapshot it was last saved as or restored
 // from.
-func (r *Repository) backupIfChanged(ctx context.Context, root string, o RestoreOptions, id ID, m *Manifest, pre *treeScan) (*SaveResult, error) {
-	same, err := r.unchangedSinceKnown(ctx, root, o.CacheDir, id, m, pre)
+func (r *Repository) backupIfChanged(ctx context.Context, root string, o RestoreOptions, id ID, m *Manifest, lists *BlockLists, pre *treeScan) (*SaveResult, error) {
+	same, err := r.unchangedSinceKnown(ctx, root, o.CacheDir, id, m, lists, pre)
 	if err != nil || same {
 		return nil, err
 	}
@@ -393,9 +393,12 @@ type treeScan struct {
 
 // unchangedSinceKnown reports whether root is empty, or matches the
 // snapshot recorded in its stat cache by stat data alone. pre, when set,
-// is root's walk, with the stat cache read as it began; target (manifest tm) is the snapshot being restored,
-// which is the recorded one when DATA_DIR is already at it.
-func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir string, target ID, tm *Manifest, pre *treeScan) (bool, error) {
+// is root's walk, with the stat cache read as it began; target (manifest tm
+// with its block lists tl, not expanded) is the snapshot being restored,
+// which is the recorded one when DATA_DIR is already at it. Neither
+// snapshot's lists are expanded: files are compared by their list blocks,
+// or walked through them (adoptLists).
+func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir string, target ID, tm *Manifest, tl *BlockLists, pre *treeScan) (bool, error) {
 	var found []scanned
 	if pre != nil {
 		found = pre.found
@@ -417,10 +420,10 @@ func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir str
 	if cache == nil || cache.Snapshot.IsZero() {
 		return false, nil
 	}
-	m := tm
+	m, lists := tm, tl
 	if cache.Snapshot != target {
 		var err error
-		if m, err = r.LoadManifest(ctx, cache.Snapshot); err != nil {
+		if m, lists, err = r.LoadManifestLists(ctx, cache.Snapshot); err != nil {
 			return false, nil // origin gone: keep what is there
 		}
 	}
@@ -433,7 +436,40 @@ func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir str
 	if err != nil {
 		return false, err
 	}
+	adoptLists(m.Entries, lists, cur)
 	return len(diffTrees(m.Entries, cur)) == 0, nil
+}
+
+// adoptLists gives each file of cur whose blocks are exactly those that
+// the list blocks of the same path in snap name those list blocks
+// instead, so that diffTrees finds them the same without snap's lists
+// expanded: each is walked a list block at a time (BlockLists.chunks).
+func adoptLists(snap []Entry, lists *BlockLists, cur []Entry) {
+	listed := map[string]*Entry{}
+	for i := range snap {
+		if e := &snap[i]; e.Type == TypeFile && len(e.Lists) > 0 && len(e.Blocks) == 0 {
+			listed[e.Path] = e
+		}
+	}
+	for i := range cur {
+		c := &cur[i]
+		e := listed[c.Path]
+		if e == nil || c.Type != TypeFile || c.Size != e.Size || !walksAs(lists, e, c.Blocks) {
+			continue
+		}
+		c.Blocks, c.Lists = nil, e.Lists
+	}
+}
+
+// walksAs reports whether e's blocks, walked through lists, are blocks.
+func walksAs(lists *BlockLists, e *Entry, blocks []BlockRef) bool {
+	for part := range lists.chunks(e) {
+		if len(part) > len(blocks) || !slices.Equal(part, blocks[:len(part)]) {
+			return false
+		}
+		blocks = blocks[len(part):]
+	}
+	return len(blocks) == 0
 }
 
 // scannedEntries turns a scan into entries, taking file content from the
