@@ -90,7 +90,7 @@ func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, li
 	if err := finishDirs(root, target); err != nil {
 		return nil, err
 	}
-	return statTree(target, lists, oldCache, vouched), nil
+	return statTree(target, lists, int64(r.cfg.Chunker.Min), oldCache, vouched), nil
 }
 
 // removeTemps deletes the temporary files of a killed restore that a walk
@@ -425,12 +425,15 @@ func writeSymlink(p string, e *Entry) error {
 // vouched[i] is the stat of target[i] restore can vouch for (writeFiles,
 // ScatterRestore.Finish), nil where it cannot: such a file is left out,
 // and read again by the next save. Files whose blocks are in list blocks
-// (lists, nil when expanded) have them expanded for the cache up to
-// statCacheBlocks in all; beyond, a file is recorded by its list blocks
-// alone: the next restore still skips it (statCache.holds), the next
-// save reads it again. The cache then costs what restore can afford, not
-// what a snapshot naming a list block a million times claims.
-func statTree(target []Entry, lists *BlockLists, old *statCache, vouched []*fileStat) *statCache {
+// (lists, nil when expanded) have them expanded for the cache while they
+// are cut as this repository cuts (blocks of minBlock bytes or more but
+// the last: the cache then costs a fraction of what restore wrote and
+// verified), or up to statCacheBlocks in all. A file beyond both, such
+// as one list block of tiny blocks named a million times, is recorded by
+// its list blocks alone: the next restore still skips it
+// (statCache.holds), the next save reads it again. The cache then costs
+// what restore did, not what a snapshot claims.
+func statTree(target []Entry, lists *BlockLists, minBlock int64, old *statCache, vouched []*fileStat) *statCache {
 	c := &statCache{Files: map[string]*statEntry{}}
 	if old != nil {
 		for p, e := range old.Files {
@@ -449,8 +452,12 @@ func statTree(target []Entry, lists *BlockLists, old *statCache, vouched []*file
 			delete(c.Files, e.Path)
 			continue
 		}
-		blocks := lists.expanded(e, budget)
-		budget -= len(blocks)
+		limit := budget
+		if minBlock > 0 {
+			limit = max(limit, int(e.Size/minBlock)+1)
+		}
+		blocks := lists.expanded(e, limit)
+		budget = max(0, budget-len(blocks))
 		c.Files[e.Path] = &statEntry{Size: st.Size, MTime: st.MTime, CTime: st.CTime, Ino: st.Ino, Blocks: blocks, Lists: e.Lists}
 		newest = max(newest, st.CTime)
 	}

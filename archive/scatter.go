@@ -424,7 +424,7 @@ func (s *ScatterRestore) Finish(ctx context.Context) (*RestoreResult, error) {
 			next++
 		}
 	}
-	cache := statTree(s.target, nil, oldCache, vouched)
+	cache := statTree(s.target, nil, 0, oldCache, vouched)
 	cache.Snapshot, cache.State = s.id, s.state
 	_ = saveStatCache(s.o.CacheDir, s.root, cache)
 	if s.marker != "" {
