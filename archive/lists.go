@@ -110,9 +110,10 @@ func listsCover(lists []BlockRef, n int) bool {
 // stored in list blocks, reading those from r, verified (invariant 2). The
 // list blocks are found in r's loaded index, or else by FindBlocks (a
 // remote whose index is not loaded), and read with ranged reads coalesced
-// per pack. Restore and pull need every file's blocks in order; readers
-// that only walk them use ReadBlockLists, whose memory follows the list
-// blocks read, not how often the manifest names them.
+// per pack. Readers that only walk the blocks, restore among them (a
+// file at a time, BlockLists.chunks), use ReadBlockLists instead, whose
+// memory follows the list blocks read, not how often the manifest names
+// them.
 func (r *Repository) ExpandLists(ctx context.Context, m *Manifest) error {
 	lists, err := r.ReadBlockLists(ctx, m)
 	if err != nil {
