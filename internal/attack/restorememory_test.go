@@ -42,7 +42,7 @@ func (h *hostile) zeroList() archive.BlockRef {
 // Restore now walks each file's blocks a list block at a time as it
 // writes it, and pull --restore, above 2 million references, pulls and
 // then restores: both stay under restoreRSS, and the file comes out
-// whole.
+// whole. Push and prune, which expanded every list too, walk them.
 func TestRestoreMemoryFollowsWork(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		list := h.zeroList()
@@ -53,21 +53,37 @@ func TestRestoreMemoryFollowsWork(t *testing.T) {
 			lists[i] = list
 		}
 		h.publish("evil", archive.EncodeManifest(manifest(dirEntry("db"), listsEntry("db/zeros", size, lists))))
+		other := filepath.Join(h.victim.root, "other-remote")
 		for _, tc := range []struct {
-			name string
-			args []string
+			name    string
+			args    []string
+			dataDir bool // restores into an empty DATA_DIR of its own
+			extra   map[string]string
+			rss     int64 // push and prune only walk the lists: what reading the 2.5 MB manifest takes
 		}{
-			{"pull --restore into an empty DATA_DIR", []string{"pull", "evil", "--restore"}},
-			{"restore of the pulled state", []string{"restore", "evil"}},
+			{"pull --restore into an empty DATA_DIR", []string{"pull", "evil", "--restore"}, true, nil, restoreRSS},
+			{"restore of the pulled state", []string{"restore", "evil"}, true, nil, restoreRSS},
+			{"push of the pulled state", []string{"push", "evil"}, false, map[string]string{"STATEPACK_REMOTE": other}, 48 << 20},
+			{"prune of the store holding it", []string{"prune"}, false, nil, 48 << 20},
 		} {
+			extra := map[string]string{}
+			for k, v := range tc.extra {
+				extra[k] = v
+			}
 			data := filepath.Join(h.victim.root, strings.ReplaceAll(tc.name, " ", "-"))
-			r := h.victim.runWith(map[string]string{"DATA_DIR": data}, runLimit, tc.args...)
+			if tc.dataDir {
+				extra["DATA_DIR"] = data
+			}
+			r := h.victim.runWith(extra, runLimit, tc.args...)
 			t.Logf("statepack %s: exit %d in %v, peak RSS %d MiB", strings.Join(tc.args, " "), r.code, r.took, r.maxRSS>>20)
 			if r.code != 0 {
 				t.Fatalf("%s:\n%s", tc.name, r)
 			}
-			if r.maxRSS > restoreRSS {
-				t.Errorf("%s: peak RSS %d MiB, want under %d MiB", tc.name, r.maxRSS>>20, restoreRSS>>20)
+			if r.maxRSS > tc.rss {
+				t.Errorf("%s: peak RSS %d MiB, want under %d MiB", tc.name, r.maxRSS>>20, tc.rss>>20)
+			}
+			if !tc.dataDir {
+				continue
 			}
 			got, err := os.ReadFile(filepath.Join(data, "db", "zeros"))
 			if err != nil || len(got) != size || strings.Trim(string(got), "\x00") != "" {
