@@ -1,6 +1,7 @@
 package archive_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // whose stat changed but whose content did not is hashed and walked
 // against the snapshot's list blocks, and found the same (no backup);
 // one whose content changed, at the same size, is saved first
-// (invariant 4).
+// (invariant 4). status and diff compare the same way.
 func TestRestoreBackupCheckWithoutExpanding(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -54,6 +55,14 @@ func TestRestoreBackupCheckWithoutExpanding(t *testing.T) {
 			}
 			if err := os.Chmod(db, 0o644); err != nil { // a new ctime: the stat cache no longer vouches
 				t.Fatal(err)
+			}
+			// status and diff walk the lists as the backup check does.
+			_, _, changes, err := r.DataDirChanges(context.Background(), dir, cache)
+			if err != nil || (len(changes) > 0) != tc.change {
+				t.Errorf("status: %v changes (%v), want changes %v", changes, err, tc.change)
+			}
+			if d, err := r.Diff(context.Background(), v0.Snapshot, v1.Snapshot); err != nil || len(d) != 1 || d[0].Path != "small" {
+				t.Errorf("diff of the two snapshots: %v (%v), want small alone", d, err)
 			}
 			target, want := v1.Snapshot, v1tree
 			if tc.toOld {

@@ -42,7 +42,8 @@ func (h *hostile) zeroList() archive.BlockRef {
 // Restore now walks each file's blocks a list block at a time as it
 // writes it, and pull --restore, above 2 million references, pulls and
 // then restores: both stay under restoreRSS, and the file comes out
-// whole. Push and prune, which expanded every list too, walk them.
+// whole. Push, prune, status, diff and repair, which expanded every list
+// too, walk them.
 func TestRestoreMemoryFollowsWork(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		list := h.zeroList()
@@ -54,6 +55,7 @@ func TestRestoreMemoryFollowsWork(t *testing.T) {
 		}
 		h.publish("evil", archive.EncodeManifest(manifest(dirEntry("db"), listsEntry("db/zeros", size, lists))))
 		other := filepath.Join(h.victim.root, "other-remote")
+		restored := filepath.Join(h.victim.root, "restore-of-the-pulled-state")
 		for _, tc := range []struct {
 			name    string
 			args    []string
@@ -65,6 +67,9 @@ func TestRestoreMemoryFollowsWork(t *testing.T) {
 			{"restore of the pulled state", []string{"restore", "evil"}, true, nil, restoreRSS},
 			{"push of the pulled state", []string{"push", "evil"}, false, map[string]string{"STATEPACK_REMOTE": other}, 48 << 20},
 			{"prune of the store holding it", []string{"prune"}, false, nil, 48 << 20},
+			{"status of the restored DATA_DIR", []string{"status"}, false, map[string]string{"DATA_DIR": restored}, 48 << 20},
+			{"diff with the restored DATA_DIR", []string{"diff", "evil"}, false, map[string]string{"DATA_DIR": restored}, 48 << 20},
+			{"diff with another snapshot", []string{"diff", "mine", "evil"}, false, nil, 48 << 20},
 		} {
 			extra := map[string]string{}
 			for k, v := range tc.extra {
