@@ -53,7 +53,7 @@ func entryDiff(a, b *Entry) []string {
 	if a.Type != b.Type {
 		return []string{"type"}
 	}
-	if a.Size != b.Size || !slices.Equal(a.Blocks, b.Blocks) {
+	if a.Size != b.Size || !sameBlocks(a, b) {
 		what = append(what, "content")
 	}
 	if a.Target != b.Target {
@@ -71,6 +71,16 @@ func entryDiff(a, b *Entry) []string {
 	return what
 }
 
+// sameBlocks reports whether two entries have the same blocks. One whose
+// blocks are in list blocks not expanded (restore's snapshot) compares
+// its list blocks, which name the same blocks when they are the same.
+func sameBlocks(a, b *Entry) bool {
+	if len(a.Lists) > 0 && len(b.Lists) > 0 && (len(a.Blocks) == 0 || len(b.Blocks) == 0) {
+		return slices.Equal(a.Lists, b.Lists)
+	}
+	return slices.Equal(a.Blocks, b.Blocks)
+}
+
 // Diff compares two snapshots.
 func (r *Repository) Diff(ctx context.Context, from, to ID) ([]Change, error) {
 	// Once, for both manifests' block lists (else each would scan the
@@ -78,21 +88,25 @@ func (r *Repository) Diff(ctx context.Context, from, to ID) ([]Change, error) {
 	if _, err := r.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
-	a, err := r.LoadManifest(ctx, from)
+	// The lists are walked, never expanded (adoptLists): a snapshot
+	// naming one list block a million times costs what it reads.
+	a, la, err := r.LoadManifestLists(ctx, from)
 	if err != nil {
 		return nil, err
 	}
-	b, err := r.LoadManifest(ctx, to)
+	b, lb, err := r.LoadManifestLists(ctx, to)
 	if err != nil {
 		return nil, err
 	}
+	adoptLists(a.Entries, la, b.Entries)
+	adoptLists(b.Entries, lb, a.Entries)
 	return diffTrees(a.Entries, b.Entries), nil
 }
 
 // DiffDataDir compares a snapshot with the directory on disk. Files the
 // stat cache cannot vouch for are read and chunked to compare content.
 func (r *Repository) DiffDataDir(ctx context.Context, snap ID, dataDir, cacheDir string) ([]Change, error) {
-	m, err := r.LoadManifest(ctx, snap)
+	m, lists, err := r.LoadManifestLists(ctx, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +118,7 @@ func (r *Repository) DiffDataDir(ctx context.Context, snap ID, dataDir, cacheDir
 	if err != nil {
 		return nil, err
 	}
+	adoptLists(m.Entries, lists, cur)
 	return diffTrees(m.Entries, cur), nil
 }
 
@@ -155,7 +170,7 @@ func (r *Repository) DataDirChanges(ctx context.Context, dataDir, cacheDir strin
 	if cache == nil || cache.Snapshot.IsZero() {
 		return ID{}, "", nil, nil
 	}
-	m, err := r.LoadManifest(ctx, cache.Snapshot)
+	m, lists, err := r.LoadManifestLists(ctx, cache.Snapshot)
 	if err != nil {
 		return cache.Snapshot, cache.State, nil, err
 	}
@@ -163,6 +178,7 @@ func (r *Repository) DataDirChanges(ctx context.Context, dataDir, cacheDir strin
 	if err != nil {
 		return cache.Snapshot, cache.State, nil, err
 	}
+	adoptLists(m.Entries, lists, cur)
 	return cache.Snapshot, cache.State, diffTrees(m.Entries, cur), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 
@@ -109,9 +110,10 @@ func listsCover(lists []BlockRef, n int) bool {
 // stored in list blocks, reading those from r, verified (invariant 2). The
 // list blocks are found in r's loaded index, or else by FindBlocks (a
 // remote whose index is not loaded), and read with ranged reads coalesced
-// per pack. Restore and pull need every file's blocks in order; readers
-// that only walk them use ReadBlockLists, whose memory follows the list
-// blocks read, not how often the manifest names them.
+// per pack. Readers that only walk the blocks, restore among them (a
+// file at a time, BlockLists.chunks), use ReadBlockLists instead, whose
+// memory follows the list blocks read, not how often the manifest names
+// them.
 func (r *Repository) ExpandLists(ctx context.Context, m *Manifest) error {
 	lists, err := r.ReadBlockLists(ctx, m)
 	if err != nil {
@@ -351,4 +353,44 @@ func expandEntry(e *Entry, lists map[ID][]BlockRef) error {
 		e.Blocks = append(e.Blocks, lists[l.ID]...)
 	}
 	return nil
+}
+
+// chunks yields e's blocks in file order a part at a time: the inline
+// list in parts of segmentBlocks, or each list block's entries as read
+// (ReadBlockLists). Nothing is expanded, so walking a file costs the
+// parts in hand, not how many blocks its lists name. l may be nil for a
+// manifest whose lists are expanded.
+func (l *BlockLists) chunks(e *Entry) iter.Seq[[]BlockRef] {
+	return func(yield func([]BlockRef) bool) {
+		if len(e.Lists) == 0 || len(e.Blocks) > 0 || l == nil {
+			for part := range slices.Chunk(e.Blocks, segmentBlocks) {
+				if !yield(part) {
+					return
+				}
+			}
+			return
+		}
+		for _, ref := range e.Lists {
+			if !yield(l.lists[ref.ID]) {
+				return
+			}
+		}
+	}
+}
+
+// expanded returns e's blocks in one slice, or nil when its lists name
+// more than limit of them.
+func (l *BlockLists) expanded(e *Entry, limit int) []BlockRef {
+	if len(e.Lists) == 0 || len(e.Blocks) > 0 || l == nil {
+		return e.Blocks
+	}
+	n := e.BlockCount()
+	if n > limit {
+		return nil
+	}
+	out := make([]BlockRef, 0, n)
+	for part := range l.chunks(e) {
+		out = append(out, part...)
+	}
+	return out
 }

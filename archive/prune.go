@@ -138,10 +138,12 @@ func (r *Repository) liveBlocks(ctx context.Context, res *PruneResult) (map[ID]s
 		}
 		for _, h := range hist {
 			reach[h.ID] = true
-			if err := r.ExpandLists(ctx, h.Manifest); err != nil {
+			// Walked, not expanded: memory follows the live blocks.
+			lists, err := r.ReadBlockLists(ctx, h.Manifest)
+			if err != nil {
 				return nil, fmt.Errorf("snapshot %s: %w", h.ID.Short(), err)
 			}
-			h.Manifest.AllBlocks(func(_ *Entry, b BlockRef) { live[b.ID] = struct{}{} })
+			lists.Each(h.Manifest, func(_ *Entry, b BlockRef) { live[b.ID] = struct{}{} })
 		}
 	}
 	snaps, err := r.Snapshots(ctx)

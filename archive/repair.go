@@ -194,7 +194,7 @@ func (r *Repository) checkSnapshotsAfterRepair(ctx context.Context, rep *RepairR
 		return err
 	}
 	for _, id := range snaps {
-		m, err := r.LoadManifest(ctx, id)
+		m, lists, err := r.LoadManifestLists(ctx, id)
 		if err != nil {
 			rep.Snapshots = append(rep.Snapshots, SnapshotLoss{Snapshot: id.String(), Error: err.Error()})
 			if err := r.be.Delete(ctx, snapshotName(id)); err != nil {
@@ -203,7 +203,7 @@ func (r *Repository) checkSnapshotsAfterRepair(ctx context.Context, rep *RepairR
 			continue
 		}
 		var files []string
-		m.AllBlocks(func(e *Entry, b BlockRef) {
+		lists.Each(m, func(e *Entry, b BlockRef) {
 			if !r.Index().Has(b.ID) && (len(files) == 0 || files[len(files)-1] != e.Path) {
 				files = append(files, e.Path)
 			}

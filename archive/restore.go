@@ -88,7 +88,8 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	if done {
 		return res, nil
 	}
-	m, err = r.loadForRestore(ctx, o.Snapshot, m)
+	var lists *BlockLists
+	m, lists, err = r.loadForRestore(ctx, o.Snapshot, m)
 	if err == nil {
 		m.Entries = restoreModes(m.Entries, o.KeepSetuid)
 		err = prepareRoot(root)
@@ -123,14 +124,14 @@ func (r *Repository) Restore(ctx context.Context, o RestoreOptions) (*RestoreRes
 	if _, err := os.Stat(marker); err == nil {
 		res.Resumed = true // the first attempt already saved what was there
 	} else if !o.NoBackup {
-		if res.Backup, err = r.backupIfChanged(ctx, root, o, o.Snapshot, m, pre); err != nil {
+		if res.Backup, err = r.backupIfChanged(ctx, root, o, o.Snapshot, m, lists, pre); err != nil {
 			return nil, fmt.Errorf("save DATA_DIR before restoring (pass --no-backup to skip): %w", err)
 		}
 	}
 	if err := writeMarker(marker, o.Snapshot); err != nil {
 		return nil, backupNamed(fmt.Errorf("record restore in %s: %w", o.CacheDir, err), res.Backup)
 	}
-	cache, err := r.applyTree(ctx, root, m, o, res, pre)
+	cache, err := r.applyTree(ctx, root, m, lists, o, res, pre)
 	if err != nil {
 		return nil, backupNamed(err, res.Backup)
 	}
@@ -221,23 +222,19 @@ func sameAsRecorded(e *Entry, c *scanned, cache *statCache) bool {
 	case TypeSymlink:
 		return c.Target == e.Target
 	case TypeFile:
-		ce, ok := cache.fresh(e.Path, c.stat)
-		if !ok || c.Size != e.Size {
-			return false
-		}
-		if len(e.Lists) > 0 {
-			return slices.Equal(ce.Lists, e.Lists)
-		}
-		return slices.Equal(ce.Blocks, e.Blocks)
+		return c.Size == e.Size && cache.holds(e, c.stat)
 	}
 	return true
 }
 
 // loadForRestore loads the index and, meanwhile, the snapshot unless m
 // (unexpanded) is it already; then reads the snapshot's block lists (found
-// through the index) and makes sure every block is indexed before a byte
-// is written.
-func (r *Repository) loadForRestore(ctx context.Context, id ID, m *Manifest) (*Manifest, error) {
+// through the index, verified) and makes sure every block is indexed
+// before a byte is written. The lists are not expanded: each file's
+// blocks are walked through them as it is written (BlockLists.chunks),
+// so that a snapshot naming one list block a million times costs what
+// restore writes, not what the snapshot claims.
+func (r *Repository) loadForRestore(ctx context.Context, id ID, m *Manifest) (*Manifest, *BlockLists, error) {
 	indexed := make(chan error, 1)
 	go func() {
 		_, err := r.LoadIndex(ctx)
@@ -248,18 +245,19 @@ func (r *Repository) loadForRestore(ctx context.Context, id ID, m *Manifest) (*M
 		m, err = r.LoadManifestUnexpanded(ctx, id)
 	}
 	if ierr := <-indexed; ierr != nil {
-		return nil, ierr
+		return nil, nil, ierr
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := r.ExpandLists(ctx, m); err != nil {
-		return nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), r.Location(), err)
+	lists, err := r.ReadBlockLists(ctx, m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), r.Location(), err)
 	}
-	if err := r.checkBlocks(id, m); err != nil {
-		return nil, err
+	if err := r.checkBlocks(id, m, lists); err != nil {
+		return nil, nil, err
 	}
-	return m, nil
+	return m, lists, nil
 }
 
 // pendingScan is a walk of DATA_DIR under way.
@@ -301,9 +299,9 @@ func (p *pendingScan) wait() (*treeScan, error) {
 }
 
 // checkBlocks makes sure every block is indexed before a byte is written.
-func (r *Repository) checkBlocks(id ID, m *Manifest) error {
+func (r *Repository) checkBlocks(id ID, m *Manifest, lists *BlockLists) error {
 	var err error
-	m.AllBlocks(func(e *Entry, b BlockRef) {
+	lists.Each(m, func(e *Entry, b BlockRef) {
 		if err == nil && !r.Index().Has(b.ID) {
 			err = fmt.Errorf("snapshot %s is incomplete in %s: block %s of %s is missing; nothing was changed (pull it again, or run `statepack verify`)", id.Short(), r.Location(), b.ID.Short(), e.Path)
 		}
@@ -363,8 +361,8 @@ func InterruptedRestore(cacheDir, dataDir string) (ID, bool) {
 // backupIfChanged saves DATA_DIR as a version of the backup state unless it
 // is empty or still equal to the snapshot it was last saved as or restored
 // from.
-func (r *Repository) backupIfChanged(ctx context.Context, root string, o RestoreOptions, id ID, m *Manifest, pre *treeScan) (*SaveResult, error) {
-	same, err := r.unchangedSinceKnown(ctx, root, o.CacheDir, id, m, pre)
+func (r *Repository) backupIfChanged(ctx context.Context, root string, o RestoreOptions, id ID, m *Manifest, lists *BlockLists, pre *treeScan) (*SaveResult, error) {
+	same, err := r.unchangedSinceKnown(ctx, root, o.CacheDir, id, m, lists, pre)
 	if err != nil || same {
 		return nil, err
 	}
@@ -395,9 +393,12 @@ type treeScan struct {
 
 // unchangedSinceKnown reports whether root is empty, or matches the
 // snapshot recorded in its stat cache by stat data alone. pre, when set,
-// is root's walk, with the stat cache read as it began; target (manifest tm) is the snapshot being restored,
-// which is the recorded one when DATA_DIR is already at it.
-func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir string, target ID, tm *Manifest, pre *treeScan) (bool, error) {
+// is root's walk, with the stat cache read as it began; target (manifest tm
+// with its block lists tl, not expanded) is the snapshot being restored,
+// which is the recorded one when DATA_DIR is already at it. Neither
+// snapshot's lists are expanded: files are compared by their list blocks,
+// or walked through them (adoptLists).
+func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir string, target ID, tm *Manifest, tl *BlockLists, pre *treeScan) (bool, error) {
 	var found []scanned
 	if pre != nil {
 		found = pre.found
@@ -419,10 +420,10 @@ func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir str
 	if cache == nil || cache.Snapshot.IsZero() {
 		return false, nil
 	}
-	m := tm
+	m, lists := tm, tl
 	if cache.Snapshot != target {
 		var err error
-		if m, err = r.LoadManifest(ctx, cache.Snapshot); err != nil {
+		if m, lists, err = r.LoadManifestLists(ctx, cache.Snapshot); err != nil {
 			return false, nil // origin gone: keep what is there
 		}
 	}
@@ -435,7 +436,40 @@ func (r *Repository) unchangedSinceKnown(ctx context.Context, root, cacheDir str
 	if err != nil {
 		return false, err
 	}
+	adoptLists(m.Entries, lists, cur)
 	return len(diffTrees(m.Entries, cur)) == 0, nil
+}
+
+// adoptLists gives each file of cur whose blocks are exactly those that
+// the list blocks of the same path in snap name those list blocks
+// instead, so that diffTrees finds them the same without snap's lists
+// expanded: each is walked a list block at a time (BlockLists.chunks).
+func adoptLists(snap []Entry, lists *BlockLists, cur []Entry) {
+	listed := map[string]*Entry{}
+	for i := range snap {
+		if e := &snap[i]; e.Type == TypeFile && len(e.Lists) > 0 && len(e.Blocks) == 0 {
+			listed[e.Path] = e
+		}
+	}
+	for i := range cur {
+		c := &cur[i]
+		e := listed[c.Path]
+		if e == nil || c.Type != TypeFile || c.Size != e.Size || !walksAs(lists, e, c.Blocks) {
+			continue
+		}
+		c.Blocks, c.Lists = nil, e.Lists
+	}
+}
+
+// walksAs reports whether e's blocks, walked through lists, are blocks.
+func walksAs(lists *BlockLists, e *Entry, blocks []BlockRef) bool {
+	for part := range lists.chunks(e) {
+		if len(part) > len(blocks) || !slices.Equal(part, blocks[:len(part)]) {
+			return false
+		}
+		blocks = blocks[len(part):]
+	}
+	return len(blocks) == 0
 }
 
 // scannedEntries turns a scan into entries, taking file content from the
@@ -447,7 +481,7 @@ func scannedEntries(found []scanned, cache *statCache) []Entry {
 		out[i] = e.Entry
 		if e.Type == TypeFile {
 			if ce, ok := cache.fresh(e.Path, e.stat); ok {
-				out[i].Blocks = ce.Blocks
+				out[i].Blocks, out[i].Lists = ce.Blocks, ce.Lists
 			} else {
 				out[i].Blocks = []BlockRef{{Size: uint32(e.Size)}} // unknown content
 			}

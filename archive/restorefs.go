@@ -45,7 +45,7 @@ func isRestoreTemp(name string) bool {
 
 // applyTree changes root into the snapshot's tree and returns the stat
 // cache that describes the result.
-func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o RestoreOptions, res *RestoreResult, pre *treeScan) (*statCache, error) {
+func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, lists *BlockLists, o RestoreOptions, res *RestoreResult, pre *treeScan) (*statCache, error) {
 	sink := progress.Or(o.Progress)
 	target := selectEntries(m.Entries, o.Only)
 	var found []scanned
@@ -83,14 +83,14 @@ func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, o 
 		total += e.Size
 	}
 	sink.Phase("restore", int64(len(target)), total)
-	vouched, err := r.writeFiles(ctx, root, target, cur, oldCache, sink, res)
+	vouched, err := r.writeFiles(ctx, root, target, lists, cur, oldCache, sink, res)
 	if err != nil {
 		return nil, err
 	}
 	if err := finishDirs(root, target); err != nil {
 		return nil, err
 	}
-	return statTree(target, oldCache, vouched), nil
+	return statTree(target, lists, int64(r.cfg.Chunker.Min), oldCache, vouched), nil
 }
 
 // removeTemps deletes the temporary files of a killed restore that a walk
@@ -300,8 +300,9 @@ func setMeta(p string, e *Entry, link bool) error {
 // already identical, metadata included, whose stat from the walk the
 // old cache vouched for. A file whose metadata restore set in place is
 // not vouched for: setting its mtime would hide a write made meanwhile.
-func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry, cur map[string]*scanned, cache *statCache, sink progress.Sink, res *RestoreResult) ([]*fileStat, error) {
+func (r *Repository) writeFiles(ctx context.Context, root string, target []Entry, lists *BlockLists, cur map[string]*scanned, cache *statCache, sink progress.Sink, res *RestoreResult) ([]*fileStat, error) {
 	packs := newPackFiles(r)
+	packs.lists = lists
 	defer packs.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
@@ -389,8 +390,7 @@ func identical(e *Entry, c *scanned, cache *statCache) bool {
 	if e.Type == TypeSymlink {
 		return c.Target == e.Target
 	}
-	ce, ok := cache.fresh(e.Path, c.stat)
-	return ok && slices.Equal(ce.Blocks, e.Blocks)
+	return cache.holds(e, c.stat)
 }
 
 func fixMeta(p string, e *Entry, c *scanned) error {
@@ -424,8 +424,16 @@ func writeSymlink(p string, e *Entry) error {
 // next save reads none of them and the next restore rewrites none.
 // vouched[i] is the stat of target[i] restore can vouch for (writeFiles,
 // ScatterRestore.Finish), nil where it cannot: such a file is left out,
-// and read again by the next save.
-func statTree(target []Entry, old *statCache, vouched []*fileStat) *statCache {
+// and read again by the next save. Files whose blocks are in list blocks
+// (lists, nil when expanded) have them expanded for the cache while they
+// are cut as this repository cuts (blocks of minBlock bytes or more but
+// the last: the cache then costs a fraction of what restore wrote and
+// verified), or up to statCacheBlocks in all. A file beyond both, such
+// as one list block of tiny blocks named a million times, is recorded by
+// its list blocks alone: the next restore still skips it
+// (statCache.holds), the next save reads it again. The cache then costs
+// what restore did, not what a snapshot claims.
+func statTree(target []Entry, lists *BlockLists, minBlock int64, old *statCache, vouched []*fileStat) *statCache {
 	c := &statCache{Files: map[string]*statEntry{}}
 	if old != nil {
 		for p, e := range old.Files {
@@ -433,7 +441,9 @@ func statTree(target []Entry, old *statCache, vouched []*fileStat) *statCache {
 		}
 	}
 	var newest int64
-	for i, e := range target {
+	budget := statCacheBlocks
+	for i := range target {
+		e := &target[i]
 		if e.Type != TypeFile {
 			continue
 		}
@@ -442,7 +452,13 @@ func statTree(target []Entry, old *statCache, vouched []*fileStat) *statCache {
 			delete(c.Files, e.Path)
 			continue
 		}
-		c.Files[e.Path] = &statEntry{Size: st.Size, MTime: st.MTime, CTime: st.CTime, Ino: st.Ino, Blocks: e.Blocks, Lists: e.Lists}
+		limit := budget
+		if minBlock > 0 {
+			limit = max(limit, int(e.Size/minBlock)+1)
+		}
+		blocks := lists.expanded(e, limit)
+		budget = max(0, budget-len(blocks))
+		c.Files[e.Path] = &statEntry{Size: st.Size, MTime: st.MTime, CTime: st.CTime, Ino: st.Ino, Blocks: blocks, Lists: e.Lists}
 		newest = max(newest, st.CTime)
 	}
 	// Files restore just wrote have a ctime of about now. Waiting out the
@@ -514,3 +530,8 @@ func (r *Repository) hashFile(ctx context.Context, root, rel string, sp *splitte
 		out = append(out, BlockRef{ID: Hash(data), Size: uint32(len(data))})
 	}
 }
+
+// statCacheBlocks bounds the blocks of list files one restore records in
+// the stat cache (36 bytes each in memory, about as many on disk): a
+// million blocks are 64 GiB of files at the default block size.
+const statCacheBlocks = 1 << 20

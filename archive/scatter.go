@@ -97,7 +97,7 @@ func (r *Repository) StartScatterRestore(ctx context.Context, id ID, m *Manifest
 	if o.DataDir == "" {
 		return nil, ErrNoDataDir
 	}
-	if !o.Only.Empty() {
+	if !o.Only.Empty() || !ScatterFits(m) {
 		return nil, nil
 	}
 	root, err := filepath.Abs(o.DataDir)
@@ -197,6 +197,27 @@ func firstMissing(root string) (string, error) {
 			return missing, nil
 		}
 	}
+}
+
+// maxScatterBlocks bounds the block references a scatter plans: it holds
+// every file's blocks expanded and a map from block to where it goes,
+// about 60 bytes a reference. A snapshot that names more (128 GiB of
+// files at the default block size, or a list block named a million
+// times) is pulled, then restored, which holds the blocks of the files
+// it is writing only.
+const maxScatterBlocks = 2 << 20
+
+// ScatterFits reports whether a scatter may restore m as its blocks
+// arrive (StartScatterRestore): whether m names at most
+// maxScatterBlocks blocks, counted without expanding its lists.
+func ScatterFits(m *Manifest) bool {
+	n := 0
+	for i := range m.Entries {
+		if n += m.Entries[i].BlockCount(); n > maxScatterBlocks {
+			return false
+		}
+	}
+	return true
 }
 
 // plan records where every block of every file goes.
@@ -403,7 +424,7 @@ func (s *ScatterRestore) Finish(ctx context.Context) (*RestoreResult, error) {
 			next++
 		}
 	}
-	cache := statTree(s.target, oldCache, vouched)
+	cache := statTree(s.target, nil, 0, oldCache, vouched)
 	cache.Snapshot, cache.State = s.id, s.state
 	_ = saveStatCache(s.o.CacheDir, s.root, cache)
 	if s.marker != "" {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/zeebo/blake3"
 )
@@ -73,11 +74,40 @@ func (c *statCache) fresh(rel string, st fileStat) (*statEntry, bool) {
 	if blocksSize(e.Blocks) != e.Size {
 		return nil, false // a damaged cache: its blocks are not this file
 	}
-	window := windowOf(st)
-	if e.CTime >= c.Recorded-window || e.MTime >= c.Recorded-window {
+	if !c.settled(e) {
 		return nil, false
 	}
 	return e, true
+}
+
+// settled reports whether the cache recorded e a racy window after its
+// last change, so that any change since shows in its stat.
+func (c *statCache) settled(e *statEntry) bool {
+	window := windowOf(fileStat{CTime: e.CTime})
+	return e.CTime < c.Recorded-window && e.MTime < c.Recorded-window
+}
+
+// holds reports whether the file at st still has e's content: the cache
+// vouches for it with e's blocks or, for e's list blocks, with the same
+// list blocks (which name the same blocks). A file restore recorded by
+// its list blocks alone (statTree, a file of very many blocks) counts
+// here, never in fresh: save needs the blocks themselves.
+func (c *statCache) holds(e *Entry, st fileStat) bool {
+	if c == nil {
+		return false
+	}
+	listed := len(e.Lists) > 0 && len(e.Blocks) == 0
+	if ce, ok := c.fresh(e.Path, st); ok {
+		if listed {
+			return len(ce.Lists) > 0 && slices.Equal(ce.Lists, e.Lists)
+		}
+		return slices.Equal(ce.Blocks, e.Blocks)
+	}
+	ce := c.Files[e.Path]
+	if !listed || ce == nil || len(ce.Blocks) > 0 || ce.Size != st.Size || ce.MTime != st.MTime || ce.CTime != st.CTime || ce.Ino != st.Ino {
+		return false
+	}
+	return ce.Size == e.Size && c.settled(ce) && slices.Equal(ce.Lists, e.Lists)
 }
 
 // Stat cache encodings: version 2 adds each file's list blocks, so that a

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -175,15 +176,27 @@ func (r *Repository) fillSegments(ctx context.Context, f, src *os.File, e *Entry
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(3)
 	var off int64
-	for start := 0; start < len(e.Blocks); start += segmentBlocks {
-		end := min(start+segmentBlocks, len(e.Blocks))
-		segOff := off
-		for _, b := range e.Blocks[start:end] {
-			off += int64(b.Size)
+	// A file's blocks come a list block at a time (packs.lists): a file
+	// whose lists name millions of blocks holds the segments in flight,
+	// not its whole block list.
+	for part := range packs.lists.chunks(e) {
+		for seg := range slices.Chunk(part, segmentBlocks) {
+			if err := gctx.Err(); err != nil {
+				// A segment failed, or the restore was cancelled: the
+				// rest need not start.
+				if werr := g.Wait(); werr != nil {
+					return werr
+				}
+				return err
+			}
+			segOff := off
+			for _, b := range seg {
+				off += int64(b.Size)
+			}
+			g.Go(func() error {
+				return r.writeSegment(gctx, f, src, seg, segOff, packs, old, cloned)
+			})
 		}
-		g.Go(func() error {
-			return r.writeSegment(gctx, f, src, e.Blocks[start:end], segOff, packs, old, cloned)
-		})
 	}
 	return g.Wait()
 }
@@ -430,6 +443,7 @@ func allZero(b []byte) bool {
 type packFiles struct {
 	reused atomic.Int64 // bytes taken from the files being replaced
 	r      *Repository
+	lists  *BlockLists // the snapshot's list blocks, when not expanded
 	dir    *DirBackend
 	mu     sync.Mutex
 	files  map[ID]*os.File

@@ -117,7 +117,8 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id ar
 		return nil, err
 	}
 	lists, err := local.ReadBlockLists(ctx, m)
-	if err == nil && o.Restore != nil {
+	scatter := o.Restore != nil && archive.ScatterFits(m)
+	if err == nil && scatter {
 		err = lists.Expand(m) // the scatter writes each file's blocks in order
 	}
 	if err != nil {
@@ -128,7 +129,7 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id ar
 	// without --restore, and the caller's restore reports the problem in
 	// its own words, or succeeds if it was passing.
 	var feed *scatterFeed
-	if o.Restore != nil {
+	if scatter {
 		ro := *o.Restore
 		ro.Snapshot = id
 		if s, err := local.StartScatterRestore(ctx, id, m, ro); err == nil && s != nil {

@@ -115,13 +115,22 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head, 
 	if _, err := local.LoadIndex(ctx); err != nil {
 		return err
 	}
-	if err := local.ExpandLists(ctx, m); err != nil {
+	// The lists are walked, not expanded: a snapshot naming one list
+	// block a million times costs what it sends, not what it claims.
+	lists, err := local.ReadBlockLists(ctx, m)
+	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", head.Short(), err)
 	}
-	blocks, _ := blockSet(m, true)
+	blocks := m.ListBlocks()
 	want := make(map[archive.ID]struct{}, len(blocks))
 	for _, b := range blocks {
 		want[b.ID] = struct{}{}
+	}
+	for _, b := range lists.Distinct(m) {
+		if _, dup := want[b.ID]; !dup {
+			want[b.ID] = struct{}{}
+			blocks = append(blocks, b)
+		}
 	}
 	atHead := blocksAtRemoteHead(ctx, local, rhead, want)
 	have, err := remote.FindBlocks(ctx, want)
@@ -213,12 +222,12 @@ func blocksAtRemoteHead(ctx context.Context, local *archive.Repository, rhead ar
 	if rhead.IsZero() || !local.HasSnapshot(ctx, rhead) {
 		return nil
 	}
-	m, err := local.LoadManifest(ctx, rhead)
+	m, lists, err := local.LoadManifestLists(ctx, rhead)
 	if err != nil {
 		return nil
 	}
 	found := map[archive.ID]struct{}{}
-	m.AllBlocks(func(_ *archive.Entry, b archive.BlockRef) {
+	lists.Each(m, func(_ *archive.Entry, b archive.BlockRef) {
 		if _, ok := want[b.ID]; ok {
 			found[b.ID] = struct{}{}
 			delete(want, b.ID)

@@ -80,30 +80,6 @@ func jobs(n int) int {
 	return min(n, 64)
 }
 
-// blockSet collects the distinct blocks of a manifest, its list blocks
-// too when withLists.
-func blockSet(m *archive.Manifest, withLists bool) ([]archive.BlockRef, int64) {
-	seen := map[archive.ID]struct{}{}
-	var out []archive.BlockRef
-	var total int64
-	add := func(refs []archive.BlockRef) {
-		for _, b := range refs {
-			if _, dup := seen[b.ID]; !dup {
-				seen[b.ID] = struct{}{}
-				out = append(out, b)
-				total += int64(b.Size)
-			}
-		}
-	}
-	for i := range m.Entries {
-		if withLists {
-			add(m.Entries[i].Lists)
-		}
-		add(m.Entries[i].Blocks)
-	}
-	return out, total
-}
-
 // EmptyRemoteError: the remote holds no repository yet (nothing was pushed
 // there). Pull treats it as a cache miss; it matches archive.ErrNotRepository.
 type EmptyRemoteError struct {
