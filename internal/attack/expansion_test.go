@@ -178,8 +178,8 @@ func TestHostileHugeSnapshot(t *testing.T) {
 // reference, a manifest may still name one list block of 32 entries
 // 200,000 times (7 MB for 6.4 million block references, 230 MB
 // expanded). show, verify and pull walk the lists without expanding
-// them, so they cost what they read. (Restoring expands them: it writes
-// every block of every file in order.)
+// them, so they cost what they read; restore walks them too
+// (TestRestoreMemoryFollowsWork).
 func TestHostileListRepeats(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		small := h.listBlock(32)
