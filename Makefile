@@ -59,8 +59,8 @@ lint: $(STATICCHECK)
 # Without MinIO the S3 tests skip, or fail under CI=true.
 test: lint $(MINIO)
 	@race=$$($(GO) list $(RACE_PKGS)) && plain=$$($(GO) list ./... | grep -vxF "$$race") || exit 1; \
-	  { STATEPACK_MINIO=$(MINIO) $(GO) test -count=1 -timeout 20m $$plain && \
-	    $(GO) test -count=1 -timeout 20m -run '$(RACE_SKIPPED)' ./archive; } & pid=$$!; \
+	  { STATEPACK_MINIO=$(MINIO) $(GO) test -count=1 -timeout 20m $$plain; p=$$?; \
+	    $(GO) test -count=1 -timeout 20m -run '$(RACE_SKIPPED)' ./archive && exit $$p; } & pid=$$!; \
 	  STATEPACK_MINIO=$(MINIO) $(GO) test -race -count=1 -timeout 20m $$race; r=$$?; \
 	  wait $$pid && exit $$r
 
