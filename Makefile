@@ -12,6 +12,13 @@ STATICCHECK_MOD := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 BENCH_MB    ?= 1024
 TORTURE_N   ?= 200
+# Packages with goroutines of their own, tested under -race by `make test`.
+# Not chunker: it runs none (save's goroutines that share it are archive's),
+# and -race makes its tests ten times slower.
+RACE_PKGS   ?= ./archive/... ./remote/... ./cmd/statepack ./internal/output \
+               ./internal/faultnet ./internal/benchutil ./internal/miniotest ./internal/localstack
+# The archive tests that skip under -race (skipUnderRace), for the plain pass.
+RACE_SKIPPED := ^Test(ManySmallFiles|SparseHugeFile)$$
 
 export GOFLAGS := -buildvcs=false
 
@@ -41,8 +48,22 @@ lint: $(STATICCHECK)
 
 # The whole suite: unit, integration (real binary), S3 against a real MinIO
 # started on a free loopback port, and the fuzz targets' seed corpora.
+# Two passes at once, both of which must pass:
+#  - race: RACE_PKGS, the packages with goroutines of their own, under the
+#    race detector instead of plainly (the same tests); the binary their
+#    CLI tests start is built with -race too (internal/testbin). The few
+#    tests whose size, not concurrency, makes them minutes long under
+#    -race skip there (archive's skipUnderRace) ...
+#  - plain: ... and run here, with every other package (the integration
+#    suites internal/attack and internal/torture, whose memory bounds a
+#    race binary would break).
+# Without MinIO the S3 tests skip, or fail under CI=true.
 test: lint $(MINIO)
-	STATEPACK_MINIO=$(MINIO) $(GO) test -count=1 -timeout 20m ./...
+	@race=$$($(GO) list $(RACE_PKGS)) && plain=$$($(GO) list ./... | grep -vxF "$$race") || exit 1; \
+	  { STATEPACK_MINIO=$(MINIO) $(GO) test -count=1 -timeout 20m $$plain; p=$$?; \
+	    $(GO) test -count=1 -timeout 20m -run '$(RACE_SKIPPED)' ./archive && exit $$p; } & pid=$$!; \
+	  STATEPACK_MINIO=$(MINIO) $(GO) test -race -count=1 -timeout 20m $$race; r=$$?; \
+	  wait $$pid && exit $$r
 
 # Everything but the S3 tests, for a quick loop while editing.
 test-short:

@@ -385,8 +385,12 @@ func (x *Index) Has(id ID) bool {
 	return ok
 }
 
-func (x *Index) loc(e idxEntry) Location {
-	return Location{Pack: x.packs[e.pack], Offset: e.offset, Stored: e.stored, Raw: e.raw, Encoding: e.enc}
+// loc is e's location; x.mu must be held.
+func (x *Index) loc(e idxEntry) Location { return locIn(x.packs, e) }
+
+// locIn is e's location given the pack list it was numbered in.
+func locIn(packs []ID, e idxEntry) Location {
+	return Location{Pack: packs[e.pack], Offset: e.offset, Stored: e.stored, Raw: e.raw, Encoding: e.enc}
 }
 
 // Len is the number of distinct blocks indexed.
@@ -401,10 +405,14 @@ func (x *Index) Len() int {
 func (x *Index) Each(fn func(ID, Location) error) error {
 	x.mu.Lock()
 	x.mergeLocked()
-	sorted := x.sorted
+	// Both taken under the lock: fn runs unlocked, while AddPack may
+	// append to x.packs (a write of its header). A merge builds a new
+	// sorted slice and appends never change a pack's number, so these
+	// copies stay valid for every entry seen here.
+	sorted, packs := x.sorted, x.packs
 	x.mu.Unlock()
 	for _, e := range sorted {
-		if err := fn(e.id, x.loc(e)); err != nil {
+		if err := fn(e.id, locIn(packs, e)); err != nil {
 			return err
 		}
 	}

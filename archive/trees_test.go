@@ -33,6 +33,7 @@ func TestManySmallFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100,000 files")
 	}
+	skipUnderRace(t)
 	ctx := context.Background()
 	base := fastTempDir(t)
 	be, _ := archive.NewDirBackend(filepath.Join(base, "store"), true)
@@ -69,6 +70,7 @@ func TestSparseHugeFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("4 GiB of holes")
 	}
+	skipUnderRace(t)
 	r, cache := testRepo(t)
 	src := filepath.Join(t.TempDir(), "src")
 	_ = os.MkdirAll(src, 0o755)

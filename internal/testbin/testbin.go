@@ -64,8 +64,12 @@ func build() {
 		return
 	}
 	buildPath = filepath.Join(buildDir, "statepack")
-	cmd := exec.Command("go", "build", "-o", buildPath,
-		"-ldflags", "-X main.version=v0.0.0-test -X main.commit=testcommit", Package)
+	args := []string{"build", "-o", buildPath,
+		"-ldflags", "-X main.version=v0.0.0-test -X main.commit=testcommit"}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, Package)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		buildErr = fmt.Errorf("%v: %s", err, out)
@@ -108,6 +112,11 @@ func New(t testing.TB) *Runner {
 // Environ renders the runner's environment for exec.Cmd.
 func (r *Runner) Environ() []string {
 	env := []string{"PATH=" + os.Getenv("PATH")}
+	if raceEnabled {
+		// A race binary sleeps a second before exiting unless told not
+		// to: seven times the whole run of the CLI tests.
+		env = append(env, "GORACE=atexit_sleep_ms=0")
+	}
 	keys := make([]string, 0, len(r.Env))
 	for k := range r.Env {
 		keys = append(keys, k)
@@ -153,6 +162,11 @@ func (r *Runner) Run(args ...string) Result {
 		res.Code = exit.ExitCode()
 	default:
 		r.T.Fatalf("run statepack %s: %v", strings.Join(args, " "), err)
+	}
+	// Checked here, not by exit status: a race binary exits 66 only
+	// when it would have exited 0, and many runs expect a failure.
+	if raceEnabled && strings.Contains(res.Stderr, "WARNING: DATA RACE") {
+		r.T.Errorf("statepack reported a data race:\n%s", res)
 	}
 	return res
 }
