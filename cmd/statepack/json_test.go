@@ -11,7 +11,7 @@ import (
 )
 
 // TestJSONSchema pins the field names of every command's --json document,
-// the ones its output struct documents (and the README copies): a renamed
+// the ones its output struct documents (and docs/json.md copies): a renamed
 // or dropped field fails here.
 func TestJSONSchema(t *testing.T) {
 	e := newEnv(t)
