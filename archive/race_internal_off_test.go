@@ -1,0 +1,6 @@
+//go:build !race
+
+package archive
+
+// raceDetector: see race_internal_on_test.go.
+const raceDetector = false
