@@ -2,6 +2,8 @@ package archive_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -75,5 +77,43 @@ func TestSaveIntoLargePackConfig(t *testing.T) {
 		if limit := int64(archive.MaxPackTarget + 2*cfg.Chunker.Max); fi.Size() > limit {
 			t.Errorf("pack of %d bytes, want at most %d", fi.Size(), limit)
 		}
+	}
+}
+
+// createdMeanwhile is a backend on which another process creates the
+// repository right after the first read of config found none: the window
+// between OpenOrInit's read of config and its listing.
+type createdMeanwhile struct {
+	archive.Backend
+	t    *testing.T
+	done bool
+}
+
+func (b *createdMeanwhile) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	if name == "config" && !b.done {
+		b.done = true
+		cfg, err := archive.NewConfig(chunker.DefaultParams(), archive.DefaultPackSize)
+		if err == nil {
+			_, err = archive.Init(ctx, b.Backend, cfg)
+		}
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		return nil, fmt.Errorf("config: %w", archive.ErrNotFound)
+	}
+	return b.Backend.Get(ctx, name)
+}
+
+// TestOpenOrInitRacesAnotherInit: four first saves into one new store at
+// once; one read config before another wrote it, then listed the store
+// after, and was told the store held no repository. It opens the
+// repository the other process made.
+func TestOpenOrInitRacesAnotherInit(t *testing.T) {
+	be, err := archive.NewDirBackend(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := archive.OpenOrInit(context.Background(), &createdMeanwhile{Backend: be, t: t}); err != nil {
+		t.Fatalf("store created by another process meanwhile: %v", err)
 	}
 }

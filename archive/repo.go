@@ -58,6 +58,11 @@ func OpenOrInit(ctx context.Context, be Backend) (*Repository, error) {
 		return r, err
 	}
 	if !IsEmpty(ctx, be) {
+		// Another process may have created the repository between the
+		// read of config and the listing: then config is there now.
+		if r, rerr := Open(ctx, be); rerr == nil {
+			return r, nil
+		}
 		return nil, err
 	}
 	cfg, cerr := NewConfig(chunker.DefaultParams(), DefaultPackSize)
