@@ -165,6 +165,13 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 		return r, err
 	}
 	empty := archive.IsEmpty(ctx, be)
+	if !empty {
+		// Another pusher may have created the repository between the
+		// read of config and the listing (as archive.OpenOrInit).
+		if made, oerr := archive.Open(ctx, be); oerr == nil {
+			return made, nil
+		}
+	}
 	if !create && o.initFrom == nil {
 		if empty {
 			return nil, &EmptyRemoteError{Location: be.Location()}
