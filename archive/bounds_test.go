@@ -49,9 +49,19 @@ func putList(t *testing.T, r *Repository, n int) BlockRef {
 	for i := range refs {
 		refs[i] = BlockRef{ID: Hash([]byte{byte(i), byte(i >> 8)}), Size: 1}
 	}
+	return putListOf(t, r, refs)
+}
+
+// putListOf stores the list block of refs, with extra blocks beside it in
+// one pack, and returns the list's reference.
+func putListOf(t *testing.T, r *Repository, refs []BlockRef, extra ...[]byte) BlockRef {
+	t.Helper()
 	list := encodeList(nil, refs)
 	id := Hash(list)
 	b := NewPackBuilder(1 << 20)
+	for _, x := range extra {
+		b.Add(Hash(x), x, len(x), EncodingRaw)
+	}
 	b.Add(id, list, len(list), EncodingRaw)
 	pack, data, entries := b.Finish()
 	ctx := context.Background()

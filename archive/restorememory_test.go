@@ -17,20 +17,7 @@ func putZeroList(t *testing.T, r *Repository) BlockRef {
 	for i := range refs {
 		refs[i] = BlockRef{ID: Hash(zero), Size: 1}
 	}
-	list := encodeList(nil, refs)
-	id := Hash(list)
-	b := NewPackBuilder(1 << 20)
-	b.Add(Hash(zero), zero, len(zero), EncodingRaw)
-	b.Add(id, list, len(list), EncodingRaw)
-	pack, data, entries := b.Finish()
-	ctx := context.Background()
-	if err := r.PutPack(ctx, pack, data); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.PutIndex(ctx, []IndexPack{{Pack: pack, Entries: entries}}); err != nil {
-		t.Fatal(err)
-	}
-	return BlockRef{ID: id, Size: uint32(len(list))}
+	return putListOf(t, r, refs, zero)
 }
 
 // TestRestoreListBombAllocs: restore expanded every file's list blocks
