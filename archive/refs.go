@@ -44,7 +44,9 @@ func (e *NotFoundError) Unwrap() error { return ErrNotFound }
 var ErrAmbiguous = errors.New("ambiguous id prefix")
 
 // ReadRef returns the head snapshot of state and the ref's version tag for
-// a later compare-and-swap.
+// a later compare-and-swap. A ref that holds no snapshot id is an error
+// matching ErrCorrupt that still comes with its tag, so that a forced push
+// or pull can replace it by compare-and-swap.
 func (r *Repository) ReadRef(ctx context.Context, state string) (ID, string, error) {
 	if err := ValidStateName(state); err != nil {
 		return ID{}, "", err
@@ -58,7 +60,7 @@ func (r *Repository) ReadRef(ctx context.Context, state string) (ID, string, err
 	}
 	id, err := parseRef(data)
 	if err != nil {
-		return ID{}, "", fmt.Errorf("ref of state '%s' on %s: %v: %w", state, r.Location(), err, errCorrupt)
+		return ID{}, tag, fmt.Errorf("ref of state '%s' on %s: %v: %w", state, r.Location(), err, errCorrupt)
 	}
 	return id, tag, nil
 }

@@ -32,8 +32,10 @@ func Pull(ctx context.Context, local, remote *archive.Repository, o PullOptions)
 	case err == nil && lhead == rhead && local.HasSnapshot(ctx, rhead):
 		res.UpToDate = true
 		return done()
+	case replaceDamagedRef(err, ltag, o.Force):
+		// --force over a local ref that holds no snapshot id.
 	case err != nil && !errors.Is(err, archive.ErrNotFound):
-		return nil, err
+		return nil, withForceHint(err, ltag)
 	case err == nil && !o.Force:
 		ok, err := remote.IsAncestor(ctx, lhead, rhead)
 		if err != nil {

@@ -35,8 +35,11 @@ func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions)
 	case err == nil && rhead == head:
 		res.UpToDate = true
 		return done()
+	case replaceDamagedRef(err, rtag, o.Force):
+		// --force over a ref that holds no snapshot id: replaced by
+		// compare-and-swap against what it holds.
 	case err != nil && !errors.Is(err, archive.ErrNotFound):
-		return nil, err
+		return nil, withForceHint(err, rtag)
 	case err == nil && !o.Force:
 		ok, err := local.IsAncestor(ctx, rhead, head)
 		if err != nil {

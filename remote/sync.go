@@ -227,3 +227,21 @@ func requests(r *archive.Repository) int64 {
 	}
 	return 0
 }
+
+// replaceDamagedRef reports whether a forced push or pull may replace the
+// receiving side's ref although it holds no snapshot id (err from ReadRef
+// matches ErrCorrupt): it came with its version tag, so the replacement is
+// still a compare-and-swap. Without the tag (an object that is not a
+// file) nothing is replaced.
+func replaceDamagedRef(err error, tag string, force bool) bool {
+	return force && tag != "" && errors.Is(err, archive.ErrCorrupt)
+}
+
+// withForceHint adds to the error of a ref that holds no snapshot id
+// (which came with its version tag) that --force replaces it.
+func withForceHint(err error, tag string) error {
+	if tag != "" && errors.Is(err, archive.ErrCorrupt) {
+		return fmt.Errorf("%w (--force replaces it)", err)
+	}
+	return err
+}
