@@ -452,13 +452,15 @@ func (b *DirBackend) GetVersioned(ctx context.Context, name string) ([]byte, str
 	return data, contentTag(data), nil
 }
 
-// maxVersionedSize bounds what GetVersioned and PutIf read: refs and locks
-// are tiny, and a directory remote is untrusted input (S3Backend has the
-// same bound).
-const maxVersionedSize = 4 << 20
+// MaxVersionedSize bounds what a backend's GetVersioned (and the directory
+// backend's PutIf) reads of a ref or a lock, the only mutable objects: a
+// remote is untrusted input. statepack writes them under 1 KiB, but a lock
+// a foreign writer made with long fields is still a lock to honour (its
+// message is clipped), so the bound is generous.
+const MaxVersionedSize = 4 << 20
 
 // readVersioned reads a small mutable object, refusing one larger than
-// maxVersionedSize by the size of the open file, before reading it.
+// MaxVersionedSize by the size of the open file, before reading it.
 func (b *DirBackend) readVersioned(name string) ([]byte, error) {
 	f, err := b.openObject(name)
 	if err != nil {
@@ -469,15 +471,15 @@ func (b *DirBackend) readVersioned(name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if st.Size() > maxVersionedSize {
+	if st.Size() > MaxVersionedSize {
 		return nil, fmt.Errorf("%s: object of %d bytes is too large for a ref or lock: %w", name, st.Size(), errCorrupt)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxVersionedSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxVersionedSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, mapFSError(err))
 	}
-	if len(data) > maxVersionedSize {
-		return nil, fmt.Errorf("%s: object of more than %d bytes is too large for a ref or lock: %w", name, maxVersionedSize, errCorrupt)
+	if len(data) > MaxVersionedSize {
+		return nil, fmt.Errorf("%s: object of more than %d bytes is too large for a ref or lock: %w", name, MaxVersionedSize, errCorrupt)
 	}
 	return data, nil
 }

@@ -70,7 +70,8 @@
 // paths must be clean, relative, valid UTF-8 without NUL, strictly sorted,
 // and every parent must be a directory entry of the same manifest, which
 // rules out writing beneath a symlink the snapshot itself creates.
-// Decompression is bounded by the recorded raw length.
+// Decompression is bounded by the recorded raw length. Refs and locks,
+// the mutable objects, are read only up to MaxVersionedSize (4 MiB).
 //
 // # Write order
 //

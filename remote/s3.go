@@ -25,9 +25,9 @@ const (
 	// partSize is the multipart part size; minio-go buffers one part at a
 	// time for readers that are not io.ReaderAt.
 	partSize = 16 << 20
-	// maxVersionedSize bounds what GetVersioned reads into memory: refs
-	// and locks are tiny, and a remote is untrusted input.
-	maxVersionedSize = 4 << 20
+	// maxVersionedSize bounds what GetVersioned reads into memory (the
+	// format's bound: see archive.MaxVersionedSize).
+	maxVersionedSize = archive.MaxVersionedSize
 )
 
 // S3Backend is an archive.Backend on an S3 bucket (AWS or any
