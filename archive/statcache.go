@@ -68,7 +68,7 @@ func (c *statCache) fresh(rel string, st fileStat) (*statEntry, bool) {
 		return nil, false
 	}
 	e := c.Files[rel]
-	if e == nil || e.Size != st.Size || e.MTime != st.MTime || e.CTime != st.CTime || e.Ino != st.Ino {
+	if e == nil || !sameStat(e.stat(), st) {
 		return nil, false
 	}
 	if blocksSize(e.Blocks) != e.Size {
@@ -78,6 +78,11 @@ func (c *statCache) fresh(rel string, st fileStat) (*statEntry, bool) {
 		return nil, false
 	}
 	return e, true
+}
+
+// stat is what of a file's stat the cache compares.
+func (e *statEntry) stat() fileStat {
+	return fileStat{Size: e.Size, MTime: e.MTime, CTime: e.CTime, Ino: e.Ino}
 }
 
 // settled reports whether the cache recorded e a racy window after its
@@ -104,7 +109,7 @@ func (c *statCache) holds(e *Entry, st fileStat) bool {
 		return slices.Equal(ce.Blocks, e.Blocks)
 	}
 	ce := c.Files[e.Path]
-	if !listed || ce == nil || len(ce.Blocks) > 0 || ce.Size != st.Size || ce.MTime != st.MTime || ce.CTime != st.CTime || ce.Ino != st.Ino {
+	if !listed || ce == nil || len(ce.Blocks) > 0 || !sameStat(ce.stat(), st) {
 		return false
 	}
 	return ce.Size == e.Size && c.settled(ce) && slices.Equal(ce.Lists, e.Lists)
