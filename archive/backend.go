@@ -78,3 +78,10 @@ var (
 	// ErrOutOfRange: a GetRange asked for bytes the object does not have.
 	ErrOutOfRange = errors.New("range outside the object")
 )
+
+// MaxVersionedSize bounds what a backend's GetVersioned (and the directory
+// backend's PutIf) reads of a ref or a lock, the only mutable objects: a
+// remote is untrusted input. statepack writes them under 1 KiB, but a lock
+// a foreign writer made with long fields is still a lock to honour (its
+// message is clipped), so the bound is generous.
+const MaxVersionedSize = 4 << 20

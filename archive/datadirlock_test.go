@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/internal/testhook"
 	"github.com/statepack/statepack/internal/treetest"
 )
 
@@ -108,14 +109,14 @@ func TestSaveAndRestoreDuringRestoreRefused(t *testing.T) {
 	treetest.Write(t, dir, map[string]treetest.Spec{"unsaved": {Content: "needs a backup"}})
 	var inner [2]error
 	var once atomic.Bool
-	archive.SetAfterReadHook(func(string) {
+	testhook.SetAfterReadHook(func(string) {
 		if !once.CompareAndSwap(false, true) {
 			return
 		}
 		_, inner[0] = r.Save(ctx, archive.SaveOptions{DataDir: dir, State: "x", CacheDir: cache})
 		_, inner[1] = r.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: first, CacheDir: cache})
 	})
-	defer archive.SetAfterReadHook(nil)
+	defer testhook.SetAfterReadHook(nil)
 	res, err := r.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: second, CacheDir: cache, Force: true})
 	if err != nil || res.Backup == nil {
 		t.Fatalf("restore: %v (backup %v)", err, res)
@@ -148,12 +149,12 @@ func TestWriteRightAfterRestore(t *testing.T) {
 			for i := range fresh {
 				fresh[i] ^= 0x55
 			}
-			archive.SetPlacedHook(func(p string) {
+			testhook.SetPlacedHook(func(p string) {
 				if filepath.Base(p) == "db" {
 					writeInPlace(t, p, fresh)
 				}
 			})
-			defer archive.SetPlacedHook(nil)
+			defer testhook.SetPlacedHook(nil)
 			if scatter {
 				m, err := r.LoadManifest(ctx, snap)
 				if err != nil {
@@ -169,7 +170,7 @@ func TestWriteRightAfterRestore(t *testing.T) {
 			} else {
 				restore(t, r, cache, dir, snap)
 			}
-			archive.SetPlacedHook(nil)
+			testhook.SetPlacedHook(nil)
 			_, _, changes, err := r.DataDirChanges(ctx, dir, cache)
 			if _, _, modified := archive.CountChanges(changes); err != nil || modified != 1 {
 				t.Errorf("status after the write: %d modified (%v), want db", modified, err)
@@ -219,12 +220,12 @@ func TestRestoreDoesNotCopyFromAChangedFile(t *testing.T) {
 	restore(t, r, cache, dir, first)
 	treetest.Write(t, dir, map[string]treetest.Spec{"unsaved": {Content: "makes restore save a backup"}})
 	var once atomic.Bool
-	archive.SetAfterReadHook(func(p string) {
+	testhook.SetAfterReadHook(func(p string) {
 		if filepath.Base(p) == "unsaved" && once.CompareAndSwap(false, true) {
 			writeInPlace(t, filepath.Join(dir, "big"), bytes.Repeat([]byte("A"), 1<<20))
 		}
 	})
-	defer archive.SetAfterReadHook(nil)
+	defer testhook.SetAfterReadHook(nil)
 	if _, err := r.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: second, CacheDir: cache}); err != nil {
 		t.Fatal(err)
 	}
@@ -261,14 +262,14 @@ func TestFileChangingSizeWhileSaved(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
 			treetest.Write(t, dir, map[string]treetest.Spec{"log": {Content: string(randomContent(3, 8<<20))}})
 			var once atomic.Bool
-			archive.SetDuringReadHook(func(p string) {
+			testhook.SetDuringReadHook(func(p string) {
 				if once.CompareAndSwap(false, true) {
 					if err := tc.change(p); err != nil {
 						t.Error(err)
 					}
 				}
 			})
-			defer archive.SetDuringReadHook(nil)
+			defer testhook.SetDuringReadHook(nil)
 			res, err := r.Save(ctx, archive.SaveOptions{DataDir: dir, State: "s", CacheDir: cache})
 			if err != nil {
 				t.Fatalf("save of a file changing size while read: %v", err)
@@ -307,14 +308,14 @@ func TestRestoreErrorNamesBackup(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	treetest.Write(t, dir, map[string]treetest.Spec{"mine": {Content: "unsaved work"}})
 	before := treetest.MustRead(t, dir)
-	archive.SetAfterReadHook(func(string) {
+	testhook.SetAfterReadHook(func(string) {
 		for _, p := range packs {
 			os.Remove(p)
 		}
 	})
-	defer archive.SetAfterReadHook(nil)
+	defer testhook.SetAfterReadHook(nil)
 	_, err := r.Restore(ctx, archive.RestoreOptions{DataDir: dir, Snapshot: snap, CacheDir: cache, Force: true})
-	archive.SetAfterReadHook(nil)
+	testhook.SetAfterReadHook(nil)
 	var re *archive.RestoreError
 	if !errors.As(err, &re) || re.State != archive.DefaultBackupState {
 		t.Fatalf("restore error %v does not name the backup", err)

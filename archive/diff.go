@@ -141,7 +141,7 @@ func (r *Repository) currentEntries(ctx context.Context, root, cacheDir string) 
 			continue
 		}
 		if sp == nil {
-			if sp, err = newSplitters(r.cfg.Chunker); err != nil {
+			if sp, err = newSplitters(r.Config().Chunker); err != nil {
 				return nil, err
 			}
 		}

@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,14 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/statepack/statepack/internal/testhook"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 )
-
-// tmpPrefix marks objects being written. They never match a real object name
-// (those start with a letter or hex digit), List skips them, and prune
-// removes old ones left by a killed process.
-const tmpPrefix = ".tmp-"
 
 // DirBackend is a Backend on a local or mounted directory: the local store,
 // and the `dir` remote. Objects are plain files named like the objects.
@@ -173,8 +168,8 @@ func (b *DirBackend) Put(ctx context.Context, name string, r io.Reader, size int
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	b.wrote(name, p)
-	if testHookDirOp != nil {
-		testHookDirOp("put", name)
+	if testhook.DirOp != nil {
+		testhook.DirOp("put", name)
 	}
 	if size >= writebackMin {
 		b.startWriteback(p)
@@ -227,128 +222,6 @@ func (b *DirBackend) startWriteback(p string) {
 		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 		unix.Close(fd)
 	}()
-}
-
-// writeAtomic writes r to a temporary file beside p and renames it onto p.
-// With durable set the file and its directory are fsynced.
-func writeAtomic(ctx context.Context, p string, r io.Reader, size int64, durable bool) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return mapFSError(err)
-	}
-	tmp := filepath.Join(dir, tmpPrefix+filepath.Base(p)+"-"+randomSuffix())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return mapFSError(err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	n, err := copyObject(ctx, f, r)
-	if err != nil {
-		return mapFSError(err)
-	}
-	if size >= 0 && n != size {
-		return fmt.Errorf("wrote %d bytes, expected %d", n, size)
-	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			return mapFSError(err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		return mapFSError(err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return mapFSError(err)
-	}
-	ok = true
-	if durable {
-		return syncDir(dir)
-	}
-	return nil
-}
-
-// copyObject copies r into f. An object already in memory (a pack, an
-// index, a manifest) is written straight from its bytes, 1 MiB per write
-// call, instead of 32 KiB at a time through a copy buffer; anything else
-// is copied in a way a cancelled ctx stops.
-func copyObject(ctx context.Context, f *os.File, r io.Reader) (int64, error) {
-	if br, ok := r.(*bytes.Reader); ok {
-		return br.WriteTo(chunkWriter{ctx, f}) // hands over its slice, uncopied
-	}
-	return io.Copy(f, ctxReader{ctx, r})
-}
-
-// writeChunk is the most one write call of copyObject passes. One call
-// for a whole 16 MiB pack measured 3 to 8 times the system time of 1 MiB
-// calls on this project's Linux 6.18 VMs (the page cache then allocates
-// large folios, and fresh high-order memory is slow to come by there);
-// 1 MiB is as fast as any size tried and a cancellation point besides.
-const writeChunk = 1 << 20
-
-// chunkWriter writes to f in calls of at most writeChunk bytes and stops
-// when ctx is cancelled.
-type chunkWriter struct {
-	ctx context.Context
-	f   *os.File
-}
-
-func (w chunkWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		if err := w.ctx.Err(); err != nil {
-			return n, err
-		}
-		k, err := w.f.Write(p[:min(len(p), writeChunk)])
-		n += k
-		if err != nil {
-			return n, err
-		}
-		p = p[k:]
-	}
-	return n, nil
-}
-
-// ctxReader stops a long copy when the context is cancelled (Ctrl-C).
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-func randomSuffix() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// syncDir fsyncs a directory. O_DIRECTORY refuses anything else
-// without opening it: a FIFO swapped in on a shared directory would
-// block a plain open.
-func syncDir(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return mapFSError(&fs.PathError{Op: "open", Path: dir, Err: err})
-	}
-	defer unix.Close(fd)
-	if err := unix.Fsync(fd); err != nil && !errors.Is(err, unix.EINVAL) {
-		return mapFSError(&fs.PathError{Op: "fsync", Path: dir, Err: err})
-	}
-	return nil
 }
 
 // Stat implements Backend, by openObject's rules: a name that is not a
@@ -433,8 +306,8 @@ func (b *DirBackend) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if testHookDirOp != nil {
-		testHookDirOp("delete", name)
+	if testhook.DirOp != nil {
+		testhook.DirOp("delete", name)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete %s: %w", name, mapFSError(err))
@@ -451,13 +324,6 @@ func (b *DirBackend) GetVersioned(ctx context.Context, name string) ([]byte, str
 	}
 	return data, contentTag(data), nil
 }
-
-// MaxVersionedSize bounds what a backend's GetVersioned (and the directory
-// backend's PutIf) reads of a ref or a lock, the only mutable objects: a
-// remote is untrusted input. statepack writes them under 1 KiB, but a lock
-// a foreign writer made with long fields is still a lock to honour (its
-// message is clipped), so the bound is generous.
-const MaxVersionedSize = 4 << 20
 
 // readVersioned reads a small mutable object, refusing one larger than
 // MaxVersionedSize by the size of the open file, before reading it.
@@ -526,76 +392,6 @@ func (b *DirBackend) PutIf(ctx context.Context, name string, data []byte, ifMatc
 	return contentTag(data), nil
 }
 
-// flockDir takes an exclusive flock on dir, polling so that a cancelled
-// context (Ctrl-C, --timeout) ends the wait for a stuck holder.
-func flockDir(ctx context.Context, dir string) (func(), error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, mapFSError(err)
-	}
-	if err := flockWait(ctx, fd, -1); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	return func() {
-		_ = unix.Flock(fd, unix.LOCK_UN)
-		unix.Close(fd)
-	}, nil
-}
-
-// errFlockBusy: the flock was still held by another when the wait ended.
-var errFlockBusy = errors.New("locked by another process")
-
-// flockWait takes an exclusive flock on fd, polling (a blocking flock
-// could not be cancelled) until ctx ends or, when wait is not negative,
-// wait has passed: then errFlockBusy.
-func flockWait(ctx context.Context, fd int, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			return err
-		}
-		if wait >= 0 && !time.Now().Before(deadline) {
-			return errFlockBusy
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-	}
-}
-
-// mapFSError turns file system errors callers branch on into the
-// package's sentinel errors, keeping the original text.
-func mapFSError(err error) error {
-	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.EISDIR):
-		return &mappedError{err, ErrNotFound}
-	case errors.Is(err, fs.ErrPermission):
-		return &mappedError{err, ErrAccessDenied}
-	case errors.Is(err, unix.ENOSPC):
-		return &mappedError{err, ErrNoSpace}
-	}
-	return err
-}
-
-// mappedError keeps the underlying error's message while matching a
-// sentinel with errors.Is.
-type mappedError struct {
-	err      error
-	sentinel error
-}
-
-func (e *mappedError) Error() string { return e.err.Error() }
-func (e *mappedError) Unwrap() []error {
-	return []error{e.sentinel, e.err}
-}
-
 // RemoveTemp deletes temporary files older than age that killed writers
 // left behind. Only prune calls it, under the exclusive lock.
 func (b *DirBackend) RemoveTemp(age time.Duration) error {
@@ -614,4 +410,19 @@ func (b *DirBackend) RemoveTemp(age time.Duration) error {
 		}
 		return nil
 	})
+}
+
+// UnwrapDir finds the DirBackend beneath wrappers (retry, counting), for
+// fast paths that only a local directory allows.
+func UnwrapDir(b Backend) (*DirBackend, bool) {
+	for {
+		if d, ok := b.(*DirBackend); ok {
+			return d, true
+		}
+		u, ok := b.(interface{ Unwrap() Backend })
+		if !ok {
+			return nil, false
+		}
+		b = u.Unwrap()
+	}
 }

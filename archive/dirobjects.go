@@ -298,23 +298,6 @@ func (b *DirBackend) irregular(ctx context.Context) ([]*ObjectError, error) {
 	return out, err
 }
 
-// modeKind is objectKind for a directory entry's type bits.
-func modeKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "a symlink"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "of an unknown type"
-}
-
 // layoutDir reports whether rel is where the format keeps a directory
 // (packs/, packs/ab/, refs/ ...), not an object.
 func layoutDir(rel string) bool {
@@ -322,21 +305,4 @@ func layoutDir(rel string) bool {
 		return false
 	}
 	return !strings.Contains(rel, "/") || strings.HasPrefix(rel, "packs/") && strings.Count(rel, "/") == 1
-}
-
-// refuseOversized refuses an object of a directory repository larger
-// than limit by its size, before reading it: a sparse file of 100 GiB
-// planted as a snapshot costs nothing to plant, and reading it up to the
-// limit cost 23 s and 2 GiB. Other backends' objects are read up to the
-// limit (the wrappers between do not tell a reader's size).
-func (r *Repository) refuseOversized(name string, limit int64) error {
-	d, ok := unwrapDir(r.be)
-	if !ok {
-		return nil
-	}
-	oi, err := d.statObject(name)
-	if err != nil || oi.Size <= limit {
-		return nil // Get reports what is wrong
-	}
-	return oversized(name, r.Location(), limit)
 }

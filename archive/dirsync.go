@@ -2,13 +2,13 @@ package archive
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/statepack/statepack/internal/testhook"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
@@ -195,8 +195,8 @@ func fsyncPath(p string) error {
 	if err := unix.Fsync(fd); err != nil && !errors.Is(err, unix.EINVAL) {
 		return mapFSError(err)
 	}
-	if testHookDirOp != nil {
-		testHookDirOp("fsync", p)
+	if testhook.DirOp != nil {
+		testhook.DirOp("fsync", p)
 	}
 	return nil
 }
@@ -211,40 +211,8 @@ func (b *DirBackend) syncfs() error {
 	if err := unix.Syncfs(fd); err != nil {
 		return mapFSError(err)
 	}
-	if testHookDirOp != nil {
-		testHookDirOp("sync", "")
-	}
-	return nil
-}
-
-// testHookDirOp lets tests see the order of a directory backend's puts,
-// fsyncs, syncs and deletes.
-var testHookDirOp func(op, name string)
-
-// syncWrites makes every object written so far durable, before a step
-// that must not reach the disk first: prune and repair delete what their
-// new packs and index replace, and a deletion that reached the disk
-// before its replacement would lose blocks on a power failure. Other
-// backends (S3) store durably before Put returns.
-func (r *Repository) syncWrites() error {
-	if d, ok := unwrapDir(r.be); ok {
-		return d.flush()
-	}
-	return nil
-}
-
-// SettleReads makes durable now everything this repository has read of
-// its directory store, so that the flush before its next ref needs only
-// what it writes from here on. pull --restore calls it after loading the
-// local index and before writing DATA_DIR, whose pages a syncfs at the
-// ref would otherwise wait for. Other backends need nothing.
-func (r *Repository) SettleReads() error {
-	d, ok := unwrapDir(r.be)
-	if !ok || !d.behind() {
-		return nil
-	}
-	if err := d.settle(); err != nil {
-		return fmt.Errorf("flush %s: %w", r.Location(), err)
+	if testhook.DirOp != nil {
+		testhook.DirOp("sync", "")
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/statepack/statepack/internal/testhook"
 )
 
 // TestPruneAndRepairSyncBeforeDelete: prune and repair write new packs
@@ -56,12 +58,12 @@ func TestPruneAndRepairSyncBeforeDelete(t *testing.T) {
 
 	var mu sync.Mutex
 	var ops []string
-	testHookDirOp = func(op, name string) {
+	testhook.DirOp = func(op, name string) {
 		mu.Lock()
 		defer mu.Unlock()
 		ops = append(ops, op+" "+name)
 	}
-	t.Cleanup(func() { testHookDirOp = nil })
+	t.Cleanup(func() { testhook.DirOp = nil })
 	check := func(what string) {
 		t.Helper()
 		mu.Lock()
@@ -139,14 +141,14 @@ func TestFlushCoversWhatARefReaches(t *testing.T) {
 
 	var mu sync.Mutex
 	var ops []string
-	testHookDirOp = func(op, name string) {
+	testhook.DirOp = func(op, name string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if op != "put" {
 			ops = append(ops, op+" "+strings.TrimPrefix(strings.TrimPrefix(name, root), "/"))
 		}
 	}
-	t.Cleanup(func() { testHookDirOp = nil })
+	t.Cleanup(func() { testhook.DirOp = nil })
 	step := func(what string, fn func(b *DirBackend), want ...string) {
 		t.Helper()
 		mu.Lock()

@@ -16,13 +16,6 @@ func zstdEncoderForTest(data []byte) []byte {
 	return enc.EncodeAll(data, nil)
 }
 
-// BlockEncoderOptions are the save pipeline's zstd options for blocks of
-// at most maxBlock bytes.
-func BlockEncoderOptions(maxBlock int) []zstd.EOption { return blockEncoderOptions(maxBlock) }
-
-// SetAfterReadHook installs a hook run after a file's content was read.
-func SetAfterReadHook(fn func(string)) { testHookAfterRead = fn }
-
 // RemoveAllLocks clears locks a simulated crash left behind.
 func RemoveAllLocks(t interface{ Fatal(...any) }, r *Repository) {
 	if _, err := r.RemoveLocks(context.Background(), true); err != nil {
@@ -85,15 +78,6 @@ func LookupTables(t *testing.T, r *Repository) []ID {
 	return ids
 }
 
-// LimitScatterFiles sets how many temporary files s keeps open.
-func LimitScatterFiles(s *ScatterRestore, n int) { s.fds.max = n }
-
-// ScatterOpenFiles is how many temporary files s has open.
-func ScatterOpenFiles(s *ScatterRestore) int {
-	s.fds.mu.Lock()
-	defer s.fds.mu.Unlock()
-	return len(s.fds.open)
-}
-
-// RestoreMarkerPath is where a restore of root records itself until done.
-func RestoreMarkerPath(cacheDir, root string) string { return restoreMarkerPath(cacheDir, root) }
+// BlockEncoderOptions are the save pipeline's zstd options for blocks of
+// at most maxBlock bytes.
+func BlockEncoderOptions(maxBlock int) []zstd.EOption { return blockEncoderOptions(maxBlock) }

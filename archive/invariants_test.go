@@ -14,9 +14,11 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
-	"github.com/statepack/statepack/internal/treetest"
 	"runtime"
+
+	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/internal/testhook"
+	"github.com/statepack/statepack/internal/treetest"
 )
 
 // crashAfter is a Backend that stops accepting writes after n of them, as
@@ -267,18 +269,18 @@ func TestFileChangingDuringSave(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	treetest.Write(t, dir, map[string]treetest.Spec{"busy": {Content: "v0"}})
 	var n atomic.Int64
-	archive.SetAfterReadHook(func(p string) {
+	testhook.SetAfterReadHook(func(p string) {
 		if n.Add(1) == 1 {
 			_ = os.WriteFile(p, []byte("v1 longer"), 0o644)
 		}
 	})
-	defer archive.SetAfterReadHook(nil)
+	defer testhook.SetAfterReadHook(nil)
 	res := save(t, r, cache, dir, "s")
 	m, err := r.LoadManifest(ctx, res.Snapshot)
 	if err != nil || m.Entries[0].Size != int64(len("v1 longer")) {
 		t.Fatalf("changed file not re-read: %+v %v", m.Entries, err)
 	}
-	archive.SetAfterReadHook(func(p string) { _ = os.WriteFile(p, []byte(fmt.Sprint(n.Add(1))), 0o644) })
+	testhook.SetAfterReadHook(func(p string) { _ = os.WriteFile(p, []byte(fmt.Sprint(n.Add(1))), 0o644) })
 	_, err = r.Save(ctx, archive.SaveOptions{DataDir: dir, State: "s", CacheDir: cache})
 	if err == nil || !strings.Contains(err.Error(), "busy changed while it was read") {
 		t.Fatalf("want error naming busy, got %v", err)

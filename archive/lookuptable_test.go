@@ -64,7 +64,7 @@ func (f *lookupFixture) tables() []ID {
 
 // tablePath is where table id is in the fixture's directory backend.
 func (f *lookupFixture) tablePath(id ID) string {
-	d, _ := unwrapDir(f.be.Backend)
+	d, _ := UnwrapDir(f.be.Backend)
 	return filepath.Join(d.Root(), filepath.FromSlash(lookupTableName(id)))
 }
 

@@ -64,7 +64,7 @@ func (r *Repository) Forget(ctx context.Context, state string, o ForgetOptions) 
 		}
 	}
 	for _, id := range res.Removed {
-		if err := r.be.Delete(ctx, snapshotName(id)); err != nil {
+		if err := r.Backend().Delete(ctx, snapshotName(id)); err != nil {
 			return nil, err
 		}
 	}
@@ -152,7 +152,7 @@ func (r *Repository) liveBlocks(ctx context.Context, res *PruneResult) (map[ID]s
 	}
 	for _, id := range snaps {
 		if !reach[id] {
-			if err := r.be.Delete(ctx, snapshotName(id)); err != nil {
+			if err := r.Backend().Delete(ctx, snapshotName(id)); err != nil {
 				return nil, err
 			}
 			res.SnapshotsRemoved++
@@ -183,7 +183,7 @@ func (r *Repository) planPrune(ctx context.Context, live map[ID]struct{}, repack
 		}
 		return nil
 	})
-	err := r.be.List(ctx, "packs/", func(oi ObjectInfo) error {
+	err := r.Backend().List(ctx, "packs/", func(oi ObjectInfo) error {
 		id, err := ParseID(oi.Name[strings.LastIndexByte(oi.Name, '/')+1:])
 		if err != nil {
 			return nil
@@ -209,7 +209,7 @@ func (r *Repository) planPrune(ctx context.Context, live map[ID]struct{}, repack
 			return nil, fmt.Errorf("pack %s is indexed but missing from %s; run `statepack verify` first", id.Short(), r.Location())
 		}
 	}
-	err = r.be.List(ctx, "index/", func(oi ObjectInfo) error { p.indexes = append(p.indexes, oi.Name); return nil })
+	err = r.Backend().List(ctx, "index/", func(oi ObjectInfo) error { p.indexes = append(p.indexes, oi.Name); return nil })
 	return p, err
 }
 
@@ -236,7 +236,7 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 	replaced := false
 	for _, name := range p.indexes {
 		if !slices.Contains(names, name) {
-			if err := r.be.Delete(ctx, name); err != nil {
+			if err := r.Backend().Delete(ctx, name); err != nil {
 				return err
 			}
 			replaced = true
@@ -260,7 +260,7 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 			// live again and must stay.
 			continue
 		}
-		if err := r.be.Delete(ctx, packName(id)); err != nil {
+		if err := r.Backend().Delete(ctx, packName(id)); err != nil {
 			return err
 		}
 		res.PacksRemoved++
@@ -270,7 +270,7 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 		res.BlocksKept += len(ip.Entries)
 	}
 	r.resetIndex()
-	if dir, ok := unwrapDir(r.be); ok {
+	if dir, ok := UnwrapDir(r.Backend()); ok {
 		_ = dir.RemoveTemp(time.Hour)
 	}
 	return nil
@@ -281,7 +281,7 @@ func (r *Repository) executePrune(ctx context.Context, p *prunePlan, live map[ID
 // verified on the way.
 func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink progress.Sink) ([]IndexPack, error) {
 	var out []IndexPack
-	b := NewPackBuilder(r.cfg.PackTarget())
+	b := NewPackBuilder(r.Config().PackTarget())
 	flush := func() (err error) {
 		out, err = r.putBuilt(ctx, b, out)
 		return err
@@ -298,7 +298,7 @@ func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink 
 				return nil, fmt.Errorf("repack %s: %w", packName(pack), err)
 			}
 			b.Add(e.ID, stored, int(e.Raw), e.Encoding)
-			if b.Size() >= r.cfg.PackTarget() {
+			if b.Size() >= r.Config().PackTarget() {
 				if err := flush(); err != nil {
 					return nil, err
 				}
@@ -310,22 +310,4 @@ func (r *Repository) repack(ctx context.Context, packs map[ID][]PackEntry, sink 
 		return nil, err
 	}
 	return out, nil
-}
-
-// UnwrapDir finds the DirBackend beneath wrappers (retry, counting), for
-// fast paths that only a local directory allows.
-func UnwrapDir(b Backend) (*DirBackend, bool) { return unwrapDir(b) }
-
-// unwrapDir finds the DirBackend beneath wrappers (retry, counting).
-func unwrapDir(b Backend) (*DirBackend, bool) {
-	for {
-		if d, ok := b.(*DirBackend); ok {
-			return d, true
-		}
-		u, ok := b.(interface{ Unwrap() Backend })
-		if !ok {
-			return nil, false
-		}
-		b = u.Unwrap()
-	}
 }

@@ -45,7 +45,7 @@ func (r *Repository) Repair(ctx context.Context, sink progress.Sink, lockWait ti
 	defer lock.Unlock()
 	rep := &RepairReport{}
 	packs := map[ID]int64{}
-	if err := r.be.List(ctx, "packs/", func(oi ObjectInfo) error {
+	if err := r.Backend().List(ctx, "packs/", func(oi ObjectInfo) error {
 		if id, err := ParseID(oi.Name[strings.LastIndexByte(oi.Name, '/')+1:]); err == nil {
 			packs[id] = oi.Size
 		}
@@ -54,7 +54,7 @@ func (r *Repository) Repair(ctx context.Context, sink progress.Sink, lockWait ti
 		return nil, fmt.Errorf("list packs of %s: %w", r.Location(), err)
 	}
 	var oldIndexes []string
-	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { oldIndexes = append(oldIndexes, oi.Name); return nil }); err != nil {
+	if err := r.Backend().List(ctx, "index/", func(oi ObjectInfo) error { oldIndexes = append(oldIndexes, oi.Name); return nil }); err != nil {
 		return nil, err
 	}
 	rep.IndexesBefore = len(oldIndexes)
@@ -67,7 +67,7 @@ func (r *Repository) Repair(ctx context.Context, sink progress.Sink, lockWait ti
 		return nil, err
 	}
 	for _, id := range damaged {
-		if err := r.be.Delete(ctx, packName(id)); err != nil {
+		if err := r.Backend().Delete(ctx, packName(id)); err != nil {
 			return nil, err
 		}
 	}
@@ -115,12 +115,12 @@ func (r *Repository) rescuePacks(ctx context.Context, packs map[ID]int64, rep *R
 				continue
 			}
 			if salvage == nil {
-				salvage = NewPackBuilder(r.cfg.PackTarget())
+				salvage = NewPackBuilder(r.Config().PackTarget())
 			}
 			salvage.Add(e.ID, stored, int(e.Raw), e.Encoding)
 			rep.BlocksSalvage++
 			rep.BlocksKept++
-			if salvage.Size() >= r.cfg.PackTarget() {
+			if salvage.Size() >= r.Config().PackTarget() {
 				if err := flush(); err != nil {
 					return nil, nil, err
 				}
@@ -174,7 +174,7 @@ func (r *Repository) replaceIndex(ctx context.Context, packs []IndexPack, old []
 	}
 	for _, name := range old {
 		if !slices.Contains(keep, name) {
-			if err := r.be.Delete(ctx, name); err != nil {
+			if err := r.Backend().Delete(ctx, name); err != nil {
 				return err
 			}
 		}
@@ -197,7 +197,7 @@ func (r *Repository) checkSnapshotsAfterRepair(ctx context.Context, rep *RepairR
 		m, lists, err := r.LoadManifestLists(ctx, id)
 		if err != nil {
 			rep.Snapshots = append(rep.Snapshots, SnapshotLoss{Snapshot: id.String(), Error: err.Error()})
-			if err := r.be.Delete(ctx, snapshotName(id)); err != nil {
+			if err := r.Backend().Delete(ctx, snapshotName(id)); err != nil {
 				return err
 			}
 			continue

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/chunker"
@@ -293,51 +292,6 @@ func oversized(name, location string, limit int64) error {
 // object statepack writes (about 3 MiB).
 const maxSizeHint = 8 << 20
 
-// IntegrityError names an object whose bytes do not match its id.
-type IntegrityError struct {
-	Object   string
-	Location string
-}
-
-func (e *IntegrityError) Error() string {
-	return fmt.Sprintf("%s on %s is damaged: its content does not match its id", e.Object, e.Location)
-}
-
-// Unwrap makes errors.Is(err, ErrCorrupt) hold.
-func (e *IntegrityError) Unwrap() error { return errCorrupt }
-
-// decoder is shared: DecodeAll is safe for concurrent use. The cap limit
-// bounds every decompression by the destination's capacity, which callers
-// size from the recorded raw length, so a zstd bomb cannot grow memory.
-var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(MaxBlockSize))
-
-// DecodeBlock turns stored bytes back into the block and verifies its id.
-// dst is reused when its capacity allows.
-func DecodeBlock(id ID, loc Location, stored []byte, dst []byte) ([]byte, error) {
-	if cap(dst) < int(loc.Raw) {
-		dst = make([]byte, 0, max(loc.Raw, 64<<10))
-	}
-	var raw []byte
-	switch loc.Encoding {
-	case EncodingRaw:
-		raw = append(dst[:0], stored...)
-	case EncodingZstd:
-		var err error
-		// Bounded by cap(dst): the recorded length, or a buffer reused
-		// from an earlier block, never more than MaxBlockSize.
-		raw, err = zstdDecoder.DecodeAll(stored, dst[:0])
-		if err != nil {
-			return nil, fmt.Errorf("block %s: decompress: %v: %w", id.Short(), err, errCorrupt)
-		}
-	default:
-		return nil, fmt.Errorf("block %s: unknown encoding %d: %w", id.Short(), loc.Encoding, errCorrupt)
-	}
-	if len(raw) != int(loc.Raw) || Hash(raw) != id {
-		return nil, fmt.Errorf("block %s in pack %s: content does not match its id: %w", id.Short(), loc.Pack.Short(), errCorrupt)
-	}
-	return raw, nil
-}
-
 // ReadBlock reads one block, verified.
 func (r *Repository) ReadBlock(ctx context.Context, id ID, dst []byte) ([]byte, error) {
 	loc, ok := r.Index().Lookup(id)
@@ -437,10 +391,6 @@ func (r *Repository) putBuilt(ctx context.Context, b *PackBuilder, out []IndexPa
 	}
 	return append(out, IndexPack{Pack: id, Entries: entries}), nil
 }
-
-// maxIndexEntries bounds one index object (about 3 MiB), so that readers
-// of a remote with millions of blocks hold one small object at a time.
-const maxIndexEntries = 1 << 16
 
 // PutIndex stores index objects for packs that are already complete and
 // adds them to the in-memory index. It returns the names written.

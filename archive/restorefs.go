@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,29 +18,6 @@ import (
 
 	"github.com/statepack/statepack/internal/progress"
 )
-
-// restoreTmpPrefix names files being written by restore; a crash leaves
-// them behind, and the next restore removes them (removeStaleTemps).
-// The full name is the prefix and 16 lowercase hex digits (randomSuffix):
-// only names of exactly that shape are restore's, so that a user's
-// ".statepack-tmp-notes" is saved and restored like any file, never
-// removed as a leftover, and a manifest may not name one (ValidPath).
-const restoreTmpPrefix = ".statepack-tmp-"
-
-// isRestoreTemp reports whether name has the shape of restore's
-// temporary files.
-func isRestoreTemp(name string) bool {
-	suffix, ok := strings.CutPrefix(name, restoreTmpPrefix)
-	if !ok || len(suffix) != 16 {
-		return false
-	}
-	for _, c := range []byte(suffix) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // applyTree changes root into the snapshot's tree and returns the stat
 // cache that describes the result.
@@ -90,7 +66,7 @@ func (r *Repository) applyTree(ctx context.Context, root string, m *Manifest, li
 	if err := finishDirs(root, target); err != nil {
 		return nil, err
 	}
-	return statTree(target, lists, int64(r.cfg.Chunker.Min), oldCache, vouched), nil
+	return statTree(target, lists, int64(r.Config().Chunker.Min), oldCache, vouched), nil
 }
 
 // removeTemps deletes the temporary files of a killed restore that a walk
@@ -492,16 +468,6 @@ func placedStat(p string, ours fileStat) *fileStat {
 	}
 	return &st
 }
-
-// sameStat reports whether two stats of a file say its content is the
-// same: inode, size, mtime and ctime.
-func sameStat(a, b fileStat) bool {
-	return a.Ino == b.Ino && a.Size == b.Size && a.MTime == b.MTime && a.CTime == b.CTime
-}
-
-// testHookPlaced lets tests write into a restored file right after it
-// was moved into place, as an application still running would.
-var testHookPlaced func(path string)
 
 // hashFile chunks and hashes a file without storing it, for diff.
 func (r *Repository) hashFile(ctx context.Context, root, rel string, sp *splitters) ([]BlockRef, error) {

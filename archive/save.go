@@ -18,6 +18,7 @@ import (
 
 	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/progress"
+	"github.com/statepack/statepack/internal/testhook"
 )
 
 // SaveOptions describe one save.
@@ -117,9 +118,6 @@ func checkDataDir(dir string) (string, error) {
 	}
 	return abs, nil
 }
-
-// ErrNoDataDir: neither DATA_DIR nor --data-dir names a directory.
-var ErrNoDataDir = errors.New("persistence is disabled: set DATA_DIR or pass --data-dir")
 
 func (r *Repository) saveTree(ctx context.Context, root string, o SaveOptions) (*SaveResult, []Entry, error) {
 	sink := progress.Or(o.Progress)
@@ -274,7 +272,7 @@ func (r *Repository) readFiles(ctx context.Context, root string, found []scanned
 	})
 	for n := 0; n < runtime.GOMAXPROCS(0); n++ {
 		g.Go(func() error {
-			ck, err := newSplitters(r.cfg.Chunker)
+			ck, err := newSplitters(r.Config().Chunker)
 			if err != nil {
 				return err
 			}
@@ -351,12 +349,12 @@ func (r *Repository) readFileOnce(ctx context.Context, p string, e *scanned, ck 
 		blocks = append(blocks, BlockRef{ID: id, Size: uint32(len(data))})
 		n += int64(len(data))
 		sink.Add(0, int64(len(data)))
-		if testHookDuringRead != nil && len(blocks) == 1 {
-			testHookDuringRead(p)
+		if testhook.DuringRead != nil && len(blocks) == 1 {
+			testhook.DuringRead(p)
 		}
 	}
-	if testHookAfterRead != nil {
-		testHookAfterRead(p)
+	if testhook.AfterRead != nil {
+		testhook.AfterRead(p)
 	}
 	fi, err = f.Stat()
 	if err != nil {
@@ -427,10 +425,6 @@ func blockID(data []byte) ID {
 	zeroIDs.Store(len(data), id)
 	return id
 }
-
-// testHookAfterRead lets tests change a file between reading it and
-// checking whether it changed; testHookDuringRead, after its first block.
-var testHookAfterRead, testHookDuringRead func(path string)
 
 // commit writes the manifest and moves the ref, retrying when another save
 // of the same state moved it meanwhile (the new version then follows it).

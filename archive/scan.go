@@ -158,3 +158,9 @@ func keepSelected(in []scanned, f Filter) []scanned {
 	}
 	return out
 }
+
+// sameStat reports whether two stats of a file say its content is the
+// same: inode, size, mtime and ctime.
+func sameStat(a, b fileStat) bool {
+	return a.Ino == b.Ino && a.Size == b.Size && a.MTime == b.MTime && a.CTime == b.CTime
+}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/statepack/statepack/internal/progress"
+	"github.com/statepack/statepack/internal/testhook"
 )
 
 // maxScatterFiles bounds the temporary files a scatter restore keeps open
@@ -448,8 +449,8 @@ func (s *ScatterRestore) finishFile(ctx context.Context, sf *scatterFile, packs 
 		return fmt.Errorf("restore %s: %w", sf.e.Path, mapFSError(err))
 	}
 	sf.tmp = ""
-	if testHookPlaced != nil {
-		testHookPlaced(sf.path)
+	if testhook.Placed != nil {
+		testhook.Placed(sf.path)
 	}
 	sf.placed = placedStat(sf.path, sf.ours)
 	return nil

@@ -1,8 +1,6 @@
 package archive
 
 import (
-	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -221,23 +219,4 @@ func decodeStatCache(data []byte) (*statCache, error) {
 		return nil, d.err
 	}
 	return c, nil
-}
-
-// refs reads n (block id, raw length) pairs, none longer than max.
-func (d *decoder) refs(n, max uint64) []BlockRef {
-	if n == 0 || d.err != nil {
-		return nil
-	}
-	out := make([]BlockRef, n)
-	for j := range out {
-		copy(out[j].ID[:], d.bytes(32))
-		out[j].Size = uint32(d.uvarint(max))
-	}
-	return out
-}
-
-// writeFileAtomic replaces a local file atomically (temp file + rename),
-// like every object the directory backend writes.
-func writeFileAtomic(p string, data []byte) error {
-	return writeAtomic(context.Background(), p, bytes.NewReader(data), int64(len(data)), false)
 }

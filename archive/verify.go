@@ -78,7 +78,7 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (*VerifyReport
 // device, a symlink planted in a shared directory): readers refuse to
 // open it (dirobjects.go). Other backends hold only objects.
 func (r *Repository) nonFiles(ctx context.Context) ([]*ObjectError, error) {
-	d, ok := unwrapDir(r.be)
+	d, ok := UnwrapDir(r.Backend())
 	if !ok {
 		return nil, nil
 	}
@@ -163,7 +163,7 @@ func (r *Repository) verifyLookupTables(ctx context.Context, rep *VerifyReport) 
 
 func (r *Repository) verifyIndexes(ctx context.Context, rep *VerifyReport) error {
 	var listed []ObjectInfo
-	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { listed = append(listed, oi); return nil }); err != nil {
+	if err := r.Backend().List(ctx, "index/", func(oi ObjectInfo) error { listed = append(listed, oi); return nil }); err != nil {
 		return fmt.Errorf("list index of %s: %w", r.Location(), err)
 	}
 	for _, oi := range listed {
@@ -195,7 +195,7 @@ func (r *Repository) verifyPacks(ctx context.Context, readData bool, rep *Verify
 		return nil
 	})
 	sizes := map[ID]int64{}
-	if err := r.be.List(ctx, "packs/", func(oi ObjectInfo) error {
+	if err := r.Backend().List(ctx, "packs/", func(oi ObjectInfo) error {
 		if id, err := ParseID(oi.Name[strings.LastIndexByte(oi.Name, '/')+1:]); err == nil {
 			sizes[id] = oi.Size
 		}
@@ -279,7 +279,7 @@ func (r *Repository) ReadPackTrailer(ctx context.Context, id ID, size int64) ([]
 	if n == 0 {
 		return nil, t.done()
 	}
-	rc, err := r.be.GetRange(ctx, name, t.end, tsize-packFooterSize)
+	rc, err := r.Backend().GetRange(ctx, name, t.end, tsize-packFooterSize)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
@@ -403,7 +403,7 @@ const streamPackBuffer = 256 << 10
 // holds one block at a time.
 func (r *Repository) streamPack(ctx context.Context, id ID, size int64, entries []PackEntry, fn func(e PackEntry, stored []byte)) (trailer []byte, intact bool, err error) {
 	name := packName(id)
-	rc, err := r.be.Get(ctx, name)
+	rc, err := r.Backend().Get(ctx, name)
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/statepack/statepack/internal/testhook"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
@@ -88,8 +89,8 @@ func (r *Repository) writeFileFrom(ctx context.Context, p string, e *Entry, pack
 		return nil, fmt.Errorf("restore %s: %w", e.Path, mapFSError(err))
 	}
 	ok = true
-	if testHookPlaced != nil {
-		testHookPlaced(p)
+	if testhook.Placed != nil {
+		testhook.Placed(p)
 	}
 	return placedStat(p, statOf(fi)), nil
 }
@@ -423,21 +424,6 @@ func copyRangeSlow(src, dst *os.File, off, n int64) error {
 	return nil
 }
 
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // packFiles reads stored blocks for a restore. On a directory backend it
 // keeps pack files open instead of opening one per block.
 type packFiles struct {
@@ -450,7 +436,7 @@ type packFiles struct {
 }
 
 func newPackFiles(r *Repository) *packFiles {
-	d, _ := unwrapDir(r.be)
+	d, _ := UnwrapDir(r.Backend())
 	return &packFiles{r: r, dir: d, files: map[ID]*os.File{}}
 }
 
