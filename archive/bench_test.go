@@ -39,8 +39,12 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/datagen"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // Sizes of the generated trees: one for whole-pipeline benchmarks, a
@@ -153,7 +157,7 @@ func BenchmarkHash(b *testing.B) {
 	data := randomBytes(blockSize, 1)
 	b.SetBytes(blockSize)
 	for b.Loop() {
-		archive.Hash(data)
+		format.Hash(data)
 	}
 }
 
@@ -234,8 +238,8 @@ func BenchmarkCompress(b *testing.B) {
 
 // storedBlock is a block as a pack holds it.
 type storedBlock struct {
-	id     archive.ID
-	loc    archive.Location
+	id     format.ID
+	loc    format.Location
 	stored []byte
 }
 
@@ -246,10 +250,10 @@ func storeBlocks(b *testing.B, blocks [][]byte) []storedBlock {
 	defer enc.Close()
 	out := make([]storedBlock, len(blocks))
 	for i, blk := range blocks {
-		s := storedBlock{id: archive.Hash(blk), stored: blk}
-		s.loc = archive.Location{Raw: uint32(len(blk)), Encoding: archive.EncodingRaw}
+		s := storedBlock{id: format.Hash(blk), stored: blk}
+		s.loc = format.Location{Raw: uint32(len(blk)), Encoding: format.EncodingRaw}
 		if z := enc.EncodeAll(blk, nil); len(z) < len(blk) {
-			s.stored, s.loc.Encoding = z, archive.EncodingZstd
+			s.stored, s.loc.Encoding = z, format.EncodingZstd
 		}
 		s.loc.Stored = uint32(len(s.stored))
 		out[i] = s
@@ -269,7 +273,7 @@ func BenchmarkDecodeBlock(b *testing.B) {
 			for b.Loop() {
 				for _, s := range stored {
 					var err error
-					if dst, err = archive.DecodeBlock(s.id, s.loc, s.stored, dst); err != nil {
+					if dst, err = format.DecodeBlock(s.id, s.loc, s.stored, dst); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -283,22 +287,22 @@ const manifestEntries = 100_000
 
 // bigManifest builds a manifest of n entries shaped like a LocalStack
 // DATA_DIR: directories of about 100 files each, files of 1 to 4 blocks.
-func bigManifest(n int) *archive.Manifest {
+func bigManifest(n int) *format.Manifest {
 	rng := rand.New(rand.NewPCG(1, 2))
-	m := &archive.Manifest{Version: archive.FormatVersion, State: "bench", Created: time.Unix(1700000000, 0).UTC()}
+	m := &format.Manifest{Version: format.FormatVersion, State: "bench", Created: time.Unix(1700000000, 0).UTC()}
 	mtime := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).UnixNano()
 	for d := 0; len(m.Entries) < n; d++ {
 		dir := fmt.Sprintf("api_states/000000000000/us-east-1/dynamodb/table-%05d", d)
-		m.Entries = append(m.Entries, archive.Entry{Path: dir, Type: archive.TypeDir, Mode: 0o755, MTime: mtime})
+		m.Entries = append(m.Entries, format.Entry{Path: dir, Type: format.TypeDir, Mode: 0o755, MTime: mtime})
 		for f := 0; f < 99 && len(m.Entries) < n; f++ {
-			e := archive.Entry{Path: fmt.Sprintf("%s/item-%03d.json", dir, f), Type: archive.TypeFile, Mode: 0o644, MTime: mtime + int64(f)}
+			e := format.Entry{Path: fmt.Sprintf("%s/item-%03d.json", dir, f), Type: format.TypeFile, Mode: 0o644, MTime: mtime + int64(f)}
 			for range 1 + rng.IntN(4) {
-				var id archive.ID
+				var id format.ID
 				for i := range id {
 					id[i] = byte(rng.Uint32())
 				}
 				size := uint32(16<<10 + rng.IntN(240<<10))
-				e.Blocks = append(e.Blocks, archive.BlockRef{ID: id, Size: size})
+				e.Blocks = append(e.Blocks, format.BlockRef{ID: id, Size: size})
 				e.Size += int64(size)
 			}
 			m.Entries = append(m.Entries, e)
@@ -307,9 +311,9 @@ func bigManifest(n int) *archive.Manifest {
 	// Intermediate directories, so the manifest describes a valid tree.
 	for _, p := range []string{"api_states", "api_states/000000000000", "api_states/000000000000/us-east-1",
 		"api_states/000000000000/us-east-1/dynamodb"} {
-		m.Entries = append(m.Entries, archive.Entry{Path: p, Type: archive.TypeDir, Mode: 0o755, MTime: mtime})
+		m.Entries = append(m.Entries, format.Entry{Path: p, Type: format.TypeDir, Mode: 0o755, MTime: mtime})
 	}
-	slices.SortFunc(m.Entries, func(a, b archive.Entry) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(m.Entries, func(a, b format.Entry) int { return strings.Compare(a.Path, b.Path) })
 	return m
 }
 
@@ -318,7 +322,7 @@ func BenchmarkEncodeManifest(b *testing.B) {
 	m := bigManifest(manifestEntries)
 	var n int
 	for b.Loop() {
-		n = len(archive.EncodeManifest(m))
+		n = len(format.EncodeManifest(m))
 	}
 	b.ReportMetric(float64(n), "bytes")
 }
@@ -327,12 +331,12 @@ func BenchmarkEncodeManifest(b *testing.B) {
 // 100,000-entry manifest; "ms" is the time per decode and "budget" its
 // share of the 100 ms that DESIGN.md allows.
 func BenchmarkDecodeManifest(b *testing.B) {
-	data := archive.EncodeManifest(bigManifest(manifestEntries))
+	data := format.EncodeManifest(bigManifest(manifestEntries))
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		if _, err := archive.DecodeManifest(data); err != nil {
+		if _, err := format.DecodeManifest(data); err != nil {
 			b.Fatal(err)
 		}
 		n++
@@ -348,9 +352,9 @@ const indexEntries = 1_000_000
 // bigIndex builds an index of n random block ids in packs of 300 blocks
 // (a 16 MiB pack of 52 KiB blocks) and returns it with its ids, and the
 // heap bytes it took per entry.
-func bigIndex(n int) (*archive.Index, []archive.ID, float64) {
+func bigIndex(n int) (*archive.Index, []format.ID, float64) {
 	rng := rand.NewChaCha8([32]byte{7})
-	ids := make([]archive.ID, n)
+	ids := make([]format.ID, n)
 	for i := range ids {
 		_, _ = rng.Read(ids[i][:])
 	}
@@ -360,11 +364,11 @@ func bigIndex(n int) (*archive.Index, []archive.ID, float64) {
 	x := archive.NewIndex()
 	const perPack = 300
 	for start := 0; start < n; start += perPack {
-		var pack archive.ID
+		var pack format.ID
 		_, _ = rng.Read(pack[:])
-		entries := make([]archive.PackEntry, 0, perPack)
+		entries := make([]format.PackEntry, 0, perPack)
 		for i, id := range ids[start:min(start+perPack, n)] {
-			entries = append(entries, archive.PackEntry{ID: id, Offset: uint32(i) * 50000, Stored: 50000, Raw: 65536, Encoding: archive.EncodingZstd})
+			entries = append(entries, format.PackEntry{ID: id, Offset: uint32(i) * 50000, Stored: 50000, Raw: 65536, Encoding: format.EncodingZstd})
 		}
 		x.AddPack(pack, entries)
 	}
@@ -383,8 +387,8 @@ func bigIndex(n int) (*archive.Index, []archive.ID, float64) {
 func BenchmarkIndexLookup(b *testing.B) {
 	x, ids, perEntry := bigIndex(indexEntries)
 	rng := rand.New(rand.NewPCG(3, 4))
-	hits := make([]archive.ID, 1<<16)
-	misses := make([]archive.ID, len(hits))
+	hits := make([]format.ID, 1<<16)
+	misses := make([]format.ID, len(hits))
 	for i := range hits {
 		hits[i] = ids[rng.IntN(len(ids))]
 		for j := range misses[i] {
@@ -393,7 +397,7 @@ func BenchmarkIndexLookup(b *testing.B) {
 	}
 	for _, c := range []struct {
 		name string
-		ids  []archive.ID
+		ids  []format.ID
 		want bool
 	}{{"hit", hits, true}, {"miss", misses, false}} {
 		b.Run(c.name, func(b *testing.B) {
@@ -416,13 +420,13 @@ const lookupEntries = 1 << 20
 // lookupRepo writes an index of n random blocks (packs of 256, index
 // objects of 65,536 entries, as a big remote's) on a directory
 // repository, and returns it with a sample of its block ids.
-func lookupRepo(b *testing.B, n int) (*archive.Repository, []archive.ID) {
+func lookupRepo(b *testing.B, n int) (*archive.Repository, []format.ID) {
 	ctx := context.Background()
-	be, err := archive.NewDirBackend(filepath.Join(b.TempDir(), "remote"), true)
+	be, err := dirbackend.NewDirBackend(filepath.Join(b.TempDir(), "remote"), true)
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := archive.NewConfig(chunker.DefaultParams(), 0)
+	cfg, err := format.NewConfig(chunker.DefaultParams(), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -431,23 +435,23 @@ func lookupRepo(b *testing.B, n int) (*archive.Repository, []archive.ID) {
 		b.Fatal(err)
 	}
 	rng := rand.NewChaCha8([32]byte{9})
-	var sample []archive.ID
+	var sample []format.ID
 	for n > 0 {
-		var packs []archive.IndexPack
+		var packs []format.IndexPack
 		for k := 0; k < 1<<16 && n > 0; k += 256 {
-			p := archive.IndexPack{Entries: make([]archive.PackEntry, min(256, n))}
+			p := format.IndexPack{Entries: make([]format.PackEntry, min(256, n))}
 			n -= len(p.Entries)
 			_, _ = rng.Read(p.Pack[:])
 			for j := range p.Entries {
 				e := &p.Entries[j]
 				_, _ = rng.Read(e.ID[:])
-				e.Offset, e.Stored, e.Raw, e.Encoding = uint32(j)*40000, 40000, 65536, archive.EncodingZstd
+				e.Offset, e.Stored, e.Raw, e.Encoding = uint32(j)*40000, 40000, 65536, format.EncodingZstd
 			}
 			sample = append(sample, p.Entries[0].ID)
 			packs = append(packs, p)
 		}
-		data := archive.EncodeIndex(packs)
-		if err := be.Put(ctx, "index/"+archive.Hash(data).String(), bytes.NewReader(data), int64(len(data))); err != nil {
+		data := format.EncodeIndex(packs)
+		if err := be.Put(ctx, "index/"+format.Hash(data).String(), bytes.NewReader(data), int64(len(data))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -468,10 +472,10 @@ func BenchmarkLookupCache(b *testing.B) {
 	cache := filepath.Join(b.TempDir(), "cache")
 	r.UseLookupCache(cache)
 	rng := rand.New(rand.NewPCG(5, 6))
-	absent := func(n int) map[archive.ID]struct{} {
-		want := map[archive.ID]struct{}{}
+	absent := func(n int) map[format.ID]struct{} {
+		want := map[format.ID]struct{}{}
 		for len(want) < n {
-			var id archive.ID
+			var id format.ID
 			for i := range id {
 				id[i] = byte(rng.Uint32())
 			}
@@ -479,7 +483,7 @@ func BenchmarkLookupCache(b *testing.B) {
 		}
 		return want
 	}
-	find := func(b *testing.B, r *archive.Repository, want func() map[archive.ID]struct{}, found int) {
+	find := func(b *testing.B, r *archive.Repository, want func() map[format.ID]struct{}, found int) {
 		for b.Loop() {
 			got, err := r.FindBlocks(ctx, want())
 			if err != nil || len(got) != found {
@@ -501,17 +505,17 @@ func BenchmarkLookupCache(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("one-hit", func(b *testing.B) {
-		find(b, r, func() map[archive.ID]struct{} {
-			return map[archive.ID]struct{}{sample[rng.IntN(len(sample))]: {}}
+		find(b, r, func() map[format.ID]struct{} {
+			return map[format.ID]struct{}{sample[rng.IntN(len(sample))]: {}}
 		}, 1)
 	})
-	b.Run("one-miss", func(b *testing.B) { find(b, r, func() map[archive.ID]struct{} { return absent(1) }, 0) })
-	b.Run("push-256", func(b *testing.B) { find(b, r, func() map[archive.ID]struct{} { return absent(256) }, 0) })
+	b.Run("one-miss", func(b *testing.B) { find(b, r, func() map[format.ID]struct{} { return absent(1) }, 0) })
+	b.Run("push-256", func(b *testing.B) { find(b, r, func() map[format.ID]struct{} { return absent(256) }, 0) })
 	plain, err := archive.Open(ctx, r.Backend())
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("scan", func(b *testing.B) { find(b, plain, func() map[archive.ID]struct{} { return absent(256) }, 0) })
+	b.Run("scan", func(b *testing.B) { find(b, plain, func() map[format.ID]struct{} { return absent(256) }, 0) })
 }
 
 // timings keeps the time per operation of sibling sub-benchmarks, so the
@@ -583,7 +587,7 @@ func readTree(root string, w io.Writer, buf []byte) error {
 
 // newStore creates an empty local store under dir.
 func newStore(b *testing.B, dir string) *archive.Repository {
-	be, err := archive.NewDirBackend(dir, true)
+	be, err := dirbackend.NewDirBackend(dir, true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -596,7 +600,7 @@ func newStore(b *testing.B, dir string) *archive.Repository {
 
 // openStore opens an existing local store, as each CLI command does.
 func openStore(b *testing.B, dir string) *archive.Repository {
-	be, err := archive.NewDirBackend(dir, false)
+	be, err := dirbackend.NewDirBackend(dir, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -644,7 +648,7 @@ func BenchmarkSave(b *testing.B) {
 			store := filepath.Join(dir, fmt.Sprint(n))
 			settle(b)
 			r := newStore(b, store)
-			if _, err := r.Save(context.Background(), archive.SaveOptions{DataDir: root, State: "bench", CacheDir: filepath.Join(store, "cache")}); err != nil {
+			if _, err := saver.Save(context.Background(), r, saver.Options{DataDir: root, State: "bench", CacheDir: filepath.Join(store, "cache")}); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
@@ -685,7 +689,7 @@ func BenchmarkRestore(b *testing.B) {
 	root := genTree(b, treeSize)
 	size := treeBytes(b, root)
 	store := filepath.Join(b.TempDir(), "store")
-	res, err := newStore(b, store).Save(context.Background(), archive.SaveOptions{DataDir: root, State: "bench"})
+	res, err := saver.Save(context.Background(), newStore(b, store), saver.Options{DataDir: root, State: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -709,7 +713,7 @@ func BenchmarkRestore(b *testing.B) {
 			dst := filepath.Join(b.TempDir(), "restored")
 			settle(b)
 			r := openStore(b, store)
-			if _, err := r.Restore(context.Background(), archive.RestoreOptions{DataDir: dst, Snapshot: res.Snapshot}); err != nil {
+			if _, err := restorer.Restore(context.Background(), r, restorer.Options{DataDir: dst, Snapshot: res.Snapshot}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -805,7 +809,7 @@ func BenchmarkReadPackBlocks(b *testing.B) {
 	ctx := context.Background()
 	root := genTree(b, treeSize)
 	store := filepath.Join(b.TempDir(), "store")
-	res, err := newStore(b, store).Save(ctx, archive.SaveOptions{DataDir: root, State: "bench"})
+	res, err := saver.Save(ctx, newStore(b, store), saver.Options{DataDir: root, State: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -817,10 +821,10 @@ func BenchmarkReadPackBlocks(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	seen := map[archive.ID]bool{}
+	seen := map[format.ID]bool{}
 	var all []archive.BlockAt
 	var raw int64
-	m.AllBlocks(func(_ *archive.Entry, ref archive.BlockRef) {
+	m.AllBlocks(func(_ *format.Entry, ref format.BlockRef) {
 		if seen[ref.ID] {
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/statepack/statepack/archive/format"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -15,17 +16,17 @@ import (
 // already has, compresses the rest on every core and fills packs. Memory is
 // bounded: a fixed pool of block buffers gives back-pressure to readers,
 // and at most one pack per compressor is in memory.
-type blockWriter struct {
+type BlockWriter struct {
 	r      *Repository
 	target int
 
 	mu       sync.Mutex
-	inflight map[ID]struct{}
-	pack     *PackBuilder
-	written  []IndexPack
+	inflight map[format.ID]struct{}
+	pack     *format.PackBuilder
+	written  []format.IndexPack
 
 	bufs   chan []byte
-	packs  chan *PackBuilder // builders of uploaded packs, reused: no 16 MiB allocation per pack
+	packs  chan *format.PackBuilder // builders of uploaded packs, reused: no 16 MiB allocation per pack
 	jobs   chan blockJob
 	g      *errgroup.Group
 	gctx   context.Context
@@ -33,27 +34,27 @@ type blockWriter struct {
 	cancel context.CancelFunc
 	closed sync.Once
 
-	newBlocks atomic.Int64
-	newRaw    atomic.Int64
-	newStored atomic.Int64
+	NewBlocks atomic.Int64
+	NewRaw    atomic.Int64
+	NewStored atomic.Int64
 }
 
 type blockJob struct {
-	id   ID
+	id   format.ID
 	data []byte
 	buf  []byte      // to return to the pool
 	hint *streamHint // the file's, or nil
 }
 
-func newBlockWriter(ctx context.Context, r *Repository) *blockWriter {
+func NewBlockWriter(ctx context.Context, r *Repository) *BlockWriter {
 	workers := runtime.GOMAXPROCS(0)
 	ctx, cancel := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(ctx)
-	w := &blockWriter{
+	w := &BlockWriter{
 		r: r, target: r.cfg.PackTarget(),
-		inflight: map[ID]struct{}{},
+		inflight: map[format.ID]struct{}{},
 		bufs:     make(chan []byte, 4*workers+4),
-		packs:    make(chan *PackBuilder, workers+1),
+		packs:    make(chan *format.PackBuilder, workers+1),
 		jobs:     make(chan blockJob, 2*workers),
 		g:        g, gctx: gctx, ctx: ctx, cancel: cancel,
 	}
@@ -68,23 +69,23 @@ func newBlockWriter(ctx context.Context, r *Repository) *blockWriter {
 
 // Add hands over one block; data may be reused by the caller on return. It
 // reports whether the block was new to the repository.
-func (w *blockWriter) Add(id ID, data []byte) (bool, error) { return w.add(nil, id, data) }
+func (w *BlockWriter) Add(id format.ID, data []byte) (bool, error) { return w.add(nil, id, data) }
 
 // Stream returns an Add for the blocks of one file, in order: what the
 // compressors learn from its earlier blocks (random data, literals that
 // entropy coding does not shrink) decides how its later ones are tried.
-func (w *blockWriter) Stream() *blockStream { return &blockStream{w: w} }
+func (w *BlockWriter) Stream() *blockStream { return &blockStream{w: w} }
 
 // blockStream adds the blocks of one file.
 type blockStream struct {
-	w    *blockWriter
+	w    *BlockWriter
 	hint streamHint
 }
 
 // Add is blockWriter.Add for the stream's next block.
-func (s *blockStream) Add(id ID, data []byte) (bool, error) { return s.w.add(&s.hint, id, data) }
+func (s *blockStream) Add(id format.ID, data []byte) (bool, error) { return s.w.add(&s.hint, id, data) }
 
-func (w *blockWriter) add(hint *streamHint, id ID, data []byte) (bool, error) {
+func (w *BlockWriter) add(hint *streamHint, id format.ID, data []byte) (bool, error) {
 	if w.r.Index().Has(id) {
 		return false, nil
 	}
@@ -110,11 +111,11 @@ func (w *blockWriter) add(hint *streamHint, id ID, data []byte) (bool, error) {
 	}
 }
 
-func (w *blockWriter) abortErr() error {
+func (w *BlockWriter) abortErr() error {
 	return context.Cause(w.gctx)
 }
 
-func (w *blockWriter) compressLoop() error {
+func (w *BlockWriter) compressLoop() error {
 	c, err := newBlockCompressor(w.r.cfg.Chunker.Max)
 	if err != nil {
 		return err
@@ -139,16 +140,16 @@ func (w *blockWriter) compressLoop() error {
 	}
 }
 
-func (w *blockWriter) addToPack(id ID, stored []byte, raw int, enc uint8) error {
-	w.newBlocks.Add(1)
-	w.newRaw.Add(int64(raw))
-	w.newStored.Add(int64(len(stored)))
+func (w *BlockWriter) addToPack(id format.ID, stored []byte, raw int, enc uint8) error {
+	w.NewBlocks.Add(1)
+	w.NewRaw.Add(int64(raw))
+	w.NewStored.Add(int64(len(stored)))
 	w.mu.Lock()
 	if w.pack == nil {
 		select {
 		case w.pack = <-w.packs:
 		default:
-			w.pack = NewPackBuilder(w.target)
+			w.pack = format.NewPackBuilder(w.target)
 		}
 	}
 	w.pack.Add(id, stored, raw, enc)
@@ -162,7 +163,7 @@ func (w *blockWriter) addToPack(id ID, stored []byte, raw int, enc uint8) error 
 	return w.upload(w.gctx, full)
 }
 
-func (w *blockWriter) upload(ctx context.Context, p *PackBuilder) error {
+func (w *BlockWriter) upload(ctx context.Context, p *format.PackBuilder) error {
 	id, data, entries := p.Finish()
 	if err := w.r.PutPack(ctx, id, data); err != nil {
 		return err
@@ -173,14 +174,14 @@ func (w *blockWriter) upload(ctx context.Context, p *PackBuilder) error {
 	default:
 	}
 	w.mu.Lock()
-	w.written = append(w.written, IndexPack{Pack: id, Entries: entries})
+	w.written = append(w.written, format.IndexPack{Pack: id, Entries: entries})
 	w.mu.Unlock()
 	return nil
 }
 
 // Close flushes the last pack and returns every pack written; all of them
 // are complete in the backend when it returns without error.
-func (w *blockWriter) Close() ([]IndexPack, error) {
+func (w *BlockWriter) Close() ([]format.IndexPack, error) {
 	w.closed.Do(func() { close(w.jobs) })
 	defer w.cancel()
 	if err := w.g.Wait(); err != nil {
@@ -197,7 +198,7 @@ func (w *blockWriter) Close() ([]IndexPack, error) {
 
 // Abort stops the compressors without writing the pending pack. Safe to
 // call after Close.
-func (w *blockWriter) Abort() {
+func (w *BlockWriter) Abort() {
 	w.cancel()
 	w.closed.Do(func() { close(w.jobs) })
 	_ = w.g.Wait()
@@ -267,7 +268,7 @@ func (c *blockCompressor) compress(data []byte, h *streamHint) ([]byte, uint8) {
 		h = &c.own
 	}
 	if h.sample.Load() && !compressible(c.enc, data, c.out) {
-		return data, EncodingRaw
+		return data, format.EncodingRaw
 	}
 	if h.plain.Load() >= plainAfter && h.blocks.Add(1)%probeEvery != 0 {
 		c.out = c.plain.EncodeAll(data, c.out[:0])
@@ -281,9 +282,9 @@ func (c *blockCompressor) compress(data []byte, h *streamHint) ([]byte, uint8) {
 	}
 	h.sample.Store(len(c.out) >= len(data)*97/100)
 	if len(c.out) < len(data) {
-		return c.out, EncodingZstd
+		return c.out, format.EncodingZstd
 	}
-	return data, EncodingRaw
+	return data, format.EncodingRaw
 }
 
 // literalsCoded reports whether a zstd frame holds a compressed block

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/statepack/statepack/archive/format"
 )
 
 // testBlock returns n bytes of one kind: "text" compresses well,
@@ -51,8 +52,8 @@ func testBlock(kind string, n int, seed uint64) []byte {
 }
 
 // storedLocation is where a block compress returned would be recorded.
-func storedLocation(stored []byte, raw int, enc uint8) Location {
-	return Location{Stored: uint32(len(stored)), Raw: uint32(raw), Encoding: enc}
+func storedLocation(stored []byte, raw int, enc uint8) format.Location {
+	return format.Location{Stored: uint32(len(stored)), Raw: uint32(raw), Encoding: enc}
 }
 
 // TestBlockCompressorRoundTrip: what the save pipeline stores decodes,
@@ -81,13 +82,13 @@ func TestBlockCompressorRoundTrip(t *testing.T) {
 				t.Run(fmt.Sprintf("max=%d/%s/%d/plain=%v", maxBlock, kind, n, hint != nil), func(t *testing.T) {
 					data := testBlock(kind, n, uint64(n))
 					stored, enc := c.compress(data, hint)
-					if kind == "text" && n >= 4<<10 && enc != EncodingZstd {
+					if kind == "text" && n >= 4<<10 && enc != format.EncodingZstd {
 						t.Fatalf("text stored raw (%d bytes)", len(stored))
 					}
-					if enc == EncodingRaw && !bytes.Equal(stored, data) {
+					if enc == format.EncodingRaw && !bytes.Equal(stored, data) {
 						t.Fatal("raw block differs from the data")
 					}
-					if enc == EncodingZstd {
+					if enc == format.EncodingZstd {
 						if len(stored) >= n {
 							t.Fatalf("zstd frame of %d bytes for %d raw", len(stored), n)
 						}
@@ -102,7 +103,7 @@ func TestBlockCompressorRoundTrip(t *testing.T) {
 							t.Errorf("frame of a %d-byte block is not a single segment", n)
 						}
 					}
-					got, err := DecodeBlock(Hash(data), storedLocation(stored, n, enc), bytes.Clone(stored), nil)
+					got, err := format.DecodeBlock(format.Hash(data), storedLocation(stored, n, enc), bytes.Clone(stored), nil)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -134,8 +135,8 @@ func TestOldZstdBlocksDecode(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", name, n), func(t *testing.T) {
 				data := testBlock("text", n, 3)
 				stored := enc.EncodeAll(data, nil)
-				loc := storedLocation(stored, n, EncodingZstd)
-				got, err := DecodeBlock(Hash(data), loc, stored, nil)
+				loc := storedLocation(stored, n, format.EncodingZstd)
+				got, err := format.DecodeBlock(format.Hash(data), loc, stored, nil)
 				if err != nil || !bytes.Equal(got, data) {
 					t.Fatalf("decode: %v", err)
 				}
@@ -146,13 +147,13 @@ func TestOldZstdBlocksDecode(t *testing.T) {
 				if h.HasCheckSum {
 					bad := bytes.Clone(stored)
 					bad[len(bad)-1] ^= 1 // the checksum is the frame's last 4 bytes
-					if _, err := DecodeBlock(Hash(data), loc, bad, nil); !errors.Is(err, ErrCorrupt) {
+					if _, err := format.DecodeBlock(format.Hash(data), loc, bad, nil); !errors.Is(err, format.ErrCorrupt) {
 						t.Errorf("damaged checksum: %v, want corrupt", err)
 					}
 				}
 				bad := bytes.Clone(stored)
 				bad[len(bad)/2] ^= 0x40
-				if got, err := DecodeBlock(Hash(data), loc, bad, nil); !errors.Is(err, ErrCorrupt) {
+				if got, err := format.DecodeBlock(format.Hash(data), loc, bad, nil); !errors.Is(err, format.ErrCorrupt) {
 					t.Errorf("damaged frame: %v (%d bytes), want corrupt", err, len(got))
 				}
 			})
@@ -178,14 +179,14 @@ func TestBlockCompressorSampling(t *testing.T) {
 		want   uint8
 		sample bool // after the block
 	}{
-		{"text", EncodingZstd, false},
-		{"random-head", EncodingZstd, false},
-		{"random", EncodingRaw, true},
-		{"random", EncodingRaw, true},
-		{"text", EncodingZstd, false},
-		{"random", EncodingRaw, true},
-		{"random-head", EncodingRaw, true}, // judged by the sample: the cost of not compressing random runs twice
-		{"text", EncodingZstd, false},
+		{"text", format.EncodingZstd, false},
+		{"random-head", format.EncodingZstd, false},
+		{"random", format.EncodingRaw, true},
+		{"random", format.EncodingRaw, true},
+		{"text", format.EncodingZstd, false},
+		{"random", format.EncodingRaw, true},
+		{"random-head", format.EncodingRaw, true}, // judged by the sample: the cost of not compressing random runs twice
+		{"text", format.EncodingZstd, false},
 	}
 	var h streamHint
 	for i, s := range steps {
@@ -244,14 +245,14 @@ func TestStreamEntropyChoice(t *testing.T) {
 	for i := range 40 {
 		r := testBlock("records", 64<<10, uint64(i))
 		stored, enc := c.compress(r, &records)
-		if enc != EncodingZstd {
+		if enc != format.EncodingZstd {
 			t.Fatalf("records block %d stored raw", i)
 		}
 		if tried := len(c.enc.EncodeAll(r, nil)); len(stored) > tried+tried/200 {
 			t.Errorf("records block %d: %d bytes, %d with entropy coding", i, len(stored), tried)
 		}
 		x := testBlock("text", 64<<10, uint64(i))
-		if _, enc := c.compress(x, &text); enc != EncodingZstd {
+		if _, enc := c.compress(x, &text); enc != format.EncodingZstd {
 			t.Fatalf("text block %d stored raw", i)
 		}
 		if text.plain.Load() != 0 {

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/chunker"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // Bounds on what remote objects may expand into (issue 15, item 5): each
@@ -20,17 +22,17 @@ import (
 
 // newBoundsRepo returns an empty repository on a directory backend, and
 // the directory.
-func newBoundsRepo(t *testing.T) (*Repository, string) { return newBoundsRepoFor(t) }
+func NewBoundsRepo(t *testing.T) (*Repository, string) { return NewBoundsRepoFor(t) }
 
 // newBoundsRepoFor is newBoundsRepo for a test, benchmark or fuzz target.
-func newBoundsRepoFor(t testing.TB) (*Repository, string) {
+func NewBoundsRepoFor(t testing.TB) (*Repository, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
-	be, err := NewDirBackend(dir, true)
+	be, err := dirbackend.NewDirBackend(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := NewConfig(chunker.DefaultParams(), 0)
+	cfg, err := format.NewConfig(chunker.DefaultParams(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,46 +45,46 @@ func newBoundsRepoFor(t testing.TB) (*Repository, string) {
 
 // putList stores a list block of n entries, each a 1-byte block, and
 // returns its reference.
-func putList(t *testing.T, r *Repository, n int) BlockRef {
+func putList(t *testing.T, r *Repository, n int) format.BlockRef {
 	t.Helper()
-	refs := make([]BlockRef, n)
+	refs := make([]format.BlockRef, n)
 	for i := range refs {
-		refs[i] = BlockRef{ID: Hash([]byte{byte(i), byte(i >> 8)}), Size: 1}
+		refs[i] = format.BlockRef{ID: format.Hash([]byte{byte(i), byte(i >> 8)}), Size: 1}
 	}
-	return putListOf(t, r, refs)
+	return PutListOf(t, r, refs)
 }
 
 // putListOf stores the list block of refs, with extra blocks beside it in
 // one pack, and returns the list's reference.
-func putListOf(t *testing.T, r *Repository, refs []BlockRef, extra ...[]byte) BlockRef {
+func PutListOf(t *testing.T, r *Repository, refs []format.BlockRef, extra ...[]byte) format.BlockRef {
 	t.Helper()
-	list := encodeList(nil, refs)
-	id := Hash(list)
-	b := NewPackBuilder(1 << 20)
+	list := format.EncodeList(nil, refs)
+	id := format.Hash(list)
+	b := format.NewPackBuilder(1 << 20)
 	for _, x := range extra {
-		b.Add(Hash(x), x, len(x), EncodingRaw)
+		b.Add(format.Hash(x), x, len(x), format.EncodingRaw)
 	}
-	b.Add(id, list, len(list), EncodingRaw)
+	b.Add(id, list, len(list), format.EncodingRaw)
 	pack, data, entries := b.Finish()
 	ctx := context.Background()
 	if err := r.PutPack(ctx, pack, data); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.PutIndex(ctx, []IndexPack{{Pack: pack, Entries: entries}}); err != nil {
+	if _, err := r.PutIndex(ctx, []format.IndexPack{{Pack: pack, Entries: entries}}); err != nil {
 		t.Fatal(err)
 	}
-	return BlockRef{ID: id, Size: uint32(len(list))}
+	return format.BlockRef{ID: id, Size: uint32(len(list))}
 }
 
 // listedManifest is a manifest of one file of size bytes whose blocks
 // are in list named times.
-func listedManifest(list BlockRef, times int, size int64) []byte {
-	lists := make([]BlockRef, times)
+func ListedManifest(list format.BlockRef, times int, size int64) []byte {
+	lists := make([]format.BlockRef, times)
 	for i := range lists {
 		lists[i] = list
 	}
-	return EncodeManifest(&Manifest{Version: manifestV2, State: "s", Entries: []Entry{
-		{Path: "f", Type: TypeFile, Mode: 0o644, Size: size, Lists: lists},
+	return format.EncodeManifest(&format.Manifest{Version: format.ManifestV2, State: "s", Entries: []format.Entry{
+		{Path: "f", Type: format.TypeFile, Mode: 0o644, Size: size, Lists: lists},
 	}})
 }
 
@@ -91,26 +93,26 @@ func listedManifest(list BlockRef, times int, size int64) []byte {
 // one list is named), and a file's lists to at least one byte and at most
 // MaxBlockSize per block; all checked at decode, before any list is read.
 func TestDecodeManifestListBounds(t *testing.T) {
-	full := BlockRef{ID: Hash([]byte("full")), Size: maxListEntries * listEntrySize}
-	small := BlockRef{ID: Hash([]byte("small")), Size: listEntries * listEntrySize}
+	full := format.BlockRef{ID: format.Hash([]byte("full")), Size: format.MaxListEntries * format.ListEntrySize}
+	small := format.BlockRef{ID: format.Hash([]byte("small")), Size: format.ListEntries * format.ListEntrySize}
 	for _, tc := range []struct {
 		name   string
 		data   []byte
 		wantIn string // "" for accepted
 	}{
-		{"a full list named 7,900 times", listedManifest(full, 7900, 7900*maxListEntries), "expand to 32358400 blocks"},
-		{"a full list named twice", listedManifest(full, 2, 2*maxListEntries), "expand to 8192 blocks"},
-		{"more blocks than bytes", listedManifest(small, 1, listEntries-1), "32 blocks for a file of 31 bytes"},
-		{"more bytes than blocks can hold", listedManifest(small, 1, listEntries*MaxBlockSize+1), "32 blocks for a file of"},
-		{"a list of 32 named 1,000 times (a file of zeros)", listedManifest(small, 1000, 1000*listEntries*(256<<10)), ""},
-		{"one block a byte", listedManifest(small, 3, 3*listEntries), ""},
+		{"a full list named 7,900 times", ListedManifest(full, 7900, 7900*format.MaxListEntries), "expand to 32358400 blocks"},
+		{"a full list named twice", ListedManifest(full, 2, 2*format.MaxListEntries), "expand to 8192 blocks"},
+		{"more blocks than bytes", ListedManifest(small, 1, format.ListEntries-1), "32 blocks for a file of 31 bytes"},
+		{"more bytes than blocks can hold", ListedManifest(small, 1, format.ListEntries*format.MaxBlockSize+1), "32 blocks for a file of"},
+		{"a list of 32 named 1,000 times (a file of zeros)", ListedManifest(small, 1000, 1000*format.ListEntries*(256<<10)), ""},
+		{"one block a byte", ListedManifest(small, 3, 3*format.ListEntries), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := DecodeManifest(tc.data)
+			_, err := format.DecodeManifest(tc.data)
 			switch {
 			case tc.wantIn == "" && err != nil:
 				t.Fatalf("refused: %v", err)
-			case tc.wantIn != "" && (!errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tc.wantIn)):
+			case tc.wantIn != "" && (!errors.Is(err, format.ErrCorrupt) || !strings.Contains(err.Error(), tc.wantIn)):
 				t.Fatalf("got %v, want corrupt naming %q", err, tc.wantIn)
 			}
 		})
@@ -118,7 +120,7 @@ func TestDecodeManifestListBounds(t *testing.T) {
 }
 
 // allocated returns the bytes fn allocates.
-func allocated(fn func()) uint64 {
+func Allocated(fn func()) uint64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -133,18 +135,18 @@ func allocated(fn func()) uint64 {
 // than the manifest. A file whose lists do not add up to its size is
 // refused before its blocks are allocated.
 func TestLoadManifestListBombAllocs(t *testing.T) {
-	r, _ := newBoundsRepo(t)
+	r, _ := NewBoundsRepo(t)
 	ctx := context.Background()
-	full := putList(t, r, maxListEntries)
-	small := putList(t, r, listEntries)
+	full := putList(t, r, format.MaxListEntries)
+	small := putList(t, r, format.ListEntries)
 	for _, tc := range []struct {
 		name   string
 		data   []byte
 		wantIn string
 		limit  uint64
 	}{
-		{"7,900 references to a full list", listedManifest(full, 7900, 7900*maxListEntries), "expand to", 4 << 20},
-		{"lists that do not add up", listedManifest(small, 7900, 7900*listEntries+1), "add up to", 4 << 20},
+		{"7,900 references to a full list", ListedManifest(full, 7900, 7900*format.MaxListEntries), "expand to", 4 << 20},
+		{"lists that do not add up", ListedManifest(small, 7900, 7900*format.ListEntries+1), "add up to", 4 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := r.PutManifestBytes(ctx, tc.data)
@@ -152,8 +154,8 @@ func TestLoadManifestListBombAllocs(t *testing.T) {
 				t.Fatal(err)
 			}
 			var lerr error
-			alloc := allocated(func() { _, lerr = r.LoadManifest(ctx, id) })
-			if !errors.Is(lerr, ErrCorrupt) || !strings.Contains(lerr.Error(), tc.wantIn) {
+			alloc := Allocated(func() { _, lerr = r.LoadManifest(ctx, id) })
+			if !errors.Is(lerr, format.ErrCorrupt) || !strings.Contains(lerr.Error(), tc.wantIn) {
 				t.Errorf("got %v, want corrupt naming %q", lerr, tc.wantIn)
 			}
 			if alloc > tc.limit {
@@ -168,18 +170,18 @@ func TestLoadManifestListBombAllocs(t *testing.T) {
 // index objects, so that none exceeds what readers accept, and every
 // entry is found again.
 func TestPutIndexSplitsLargePacks(t *testing.T) {
-	r, dir := newBoundsRepo(t)
+	r, dir := NewBoundsRepo(t)
 	ctx := context.Background()
-	const n = 3*maxIndexEntries + 7
-	entries := make([]PackEntry, n)
+	const n = 3*format.MaxIndexEntries + 7
+	entries := make([]format.PackEntry, n)
 	for i := range entries {
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(i))
-		entries[i] = PackEntry{ID: Hash(b[:]), Offset: uint32(i) * 8, Stored: 8, Raw: 8}
+		entries[i] = format.PackEntry{ID: format.Hash(b[:]), Offset: uint32(i) * 8, Stored: 8, Raw: 8}
 	}
-	small := []PackEntry{{ID: Hash([]byte("small")), Stored: 8, Raw: 8}}
-	pack, other := Hash([]byte("big pack")), Hash([]byte("small pack"))
-	names, err := r.PutIndex(ctx, []IndexPack{{Pack: pack, Entries: entries}, {Pack: other, Entries: small}})
+	small := []format.PackEntry{{ID: format.Hash([]byte("small")), Stored: 8, Raw: 8}}
+	pack, other := format.Hash([]byte("big pack")), format.Hash([]byte("small pack"))
+	names, err := r.PutIndex(ctx, []format.IndexPack{{Pack: pack, Entries: entries}, {Pack: other, Entries: small}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +190,8 @@ func TestPutIndexSplitsLargePacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Size() > maxIndexObjectSize {
-			t.Errorf("%s has %d bytes, over the %d readers accept", name, st.Size(), maxIndexObjectSize)
+		if st.Size() > format.MaxIndexObjectSize {
+			t.Errorf("%s has %d bytes, over the %d readers accept", name, st.Size(), format.MaxIndexObjectSize)
 		}
 	}
 	r2, err := Open(ctx, r.Backend())
@@ -203,7 +205,7 @@ func TestPutIndexSplitsLargePacks(t *testing.T) {
 	if idx.Len() != n+1 {
 		t.Errorf("index holds %d blocks, want %d", idx.Len(), n+1)
 	}
-	for _, e := range []PackEntry{entries[0], entries[n-1], small[0]} {
+	for _, e := range []format.PackEntry{entries[0], entries[n-1], small[0]} {
 		if _, ok := idx.Lookup(e.ID); !ok {
 			t.Errorf("block %s lost", e.ID.Short())
 		}
@@ -244,21 +246,21 @@ func TestOversizedIndexObject(t *testing.T) {
 	}{
 		{"LoadIndex", func(r *Repository) error { _, err := r.LoadIndex(context.Background()); return err }},
 		{"FindBlocks", func(r *Repository) error {
-			_, err := r.FindBlocks(context.Background(), map[ID]struct{}{Hash([]byte("x")): {}})
+			_, err := r.FindBlocks(context.Background(), map[format.ID]struct{}{format.Hash([]byte("x")): {}})
 			return err
 		}},
 		{"ReadIndexObject", func(r *Repository) error {
-			_, err := r.ReadIndexObject(context.Background(), Hash([]byte("oversized")))
+			_, err := r.ReadIndexObject(context.Background(), format.Hash([]byte("oversized")))
 			return err
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, dir := newBoundsRepo(t)
-			name := indexName(Hash([]byte("oversized")))
-			sparseObject(t, dir, name, 100<<20, []byte(indexMagic))
+			r, dir := NewBoundsRepo(t)
+			name := format.IndexName(format.Hash([]byte("oversized")))
+			sparseObject(t, dir, name, 100<<20, []byte(format.IndexMagic))
 			var err error
-			alloc := allocated(func() { err = tc.read(r) })
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "larger than 5308424 bytes") {
+			alloc := Allocated(func() { err = tc.read(r) })
+			if !errors.Is(err, format.ErrCorrupt) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "larger than 5308424 bytes") {
 				t.Errorf("got %v, want corrupt naming %s as too large", err, name)
 			}
 			if alloc > 1<<20 {
@@ -273,26 +275,26 @@ func TestOversizedIndexObject(t *testing.T) {
 // a trailer of zeros (a sparse file) is refused at its first entry; a
 // valid trailer reads back as DecodePackTrailer decodes it.
 func TestReadPackTrailerStreams(t *testing.T) {
-	r, dir := newBoundsRepo(t)
+	r, dir := NewBoundsRepo(t)
 	ctx := context.Background()
 	const size = 64 << 20
-	n := uint32((size - packFooterSize - 100) / (packEntrySize + 1))
-	footer := append(binary.LittleEndian.AppendUint32(nil, n), packMagic...)
-	sparse := Hash(footer)
-	sparseObject(t, dir, packName(sparse), size, footer)
+	n := uint32((size - format.PackFooterSize - 100) / (format.PackEntrySize + 1))
+	footer := append(binary.LittleEndian.AppendUint32(nil, n), format.PackMagic...)
+	sparse := format.Hash(footer)
+	sparseObject(t, dir, format.PackName(sparse), size, footer)
 	var err error
-	alloc := allocated(func() { _, err = r.ReadPackTrailer(ctx, sparse, size) })
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "entry 0: empty block") {
+	alloc := Allocated(func() { _, err = r.ReadPackTrailer(ctx, sparse, size) })
+	if !errors.Is(err, format.ErrCorrupt) || !strings.Contains(err.Error(), "entry 0: empty block") {
 		t.Errorf("got %v, want the first entry refused", err)
 	}
 	if alloc > 1<<20 {
 		t.Errorf("allocated %d MiB for a trailer claiming %d entries", alloc>>20, n)
 	}
 
-	b := NewPackBuilder(1 << 20)
+	b := format.NewPackBuilder(1 << 20)
 	for i := range 5000 {
 		block := []byte(strings.Repeat("x", 1+i%7))
-		b.Add(Hash(append(block, byte(i), byte(i>>8))), block, len(block), EncodingRaw)
+		b.Add(format.Hash(append(block, byte(i), byte(i>>8))), block, len(block), format.EncodingRaw)
 	}
 	id, data, _ := b.Finish()
 	if err := r.PutPack(ctx, id, data); err != nil {
@@ -302,8 +304,8 @@ func TestReadPackTrailerStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tsize, _ := PackTrailerSize(data[len(data)-packFooterSize:], int64(len(data)))
-	want, err := DecodePackTrailer(data[int64(len(data))-tsize:], int64(len(data)))
+	tsize, _ := format.PackTrailerSize(data[len(data)-format.PackFooterSize:], int64(len(data)))
+	want, err := format.DecodePackTrailer(data[int64(len(data))-tsize:], int64(len(data)))
 	if err != nil || len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
 		t.Errorf("streamed trailer of %d entries differs from the decoded %d (%v)", len(got), len(want), err)
 	}
@@ -312,21 +314,21 @@ func TestReadPackTrailerStreams(t *testing.T) {
 // TestPackTrailerSizeBounds: a footer may claim at most one entry per
 // stored byte of its pack.
 func TestPackTrailerSizeBounds(t *testing.T) {
-	footer := func(n uint32) []byte { return append(binary.LittleEndian.AppendUint32(nil, n), packMagic...) }
+	footer := func(n uint32) []byte { return append(binary.LittleEndian.AppendUint32(nil, n), format.PackMagic...) }
 	for _, tc := range []struct {
 		name string
 		n    uint32
 		size int64
 		ok   bool
 	}{
-		{"empty pack", 0, packFooterSize, true},
-		{"one byte a block", 10, 10*(packEntrySize+1) + packFooterSize, true},
-		{"blocks of no bytes", 10, 10*packEntrySize + packFooterSize, false},
-		{"47M entries in a 2 GiB pack", 47_000_000, 47_000_000*packEntrySize + 108, false},
-		{"over the reader's bound", 1, maxPackSize + 1, false},
+		{"empty pack", 0, format.PackFooterSize, true},
+		{"one byte a block", 10, 10*(format.PackEntrySize+1) + format.PackFooterSize, true},
+		{"blocks of no bytes", 10, 10*format.PackEntrySize + format.PackFooterSize, false},
+		{"47M entries in a 2 GiB pack", 47_000_000, 47_000_000*format.PackEntrySize + 108, false},
+		{"over the reader's bound", 1, format.MaxPackSize + 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := PackTrailerSize(footer(tc.n), tc.size)
+			_, err := format.PackTrailerSize(footer(tc.n), tc.size)
 			if (err == nil) != tc.ok {
 				t.Errorf("got %v, want ok=%v", err, tc.ok)
 			}
@@ -341,29 +343,29 @@ func TestPackTrailerSizeBounds(t *testing.T) {
 // index of one small object was read whole (64 MiB) with its listed
 // 16 MiB filter, and is now refused from its header and listing.
 func TestLookupTableClaimsBounded(t *testing.T) {
-	r, dir := newBoundsRepo(t)
+	r, dir := NewBoundsRepo(t)
 	ctx := context.Background()
-	block := PackEntry{ID: Hash([]byte("block")), Stored: 8, Raw: 8}
-	names, err := r.PutIndex(ctx, []IndexPack{{Pack: Hash([]byte("pack")), Entries: []PackEntry{block}}})
+	block := format.PackEntry{ID: format.Hash([]byte("block")), Stored: 8, Raw: 8}
+	names, err := r.PutIndex(ctx, []format.IndexPack{{Pack: format.Hash([]byte("pack")), Entries: []format.PackEntry{block}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	object, err := ParseID(strings.TrimPrefix(names[0], "index/"))
+	object, err := format.ParseID(strings.TrimPrefix(names[0], "index/"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const packs = maxLookupTableIDs - 1
-	hdr := make([]byte, lookupHeaderSize, lookupHeaderSize+32)
-	copy(hdr, lookupMagic)
+	hdr := make([]byte, LookupHeaderSize, LookupHeaderSize+32)
+	copy(hdr, LookupMagic)
 	binary.LittleEndian.PutUint32(hdr[4:], 1)
 	binary.LittleEndian.PutUint32(hdr[8:], packs)
-	key := repoKey(r.Config())
+	key := RepoKey(r.Config())
 	copy(hdr[16:], key[:])
-	table := Hash([]byte("a hostile table"))
+	table := format.Hash([]byte("a hostile table"))
 	copy(hdr[lookupHashed:], table[:])
 	hdr = append(hdr, object[:]...)
-	sparseObject(t, dir, lookupTableName(table), lookupHeaderSize+32*(1+packs)+lookupFanoutSize, nil)
-	f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(lookupTableName(table))), os.O_WRONLY, 0)
+	sparseObject(t, dir, LookupTableName(table), LookupHeaderSize+32*(1+packs)+lookupFanoutSize, nil)
+	f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(LookupTableName(table))), os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,15 +373,15 @@ func TestLookupTableClaimsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	sparseObject(t, dir, lookupFilterName(table), 16<<20, nil)
+	sparseObject(t, dir, LookupFilterName(table), 16<<20, nil)
 
 	r2, err := Open(ctx, r.Backend())
 	if err != nil {
 		t.Fatal(err)
 	}
 	r2.SetLookupTableMin(1)
-	var found map[ID]Location
-	alloc := allocated(func() { found, err = r2.FindBlocks(ctx, map[ID]struct{}{block.ID: {}}) })
+	var found map[format.ID]format.Location
+	alloc := Allocated(func() { found, err = r2.FindBlocks(ctx, map[format.ID]struct{}{block.ID: {}}) })
 	if _, ok := found[block.ID]; err != nil || !ok {
 		t.Fatalf("FindBlocks: %v, found %v", err, found)
 	}
@@ -393,13 +395,13 @@ func TestLookupTableClaimsBounded(t *testing.T) {
 // named as a snapshot costs little to refuse (it was read whole), and a
 // real manifest that large still loads.
 func TestLargeManifestHashedFirst(t *testing.T) {
-	r, dir := newBoundsRepo(t)
+	r, dir := NewBoundsRepo(t)
 	ctx := context.Background()
-	sparse := Hash([]byte("a sparse snapshot"))
-	sparseObject(t, dir, snapshotName(sparse), 100<<20, []byte("SPM1"))
+	sparse := format.Hash([]byte("a sparse snapshot"))
+	sparseObject(t, dir, format.SnapshotName(sparse), 100<<20, []byte("SPM1"))
 	var err error
-	alloc := allocated(func() { _, err = r.LoadManifestUnexpanded(ctx, sparse) })
-	var ie *IntegrityError
+	alloc := Allocated(func() { _, err = r.LoadManifestUnexpanded(ctx, sparse) })
+	var ie *format.IntegrityError
 	if !errors.As(err, &ie) {
 		t.Errorf("got %v, want the snapshot named as damaged", err)
 	}
@@ -407,12 +409,12 @@ func TestLargeManifestHashedFirst(t *testing.T) {
 		t.Errorf("allocated %d MiB refusing a 100 MiB snapshot", alloc>>20)
 	}
 
-	m := &Manifest{Version: manifestV1, State: "big"}
+	m := &format.Manifest{Version: format.ManifestV1, State: "big"}
 	for i := range 250_000 {
 		p := fmt.Sprintf("f%07d", i)
-		m.Entries = append(m.Entries, Entry{Path: p, Type: TypeFile, Mode: 0o644, Size: 1, Blocks: []BlockRef{{ID: Hash([]byte(p)), Size: 1}}})
+		m.Entries = append(m.Entries, format.Entry{Path: p, Type: format.TypeFile, Mode: 0o644, Size: 1, Blocks: []format.BlockRef{{ID: format.Hash([]byte(p)), Size: 1}}})
 	}
-	data := EncodeManifest(m)
+	data := format.EncodeManifest(m)
 	if len(data) <= hashFirst {
 		t.Fatalf("manifest of %d bytes: not past hashFirst", len(data))
 	}
@@ -433,17 +435,17 @@ func TestLargeManifestHashedFirst(t *testing.T) {
 // one list block do, and sees every block as AllBlocks of the expanded
 // manifest does.
 func TestBlockListsWalkWithoutExpanding(t *testing.T) {
-	r, _ := newBoundsRepo(t)
+	r, _ := NewBoundsRepo(t)
 	ctx := context.Background()
-	list := putList(t, r, listEntries)
+	list := putList(t, r, format.ListEntries)
 	const times = 100_000
-	id, err := r.PutManifestBytes(ctx, listedManifest(list, times, times*listEntries))
+	id, err := r.PutManifestBytes(ctx, ListedManifest(list, times, times*format.ListEntries))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m *Manifest
-	var lists *BlockLists
-	alloc := allocated(func() { m, lists, err = r.LoadManifestLists(ctx, id) })
+	var m *format.Manifest
+	var lists *format.BlockLists
+	alloc := Allocated(func() { m, lists, err = r.LoadManifestLists(ctx, id) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,21 +453,21 @@ func TestBlockListsWalkWithoutExpanding(t *testing.T) {
 		t.Errorf("LoadManifestLists allocated %d MiB, want what the 3.6 MB manifest takes", alloc>>20)
 	}
 	walked := 0
-	alloc = allocated(func() { lists.Each(m, func(*Entry, BlockRef) { walked++ }) })
-	if want := times * (listEntries + 1); walked != want || alloc > 1<<20 {
+	alloc = Allocated(func() { lists.Each(m, func(*format.Entry, format.BlockRef) { walked++ }) })
+	if want := times * (format.ListEntries + 1); walked != want || alloc > 1<<20 {
 		t.Errorf("walked %d blocks allocating %d KiB, want %d allocating nothing", walked, alloc>>10, want)
 	}
-	if n := m.Entries[0].BlockCount(); n != times*listEntries {
-		t.Errorf("BlockCount = %d, want %d", n, times*listEntries)
+	if n := m.Entries[0].BlockCount(); n != times*format.ListEntries {
+		t.Errorf("BlockCount = %d, want %d", n, times*format.ListEntries)
 	}
-	if d := lists.Distinct(m); len(d) != listEntries {
-		t.Errorf("%d distinct blocks, want %d", len(d), listEntries)
+	if d := lists.Distinct(m); len(d) != format.ListEntries {
+		t.Errorf("%d distinct blocks, want %d", len(d), format.ListEntries)
 	}
-	if err := lists.Expand(m); err != nil || len(m.Entries[0].Blocks) != times*listEntries {
+	if err := lists.Expand(m); err != nil || len(m.Entries[0].Blocks) != times*format.ListEntries {
 		t.Fatalf("Expand: %v, %d blocks", err, len(m.Entries[0].Blocks))
 	}
 	expanded := 0
-	m.AllBlocks(func(*Entry, BlockRef) { expanded++ })
+	m.AllBlocks(func(*format.Entry, format.BlockRef) { expanded++ })
 	if expanded != walked {
 		t.Errorf("AllBlocks sees %d blocks, Each %d", expanded, walked)
 	}

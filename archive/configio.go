@@ -7,45 +7,48 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/remote/backend"
 )
 
-func loadConfig(ctx context.Context, be Backend) (Config, error) {
+func loadConfig(ctx context.Context, be backend.Backend) (format.Config, error) {
 	rc, err := be.Get(ctx, "config")
-	if errors.Is(err, ErrNotFound) {
-		return Config{}, fmt.Errorf("%s: %w", be.Location(), ErrNotRepository)
+	if errors.Is(err, backend.ErrNotFound) {
+		return format.Config{}, fmt.Errorf("%s: %w", be.Location(), format.ErrNotRepository)
 	}
 	if err != nil {
-		return Config{}, fmt.Errorf("read config of %s: %w", be.Location(), err)
+		return format.Config{}, fmt.Errorf("read config of %s: %w", be.Location(), err)
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, maxConfigSize+1))
 	if err != nil {
-		return Config{}, fmt.Errorf("read config of %s: %w", be.Location(), err)
+		return format.Config{}, fmt.Errorf("read config of %s: %w", be.Location(), err)
 	}
 	// Neither message quotes the content: the decoder's errors can (an
 	// object's bytes never appear in an error).
 	if len(data) > maxConfigSize {
-		return Config{}, fmt.Errorf("%s: config of more than %d KiB is not a statepack config: %w", be.Location(), maxConfigSize>>10, ErrNotRepository)
+		return format.Config{}, fmt.Errorf("%s: config of more than %d KiB is not a statepack config: %w", be.Location(), maxConfigSize>>10, format.ErrNotRepository)
 	}
-	var c Config
+	var c format.Config
 	if json.NewDecoder(bytes.NewReader(data)).Decode(&c) != nil {
-		return Config{}, fmt.Errorf("%s: config is damaged (%d bytes that are not a statepack config): %w", be.Location(), len(data), ErrNotRepository)
+		return format.Config{}, fmt.Errorf("%s: config is damaged (%d bytes that are not a statepack config): %w", be.Location(), len(data), format.ErrNotRepository)
 	}
-	if err := c.validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", be.Location(), err)
+	if err := c.Validate(); err != nil {
+		return format.Config{}, fmt.Errorf("%s: %w", be.Location(), err)
 	}
 	return c, nil
 }
 
-func writeConfig(ctx context.Context, be Backend, c Config) error {
+func writeConfig(ctx context.Context, be backend.Backend, c format.Config) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
 	data = append(data, '\n')
 	if _, err := be.PutIf(ctx, "config", data, ""); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return fmt.Errorf("%s already holds a repository: %w", be.Location(), ErrConflict)
+		if errors.Is(err, backend.ErrConflict) {
+			return fmt.Errorf("%s already holds a repository: %w", be.Location(), backend.ErrConflict)
 		}
 		return fmt.Errorf("write config to %s: %w", be.Location(), err)
 	}

@@ -2,6 +2,8 @@ package archive
 
 import (
 	"fmt"
+
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // syncWrites makes every object written so far durable, before a step
@@ -9,9 +11,9 @@ import (
 // new packs and index replace, and a deletion that reached the disk
 // before its replacement would lose blocks on a power failure. Other
 // backends (S3) store durably before Put returns.
-func (r *Repository) syncWrites() error {
-	if d, ok := UnwrapDir(r.be); ok {
-		return d.flush()
+func (r *Repository) SyncWrites() error {
+	if d, ok := backend.As[backend.Durable](r.be); ok {
+		return d.Flush()
 	}
 	return nil
 }
@@ -22,11 +24,11 @@ func (r *Repository) syncWrites() error {
 // local index and before writing DATA_DIR, whose pages a syncfs at the
 // ref would otherwise wait for. Other backends need nothing.
 func (r *Repository) SettleReads() error {
-	d, ok := UnwrapDir(r.be)
-	if !ok || !d.behind() {
+	d, ok := backend.As[backend.Durable](r.be)
+	if !ok {
 		return nil
 	}
-	if err := d.settle(); err != nil {
+	if err := d.SettleReads(); err != nil {
 		return fmt.Errorf("flush %s: %w", r.Location(), err)
 	}
 	return nil
@@ -38,11 +40,11 @@ func (r *Repository) SettleReads() error {
 // limit cost 23 s and 2 GiB. Other backends' objects are read up to the
 // limit (the wrappers between do not tell a reader's size).
 func (r *Repository) refuseOversized(name string, limit int64) error {
-	d, ok := UnwrapDir(r.be)
+	d, ok := backend.As[backend.Local](r.be)
 	if !ok {
 		return nil
 	}
-	oi, err := d.statObject(name)
+	oi, err := d.StatObject(name)
 	if err != nil || oi.Size <= limit {
 		return nil // Get reports what is wrong
 	}

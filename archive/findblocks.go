@@ -11,14 +11,17 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // indexReadJobs is how many index objects FindBlocks reads at once.
 const indexReadJobs = 4
 
 // indexObject is one object of a listing of index/.
-type indexObject struct {
-	id   ID
+type IndexObject struct {
+	ID   format.ID
 	size int64 // as listed; only an estimate of its entries
 }
 
@@ -54,12 +57,12 @@ func (r *Repository) lookupCacheDir() string {
 // Either way, of several locations of one block, the one from the first
 // index object in name order (the cache's or table's own objects first)
 // is returned.
-func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[ID]Location, error) {
-	found := make(map[ID]Location, len(want))
+func (r *Repository) FindBlocks(ctx context.Context, want map[format.ID]struct{}) (map[format.ID]format.Location, error) {
+	found := make(map[format.ID]format.Location, len(want))
 	if len(want) == 0 {
 		return found, nil
 	}
-	listed, err := r.listIndexObjects(ctx)
+	listed, err := r.ListIndexObjects(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -80,35 +83,35 @@ func (r *Repository) FindBlocks(ctx context.Context, want map[ID]struct{}) (map[
 // the context must not pass for the whole index: a block missed there
 // is a block push believes absent (harmless) but also one a cache would
 // be built without.
-func (r *Repository) listIndexObjects(ctx context.Context) ([]indexObject, error) {
-	var names []ObjectInfo
-	if err := r.be.List(ctx, "index/", func(oi ObjectInfo) error { names = append(names, oi); return nil }); err != nil {
+func (r *Repository) ListIndexObjects(ctx context.Context) ([]IndexObject, error) {
+	var names []backend.ObjectInfo
+	if err := r.be.List(ctx, "index/", func(oi backend.ObjectInfo) error { names = append(names, oi); return nil }); err != nil {
 		return nil, fmt.Errorf("list index of %s: %w", r.Location(), err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	listed := make([]indexObject, 0, len(names))
+	listed := make([]IndexObject, 0, len(names))
 	for _, oi := range names {
-		id, err := ParseID(strings.TrimPrefix(oi.Name, "index/"))
+		id, err := format.ParseID(strings.TrimPrefix(oi.Name, "index/"))
 		if err != nil {
 			return nil, fmt.Errorf("%s: unexpected object %s", r.Location(), oi.Name)
 		}
-		listed = append(listed, indexObject{id: id, size: oi.Size})
+		listed = append(listed, IndexObject{ID: id, size: oi.Size})
 	}
-	slices.SortFunc(listed, func(a, b indexObject) int { return bytes.Compare(a.id[:], b.id[:]) })
-	return slices.CompactFunc(listed, func(a, b indexObject) bool { return a.id == b.id }), nil
+	slices.SortFunc(listed, func(a, b IndexObject) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	return slices.CompactFunc(listed, func(a, b IndexObject) bool { return a.ID == b.ID }), nil
 }
 
 // indexReader reads one listed index object, verified against its id.
-type indexReader func(ctx context.Context, o indexObject) ([]byte, error)
+type indexReader func(ctx context.Context, o IndexObject) ([]byte, error)
 
 // readIndexData reads a listed index object from the repository.
-func (r *Repository) readIndexData(ctx context.Context, o indexObject) ([]byte, error) {
-	if o.size > maxIndexObjectSize { // as listed: refused before it is read
-		return nil, oversized(indexName(o.id), r.Location(), maxIndexObjectSize)
+func (r *Repository) readIndexData(ctx context.Context, o IndexObject) ([]byte, error) {
+	if o.size > format.MaxIndexObjectSize { // as listed: refused before it is read
+		return nil, oversized(format.IndexName(o.ID), r.Location(), format.MaxIndexObjectSize)
 	}
-	return r.readVerifiedHint(ctx, indexName(o.id), o.id, maxIndexObjectSize, o.size)
+	return r.readVerifiedHint(ctx, format.IndexName(o.ID), o.ID, format.MaxIndexObjectSize, o.size)
 }
 
 // pendingReader reads index objects for the lookup cache in dir: from
@@ -116,13 +119,13 @@ func (r *Repository) readIndexData(ctx context.Context, o indexObject) ([]byte, 
 // from the repository, keeping a copy when keep is set (for objects read
 // on every call until they are merged).
 func (r *Repository) pendingReader(dir string, keep bool) indexReader {
-	return func(ctx context.Context, o indexObject) ([]byte, error) {
-		if data, ok := readPendingCopy(dir, o.id); ok {
+	return func(ctx context.Context, o IndexObject) ([]byte, error) {
+		if data, ok := readPendingCopy(dir, o.ID); ok {
 			return data, nil
 		}
 		data, err := r.readIndexData(ctx, o)
 		if err == nil && keep {
-			writePendingCopy(dir, o.id, data)
+			writePendingCopy(dir, o.ID, data)
 		}
 		return data, err
 	}
@@ -134,7 +137,7 @@ func (r *Repository) pendingReader(dir string, keep bool) indexReader {
 // in the order given: "the first location seen" then means the same in
 // every run, and a cache built from them numbers its packs in that
 // order. At most indexReadJobs+1 objects are held at once.
-func eachIndexObject[T any](ctx context.Context, objs []indexObject, read indexReader, work func(id ID, data []byte) (T, error), use func(T) error) error {
+func eachIndexObject[T any](ctx context.Context, objs []IndexObject, read indexReader, work func(id format.ID, data []byte) (T, error), use func(T) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -157,7 +160,7 @@ func eachIndexObject[T any](ctx context.Context, objs []indexObject, read indexR
 				var res result
 				data, err := read(ctx, o)
 				if err == nil {
-					res.v, err = work(o.id, data)
+					res.v, err = work(o.ID, data)
 				}
 				res.err = err
 				ch <- res
@@ -189,30 +192,30 @@ type objectScan struct {
 }
 
 type objectHit struct {
-	id  ID
-	loc Location
+	id  format.ID
+	loc format.Location
 }
 
 // scanForBlocks reads the given index objects and adds to found the
 // wanted blocks it lacks, and feeds every object to b when b is not nil.
 // An entry asked for that fails the index's checks is an error naming
 // its object, as is a malformed object.
-func (r *Repository) scanForBlocks(ctx context.Context, objs []indexObject, read indexReader, want map[ID]struct{}, found map[ID]Location, b *lookupBuilder) error {
-	work := func(id ID, data []byte) (objectScan, error) {
+func (r *Repository) scanForBlocks(ctx context.Context, objs []IndexObject, read indexReader, want map[format.ID]struct{}, found map[format.ID]format.Location, b *lookupBuilder) error {
+	work := func(id format.ID, data []byte) (objectScan, error) {
 		var s objectScan
 		var counts [256]int
-		err := scanIndex(data, func(pack ID, raw []byte) error {
+		err := format.ScanIndex(data, func(pack format.ID, raw []byte) error {
 			if b != nil && validIndexEntry(raw) {
 				counts[raw[0]]++
 			}
-			if _, ok := want[ID(raw[:32])]; !ok {
+			if _, ok := want[format.ID(raw[:32])]; !ok {
 				return nil
 			}
-			var e PackEntry
-			if err := decodeEntry(&e, raw); err != nil {
+			var e format.PackEntry
+			if err := format.DecodeEntry(&e, raw); err != nil {
 				return err
 			}
-			s.hits = append(s.hits, objectHit{e.ID, e.at(pack)})
+			s.hits = append(s.hits, objectHit{e.ID, e.At(pack)})
 			return nil
 		})
 		if err != nil {
@@ -244,16 +247,16 @@ func (r *Repository) scanForBlocks(ctx context.Context, objs []indexObject, read
 // listed objects; one that covers part of the listing answers for that
 // part, and the rest is read, and merged into a new cache when it has
 // grown large.
-func (r *Repository) findCached(ctx context.Context, dir string, listed []indexObject, want map[ID]struct{}, found map[ID]Location) error {
-	path := filepath.Join(dir, lookupName)
-	c, err := openLookup(path, repoKey(r.cfg))
+func (r *Repository) findCached(ctx context.Context, dir string, listed []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location) error {
+	path := filepath.Join(dir, LookupName)
+	c, err := openLookup(path, RepoKey(r.cfg))
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			_ = os.Remove(path) // damaged: never trusted, rebuilt now
 		}
 		return r.findColdCached(ctx, dir, listed, want, found)
 	}
-	uncovered, ok := c.covers(listed)
+	uncovered, ok := c.Covers(listed)
 	if !ok {
 		// Stale: the index was rewritten. Removed now, since a table
 		// may answer instead of a rebuild that would replace it.
@@ -261,7 +264,7 @@ func (r *Repository) findCached(ctx context.Context, dir string, listed []indexO
 		_ = os.Remove(path)
 		return r.findColdCached(ctx, dir, listed, want, found)
 	}
-	if err := c.find(want, found); err != nil {
+	if err := c.Find(want, found); err != nil {
 		c.Close()
 		clear(found)
 		_ = os.Remove(path)
@@ -284,7 +287,7 @@ func (r *Repository) findCached(ctx context.Context, dir string, listed []indexO
 // to spare a cold client; a client with a cache, or one that finds no
 // table that serves, builds and publishes it), else by building the
 // cache from every listed object.
-func (r *Repository) findColdCached(ctx context.Context, dir string, listed []indexObject, want map[ID]struct{}, found map[ID]Location) error {
+func (r *Repository) findColdCached(ctx context.Context, dir string, listed []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location) error {
 	if ok, err := r.findInTable(ctx, dir, listed, want, found); ok || err != nil {
 		return err
 	}
@@ -296,7 +299,7 @@ func (r *Repository) findColdCached(ctx context.Context, dir string, listed []in
 // hold (by their listed sizes) more than a million entries or an eighth
 // of the cache's. A lookup table on the repository that should be merged
 // is not used, and is replaced when push publishes (lookuptable.go).
-func shouldMerge(cacheEntries int, uncovered []indexObject) bool {
+func shouldMerge(cacheEntries int, uncovered []IndexObject) bool {
 	if len(uncovered) > mergeMaxObjects {
 		return true
 	}
@@ -304,7 +307,7 @@ func shouldMerge(cacheEntries int, uncovered []indexObject) bool {
 	for _, o := range uncovered {
 		size += max(o.size, 0)
 	}
-	entries := size / packEntrySize
+	entries := size / format.PackEntrySize
 	return entries > mergeMinEntries || entries > int64(cacheEntries/8)
 }
 
@@ -313,8 +316,8 @@ func shouldMerge(cacheEntries int, uncovered []indexObject) bool {
 // depend on the cache being written: a cache that cannot be (a full
 // disk, an index beyond the bounds) is left out, and only a cancelled
 // context fails the call.
-func (r *Repository) buildLookup(ctx context.Context, dir string, objs []indexObject, want map[ID]struct{}, found map[ID]Location, base *lookupFile) error {
-	path := filepath.Join(dir, lookupName)
+func (r *Repository) buildLookup(ctx context.Context, dir string, objs []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location, base *lookupFile) error {
+	path := filepath.Join(dir, LookupName)
 	if len(objs) == 0 && base == nil {
 		_ = os.Remove(path) // a cache of an index that is no longer there
 		return nil
@@ -324,7 +327,7 @@ func (r *Repository) buildLookup(ctx context.Context, dir string, objs []indexOb
 		b.cleanup()
 		return err
 	}
-	err := b.finish(ctx.Err, coveredAfter(base, objs), repoKey(r.cfg), path)
+	err := b.finish(ctx.Err, coveredAfter(base, objs), RepoKey(r.cfg), path)
 	switch {
 	case err == nil:
 		// Every listed object is covered now: the copies of those that
@@ -340,20 +343,20 @@ func (r *Repository) buildLookup(ctx context.Context, dir string, objs []indexOb
 
 // coveredAfter is the sorted set of objects a cache covers once objs
 // (sorted, none covered yet) are added to base's.
-func coveredAfter(base *lookupFile, objs []indexObject) []ID {
+func coveredAfter(base *lookupFile, objs []IndexObject) []format.ID {
 	n := len(objs)
 	if base != nil {
 		n += base.objects
 	}
-	ids := make([]ID, 0, n)
+	ids := make([]format.ID, 0, n)
 	for _, o := range objs {
-		ids = append(ids, o.id)
+		ids = append(ids, o.ID)
 	}
 	if base != nil {
 		for i := range base.objects {
-			ids = append(ids, base.object(i))
+			ids = append(ids, base.Object(i))
 		}
-		slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+		slices.SortFunc(ids, func(a, b format.ID) int { return bytes.Compare(a[:], b[:]) })
 	}
 	return ids
 }

@@ -6,13 +6,15 @@ import (
 	"encoding/binary"
 	"slices"
 	"sync"
+
+	"github.com/statepack/statepack/archive/format"
 )
 
 // idxEntry is the in-memory form of one index entry: fixed size, no
 // pointers, kept in a sorted slice so that millions of blocks cost about 52
 // bytes each and lookups are a binary search.
 type idxEntry struct {
-	id     ID
+	id     format.ID
 	pack   uint32
 	offset uint32
 	stored uint32
@@ -23,21 +25,21 @@ type idxEntry struct {
 // Index maps block ids to their locations. It is safe for concurrent use.
 type Index struct {
 	mu      sync.RWMutex
-	packs   []ID
-	packNum map[ID]uint32
+	packs   []format.ID
+	packNum map[format.ID]uint32
 	sorted  []idxEntry
 	pending []idxEntry // added since the last merge, unsorted
-	pendMap map[ID]int
+	pendMap map[format.ID]int
 	fan     []uint32 // fan[b]: first sorted entry whose id starts with b (two bytes)
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{packNum: map[ID]uint32{}, pendMap: map[ID]int{}}
+	return &Index{packNum: map[format.ID]uint32{}, pendMap: map[format.ID]int{}}
 }
 
 // AddPack records the entries of one pack.
-func (x *Index) AddPack(pack ID, entries []PackEntry) {
+func (x *Index) AddPack(pack format.ID, entries []format.PackEntry) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	n, ok := x.packNum[pack]
@@ -62,7 +64,7 @@ func (x *Index) AddPack(pack ID, entries []PackEntry) {
 // does: one sort and one merge instead of an insertion per entry. As with
 // AddPack, the first location seen of a block wins: earlier packs in the
 // list, and everything added before.
-func (x *Index) AddPacks(packs []IndexPack) {
+func (x *Index) AddPacks(packs []format.IndexPack) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.mergeLocked()
@@ -89,7 +91,7 @@ func (x *Index) AddPacks(packs []IndexPack) {
 	x.pending = nil // not add's backing array: it is as large as the load
 }
 
-func (x *Index) inSortedLocked(id ID) bool {
+func (x *Index) inSortedLocked(id format.ID) bool {
 	_, ok := x.searchLocked(id)
 	return ok
 }
@@ -161,7 +163,7 @@ func (x *Index) buildFanLocked() {
 
 // compareIDs orders ids as bytes.Compare does, deciding on the first
 // eight bytes as one integer: ids are hashes, so those almost always differ.
-func compareIDs(a, b *ID) int {
+func compareIDs(a, b *format.ID) int {
 	if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
 		return c
 	}
@@ -169,7 +171,7 @@ func compareIDs(a, b *ID) int {
 }
 
 // HasAll reports whether every block is indexed, under one lock.
-func (x *Index) HasAll(blocks []BlockRef) bool {
+func (x *Index) HasAll(blocks []format.BlockRef) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for _, b := range blocks {
@@ -186,7 +188,7 @@ func (x *Index) HasAll(blocks []BlockRef) bool {
 // searchLocked finds id in the sorted entries. Ids are hashes, so their
 // first eight bytes almost always decide: compared as one integer, a
 // lookup costs a few nanoseconds per step.
-func (x *Index) searchLocked(id ID) (int, bool) {
+func (x *Index) searchLocked(id format.ID) (int, bool) {
 	key := binary.BigEndian.Uint64(id[:8])
 	lo, hi := 0, len(x.sorted)
 	if x.fan != nil {
@@ -232,7 +234,7 @@ func (x *Index) mergeLocked() {
 }
 
 // Lookup returns where a block is stored.
-func (x *Index) Lookup(id ID) (Location, bool) {
+func (x *Index) Lookup(id format.ID) (format.Location, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if i, ok := x.pendMap[id]; ok {
@@ -240,23 +242,23 @@ func (x *Index) Lookup(id ID) (Location, bool) {
 	}
 	i, ok := x.searchLocked(id)
 	if !ok {
-		return Location{}, false
+		return format.Location{}, false
 	}
 	return x.loc(x.sorted[i]), true
 }
 
 // Has reports whether a block is indexed.
-func (x *Index) Has(id ID) bool {
+func (x *Index) Has(id format.ID) bool {
 	_, ok := x.Lookup(id)
 	return ok
 }
 
 // loc is e's location; x.mu must be held.
-func (x *Index) loc(e idxEntry) Location { return locIn(x.packs, e) }
+func (x *Index) loc(e idxEntry) format.Location { return locIn(x.packs, e) }
 
 // locIn is e's location given the pack list it was numbered in.
-func locIn(packs []ID, e idxEntry) Location {
-	return Location{Pack: packs[e.pack], Offset: e.offset, Stored: e.stored, Raw: e.raw, Encoding: e.enc}
+func locIn(packs []format.ID, e idxEntry) format.Location {
+	return format.Location{Pack: packs[e.pack], Offset: e.offset, Stored: e.stored, Raw: e.raw, Encoding: e.enc}
 }
 
 // Len is the number of distinct blocks indexed.
@@ -268,7 +270,7 @@ func (x *Index) Len() int {
 }
 
 // Each calls fn for every indexed block, in id order.
-func (x *Index) Each(fn func(ID, Location) error) error {
+func (x *Index) Each(fn func(format.ID, format.Location) error) error {
 	x.mu.Lock()
 	x.mergeLocked()
 	// Both taken under the lock: fn runs unlocked, while AddPack may

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 )
 
 // TestIndexEachWhileAdding: Each hands out every block's location while
@@ -13,14 +14,14 @@ import (
 // push walks the index. Under -race this fails if Each reads the pack list
 // outside the lock that AddPack appends to it under.
 func TestIndexEachWhileAdding(t *testing.T) {
-	id := func(i int) archive.ID { return archive.Hash(binary.LittleEndian.AppendUint64(nil, uint64(i))) }
+	id := func(i int) format.ID { return format.Hash(binary.LittleEndian.AppendUint64(nil, uint64(i))) }
 	const blocks = 2000
 	x := archive.NewIndex()
-	want := map[archive.ID]archive.ID{}
+	want := map[format.ID]format.ID{}
 	for p := range 4 {
-		var entries []archive.PackEntry
+		var entries []format.PackEntry
 		for i := p * blocks / 4; i < (p+1)*blocks/4; i++ {
-			entries = append(entries, archive.PackEntry{ID: id(i), Offset: uint32(i), Stored: 1, Raw: 1})
+			entries = append(entries, format.PackEntry{ID: id(i), Offset: uint32(i), Stored: 1, Raw: 1})
 			want[id(i)] = id(-p - 1)
 		}
 		x.AddPack(id(-p-1), entries)
@@ -34,11 +35,11 @@ func TestIndexEachWhileAdding(t *testing.T) {
 		// No synchronisation back to Each: its later reads and these
 		// appends are concurrent, as in a real save.
 		for p := 4; p < 64; p++ {
-			x.AddPack(id(-p-1), []archive.PackEntry{{ID: id(blocks + p), Stored: 1, Raw: 1}})
+			x.AddPack(id(-p-1), []format.PackEntry{{ID: id(blocks + p), Stored: 1, Raw: 1}})
 		}
 	}()
 	seen := 0
-	err := x.Each(func(b archive.ID, loc archive.Location) error {
+	err := x.Each(func(b format.ID, loc format.Location) error {
 		if seen == 0 {
 			close(start)
 		}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/statepack/statepack/archive/format"
 )
 
 // TestIndexAddPacks: a bulk load answers like the entries added one pack
@@ -14,33 +16,33 @@ import (
 // call, and anything added before), absent ids not found, ids sharing
 // their first eight bytes told apart.
 func TestIndexAddPacks(t *testing.T) {
-	id := func(i int) ID { return Hash(binary.LittleEndian.AppendUint64(nil, uint64(i))) }
-	twin := func(base ID, last byte) ID { base[31] = last; return base }
-	entries := func(pack int, ids ...ID) IndexPack {
-		p := IndexPack{Pack: id(-pack)}
+	id := func(i int) format.ID { return format.Hash(binary.LittleEndian.AppendUint64(nil, uint64(i))) }
+	twin := func(base format.ID, last byte) format.ID { base[31] = last; return base }
+	entries := func(pack int, ids ...format.ID) format.IndexPack {
+		p := format.IndexPack{Pack: id(-pack)}
 		for i, b := range ids {
-			p.Entries = append(p.Entries, PackEntry{ID: b, Offset: uint32(i * 100), Stored: 10, Raw: 10})
+			p.Entries = append(p.Entries, format.PackEntry{ID: b, Offset: uint32(i * 100), Stored: 10, Raw: 10})
 		}
 		return p
 	}
 	// The first and last fanout buckets: ids starting 0x0000 and 0xffff.
-	edge := func(b byte, i int) ID { x := id(100000 + i); x[0], x[1] = b, b; return x }
-	var many []ID
+	edge := func(b byte, i int) format.ID { x := id(100000 + i); x[0], x[1] = b, b; return x }
+	var many []format.ID
 	for i := range 5000 {
 		many = append(many, id(i))
 	}
 	many = append(many, edge(0x00, 1), edge(0xff, 2), edge(0xff, 3))
 	x := NewIndex()
 	x.AddPack(id(-1), entries(1, id(7), id(8)).Entries)
-	x.AddPacks([]IndexPack{
+	x.AddPacks([]format.IndexPack{
 		entries(2, many[:3000]...),
 		entries(3, many[2000:]...),                        // 2000..2999 again: pack 2 wins
 		entries(4, id(7), twin(id(9), 1), twin(id(9), 2)), // id 7 again: pack 1 wins
 	})
 	tests := []struct {
 		name string
-		id   ID
-		pack ID
+		id   format.ID
+		pack format.ID
 		ok   bool
 	}{
 		{"added before the bulk load", id(8), id(-1), true},
@@ -53,9 +55,9 @@ func TestIndexAddPacks(t *testing.T) {
 		{"first fanout bucket", edge(0x00, 1), id(-3), true},
 		{"last fanout bucket", edge(0xff, 2), id(-3), true},
 		{"last fanout bucket, another id", edge(0xff, 3), id(-3), true},
-		{"absent from the last fanout bucket", edge(0xff, 4), ID{}, false},
-		{"absent", id(99999), ID{}, false},
-		{"absent twin", twin(id(9), 3), ID{}, false},
+		{"absent from the last fanout bucket", edge(0xff, 4), format.ID{}, false},
+		{"absent", id(99999), format.ID{}, false},
+		{"absent twin", twin(id(9), 3), format.ID{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

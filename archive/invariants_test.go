@@ -17,15 +17,21 @@ import (
 	"runtime"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/maintain"
+	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/internal/testhook"
 	"github.com/statepack/statepack/internal/treetest"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // crashAfter is a Backend that stops accepting writes after n of them, as
 // if the process died there: the write that "crashes" leaves nothing, and
 // so does every later one.
 type crashAfter struct {
-	archive.Backend
+	backend.Backend
 	n      int64
 	writes atomic.Int64
 }
@@ -59,7 +65,7 @@ func (c *crashAfter) Delete(ctx context.Context, name string) error {
 // resolves to a snapshot whose blocks are all present and intact.
 func checkConsistent(t *testing.T, root string) {
 	t.Helper()
-	be, err := archive.NewDirBackend(root, false)
+	be, err := dirbackend.NewDirBackend(root, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +73,7 @@ func checkConsistent(t *testing.T, root string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := r.Verify(context.Background(), archive.VerifyOptions{ReadData: true})
+	v, err := maintain.Verify(context.Background(), r, maintain.VerifyOptions{ReadData: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +95,12 @@ func TestCrashAtEveryWrite(t *testing.T) {
 	treetest.Write(t, data, map[string]treetest.Spec{"a": {Content: strings.Repeat("x", 300<<10)}, "b/c": {Content: "small"}, "db": {Content: string(db)}})
 	for n := int64(0); ; n++ {
 		root := filepath.Join(base, fmt.Sprintf("store%d", n))
-		be, _ := archive.NewDirBackend(root, true)
+		be, _ := dirbackend.NewDirBackend(root, true)
 		r, err := archive.OpenOrInit(ctx, be)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.Save(ctx, archive.SaveOptions{DataDir: data, State: "s"}); err != nil {
+		if _, err := saver.Save(ctx, r, saver.Options{DataDir: data, State: "s"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(data, "b/c"), []byte(fmt.Sprint("changed ", n)), 0o644); err != nil {
@@ -109,9 +115,9 @@ func TestCrashAtEveryWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err1 := cr.Save(ctx, archive.SaveOptions{DataDir: data, State: "s"})
-		_, err2 := cr.Forget(ctx, "s", archive.ForgetOptions{KeepLast: 1})
-		_, err3 := cr.Prune(ctx, archive.PruneOptions{RepackBelow: 0.99})
+		_, err1 := saver.Save(ctx, cr, saver.Options{DataDir: data, State: "s"})
+		_, err2 := maintain.Forget(ctx, cr, "s", maintain.ForgetOptions{KeepLast: 1})
+		_, err3 := maintain.Prune(ctx, cr, maintain.PruneOptions{RepackBelow: 0.99})
 		checkConsistent(t, root)
 		if err1 == nil && err2 == nil && err3 == nil {
 			if n < 5 {
@@ -126,11 +132,11 @@ func TestCrashAtEveryWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		archive.RemoveAllLocks(t, r2)
-		if _, err := r2.Save(ctx, archive.SaveOptions{DataDir: data, State: "s"}); err != nil {
+		if _, err := saver.Save(ctx, r2, saver.Options{DataDir: data, State: "s"}); err != nil {
 			t.Fatalf("save after crash at %d: %v", n, err)
 		}
 		checkConsistent(t, root)
-		if _, err := r2.Prune(ctx, archive.PruneOptions{}); err != nil {
+		if _, err := maintain.Prune(ctx, r2, maintain.PruneOptions{}); err != nil {
 			t.Fatalf("prune after crash at %d: %v", n, err)
 		}
 		checkConsistent(t, root)
@@ -149,14 +155,14 @@ func TestCorruptionIsRefused(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "data")
 			treetest.Write(t, src, map[string]treetest.Spec{"f": {Content: strings.Repeat("content ", 50000)}})
 			res := save(t, r, cache, src, "s")
-			root := r.Backend().(*archive.DirBackend).Root()
+			root := r.Backend().(*dirbackend.DirBackend).Root()
 			name := flipFirst(t, root, target)
-			be, _ := archive.NewDirBackend(root, false)
+			be, _ := dirbackend.NewDirBackend(root, false)
 			r2, err := archive.Open(ctx, be)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := r2.Verify(ctx, archive.VerifyOptions{ReadData: true})
+			v, err := maintain.Verify(ctx, r2, maintain.VerifyOptions{ReadData: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +170,7 @@ func TestCorruptionIsRefused(t *testing.T) {
 				t.Fatalf("verify did not name %s: %+v", name, v.Problems)
 			}
 			dst := filepath.Join(t.TempDir(), "restore")
-			_, err = r2.Restore(ctx, archive.RestoreOptions{DataDir: dst, Snapshot: res.Snapshot})
+			_, err = restorer.Restore(ctx, r2, restorer.Options{DataDir: dst, Snapshot: res.Snapshot})
 			if err == nil {
 				t.Fatal("restore of damaged data succeeded")
 			}
@@ -194,7 +200,7 @@ func flipFirst(t *testing.T, root, prefix string) string {
 		// The middle of the blocks, not of the whole pack: restore reads
 		// blocks by the index, never the pack's trailer, so a flip there
 		// is for verify alone (small packs can be mostly trailer).
-		trailer, err := archive.PackTrailerSize(data[len(data)-8:], int64(len(data)))
+		trailer, err := format.PackTrailerSize(data[len(data)-8:], int64(len(data)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,10 +224,10 @@ func TestRestoreBacksUpUnsavedChanges(t *testing.T) {
 	treetest.Write(t, dir, map[string]treetest.Spec{"f": {Content: "unsaved work"}, "new": {Content: "n"}})
 	unsaved := treetest.MustRead(t, dir)
 	res := restore(t, r, cache, dir, first.Snapshot)
-	if res.Backup == nil || res.Backup.State != archive.DefaultBackupState {
+	if res.Backup == nil || res.Backup.State != restorer.DefaultBackupState {
 		t.Fatalf("no backup made: %+v", res)
 	}
-	back, err := r.Resolve(ctx, archive.DefaultBackupState)
+	back, err := r.Resolve(ctx, restorer.DefaultBackupState)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +240,7 @@ func TestRestoreBacksUpUnsavedChanges(t *testing.T) {
 func TestRefCompareAndSwap(t *testing.T) {
 	ctx := context.Background()
 	r, _ := testRepo(t)
-	if err := r.SetRef(ctx, "s", archive.Hash([]byte("0")), ""); err != nil {
+	if err := r.SetRef(ctx, "s", format.Hash([]byte("0")), ""); err != nil {
 		t.Fatal(err)
 	}
 	_, tag, err := r.ReadRef(ctx, "s")
@@ -247,10 +253,10 @@ func TestRefCompareAndSwap(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := r.SetRef(ctx, "s", archive.Hash([]byte{byte(i)}), tag)
+			err := r.SetRef(ctx, "s", format.Hash([]byte{byte(i)}), tag)
 			if err == nil {
 				wins.Add(1)
-			} else if !errors.Is(err, archive.ErrConflict) {
+			} else if !errors.Is(err, backend.ErrConflict) {
 				t.Errorf("unexpected error %v", err)
 			}
 		}()
@@ -281,7 +287,7 @@ func TestFileChangingDuringSave(t *testing.T) {
 		t.Fatalf("changed file not re-read: %+v %v", m.Entries, err)
 	}
 	testhook.SetAfterReadHook(func(p string) { _ = os.WriteFile(p, []byte(fmt.Sprint(n.Add(1))), 0o644) })
-	_, err = r.Save(ctx, archive.SaveOptions{DataDir: dir, State: "s", CacheDir: cache})
+	_, err = saver.Save(ctx, r, saver.Options{DataDir: dir, State: "s", CacheDir: cache})
 	if err == nil || !strings.Contains(err.Error(), "busy changed while it was read") {
 		t.Fatalf("want error naming busy, got %v", err)
 	}
@@ -298,14 +304,14 @@ func TestBadInput(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"no DATA_DIR", func() error { _, err := r.Save(ctx, archive.SaveOptions{State: "s"}); return err }, "DATA_DIR"},
+		{"no DATA_DIR", func() error { _, err := saver.Save(ctx, r, saver.Options{State: "s"}); return err }, "DATA_DIR"},
 		{"DATA_DIR missing", func() error {
-			_, err := r.Save(ctx, archive.SaveOptions{DataDir: "/does/not/exist", State: "s"})
+			_, err := saver.Save(ctx, r, saver.Options{DataDir: "/does/not/exist", State: "s"})
 			return err
 		}, "DATA_DIR /does/not/exist does not exist"},
-		{"DATA_DIR is a file", func() error { _, err := r.Save(ctx, archive.SaveOptions{DataDir: file, State: "s"}); return err }, "not a directory"},
+		{"DATA_DIR is a file", func() error { _, err := saver.Save(ctx, r, saver.Options{DataDir: file, State: "s"}); return err }, "not a directory"},
 		{"bad state name", func() error {
-			_, err := r.Save(ctx, archive.SaveOptions{DataDir: t.TempDir(), State: "../x"})
+			_, err := saver.Save(ctx, r, saver.Options{DataDir: t.TempDir(), State: "../x"})
 			return err
 		}, "invalid state name"},
 		{"unknown state", func() error { _, err := r.Resolve(ctx, "nope"); return err }, "state 'nope' not found"},
@@ -331,12 +337,12 @@ func TestNotARepositoryAndNewerFormat(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	_ = os.WriteFile(filepath.Join(dir, "something"), []byte("x"), 0o644)
-	be, _ := archive.NewDirBackend(dir, false)
-	if _, err := archive.OpenOrInit(ctx, be); !errors.Is(err, archive.ErrNotRepository) {
+	be, _ := dirbackend.NewDirBackend(dir, false)
+	if _, err := archive.OpenOrInit(ctx, be); !errors.Is(err, format.ErrNotRepository) {
 		t.Fatalf("want not a repository, got %v", err)
 	}
 	_ = os.WriteFile(filepath.Join(dir, "config"), bytes.ReplaceAll([]byte(`{"version": 99}`), nil, nil), 0o644)
-	if _, err := archive.Open(ctx, be); !errors.Is(err, archive.ErrNewerFormat) {
+	if _, err := archive.Open(ctx, be); !errors.Is(err, format.ErrNewerFormat) {
 		t.Fatalf("want newer format, got %v", err)
 	}
 }
@@ -353,19 +359,19 @@ func TestRepairRebuildsIndex(t *testing.T) {
 	src2 := filepath.Join(t.TempDir(), "data2")
 	treetest.Write(t, src2, map[string]treetest.Spec{"doomed": {Content: strings.Repeat("doomed ", 1000)}})
 	bad := save(t, r, cache, src2, "bad")
-	root := r.Backend().(*archive.DirBackend).Root()
+	root := r.Backend().(*dirbackend.DirBackend).Root()
 	// Lose every index object, and damage the pack of the second save.
 	os.RemoveAll(filepath.Join(root, "index"))
 	m, _ := r.LoadManifest(ctx, bad.Snapshot)
 	loc, _ := r.Index().Lookup(m.Entries[0].Blocks[0].ID)
-	p := filepath.Join(root, archive.PackName(loc.Pack))
+	p := filepath.Join(root, format.PackName(loc.Pack))
 	data, _ := os.ReadFile(p)
 	data[loc.Offset+2] ^= 0xff
 	_ = os.WriteFile(p, data, 0o644)
 
-	be, _ := archive.NewDirBackend(root, false)
+	be, _ := dirbackend.NewDirBackend(root, false)
 	r2, _ := archive.Open(ctx, be)
-	rep, err := r2.Repair(ctx, nil, 0)
+	rep, err := maintain.Repair(ctx, r2, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,10 +379,10 @@ func TestRepairRebuildsIndex(t *testing.T) {
 		t.Fatalf("repair report: %+v", rep)
 	}
 	dst := filepath.Join(t.TempDir(), "out")
-	if _, err := r2.Restore(ctx, archive.RestoreOptions{DataDir: dst, Snapshot: good.Snapshot}); err != nil {
+	if _, err := restorer.Restore(ctx, r2, restorer.Options{DataDir: dst, Snapshot: good.Snapshot}); err != nil {
 		t.Fatalf("intact snapshot does not restore after repair: %v", err)
 	}
-	if _, err := r2.Restore(ctx, archive.RestoreOptions{DataDir: filepath.Join(t.TempDir(), "x"), Snapshot: bad.Snapshot}); err == nil || !strings.Contains(err.Error(), "doomed") {
+	if _, err := restorer.Restore(ctx, r2, restorer.Options{DataDir: filepath.Join(t.TempDir(), "x"), Snapshot: bad.Snapshot}); err == nil || !strings.Contains(err.Error(), "doomed") {
 		t.Fatalf("damaged snapshot: want error naming the file, got %v", err)
 	}
 }
@@ -393,7 +399,7 @@ func TestRepairStreamsPacks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 11))
 	treetest.Write(t, src, map[string]treetest.Spec{"big": {Content: string(randomBlock(rng, 12<<20))}})
 	res := save(t, r, cache, src, "s")
-	root := r.Backend().(*archive.DirBackend).Root()
+	root := r.Backend().(*dirbackend.DirBackend).Root()
 	huge := filepath.Join(root, "packs", "ab", "ab"+strings.Repeat("0", 62))
 	if err := os.MkdirAll(filepath.Dir(huge), 0o755); err != nil {
 		t.Fatal(err)
@@ -405,14 +411,14 @@ func TestRepairStreamsPacks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	be, _ := archive.NewDirBackend(root, false)
+	be, _ := dirbackend.NewDirBackend(root, false)
 	r2, err := archive.Open(ctx, be)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	rep, err := r2.Repair(ctx, nil, 0)
+	rep, err := maintain.Repair(ctx, r2, nil, 0)
 	runtime.ReadMemStats(&after)
 	if err != nil {
 		t.Fatal(err)
@@ -427,7 +433,7 @@ func TestRepairStreamsPacks(t *testing.T) {
 		t.Errorf("the damaged pack is still there: %v", err)
 	}
 	dst := filepath.Join(t.TempDir(), "out")
-	if _, err := r2.Restore(ctx, archive.RestoreOptions{DataDir: dst, Snapshot: res.Snapshot}); err != nil {
+	if _, err := restorer.Restore(ctx, r2, restorer.Options{DataDir: dst, Snapshot: res.Snapshot}); err != nil {
 		t.Fatalf("restore after repair: %v", err)
 	}
 	treetest.AssertEqual(t, treetest.MustRead(t, src), treetest.MustRead(t, dst))

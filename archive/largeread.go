@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 
+	"github.com/statepack/statepack/archive/format"
 	"github.com/zeebo/blake3"
 )
 
@@ -22,7 +23,7 @@ const hashFirst = 4 << 20
 // says (a sparse file, garbage) cost hashFirst bytes of memory, not their
 // size, and only an object someone wrote under its true id costs more
 // (invariant 5: memory follows what is verified, not what is claimed).
-func (r *Repository) readVerifiedLarge(ctx context.Context, name string, id ID, limit int64) ([]byte, error) {
+func (r *Repository) readVerifiedLarge(ctx context.Context, name string, id format.ID, limit int64) ([]byte, error) {
 	rc, err := r.be.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
@@ -38,8 +39,8 @@ func (r *Repository) readVerifiedLarge(ctx context.Context, name string, id ID, 
 	case err != nil:
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	case len(head) <= hashFirst:
-		if Hash(head) != id {
-			return nil, &IntegrityError{Object: name, Location: r.Location()}
+		if format.Hash(head) != id {
+			return nil, &format.IntegrityError{Object: name, Location: r.Location()}
 		}
 		return head, nil
 	}
@@ -51,8 +52,8 @@ func (r *Repository) readVerifiedLarge(ctx context.Context, name string, id ID, 
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	case int64(len(head))+n > limit:
 		return nil, oversized(name, r.Location(), limit)
-	case hashOf(h) != id:
-		return nil, &IntegrityError{Object: name, Location: r.Location()}
+	case format.HashOf(h) != id:
+		return nil, &format.IntegrityError{Object: name, Location: r.Location()}
 	}
 	rc.Close()
 	return r.readVerified(ctx, name, id, limit)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/statepack/statepack/archive/format"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -16,7 +17,7 @@ import (
 // file at a time, BlockLists.chunks), use ReadBlockLists instead, whose
 // memory follows the list blocks read, not how often the manifest names
 // them.
-func (r *Repository) ExpandLists(ctx context.Context, m *Manifest) error {
+func (r *Repository) ExpandLists(ctx context.Context, m *format.Manifest) error {
 	lists, err := r.ReadBlockLists(ctx, m)
 	if err != nil {
 		return err
@@ -26,10 +27,10 @@ func (r *Repository) ExpandLists(ctx context.Context, m *Manifest) error {
 
 // ReadBlockLists reads the distinct list blocks of m, verified, and checks
 // that every file's lists add up to its size, without expanding them.
-func (r *Repository) ReadBlockLists(ctx context.Context, m *Manifest) (*BlockLists, error) {
+func (r *Repository) ReadBlockLists(ctx context.Context, m *format.Manifest) (*format.BlockLists, error) {
 	refs := m.ListBlocks()
 	if len(refs) == 0 {
-		return &BlockLists{}, nil
+		return &format.BlockLists{}, nil
 	}
 	where, err := r.locate(ctx, refs)
 	if err != nil {
@@ -40,17 +41,17 @@ func (r *Repository) ReadBlockLists(ctx context.Context, m *Manifest) (*BlockLis
 		return nil, err
 	}
 	for i := range m.Entries {
-		if err := checkListSum(&m.Entries[i], lists); err != nil {
+		if err := format.CheckListSum(&m.Entries[i], lists); err != nil {
 			return nil, fmt.Errorf("%s: %w", m.Entries[i].Path, err)
 		}
 	}
-	return &BlockLists{lists: lists}, nil
+	return &format.BlockLists{Lists: lists}, nil
 }
 
 // LoadManifestLists reads, verifies and decodes a snapshot and reads its
 // block lists, without expanding them: for readers that walk a
 // snapshot's blocks (BlockLists.Each) or count them, not restore them.
-func (r *Repository) LoadManifestLists(ctx context.Context, id ID) (*Manifest, *BlockLists, error) {
+func (r *Repository) LoadManifestLists(ctx context.Context, id format.ID) (*format.Manifest, *format.BlockLists, error) {
 	m, err := r.LoadManifestUnexpanded(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -65,9 +66,9 @@ func (r *Repository) LoadManifestLists(ctx context.Context, id ID) (*Manifest, *
 // locate finds where blocks are stored: in the loaded index when it has
 // them, else by one FindBlocks for the rest. A block found with another
 // length than the reference says is reported as missing.
-func (r *Repository) locate(ctx context.Context, refs []BlockRef) ([]BlockAt, error) {
+func (r *Repository) locate(ctx context.Context, refs []format.BlockRef) ([]BlockAt, error) {
 	out := make([]BlockAt, 0, len(refs))
-	want := map[ID]struct{}{}
+	want := map[format.ID]struct{}{}
 	for _, b := range refs {
 		if loc, ok := r.Index().Lookup(b.ID); ok {
 			out = append(out, BlockAt{ID: b.ID, Loc: loc})
@@ -91,28 +92,28 @@ func (r *Repository) locate(ctx context.Context, refs []BlockRef) ([]BlockAt, er
 			out = append(out, BlockAt{ID: id, Loc: loc})
 		}
 	}
-	sizes := make(map[ID]uint32, len(refs))
+	sizes := make(map[format.ID]uint32, len(refs))
 	for _, b := range refs {
 		sizes[b.ID] = b.Size
 	}
 	for _, b := range out {
 		if b.Loc.Raw != sizes[b.ID] {
-			return nil, fmt.Errorf("block list %s has %d bytes in %s, the snapshot says %d: %w", b.ID.Short(), b.Loc.Raw, r.Location(), sizes[b.ID], errCorrupt)
+			return nil, fmt.Errorf("block list %s has %d bytes in %s, the snapshot says %d: %w", b.ID.Short(), b.Loc.Raw, r.Location(), sizes[b.ID], format.ErrCorrupt)
 		}
 	}
 	return out, nil
 }
 
 // readLists reads and decodes list blocks, a few packs at a time.
-func (r *Repository) readLists(ctx context.Context, blocks []BlockAt) (map[ID][]BlockRef, error) {
-	lists := make(map[ID][]BlockRef, len(blocks))
+func (r *Repository) readLists(ctx context.Context, blocks []BlockAt) (map[format.ID][]format.BlockRef, error) {
+	lists := make(map[format.ID][]format.BlockRef, len(blocks))
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for pack, group := range GroupByPack(blocks) {
 		g.Go(func() error {
 			return r.ReadPackBlocks(gctx, pack, group, func(b BlockAt, _, raw []byte) error {
-				list, err := decodeList(nil, raw)
+				list, err := format.DecodeList(nil, raw)
 				if err != nil {
 					return fmt.Errorf("block list %s: %w", b.ID.Short(), err)
 				}

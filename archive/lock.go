@@ -12,6 +12,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/internal/files"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // Lock timing. A held lock is rewritten every LockRefresh; a lock whose
@@ -80,7 +84,7 @@ type Lock struct {
 // Locks lists the locks on the repository.
 func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 	var names []string
-	err := r.be.List(ctx, "locks/", func(oi ObjectInfo) error {
+	err := r.be.List(ctx, "locks/", func(oi backend.ObjectInfo) error {
 		names = append(names, oi.Name)
 		return nil
 	})
@@ -90,21 +94,21 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 	var out []LockInfo
 	for _, name := range names {
 		data, _, err := r.be.GetVersioned(ctx, name)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, backend.ErrNotFound) {
 			continue
 		}
 		// A lock that is not a file (a FIFO or symlink planted on a
 		// directory remote), or too large for one, is unreadable like
 		// one of garbage: stale at once, so that it blocks no one and
 		// unlock removes it.
-		if err != nil && !errors.Is(err, ErrCorrupt) {
+		if err != nil && !errors.Is(err, format.ErrCorrupt) {
 			return nil, fmt.Errorf("read %s on %s: %w", name, r.Location(), err)
 		}
 		var li LockInfo
 		if err != nil || json.Unmarshal(data, &li) != nil {
 			li = LockInfo{Command: "unreadable lock", Time: time.Time{}} // stale at once
 		}
-		li.Command, li.Host = clip(li.Command), clip(li.Host) // another machine wrote them
+		li.Command, li.Host = format.Clip(li.Command), format.Clip(li.Host) // another machine wrote them
 		li.ID = strings.TrimPrefix(name, "locks/")
 		out = append(out, li)
 	}
@@ -137,7 +141,7 @@ func (r *Repository) RemoveLocks(ctx context.Context, all bool) ([]LockInfo, err
 // locks.
 func (r *Repository) Lock(ctx context.Context, exclusive bool, command string, wait time.Duration) (*Lock, error) {
 	host, _ := os.Hostname()
-	info := LockInfo{ID: randomSuffix() + randomSuffix(), Exclusive: exclusive, Host: host, PID: os.Getpid(), Command: command}
+	info := LockInfo{ID: files.RandomSuffix() + files.RandomSuffix(), Exclusive: exclusive, Host: host, PID: os.Getpid(), Command: command}
 	deadline := time.Now().Add(wait)
 	for {
 		holder, err := r.tryLock(ctx, &info)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/maintain"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // TestLocks: a shared lock keeps prune out (prune fails naming the
@@ -26,14 +28,14 @@ func TestLocks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("two shared locks must coexist: %v", err)
 	}
-	_, err = r.Prune(ctx, archive.PruneOptions{LockWait: 300 * time.Millisecond})
+	_, err = maintain.Prune(ctx, r, maintain.PruneOptions{LockWait: 300 * time.Millisecond})
 	var locked *archive.LockedError
 	if !errors.As(err, &locked) || locked.Holder.Exclusive {
 		t.Fatalf("prune under a shared lock: want LockedError, got %v", err)
 	}
 	s1.Unlock()
 	s2.Unlock()
-	if _, err := r.Prune(ctx, archive.PruneOptions{}); err != nil {
+	if _, err := maintain.Prune(ctx, r, maintain.PruneOptions{}); err != nil {
 		t.Fatalf("prune after unlock: %v", err)
 	}
 
@@ -61,7 +63,7 @@ func TestLocks(t *testing.T) {
 // answerLost stores every Put but reports the context's end, as a PUT
 // does when Ctrl-C comes after the server stored the object but before
 // its answer arrived.
-type answerLost struct{ archive.Backend }
+type answerLost struct{ backend.Backend }
 
 func (a answerLost) Put(ctx context.Context, name string, r io.Reader, size int64) error {
 	if err := a.Backend.Put(context.WithoutCancel(ctx), name, r, size); err != nil {

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/statepack/statepack/archive/format"
 	"github.com/zeebo/blake3"
 	"github.com/zeebo/xxh3"
 )
@@ -32,12 +33,12 @@ import (
 // snapshot pointing at a missing block (invariant 1).
 
 const (
-	lookupMagic = "SPL1"
+	LookupMagic = "SPL1"
 	// lookupName is the cache file inside the cache directory.
-	lookupName = "index.lookup"
+	LookupName = "index.lookup"
 	// lookupHeaderSize: magic, object, pack and entry counts, repository
 	// id hash [32], tables hash [32].
-	lookupHeaderSize = 4 + 4 + 4 + 4 + 32 + 32
+	LookupHeaderSize = 4 + 4 + 4 + 4 + 32 + 32
 	// lookupHashed is the part of the header the tables hash covers.
 	lookupHashed = 48
 	// lookupBuckets: one fanout bucket per value of a block id's first
@@ -52,7 +53,7 @@ const (
 	// lookupEntrySize: block id [32] | pack number u32 | offset u32 |
 	// stored u32 | raw u32 | encoding u8. From the pack number on it is
 	// an index entry's own tail, so building copies bytes, not fields.
-	lookupEntrySize = 32 + 4 + packEntrySize - 32
+	lookupEntrySize = 32 + 4 + format.PackEntrySize - 32
 )
 
 // Bounds. The cache file is local but read as untrusted: every count in
@@ -127,7 +128,7 @@ type lookupReader interface {
 // repository whose id hashes to repo. A missing file is reported with
 // an error matching fs.ErrNotExist; any other failure matches
 // errLookupDamaged.
-func openLookup(path string, repo ID) (*lookupFile, error) {
+func openLookup(path string, repo format.ID) (*lookupFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -140,7 +141,7 @@ func openLookup(path string, repo ID) (*lookupFile, error) {
 		f.Close()
 		return nil, lookupDamaged(path, "%v", err)
 	}
-	c, err := readLookup(f, st.Size(), path, repo, lookupBounds{objects: maxLookupTableIDs, packs: maxLookupTableIDs, entries: 1<<32 - 1})
+	c, err := ReadLookup(f, st.Size(), path, repo, LookupBounds{objects: maxLookupTableIDs, packs: maxLookupTableIDs, entries: 1<<32 - 1})
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -149,7 +150,7 @@ func openLookup(path string, repo ID) (*lookupFile, error) {
 }
 
 // lookupBounds is what a lookup file's header may claim.
-type lookupBounds struct {
+type LookupBounds struct {
 	objects int
 	packs   int64
 	entries int64
@@ -162,18 +163,18 @@ type lookupBounds struct {
 // stale anyway), then
 // checked against the size, before the tables are allocated; then the
 // tables are checked against their hash and for order.
-func readLookup(f lookupReader, size int64, path string, repo ID, bound lookupBounds) (*lookupFile, error) {
-	var hdr [lookupHeaderSize]byte
-	if size < lookupHeaderSize {
+func ReadLookup(f lookupReader, size int64, path string, repo format.ID, bound LookupBounds) (*lookupFile, error) {
+	var hdr [LookupHeaderSize]byte
+	if size < LookupHeaderSize {
 		return nil, lookupDamaged(path, "%d bytes, shorter than its header", size)
 	}
 	if _, err := f.ReadAt(hdr[:], 0); err != nil {
 		return nil, lookupDamaged(path, "read header: %v", err)
 	}
-	if string(hdr[:4]) != lookupMagic {
+	if string(hdr[:4]) != LookupMagic {
 		return nil, lookupDamaged(path, "not a lookup cache of this version")
 	}
-	if ID(hdr[16:48]) != repo {
+	if format.ID(hdr[16:48]) != repo {
 		return nil, lookupDamaged(path, "made for another repository")
 	}
 	objects := int(binary.LittleEndian.Uint32(hdr[4:]))
@@ -182,7 +183,7 @@ func readLookup(f lookupReader, size int64, path string, repo ID, bound lookupBo
 	if objects+packs > maxLookupTableIDs || objects > bound.objects || int64(packs) > bound.packs || entries > bound.entries {
 		return nil, lookupDamaged(path, "claims %d objects, %d packs and %d entries", objects, packs, entries)
 	}
-	tablesLen := lookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
+	tablesLen := LookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
 	if want := int64(tablesLen) + entries*lookupEntrySize; size != want {
 		return nil, lookupDamaged(path, "%d bytes, its header says %d", size, want)
 	}
@@ -191,7 +192,7 @@ func readLookup(f lookupReader, size int64, path string, repo ID, bound lookupBo
 		return nil, lookupDamaged(path, "read tables: %v", err)
 	}
 	sum := lookupTablesHash(tables)
-	if !bytes.Equal(tables[:lookupHashed], hdr[:lookupHashed]) || !bytes.Equal(sum[:], tables[lookupHashed:lookupHeaderSize]) {
+	if !bytes.Equal(tables[:lookupHashed], hdr[:lookupHashed]) || !bytes.Equal(sum[:], tables[lookupHashed:LookupHeaderSize]) {
 		return nil, lookupDamaged(path, "header and tables do not match their hash")
 	}
 	c := &lookupFile{path: path, f: f, size: size, tables: tables, objects: objects, packs: packs, entries: int(entries)}
@@ -206,7 +207,7 @@ func readLookup(f lookupReader, size int64, path string, repo ID, bound lookupBo
 // in order, none larger than one read may be.
 func (c *lookupFile) checkTables() error {
 	for i := 1; i < c.objects; i++ {
-		if a, b := c.object(i-1), c.object(i); bytes.Compare(a[:], b[:]) >= 0 {
+		if a, b := c.Object(i-1), c.Object(i); bytes.Compare(a[:], b[:]) >= 0 {
 			return lookupDamaged(c.path, "covered objects out of order")
 		}
 	}
@@ -229,7 +230,7 @@ func (c *lookupFile) checkTables() error {
 func lookupTablesHash(tables []byte) [32]byte {
 	h := blake3.New()
 	_, _ = h.Write(tables[:lookupHashed])
-	_, _ = h.Write(tables[lookupHeaderSize:])
+	_, _ = h.Write(tables[LookupHeaderSize:])
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum
@@ -251,28 +252,30 @@ func lookupBucketSum(bucket int, data []byte) [lookupBucketHash]byte {
 
 // repoKey binds a cache file to one repository: a remote URL that now
 // holds another repository does not inherit the old one's cache.
-func repoKey(cfg Config) ID { return Hash([]byte("statepack lookup cache\x00" + cfg.ID)) }
+func RepoKey(cfg format.Config) format.ID {
+	return format.Hash([]byte("statepack lookup cache\x00" + cfg.ID))
+}
 
 // Close closes the file.
 func (c *lookupFile) Close() error { return c.f.Close() }
 
-func (c *lookupFile) object(i int) ID {
-	off := lookupHeaderSize + 32*i
-	return ID(c.tables[off : off+32])
+func (c *lookupFile) Object(i int) format.ID {
+	off := LookupHeaderSize + 32*i
+	return format.ID(c.tables[off : off+32])
 }
 
 func (c *lookupFile) packTable() []byte {
-	off := lookupHeaderSize + 32*c.objects
+	off := LookupHeaderSize + 32*c.objects
 	return c.tables[off : off+32*c.packs]
 }
 
-func (c *lookupFile) pack(n uint32) ID {
-	off := lookupHeaderSize + 32*(c.objects+int(n))
-	return ID(c.tables[off : off+32])
+func (c *lookupFile) pack(n uint32) format.ID {
+	off := LookupHeaderSize + 32*(c.objects+int(n))
+	return format.ID(c.tables[off : off+32])
 }
 
 func (c *lookupFile) fanout(b int) []byte {
-	off := lookupHeaderSize + 32*(c.objects+c.packs) + b*lookupFanoutEntry
+	off := LookupHeaderSize + 32*(c.objects+c.packs) + b*lookupFanoutEntry
 	return c.tables[off : off+lookupFanoutEntry]
 }
 
@@ -303,13 +306,13 @@ func (c *lookupFile) bucket(b int, buf []byte) ([]byte, error) {
 // (sorted). It returns the listed objects the cache does not cover, and
 // false when the cache covers an object that is no longer listed: the
 // index was rewritten (prune, repair) and the cache must be rebuilt.
-func (c *lookupFile) covers(listed []indexObject) ([]indexObject, bool) {
-	var uncovered []indexObject
+func (c *lookupFile) Covers(listed []IndexObject) ([]IndexObject, bool) {
+	var uncovered []IndexObject
 	i := 0
 	for _, o := range listed {
 		if i < c.objects {
-			id := c.object(i)
-			switch d := bytes.Compare(id[:], o.id[:]); {
+			id := c.Object(i)
+			switch d := bytes.Compare(id[:], o.ID[:]); {
 			case d < 0:
 				return nil, false // listed in order: id was not listed
 			case d == 0:
@@ -325,14 +328,14 @@ func (c *lookupFile) covers(listed []indexObject) ([]indexObject, bool) {
 // find adds to found the location of every wanted block the cache holds
 // and found lacks. Wanted ids are sorted, so each bucket is read once
 // however many of them it holds.
-func (c *lookupFile) find(want map[ID]struct{}, found map[ID]Location) error {
-	ids := make([]ID, 0, len(want))
+func (c *lookupFile) Find(want map[format.ID]struct{}, found map[format.ID]format.Location) error {
+	ids := make([]format.ID, 0, len(want))
 	for id := range want {
 		if _, ok := found[id]; !ok {
 			ids = append(ids, id)
 		}
 	}
-	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(ids, func(a, b format.ID) int { return bytes.Compare(a[:], b[:]) })
 	var buf []byte
 	for i := 0; i < len(ids); {
 		b := lookupBucketOf(ids[i])
@@ -358,32 +361,32 @@ func (c *lookupFile) find(want map[ID]struct{}, found map[ID]Location) error {
 	return nil
 }
 
-func lookupBucketOf(id ID) int { return int(id[0])<<8 | int(id[1]) }
+func lookupBucketOf(id format.ID) int { return int(id[0])<<8 | int(id[1]) }
 
 // search finds id in a verified bucket. An entry that verified but makes
 // no sense (a pack number outside the table, impossible lengths) means
 // the file was not written by this code: it is reported as damage.
-func (c *lookupFile) search(bucket []byte, id ID) (Location, bool, error) {
+func (c *lookupFile) search(bucket []byte, id format.ID) (format.Location, bool, error) {
 	n := len(bucket) / lookupEntrySize
 	k := sort.Search(n, func(k int) bool {
 		return bytes.Compare(bucket[k*lookupEntrySize:k*lookupEntrySize+32], id[:]) >= 0
 	})
 	if k == n {
-		return Location{}, false, nil
+		return format.Location{}, false, nil
 	}
 	e := bucket[k*lookupEntrySize : (k+1)*lookupEntrySize]
-	if ID(e[:32]) != id {
-		return Location{}, false, nil
+	if format.ID(e[:32]) != id {
+		return format.Location{}, false, nil
 	}
 	pack := binary.LittleEndian.Uint32(e[32:])
-	loc := Location{
+	loc := format.Location{
 		Offset:   binary.LittleEndian.Uint32(e[36:]),
 		Stored:   binary.LittleEndian.Uint32(e[40:]),
 		Raw:      binary.LittleEndian.Uint32(e[44:]),
 		Encoding: e[48],
 	}
-	if int(pack) >= c.packs || checkEntry(loc.Offset, loc.Stored, loc.Raw, loc.Encoding) != nil {
-		return Location{}, false, lookupDamaged(c.path, "entry for block %s is invalid", id.Short())
+	if int(pack) >= c.packs || format.CheckEntry(loc.Offset, loc.Stored, loc.Raw, loc.Encoding) != nil {
+		return format.Location{}, false, lookupDamaged(c.path, "entry for block %s is invalid", id.Short())
 	}
 	loc.Pack = c.pack(pack)
 	return loc, true, nil
@@ -406,7 +409,7 @@ func sortLookupGroup(g []lookupEntry) {
 
 // lookupEntry is one entry while building: fixed size, no pointers.
 type lookupEntry struct {
-	id       ID
+	id       format.ID
 	pack     uint32
 	offset   uint32
 	stored   uint32
@@ -433,7 +436,7 @@ func compareLookupEntries(a, b lookupEntry) int {
 }
 
 func decodeLookupEntry(e *lookupEntry, b []byte) {
-	e.id = ID(b[:32])
+	e.id = format.ID(b[:32])
 	e.pack = binary.LittleEndian.Uint32(b[32:])
 	e.offset = binary.LittleEndian.Uint32(b[36:])
 	e.stored = binary.LittleEndian.Uint32(b[40:])
@@ -502,7 +505,7 @@ type objectRecords struct {
 // validIndexEntry: entries that fail the index's own checks are never
 // trusted, so never cached.
 func validIndexEntry(raw []byte) bool {
-	return checkEntry(binary.LittleEndian.Uint32(raw[32:]), binary.LittleEndian.Uint32(raw[36:]), binary.LittleEndian.Uint32(raw[40:]), raw[44]) == nil
+	return format.CheckEntry(binary.LittleEndian.Uint32(raw[32:]), binary.LittleEndian.Uint32(raw[36:]), binary.LittleEndian.Uint32(raw[40:]), raw[44]) == nil
 }
 
 // fill partitions the valid entries of a well-formed index object (one
@@ -516,9 +519,9 @@ func (o *objectRecords) fill(data []byte, counts *[256]int) {
 	}
 	o.recs = slices.Grow(o.recs[:0], total*lookupEntrySize)[:total*lookupEntrySize]
 	o.packs = o.packs[:0]
-	var last ID
+	var last format.ID
 	num := -1
-	_ = scanIndex(data, func(pack ID, raw []byte) error {
+	_ = format.ScanIndex(data, func(pack format.ID, raw []byte) error {
 		if !validIndexEntry(raw) {
 			return nil
 		}
@@ -530,7 +533,7 @@ func (o *objectRecords) fill(data []byte, counts *[256]int) {
 		next[raw[0]] += lookupEntrySize
 		copy(rec[:32], raw[:32])
 		binary.LittleEndian.PutUint32(rec[32:], uint32(num))
-		copy(rec[36:lookupEntrySize], raw[32:packEntrySize])
+		copy(rec[36:lookupEntrySize], raw[32:format.PackEntrySize])
 		return nil
 	})
 }
@@ -654,15 +657,15 @@ func pendingDir(dir string) string { return filepath.Join(dir, "pending") }
 // readPendingCopy reads the kept copy of index object id. A copy that
 // does not hash to its id is removed and reported missing: it is read
 // from the repository again.
-func readPendingCopy(dir string, id ID) ([]byte, bool) {
+func readPendingCopy(dir string, id format.ID) ([]byte, bool) {
 	p := filepath.Join(pendingDir(dir), id.String())
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, false
 	}
 	defer f.Close()
-	data, err := readAllSized(f, maxIndexObjectSize, -1)
-	if err != nil || len(data) > maxIndexObjectSize || Hash(data) != id {
+	data, err := readAllSized(f, format.MaxIndexObjectSize, -1)
+	if err != nil || len(data) > format.MaxIndexObjectSize || format.Hash(data) != id {
 		_ = os.Remove(p)
 		return nil, false
 	}
@@ -672,7 +675,7 @@ func readPendingCopy(dir string, id ID) ([]byte, bool) {
 // writePendingCopy keeps a verified copy of index object id, written to
 // a unique temporary name and renamed, since processes may share the
 // store. Failing to keep one only costs reading the object again.
-func writePendingCopy(dir string, id ID, data []byte) {
+func writePendingCopy(dir string, id format.ID, data []byte) {
 	pd := pendingDir(dir)
 	if err := os.MkdirAll(pd, 0o755); err != nil {
 		return
@@ -709,7 +712,7 @@ func removeStaleLookupTemps(dir string) {
 // unique temporary name and renames it over path, so that processes
 // sharing the store see the old file or the new one, never a mix. The
 // tables hash is computed from what was written, read back.
-func (b *lookupBuilder) finish(stop func() error, objects []ID, repo ID, path string) (err error) {
+func (b *lookupBuilder) finish(stop func() error, objects []format.ID, repo format.ID, path string) (err error) {
 	defer b.cleanup()
 	if b.err != nil {
 		return fmt.Errorf("lookup cache %s: %w", path, b.err)
@@ -736,16 +739,16 @@ func (b *lookupBuilder) finish(stop func() error, objects []ID, repo ID, path st
 	if err != nil {
 		return fmt.Errorf("lookup cache %s: %w", path, err)
 	}
-	var hdr [lookupHeaderSize]byte
-	copy(hdr[:], lookupMagic)
+	var hdr [LookupHeaderSize]byte
+	copy(hdr[:], LookupMagic)
 	binary.LittleEndian.PutUint32(hdr[4:], uint32(len(objects)))
 	binary.LittleEndian.PutUint32(hdr[8:], b.nPacks)
 	binary.LittleEndian.PutUint32(hdr[12:], total)
 	copy(hdr[16:48], repo[:])
-	fanoutOff := int64(lookupHeaderSize) + 32*int64(len(objects)+int(b.nPacks))
+	fanoutOff := int64(LookupHeaderSize) + 32*int64(len(objects)+int(b.nPacks))
 	h := blake3.New()
 	_, _ = h.Write(hdr[:lookupHashed])
-	if _, err := io.Copy(h, io.NewSectionReader(out, lookupHeaderSize, fanoutOff-lookupHeaderSize)); err != nil {
+	if _, err := io.Copy(h, io.NewSectionReader(out, LookupHeaderSize, fanoutOff-LookupHeaderSize)); err != nil {
 		return fmt.Errorf("lookup cache %s: %w", path, err)
 	}
 	_, _ = h.Write(fanout)
@@ -769,9 +772,9 @@ func (b *lookupBuilder) finish(stop func() error, objects []ID, repo ID, path st
 // and filled in by finish): the covered objects, the pack table, then
 // the entries partition by partition. It fills fanout and returns the
 // number of entries written.
-func (b *lookupBuilder) writeBody(stop func() error, out *os.File, objects []ID, fanout []byte) (uint32, error) {
+func (b *lookupBuilder) writeBody(stop func() error, out *os.File, objects []format.ID, fanout []byte) (uint32, error) {
 	w := bufio.NewWriterSize(out, 1<<20)
-	if _, err := w.Write(make([]byte, lookupHeaderSize)); err != nil {
+	if _, err := w.Write(make([]byte, LookupHeaderSize)); err != nil {
 		return 0, err
 	}
 	for _, id := range objects {

@@ -19,13 +19,16 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/chunker"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // countingBackend counts the index objects read, to tell what a
 // FindBlocks answered from its cache.
 type countingBackend struct {
-	Backend
+	backend.Backend
 	indexGets atomic.Int64
 }
 
@@ -45,16 +48,16 @@ type lookupFixture struct {
 	r     *Repository // with the lookup cache
 	dir   string      // the lookup cache directory
 	rng   *rand.ChaCha8
-	truth map[ID]Location
+	truth map[format.ID]format.Location
 }
 
 func newLookupFixture(t *testing.T) *lookupFixture {
 	t.Helper()
-	dbe, err := NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
+	dbe, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := NewConfig(chunker.DefaultParams(), 0)
+	cfg, err := format.NewConfig(chunker.DefaultParams(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,7 @@ func newLookupFixture(t *testing.T) *lookupFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &lookupFixture{t: t, be: be, r: r, dir: filepath.Join(t.TempDir(), "cache"), rng: rand.NewChaCha8([32]byte{42}), truth: map[ID]Location{}}
+	f := &lookupFixture{t: t, be: be, r: r, dir: filepath.Join(t.TempDir(), "cache"), rng: rand.NewChaCha8([32]byte{42}), truth: map[format.ID]format.Location{}}
 	r.UseLookupCache(f.dir)
 	return f
 }
@@ -86,15 +89,15 @@ func (f *lookupFixture) dataDir(size int) (string, func(name string)) {
 }
 
 // randomPacks makes nPacks packs of perPack blocks with random ids.
-func (f *lookupFixture) randomPacks(nPacks, perPack int) []IndexPack {
-	packs := make([]IndexPack, nPacks)
+func (f *lookupFixture) randomPacks(nPacks, perPack int) []format.IndexPack {
+	packs := make([]format.IndexPack, nPacks)
 	for i := range packs {
 		_, _ = f.rng.Read(packs[i].Pack[:])
-		packs[i].Entries = make([]PackEntry, perPack)
+		packs[i].Entries = make([]format.PackEntry, perPack)
 		for j := range packs[i].Entries {
 			e := &packs[i].Entries[j]
 			_, _ = f.rng.Read(e.ID[:])
-			e.Offset, e.Stored, e.Raw, e.Encoding = uint32(j)*1000, 1000, 2000, EncodingZstd
+			e.Offset, e.Stored, e.Raw, e.Encoding = uint32(j)*1000, 1000, 2000, format.EncodingZstd
 		}
 	}
 	return packs
@@ -104,17 +107,17 @@ func (f *lookupFixture) randomPacks(nPacks, perPack int) []IndexPack {
 // records its entries in the truth where they are the first location of
 // their block: objects are put in name order by the tests that rely on
 // it, or their blocks are distinct.
-func (f *lookupFixture) put(packs []IndexPack) ID {
+func (f *lookupFixture) put(packs []format.IndexPack) format.ID {
 	f.t.Helper()
-	data := EncodeIndex(packs)
-	id := Hash(data)
-	if err := f.be.Put(context.Background(), indexName(id), bytes.NewReader(data), int64(len(data))); err != nil {
+	data := format.EncodeIndex(packs)
+	id := format.Hash(data)
+	if err := f.be.Put(context.Background(), format.IndexName(id), bytes.NewReader(data), int64(len(data))); err != nil {
 		f.t.Fatal(err)
 	}
 	for _, p := range packs {
 		for _, e := range p.Entries {
 			if _, dup := f.truth[e.ID]; !dup {
-				f.truth[e.ID] = Location{Pack: p.Pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+				f.truth[e.ID] = format.Location{Pack: p.Pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
 			}
 		}
 	}
@@ -122,9 +125,9 @@ func (f *lookupFixture) put(packs []IndexPack) ID {
 }
 
 // remove deletes an index object and the truth of its blocks.
-func (f *lookupFixture) remove(id ID, packs []IndexPack) {
+func (f *lookupFixture) remove(id format.ID, packs []format.IndexPack) {
 	f.t.Helper()
-	if err := f.be.Delete(context.Background(), indexName(id)); err != nil {
+	if err := f.be.Delete(context.Background(), format.IndexName(id)); err != nil {
 		f.t.Fatal(err)
 	}
 	for _, p := range packs {
@@ -136,9 +139,9 @@ func (f *lookupFixture) remove(id ID, packs []IndexPack) {
 
 // question is some blocks the index holds (the first and last in id
 // order among them) and as many it does not.
-func (f *lookupFixture) question(n int) map[ID]struct{} {
-	ids := slices.SortedFunc(maps.Keys(f.truth), func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
-	want := map[ID]struct{}{}
+func (f *lookupFixture) question(n int) map[format.ID]struct{} {
+	ids := slices.SortedFunc(maps.Keys(f.truth), func(a, b format.ID) int { return bytes.Compare(a[:], b[:]) })
+	want := map[format.ID]struct{}{}
 	if len(ids) > 0 {
 		want[ids[0]], want[ids[len(ids)-1]] = struct{}{}, struct{}{}
 	}
@@ -146,7 +149,7 @@ func (f *lookupFixture) question(n int) map[ID]struct{} {
 		want[ids[f.rng.Uint64()%uint64(len(ids))]] = struct{}{}
 	}
 	for range n {
-		var id ID
+		var id format.ID
 		_, _ = f.rng.Read(id[:])
 		want[id] = struct{}{}
 	}
@@ -155,13 +158,13 @@ func (f *lookupFixture) question(n int) map[ID]struct{} {
 
 // check asks FindBlocks with and without the cache and compares both
 // with the truth.
-func (f *lookupFixture) check(want map[ID]struct{}) {
+func (f *lookupFixture) check(want map[format.ID]struct{}) {
 	f.t.Helper()
 	got, err := f.r.FindBlocks(context.Background(), want)
 	if err != nil {
 		f.t.Fatalf("FindBlocks: %v", err)
 	}
-	expect := map[ID]Location{}
+	expect := map[format.ID]format.Location{}
 	for id := range want {
 		if loc, ok := f.truth[id]; ok {
 			expect[id] = loc
@@ -180,7 +183,7 @@ func (f *lookupFixture) check(want map[ID]struct{}) {
 	}
 }
 
-func diffLocations(got, want map[ID]Location) string {
+func diffLocations(got, want map[format.ID]format.Location) string {
 	var b strings.Builder
 	for id, w := range want {
 		if g, ok := got[id]; !ok || g != w {
@@ -198,7 +201,7 @@ func diffLocations(got, want map[ID]Location) string {
 // open opens the fixture's cache file, which must be valid.
 func (f *lookupFixture) open() *lookupFile {
 	f.t.Helper()
-	c, err := openLookup(filepath.Join(f.dir, lookupName), repoKey(f.r.Config()))
+	c, err := openLookup(filepath.Join(f.dir, LookupName), RepoKey(f.r.Config()))
 	if err != nil {
 		f.t.Fatalf("the lookup cache is not valid: %v", err)
 	}
@@ -207,16 +210,16 @@ func (f *lookupFixture) open() *lookupFile {
 }
 
 // coveredIDs is what the cache file covers.
-func (c *lookupFile) coveredIDs() []ID {
-	ids := make([]ID, c.objects)
+func (c *lookupFile) coveredIDs() []format.ID {
+	ids := make([]format.ID, c.objects)
 	for i := range ids {
-		ids[i] = c.object(i)
+		ids[i] = c.Object(i)
 	}
 	return ids
 }
 
-func sortedIDs(ids ...ID) []ID {
-	return slices.SortedFunc(slices.Values(ids), func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+func sortedIDs(ids ...format.ID) []format.ID {
+	return slices.SortedFunc(slices.Values(ids), func(a, b format.ID) int { return bytes.Compare(a[:], b[:]) })
 }
 
 // TestLookupCacheAnswers: whatever the shape of the index, FindBlocks
@@ -226,7 +229,7 @@ func sortedIDs(ids ...ID) []ID {
 func TestLookupCacheAnswers(t *testing.T) {
 	// crowd puts ids in partition 0x42, a tenth of them sharing their
 	// first three bytes: the counting sort and its large groups.
-	crowd := func(i int, id *ID) {
+	crowd := func(i int, id *format.ID) {
 		id[0] = 0x42
 		if i%10 == 0 {
 			id[1], id[2] = 0, 1
@@ -236,7 +239,7 @@ func TestLookupCacheAnswers(t *testing.T) {
 		name                    string
 		objects, packs, perPack int
 		spills                  bool // more entries than the builder holds in memory
-		skew                    func(i int, id *ID)
+		skew                    func(i int, id *format.ID)
 	}{
 		{name: "one block", objects: 1, packs: 1, perPack: 1},
 		{name: "one object", objects: 1, packs: 3, perPack: 50},
@@ -281,7 +284,7 @@ func TestLookupCacheAnswers(t *testing.T) {
 				t.Fatalf("warm FindBlocks read %d index objects", n)
 			}
 			for id := range want {
-				if _, ok := got[id]; ok != (f.truth[id] != Location{}) {
+				if _, ok := got[id]; ok != (f.truth[id] != format.Location{}) {
 					t.Fatalf("warm FindBlocks: %s found %v", id.Short(), ok)
 				}
 			}
@@ -298,21 +301,21 @@ func TestLookupCacheDuplicates(t *testing.T) {
 	shared := f.randomPacks(1, 20)[0].Entries
 	// Three objects holding the same 20 blocks in other packs, and one
 	// pack holding the same block twice.
-	var objs []ID
-	var data [][]IndexPack
+	var objs []format.ID
+	var data [][]format.IndexPack
 	for range 3 {
 		packs := f.randomPacks(2, 30)
 		packs[1].Entries = append(packs[1].Entries, shared...)
-		packs[1].Entries = append(packs[1].Entries, PackEntry{ID: shared[0].ID, Offset: 900000, Stored: 5, Raw: 5, Encoding: EncodingRaw})
+		packs[1].Entries = append(packs[1].Entries, format.PackEntry{ID: shared[0].ID, Offset: 900000, Stored: 5, Raw: 5, Encoding: format.EncodingRaw})
 		data = append(data, packs)
-		objs = append(objs, Hash(EncodeIndex(packs)))
+		objs = append(objs, format.Hash(format.EncodeIndex(packs)))
 	}
 	order := []int{0, 1, 2}
 	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(objs[a][:], objs[b][:]) })
 	for _, i := range order {
 		f.put(data[i]) // the truth keeps the first in name order
 	}
-	want := map[ID]struct{}{}
+	want := map[format.ID]struct{}{}
 	for _, e := range shared {
 		want[e.ID] = struct{}{}
 	}
@@ -320,12 +323,12 @@ func TestLookupCacheDuplicates(t *testing.T) {
 	// A later object holding them again, merged into the cache, does not
 	// change the answer, nor does a rebuild. It sorts after the others,
 	// so that without a cache it comes last too.
-	last := slices.MaxFunc(objs, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
-	var more []IndexPack
+	last := slices.MaxFunc(objs, func(a, b format.ID) int { return bytes.Compare(a[:], b[:]) })
+	var more []format.IndexPack
 	for {
 		more = f.randomPacks(1, 1000)
 		more[0].Entries = append(more[0].Entries, shared...)
-		if id := Hash(EncodeIndex(more)); bytes.Compare(id[:], last[:]) > 0 {
+		if id := format.Hash(format.EncodeIndex(more)); bytes.Compare(id[:], last[:]) > 0 {
 			break
 		}
 	}
@@ -334,7 +337,7 @@ func TestLookupCacheDuplicates(t *testing.T) {
 	if c := f.open(); c.objects != 4 {
 		t.Fatalf("the new object was not merged: cache covers %d objects", c.objects)
 	}
-	if err := os.Remove(filepath.Join(f.dir, lookupName)); err != nil {
+	if err := os.Remove(filepath.Join(f.dir, LookupName)); err != nil {
 		t.Fatal(err)
 	}
 	f.check(want)
@@ -347,7 +350,7 @@ func TestLookupCacheDuplicates(t *testing.T) {
 // are no longer claimed.
 func TestLookupCacheFollowsTheIndex(t *testing.T) {
 	f := newLookupFixture(t)
-	base := []ID{f.put(f.randomPacks(40, 250)), f.put(f.randomPacks(40, 250))}
+	base := []format.ID{f.put(f.randomPacks(40, 250)), f.put(f.randomPacks(40, 250))}
 	f.check(f.question(50))
 
 	small := f.randomPacks(1, 30)
@@ -381,7 +384,7 @@ func TestLookupCacheFollowsTheIndex(t *testing.T) {
 
 	// A prune: the index of the two base objects is rewritten as one
 	// holding half of their packs.
-	var gone []IndexPack
+	var gone []format.IndexPack
 	for _, id := range base {
 		p, err := f.r.ReadIndexObject(context.Background(), id)
 		if err != nil {
@@ -392,7 +395,7 @@ func TestLookupCacheFollowsTheIndex(t *testing.T) {
 	f.remove(base[0], gone)
 	f.remove(base[1], nil)
 	kept := f.put(gone[20:60])
-	want = map[ID]struct{}{}
+	want = map[format.ID]struct{}{}
 	for _, p := range gone {
 		for _, e := range p.Entries[:5] {
 			want[e.ID] = struct{}{}
@@ -408,59 +411,8 @@ func TestLookupCacheFollowsTheIndex(t *testing.T) {
 	f.remove(smallID, small)
 	f.remove(bigID, big)
 	f.check(want)
-	if _, err := os.Stat(filepath.Join(f.dir, lookupName)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(f.dir, LookupName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a cache of an index that is gone was kept: %v", err)
-	}
-}
-
-// TestLookupCacheAfterPrune: the same through the repository's own
-// forget and prune, on a repository that uses a lookup cache itself.
-func TestLookupCacheAfterPrune(t *testing.T) {
-	ctx := context.Background()
-	f := newLookupFixture(t)
-	data, write := f.dataDir(400 << 10)
-	blocksOf := func(snap ID) map[ID]struct{} {
-		m, err := f.r.LoadManifest(ctx, snap)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[ID]struct{}{}
-		for _, e := range m.Entries {
-			for _, b := range e.Blocks {
-				out[b.ID] = struct{}{}
-			}
-		}
-		return out
-	}
-	write("a")
-	write("b")
-	first, err := f.r.Save(ctx, SaveOptions{DataDir: data, State: "s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := blocksOf(first.Snapshot)
-	if found, err := f.r.FindBlocks(ctx, old); err != nil || len(found) != len(old) {
-		t.Fatalf("found %d of %d blocks: %v", len(found), len(old), err)
-	}
-	write("a")
-	if err := os.Remove(filepath.Join(data, "b")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.r.Save(ctx, SaveOptions{DataDir: data, State: "s"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.r.Forget(ctx, "s", ForgetOptions{KeepLast: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.r.Prune(ctx, PruneOptions{RepackBelow: 0.99}); err != nil {
-		t.Fatal(err)
-	}
-	found, err := f.r.FindBlocks(ctx, old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(found) != 0 {
-		t.Fatalf("after prune, %d blocks of the forgotten version are still claimed", len(found))
 	}
 }
 
@@ -471,7 +423,7 @@ type lookupLayout struct {
 }
 
 func (c *lookupFile) layout() lookupLayout {
-	l := lookupLayout{objects: lookupHeaderSize}
+	l := lookupLayout{objects: LookupHeaderSize}
 	l.packs = l.objects + 32*int64(c.objects)
 	l.fanout = l.packs + 32*int64(c.packs)
 	l.entries = l.fanout + lookupFanoutSize
@@ -537,11 +489,11 @@ func TestLookupCacheDamage(t *testing.T) {
 		{"truncated by a byte", resize(-1)},
 		{"truncated by an entry", resize(-lookupEntrySize)},
 		{"extended", resize(lookupEntrySize)},
-		{"truncated to its header", func(t *testing.T, path string, c *lookupFile) { _ = os.Truncate(path, lookupHeaderSize) }},
+		{"truncated to its header", func(t *testing.T, path string, c *lookupFile) { _ = os.Truncate(path, LookupHeaderSize) }},
 		{"empty", func(t *testing.T, path string, c *lookupFile) { _ = os.Truncate(path, 0) }},
 		{"garbage", func(t *testing.T, path string, c *lookupFile) {
 			data := make([]byte, 4096)
-			copy(data, lookupMagic)
+			copy(data, LookupMagic)
 			_ = os.WriteFile(path, data, 0o644)
 		}},
 		{"a directory", func(t *testing.T, path string, c *lookupFile) {
@@ -558,12 +510,12 @@ func TestLookupCacheDamage(t *testing.T) {
 			f.check(want)
 			// The last block of the last bucket, and the first: damage
 			// to either end of the file is reached.
-			ids := slices.SortedFunc(maps.Keys(f.truth), func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+			ids := slices.SortedFunc(maps.Keys(f.truth), func(a, b format.ID) int { return bytes.Compare(a[:], b[:]) })
 			want[ids[0]], want[ids[len(ids)-1]] = struct{}{}, struct{}{}
 			wantBucket = lookupBucketOf(ids[len(ids)/2])
 			want[ids[len(ids)/2]] = struct{}{}
-			path := filepath.Join(f.dir, lookupName)
-			c, err := openLookup(path, repoKey(f.r.Config()))
+			path := filepath.Join(f.dir, LookupName)
+			c, err := openLookup(path, RepoKey(f.r.Config()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -588,16 +540,16 @@ func TestLookupCacheDamage(t *testing.T) {
 // the builder might write. With stale, the claim's bucket keeps the hash
 // it had without the claim, as a byte changed in place on disk would
 // leave it.
-func forgeClaim(t *testing.T, dir string, repo ID, claim, like ID, stale bool) {
+func forgeClaim(t *testing.T, dir string, repo format.ID, claim, like format.ID, stale bool) {
 	t.Helper()
-	path := filepath.Join(dir, lookupName)
+	path := filepath.Join(dir, LookupName)
 	c, err := openLookup(path, repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	loc := map[ID]Location{}
-	if err := c.find(map[ID]struct{}{like: {}}, loc); err != nil || len(loc) != 1 {
+	loc := map[format.ID]format.Location{}
+	if err := c.Find(map[format.ID]struct{}{like: {}}, loc); err != nil || len(loc) != 1 {
 		t.Fatalf("the cache does not hold %s: %v", like.Short(), err)
 	}
 	bucket := lookupBucketOf(claim)
@@ -651,11 +603,11 @@ func TestLookupCacheNeverClaimsDamagedEntries(t *testing.T) {
 			f.put(f.randomPacks(10, 100))
 			ids := slices.Collect(maps.Keys(f.truth))
 			like := ids[0]
-			var absent ID
+			var absent format.ID
 			_, _ = f.rng.Read(absent[:])
-			want := map[ID]struct{}{absent: {}, like: {}}
+			want := map[format.ID]struct{}{absent: {}, like: {}}
 			f.check(want) // builds the cache
-			forgeClaim(t, f.dir, repoKey(f.r.Config()), absent, like, stale)
+			forgeClaim(t, f.dir, RepoKey(f.r.Config()), absent, like, stale)
 			got, err := f.r.FindBlocks(context.Background(), want)
 			if err != nil {
 				t.Fatal(err)
@@ -689,8 +641,8 @@ func TestLookupCacheConcurrent(t *testing.T) {
 			mu.Lock()
 			packs := f.randomPacks(1+int(f.rng.Uint64()%20), 100)
 			mu.Unlock()
-			data := EncodeIndex(packs)
-			if err := f.be.Put(ctx, indexName(Hash(data)), bytes.NewReader(data), int64(len(data))); err != nil {
+			data := format.EncodeIndex(packs)
+			if err := f.be.Put(ctx, format.IndexName(format.Hash(data)), bytes.NewReader(data), int64(len(data))); err != nil {
 				errs <- err
 				return
 			}
@@ -714,12 +666,12 @@ func TestLookupCacheConcurrent(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for range 15 {
 				mu.Lock()
-				want := map[ID]struct{}{}
+				want := map[format.ID]struct{}{}
 				for range 40 {
 					want[known[rng.IntN(len(known))]] = struct{}{}
 				}
 				mu.Unlock()
-				var absent ID
+				var absent format.ID
 				binary.LittleEndian.PutUint64(absent[:], rng.Uint64())
 				want[absent] = struct{}{}
 				got, err := r.FindBlocks(ctx, want)
@@ -786,7 +738,7 @@ func TestLookupCacheCancelled(t *testing.T) {
 
 // cancelAfter cancels a context when the n-th index object is read.
 type cancelAfter struct {
-	Backend
+	backend.Backend
 	n      int64
 	reads  atomic.Int64
 	cancel func()
@@ -813,7 +765,7 @@ func TestLookupCacheBeyondBounds(t *testing.T) {
 	f.put(packs[:150])
 	f.put(packs[150:])
 	f.check(f.question(20))
-	if _, err := os.Stat(filepath.Join(f.dir, lookupName)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(f.dir, LookupName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a cache with a bucket of %d entries was written: %v", len(f.truth), err)
 	}
 }
@@ -829,27 +781,27 @@ func TestLookupCacheInvalidEntries(t *testing.T) {
 	f.put(good)
 	bad := f.randomPacks(1, 3)
 	bad[0].Entries[1].Encoding = 9
-	data := EncodeIndex(bad)
-	if err := f.be.Put(context.Background(), indexName(Hash(data)), bytes.NewReader(data), int64(len(data))); err != nil {
+	data := format.EncodeIndex(bad)
+	if err := f.be.Put(context.Background(), format.IndexName(format.Hash(data)), bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	delete(f.truth, bad[0].Entries[1].ID)
-	for _, e := range []PackEntry{bad[0].Entries[0], bad[0].Entries[2]} {
-		f.truth[e.ID] = Location{Pack: bad[0].Pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
+	for _, e := range []format.PackEntry{bad[0].Entries[0], bad[0].Entries[2]} {
+		f.truth[e.ID] = format.Location{Pack: bad[0].Pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
 	}
 	f.check(f.question(10))
 	if c := f.open(); c.entries != len(f.truth) {
 		t.Fatalf("cache holds %d entries, want the %d valid ones", c.entries, len(f.truth))
 	}
-	invalid := map[ID]struct{}{bad[0].Entries[1].ID: {}}
+	invalid := map[format.ID]struct{}{bad[0].Entries[1].ID: {}}
 	if found, err := f.r.FindBlocks(context.Background(), invalid); err != nil || len(found) != 0 {
 		t.Fatalf("asking the cache for the invalid entry: %v %v", found, err)
 	}
-	if err := os.Remove(filepath.Join(f.dir, lookupName)); err != nil {
+	if err := os.Remove(filepath.Join(f.dir, LookupName)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := f.r.FindBlocks(context.Background(), invalid)
-	if err == nil || !strings.Contains(err.Error(), "index "+Hash(data).Short()) {
+	if err == nil || !strings.Contains(err.Error(), "index "+format.Hash(data).Short()) {
 		t.Fatalf("asking for the invalid entry while building: %v", err)
 	}
 }
@@ -858,25 +810,25 @@ func TestLookupCacheInvalidEntries(t *testing.T) {
 // checked against the bounds and the file's size before anything is
 // allocated from them.
 func TestLookupCacheHeaderBounds(t *testing.T) {
-	repo := Hash([]byte("repo"))
+	repo := format.Hash([]byte("repo"))
 	for _, tc := range []struct {
 		name                    string
 		objects, packs, entries uint32
 		size                    int
 		wantIn                  string
 	}{
-		{"too many objects", 1 << 30, 0, 0, lookupHeaderSize, "claims"},
-		{"too many packs", 0, maxLookupTableIDs + 1, 0, lookupHeaderSize, "claims"},
-		{"entries past the end", 1, 1, 1 << 31, lookupHeaderSize + 64 + lookupFanoutSize, "header says"},
+		{"too many objects", 1 << 30, 0, 0, LookupHeaderSize, "claims"},
+		{"too many packs", 0, maxLookupTableIDs + 1, 0, LookupHeaderSize, "claims"},
+		{"entries past the end", 1, 1, 1 << 31, LookupHeaderSize + 64 + lookupFanoutSize, "header says"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr := make([]byte, tc.size)
-			copy(hdr, lookupMagic)
+			copy(hdr, LookupMagic)
 			binary.LittleEndian.PutUint32(hdr[4:], tc.objects)
 			binary.LittleEndian.PutUint32(hdr[8:], tc.packs)
 			binary.LittleEndian.PutUint32(hdr[12:], tc.entries)
 			copy(hdr[16:], repo[:])
-			path := filepath.Join(t.TempDir(), lookupName)
+			path := filepath.Join(t.TempDir(), LookupName)
 			if err := os.WriteFile(path, hdr, 0o644); err != nil {
 				t.Fatal(err)
 			}

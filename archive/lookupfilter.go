@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/statepack/statepack/archive/format"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -27,9 +28,9 @@ import (
 // hashes: already uniform).
 
 const (
-	lookupFilterMagic  = "SPF1"
+	LookupFilterMagic  = "SPF1"
 	lookupFilterSuffix = ".filter"
-	lookupFilterHeader = 4 + 4 + 8 + 32
+	LookupFilterHeader = 4 + 4 + 8 + 32
 	// lookupFilterBits per entry and lookupFilterK hashes: a false
 	// positive rate under 1%; 12 MiB for 10 million blocks.
 	lookupFilterBits = 10
@@ -51,15 +52,15 @@ type lookupFilter struct {
 }
 
 // lookupFilterName is the object name of the filter of table id.
-func lookupFilterName(id ID) string { return lookupTableName(id) + lookupFilterSuffix }
+func LookupFilterName(id format.ID) string { return LookupTableName(id) + lookupFilterSuffix }
 
 func newLookupFilter(entries int) *lookupFilter {
 	m := (uint64(max(entries, 1))*lookupFilterBits + 63) / 64 * 64
-	m = min(m, (maxLookupFilterBytes-lookupFilterHeader-32)*8/64*64)
+	m = min(m, (maxLookupFilterBytes-LookupFilterHeader-32)*8/64*64)
 	return &lookupFilter{k: lookupFilterK, m: m, bits: make([]byte, m/8)}
 }
 
-func (f *lookupFilter) add(id ID) {
+func (f *lookupFilter) add(id format.ID) {
 	h1, h2 := binary.LittleEndian.Uint64(id[:8]), binary.LittleEndian.Uint64(id[8:16])|1
 	for j := range uint64(f.k) {
 		i := (h1 + j*h2) % f.m
@@ -68,7 +69,7 @@ func (f *lookupFilter) add(id ID) {
 }
 
 // mayHold reports false only for ids the table does not hold.
-func (f *lookupFilter) mayHold(id ID) bool {
+func (f *lookupFilter) MayHold(id format.ID) bool {
 	h1, h2 := binary.LittleEndian.Uint64(id[:8]), binary.LittleEndian.Uint64(id[8:16])|1
 	for j := range uint64(f.k) {
 		i := (h1 + j*h2) % f.m
@@ -81,7 +82,7 @@ func (f *lookupFilter) mayHold(id ID) bool {
 
 // buildLookupFilter makes the filter of the open lookup file c, reading
 // its entries bucket by bucket (each verified), and encodes it.
-func buildLookupFilter(c *lookupFile) ([]byte, error) {
+func BuildLookupFilter(c *lookupFile) ([]byte, error) {
 	f := newLookupFilter(c.entries)
 	var buf []byte
 	for b := range lookupBuckets {
@@ -90,36 +91,36 @@ func buildLookupFilter(c *lookupFile) ([]byte, error) {
 			return nil, err
 		}
 		for off := 0; off < len(buf); off += lookupEntrySize {
-			f.add(ID(buf[off : off+32]))
+			f.add(format.ID(buf[off : off+32]))
 		}
 	}
-	out := make([]byte, 0, lookupFilterHeader+len(f.bits)+32)
-	out = append(out, lookupFilterMagic...)
+	out := make([]byte, 0, LookupFilterHeader+len(f.bits)+32)
+	out = append(out, LookupFilterMagic...)
 	out = binary.LittleEndian.AppendUint32(out, uint32(f.k))
 	out = binary.LittleEndian.AppendUint64(out, f.m)
 	id := c.id()
 	out = append(out, id[:]...)
 	out = append(out, f.bits...)
-	sum := Hash(out)
+	sum := format.Hash(out)
 	return append(out, sum[:]...), nil
 }
 
 // decodeLookupFilter checks a filter's bytes against their hash, the
 // table they were made for and the bounds, and returns it.
-func decodeLookupFilter(data []byte, table *lookupFile) (*lookupFilter, error) {
-	if len(data) < lookupFilterHeader+32 || string(data[:4]) != lookupFilterMagic {
+func DecodeLookupFilter(data []byte, table *lookupFile) (*lookupFilter, error) {
+	if len(data) < LookupFilterHeader+32 || string(data[:4]) != LookupFilterMagic {
 		return nil, fmt.Errorf("not a lookup filter: %w", errLookupDamaged)
 	}
 	body := data[:len(data)-32]
-	if sum := Hash(body); !bytes.Equal(sum[:], data[len(body):]) {
+	if sum := format.Hash(body); !bytes.Equal(sum[:], data[len(body):]) {
 		return nil, fmt.Errorf("does not match its hash: %w", errLookupDamaged)
 	}
 	k := binary.LittleEndian.Uint32(body[4:])
 	m := binary.LittleEndian.Uint64(body[8:])
-	if ID(body[16:48]) != table.id() {
+	if format.ID(body[16:48]) != table.id() {
 		return nil, fmt.Errorf("made for another table: %w", errLookupDamaged)
 	}
-	bits := body[lookupFilterHeader:]
+	bits := body[LookupFilterHeader:]
 	if k < 1 || k > 32 || m == 0 || m%8 != 0 || m/8 != uint64(len(bits)) {
 		return nil, fmt.Errorf("k %d, %d bits in %d bytes: %w", k, m, len(bits), errLookupDamaged)
 	}
@@ -127,8 +128,8 @@ func decodeLookupFilter(data []byte, table *lookupFile) (*lookupFilter, error) {
 }
 
 // maxFilterSize is the largest filter object accepted for table c.
-func maxFilterSize(c *lookupFile) int64 {
-	return min(int64(lookupFilterHeader+32)+int64(max(c.entries, 64))*maxLookupFilterBitsPerEntry/8, maxLookupFilterBytes)
+func MaxFilterSize(c *lookupFile) int64 {
+	return min(int64(LookupFilterHeader+32)+int64(max(c.entries, 64))*maxLookupFilterBitsPerEntry/8, maxLookupFilterBytes)
 }
 
 // fetchLookupFilter reads the filter of table t, unchecked, so that it
@@ -136,22 +137,22 @@ func maxFilterSize(c *lookupFile) int64 {
 // is known, the entries it may hold bound it: no more than its listed
 // size has room for (49 bytes each), nor than the listed index objects
 // of listedBytes hold (45 bytes each), at maxLookupFilterBitsPerEntry.
-func (r *Repository) fetchLookupFilter(ctx context.Context, t tableObject, listedBytes int64) ([]byte, error) {
-	name := lookupFilterName(t.id)
-	entries := max(min(t.size/lookupEntrySize, listedBytes/packEntrySize), 64)
-	limit := min(lookupFilterHeader+32+entries*maxLookupFilterBitsPerEntry/8+1024, maxLookupFilterBytes)
-	if t.filterSize > limit {
-		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d: %w", r.Location(), name, t.filterSize, t.size, errLookupDamaged)
+func (r *Repository) FetchLookupFilter(ctx context.Context, t tableObject, listedBytes int64) ([]byte, error) {
+	name := LookupFilterName(t.ID)
+	entries := max(min(t.size/lookupEntrySize, listedBytes/format.PackEntrySize), 64)
+	limit := min(LookupFilterHeader+32+entries*maxLookupFilterBitsPerEntry/8+1024, maxLookupFilterBytes)
+	if t.FilterSize > limit {
+		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d: %w", r.Location(), name, t.FilterSize, t.size, errLookupDamaged)
 	}
-	if parts := min(lookupFilterParts, (t.filterSize+lookupFilterPart-1)/lookupFilterPart); parts > 1 {
-		return r.fetchInParts(ctx, name, t.filterSize, parts)
+	if parts := min(lookupFilterParts, (t.FilterSize+lookupFilterPart-1)/lookupFilterPart); parts > 1 {
+		return r.fetchInParts(ctx, name, t.FilterSize, parts)
 	}
 	rc, err := r.be.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	defer rc.Close()
-	data, err := readAllSized(rc, limit, t.filterSize)
+	data, err := readAllSized(rc, limit, t.FilterSize)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
@@ -202,12 +203,12 @@ func (r *Repository) fetchInParts(ctx context.Context, name string, size, parts 
 }
 
 // checkLookupFilter checks fetched filter bytes against table c.
-func (r *Repository) checkLookupFilter(data []byte, c *lookupFile) (*lookupFilter, error) {
-	name := lookupFilterName(c.id())
-	if limit := maxFilterSize(c); int64(len(data)) > limit {
+func (r *Repository) CheckLookupFilter(data []byte, c *lookupFile) (*lookupFilter, error) {
+	name := LookupFilterName(c.id())
+	if limit := MaxFilterSize(c); int64(len(data)) > limit {
 		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d entries: %w", r.Location(), name, len(data), c.entries, errLookupDamaged)
 	}
-	f, err := decodeLookupFilter(data, c)
+	f, err := DecodeLookupFilter(data, c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", r.Location(), name, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/statepack/statepack/archive/format"
 )
 
 // bytesFile is a lookup file held in memory.
@@ -23,17 +25,17 @@ func (bytesFile) Close() error { return nil }
 
 // seedLookupFile builds a real lookup cache file of a small index and
 // returns its bytes and the key of its repository.
-func seedLookupFile(f *testing.F) ([]byte, ID) {
+func seedLookupFile(f *testing.F) ([]byte, format.ID) {
 	f.Helper()
 	ctx := context.Background()
-	r, _ := newBoundsRepoFor(f)
-	var packs []IndexPack
+	r, _ := NewBoundsRepoFor(f)
+	var packs []format.IndexPack
 	for p := range 3 {
-		var entries []PackEntry
+		var entries []format.PackEntry
 		for i := range 5 {
-			entries = append(entries, PackEntry{ID: Hash([]byte{byte(p), byte(i)}), Offset: uint32(i) * 9, Stored: 9, Raw: 20, Encoding: EncodingZstd})
+			entries = append(entries, format.PackEntry{ID: format.Hash([]byte{byte(p), byte(i)}), Offset: uint32(i) * 9, Stored: 9, Raw: 20, Encoding: format.EncodingZstd})
 		}
-		packs = append(packs, IndexPack{Pack: Hash([]byte{byte(p)}), Entries: entries})
+		packs = append(packs, format.IndexPack{Pack: format.Hash([]byte{byte(p)}), Entries: entries})
 	}
 	if _, err := r.PutIndex(ctx, packs); err != nil {
 		f.Fatal(err)
@@ -44,19 +46,19 @@ func seedLookupFile(f *testing.F) ([]byte, ID) {
 	}
 	dir := filepath.Join(f.TempDir(), "cache")
 	r2.UseLookupCache(dir)
-	if _, err := r2.FindBlocks(ctx, map[ID]struct{}{packs[0].Entries[0].ID: {}}); err != nil {
+	if _, err := r2.FindBlocks(ctx, map[format.ID]struct{}{packs[0].Entries[0].ID: {}}); err != nil {
 		f.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, lookupName))
+	data, err := os.ReadFile(filepath.Join(dir, LookupName))
 	if err != nil {
 		f.Fatal(err)
 	}
-	return data, repoKey(r.Config())
+	return data, RepoKey(r.Config())
 }
 
 // fuzzBounds are a repository's bounds for a table of size bytes: a
 // listing whose index holds as much.
-func fuzzBounds(size int) lookupBounds { return tableBounds(8, int64(size)) }
+func fuzzBounds(size int) LookupBounds { return TableBounds(8, int64(size)) }
 
 // FuzzLookupTable: whatever a lookup table on a repository holds, opening
 // it and looking ids up either fails or answers, without panicking or
@@ -64,16 +66,16 @@ func fuzzBounds(size int) lookupBounds { return tableBounds(8, int64(size)) }
 func FuzzLookupTable(f *testing.F) {
 	seed, repo := seedLookupFile(f)
 	f.Add(seed)
-	f.Add(seed[:lookupHeaderSize])
-	f.Add([]byte(lookupMagic))
+	f.Add(seed[:LookupHeaderSize])
+	f.Add([]byte(LookupMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := readLookup(bytesFile{bytes.NewReader(data)}, int64(len(data)), "fuzz", repo, fuzzBounds(len(data)))
+		c, err := ReadLookup(bytesFile{bytes.NewReader(data)}, int64(len(data)), "fuzz", repo, fuzzBounds(len(data)))
 		if err != nil {
 			return
 		}
-		want := map[ID]struct{}{Hash([]byte{0, 0}): {}, Hash([]byte("absent")): {}}
-		_ = c.find(want, map[ID]Location{})
-		c.covers([]indexObject{{id: c.object(0)}})
+		want := map[format.ID]struct{}{format.Hash([]byte{0, 0}): {}, format.Hash([]byte("absent")): {}}
+		_ = c.Find(want, map[format.ID]format.Location{})
+		c.Covers([]IndexObject{{ID: c.Object(0)}})
 	})
 }
 
@@ -81,27 +83,27 @@ func FuzzLookupTable(f *testing.F) {
 // table either fails or gives a filter that answers for any id.
 func FuzzLookupFilter(f *testing.F) {
 	table, repo := seedLookupFile(f)
-	c, err := readLookup(bytesFile{bytes.NewReader(table)}, int64(len(table)), "seed", repo, fuzzBounds(len(table)))
+	c, err := ReadLookup(bytesFile{bytes.NewReader(table)}, int64(len(table)), "seed", repo, fuzzBounds(len(table)))
 	if err != nil {
 		f.Fatal(err)
 	}
-	filter, err := buildLookupFilter(c)
+	filter, err := BuildLookupFilter(c)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(filter)
-	f.Add(filter[:lookupFilterHeader+32])
-	f.Add([]byte(lookupFilterMagic))
+	f.Add(filter[:LookupFilterHeader+32])
+	f.Add([]byte(LookupFilterMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if int64(len(data)) > maxFilterSize(c) {
+		if int64(len(data)) > MaxFilterSize(c) {
 			return // refused by size before decoding (checkLookupFilter)
 		}
-		lf, err := decodeLookupFilter(data, c)
+		lf, err := DecodeLookupFilter(data, c)
 		if err != nil {
 			return
 		}
-		for _, id := range []ID{Hash([]byte{0, 0}), Hash([]byte("absent"))} {
-			lf.mayHold(id)
+		for _, id := range []format.ID{format.Hash([]byte{0, 0}), format.Hash([]byte("absent"))} {
+			lf.MayHold(id)
 		}
 	})
 }

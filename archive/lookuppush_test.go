@@ -8,7 +8,12 @@ import (
 	"testing"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/maintain"
+	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // pushWorld is a local store with a DATA_DIR that grows a file per
@@ -26,7 +31,7 @@ type pushWorld struct {
 func newPushWorld(t *testing.T, seed byte) *pushWorld {
 	t.Helper()
 	root := t.TempDir()
-	be, err := archive.NewDirBackend(filepath.Join(root, "store"), true)
+	be, err := dirbackend.NewDirBackend(filepath.Join(root, "store"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +57,7 @@ func (w *pushWorld) open(cache string) *archive.Repository {
 
 // version adds a file of 300 KiB of random bytes, saves the state "s" and
 // returns the file's blocks.
-func (w *pushWorld) version(file string) []archive.ID {
+func (w *pushWorld) version(file string) []format.ID {
 	w.t.Helper()
 	b := make([]byte, 300<<10)
 	_, _ = w.rng.Read(b)
@@ -62,7 +67,7 @@ func (w *pushWorld) version(file string) []archive.ID {
 	if err := os.WriteFile(filepath.Join(w.data, file), b, 0o644); err != nil {
 		w.t.Fatal(err)
 	}
-	res, err := w.local.Save(w.ctx, archive.SaveOptions{DataDir: w.data, State: "s"})
+	res, err := saver.Save(w.ctx, w.local, saver.Options{DataDir: w.data, State: "s"})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -70,7 +75,7 @@ func (w *pushWorld) version(file string) []archive.ID {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	var ids []archive.ID
+	var ids []format.ID
 	for _, e := range m.Entries {
 		if e.Path == file {
 			for _, b := range e.Blocks {
@@ -92,14 +97,14 @@ func (w *pushWorld) push(r *archive.Repository) *remote.SyncResult {
 
 // publishTable pushes two versions (files a and b) and publishes the
 // cache they built as the remote's lookup table; it returns a's blocks.
-func (w *pushWorld) publishTable(rem *archive.Repository) []archive.ID {
+func (w *pushWorld) publishTable(rem *archive.Repository) []format.ID {
 	w.t.Helper()
 	v1 := w.version("a")
 	w.push(rem)
 	w.version("b")
 	w.push(rem)
 	// The cache now covers the whole index: it publishes.
-	if _, err := rem.FindBlocks(w.ctx, map[archive.ID]struct{}{{}: {}}); err != nil {
+	if _, err := rem.FindBlocks(w.ctx, map[format.ID]struct{}{{}: {}}); err != nil {
 		w.t.Fatal(err)
 	}
 	if ok, err := rem.PublishLookupTable(w.ctx); !ok || err != nil {
@@ -110,13 +115,13 @@ func (w *pushWorld) publishTable(rem *archive.Repository) []archive.ID {
 
 // has reports whether the remote's index, read without any cache or
 // table, holds block id.
-func (w *pushWorld) has(r *archive.Repository, id archive.ID) bool {
+func (w *pushWorld) has(r *archive.Repository, id format.ID) bool {
 	w.t.Helper()
 	plain, err := archive.Open(w.ctx, r.Backend())
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	found, err := plain.FindBlocks(w.ctx, map[archive.ID]struct{}{id: {}})
+	found, err := plain.FindBlocks(w.ctx, map[format.ID]struct{}{id: {}})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -197,7 +202,7 @@ func TestPushNeverTrustsADamagedLookupTable(t *testing.T) {
 			// push's index object is a large share of the remote, so
 			// once its cache has merged it).
 			if !res.LookupPublished {
-				if _, err := cold.FindBlocks(w.ctx, map[archive.ID]struct{}{{}: {}}); err != nil {
+				if _, err := cold.FindBlocks(w.ctx, map[format.ID]struct{}{{}: {}}); err != nil {
 					t.Fatal(err)
 				}
 				if ok, err := cold.PublishLookupTable(w.ctx); !ok || err != nil {
@@ -216,27 +221,27 @@ func TestPushNeverTrustsADamagedLookupTable(t *testing.T) {
 // only an accelerator, so the snapshots stay sound), and verify --repair
 // drops it.
 func TestVerifyChecksLookupTables(t *testing.T) {
-	table := func(id archive.ID) string { return "lookup/" + id.String() }
+	table := func(id format.ID) string { return "lookup/" + id.String() }
 	for _, tc := range []struct {
 		name    string
-		object  func(id archive.ID) string
+		object  func(id format.ID) string
 		at      func(size int) int // the byte damaged
 		reached bool               // whether verify reads it
 	}{
 		{"a bucket", table, func(n int) int { return n - 1 }, false}, // readers check buckets, verify does not
 		{"the table's tables", table, func(int) int { return 100 }, true},
-		{"the filter", func(id archive.ID) string { return table(id) + ".filter" }, func(n int) int { return n / 2 }, true},
+		{"the filter", func(id format.ID) string { return table(id) + ".filter" }, func(n int) int { return n / 2 }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newPushWorld(t, 13)
 			rem := w.open(filepath.Join(w.root, "cache-a"))
 			w.publishTable(rem)
-			if v, err := rem.Verify(w.ctx, archive.VerifyOptions{}); err != nil || !v.OK() {
+			if v, err := maintain.Verify(w.ctx, rem, maintain.VerifyOptions{}); err != nil || !v.OK() {
 				t.Fatalf("verify with a sound table: %v %+v", err, v)
 			}
 			tables := archive.LookupTables(t, rem)
 			name := tc.object(tables[0])
-			dir, _ := archive.UnwrapDir(rem.Backend())
+			dir, _ := backend.As[backend.Local](rem.Backend())
 			p := filepath.Join(dir.Root(), filepath.FromSlash(name))
 			data, err := os.ReadFile(p)
 			if err != nil {
@@ -246,7 +251,7 @@ func TestVerifyChecksLookupTables(t *testing.T) {
 			if err := os.WriteFile(p, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			v, err := rem.Verify(w.ctx, archive.VerifyOptions{})
+			v, err := maintain.Verify(w.ctx, rem, maintain.VerifyOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -259,13 +264,13 @@ func TestVerifyChecksLookupTables(t *testing.T) {
 			if v.OK() || v.Problems[0].Object != name {
 				t.Fatalf("verify of a damaged %s: %+v", tc.name, v.Problems)
 			}
-			if _, err := rem.Repair(w.ctx, nil, 0); err != nil {
+			if _, err := maintain.Repair(w.ctx, rem, nil, 0); err != nil {
 				t.Fatal(err)
 			}
 			if left := archive.LookupTables(t, rem); len(left) != 0 {
 				t.Fatalf("tables after repair: %v", left)
 			}
-			if v, err := rem.Verify(w.ctx, archive.VerifyOptions{}); err != nil || !v.OK() {
+			if v, err := maintain.Verify(w.ctx, rem, maintain.VerifyOptions{}); err != nil || !v.OK() {
 				t.Fatalf("verify after repair: %v %+v", err, v)
 			}
 		})

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/remote/backend"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -61,7 +63,7 @@ const (
 
 // lookupTableName is the object name of the table whose tables hash
 // (header bytes 48-80) is id.
-func lookupTableName(id ID) string { return lookupTablePrefix + id.String() }
+func LookupTableName(id format.ID) string { return lookupTablePrefix + id.String() }
 
 // SetLookupTableMin sets the index size (in bytes, by listed sizes) from
 // which FindBlocks reads, and PublishLookupTable writes, lookup tables
@@ -83,10 +85,10 @@ func (r *Repository) lookupTableMin() int64 {
 }
 
 // indexBytes is the listed size of an index listing.
-func indexBytes(listed []indexObject) int64 {
+func IndexBytes(listed []IndexObject) int64 {
 	var n int64
 	for _, o := range listed {
-		n += min(max(o.size, 0), maxIndexObjectSize) // larger ones are refused when read
+		n += min(max(o.size, 0), format.MaxIndexObjectSize) // larger ones are refused when read
 	}
 	return n
 }
@@ -94,26 +96,26 @@ func indexBytes(listed []indexObject) int64 {
 // tableObject is one listed table, with the listed size of its filter
 // (0: none listed).
 type tableObject struct {
-	id         ID
+	ID         format.ID
 	size       int64
-	filterSize int64
+	FilterSize int64
 }
 
 // listLookupTables lists lookup/: the tables, largest first (the one
 // covering the most, as a rule), and the ids of every filter listed,
 // whether its table is or not. Other names are left alone.
-func (r *Repository) listLookupTables(ctx context.Context) ([]tableObject, []ID, error) {
+func (r *Repository) ListLookupTables(ctx context.Context) ([]tableObject, []format.ID, error) {
 	var out []tableObject
-	filters := map[ID]int64{}
-	err := r.be.List(ctx, lookupTablePrefix, func(oi ObjectInfo) error {
+	filters := map[format.ID]int64{}
+	err := r.be.List(ctx, lookupTablePrefix, func(oi backend.ObjectInfo) error {
 		name := strings.TrimPrefix(oi.Name, lookupTablePrefix)
 		if len(out)+len(filters) >= lookupTableListMax {
 			return nil
 		}
-		if id, err := ParseID(strings.TrimSuffix(name, lookupFilterSuffix)); err == nil && strings.HasSuffix(name, lookupFilterSuffix) {
+		if id, err := format.ParseID(strings.TrimSuffix(name, lookupFilterSuffix)); err == nil && strings.HasSuffix(name, lookupFilterSuffix) {
 			filters[id] = oi.Size
-		} else if id, err := ParseID(name); err == nil {
-			out = append(out, tableObject{id: id, size: oi.Size})
+		} else if id, err := format.ParseID(name); err == nil {
+			out = append(out, tableObject{ID: id, size: oi.Size})
 		}
 		return nil
 	})
@@ -124,16 +126,16 @@ func (r *Repository) listLookupTables(ctx context.Context) ([]tableObject, []ID,
 		return nil, nil, err
 	}
 	for i := range out {
-		out[i].filterSize = filters[out[i].id]
+		out[i].FilterSize = filters[out[i].ID]
 	}
 	slices.SortFunc(out, func(a, b tableObject) int {
 		if a.size != b.size {
 			return cmp.Compare(b.size, a.size)
 		}
-		return bytes.Compare(a.id[:], b.id[:])
+		return bytes.Compare(a.ID[:], b.ID[:])
 	})
 	ids := slices.Collect(maps.Keys(filters))
-	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(ids, func(a, b format.ID) int { return bytes.Compare(a[:], b[:]) })
 	return out, ids, nil
 }
 
@@ -141,7 +143,7 @@ func (r *Repository) listLookupTables(ctx context.Context) ([]tableObject, []ID,
 // for what its head, read ahead, already holds.
 type rangeReader struct {
 	ctx  context.Context
-	be   Backend
+	be   backend.Backend
 	name string
 	head []byte // the object's first bytes
 }
@@ -171,8 +173,8 @@ func (*rangeReader) Close() error { return nil }
 // only listed objects, and holds only their entries (45 bytes each in
 // an index object) of their packs (36 bytes more each). Claims past
 // that are refused before the tables are read (invariant 5).
-func tableBounds(objects int, listedBytes int64) lookupBounds {
-	return lookupBounds{objects: objects, packs: listedBytes/(32+4+packEntrySize) + 1, entries: listedBytes / packEntrySize}
+func TableBounds(objects int, listedBytes int64) LookupBounds {
+	return LookupBounds{objects: objects, packs: listedBytes/(32+4+format.PackEntrySize) + 1, entries: listedBytes / format.PackEntrySize}
 }
 
 // openLookupTable reads and verifies a table's header and tables, as
@@ -184,11 +186,11 @@ func tableBounds(objects int, listedBytes int64) lookupBounds {
 // packs at 256 blocks each or more); else the header's read is followed
 // by one for the rest: one round trip saved, which on S3 is most of the
 // cost of a small read.
-func (r *Repository) openLookupTable(ctx context.Context, t tableObject, maxObjects int, listedBytes int64) (*lookupFile, error) {
-	name := lookupTableName(t.id)
+func (r *Repository) OpenLookupTable(ctx context.Context, t tableObject, maxObjects int, listedBytes int64) (*lookupFile, error) {
+	name := LookupTableName(t.ID)
 	loc := r.Location() + ": " + name
-	packs := listedBytes/packEntrySize/256 + 64
-	guess := min(int64(lookupHeaderSize)+32*(int64(maxObjects)+packs)+lookupFanoutSize, t.size, int64(maxLookupTableIDs)*32+lookupFanoutSize)
+	packs := listedBytes/format.PackEntrySize/256 + 64
+	guess := min(int64(LookupHeaderSize)+32*(int64(maxObjects)+packs)+lookupFanoutSize, t.size, int64(maxLookupTableIDs)*32+lookupFanoutSize)
 	rr := &rangeReader{ctx: ctx, be: r.be, name: name}
 	if guess > 0 {
 		head := make([]byte, guess)
@@ -197,19 +199,19 @@ func (r *Repository) openLookupTable(ctx context.Context, t tableObject, maxObje
 		}
 		rr.head = head
 	}
-	c, err := readLookup(rr, t.size, loc, repoKey(r.cfg), tableBounds(maxObjects, listedBytes))
+	c, err := ReadLookup(rr, t.size, loc, RepoKey(r.cfg), TableBounds(maxObjects, listedBytes))
 	rr.head = nil // copied into the tables
 	if err != nil {
 		return nil, err
 	}
-	if c.id() != t.id {
+	if c.id() != t.ID {
 		return nil, lookupDamaged(loc, "its tables hash to %s", c.id().Short())
 	}
 	return c, nil
 }
 
 // id is the tables hash: a table's name on a repository.
-func (c *lookupFile) id() ID { return ID(c.tables[lookupHashed:lookupHeaderSize]) }
+func (c *lookupFile) id() format.ID { return format.ID(c.tables[lookupHashed:LookupHeaderSize]) }
 
 // findInTable answers FindBlocks from a lookup table on the repository,
 // for a client whose own cache cannot (absent, damaged or stale): the
@@ -223,11 +225,11 @@ func (c *lookupFile) id() ID { return ID(c.tables[lookupHashed:lookupHeaderSize]
 // better), or failing a check. Only a cancelled context and errors
 // reading the uncovered index objects, which reading the index would
 // meet too, are errors.
-func (r *Repository) findInTable(ctx context.Context, dir string, listed []indexObject, want map[ID]struct{}, found map[ID]Location) (bool, error) {
-	if len(listed) == 0 || indexBytes(listed) < r.lookupTableMin() {
+func (r *Repository) findInTable(ctx context.Context, dir string, listed []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location) (bool, error) {
+	if len(listed) == 0 || IndexBytes(listed) < r.lookupTableMin() {
 		return false, nil
 	}
-	tables, _, err := r.listLookupTables(ctx)
+	tables, _, err := r.ListLookupTables(ctx)
 	if err != nil {
 		return false, ctx.Err()
 	}
@@ -239,7 +241,7 @@ func (r *Repository) findInTable(ctx context.Context, dir string, listed []index
 			}
 			continue
 		}
-		uncovered, ok := c.covers(listed)
+		uncovered, ok := c.Covers(listed)
 		if !ok || shouldMerge(c.entries, uncovered) {
 			continue
 		}
@@ -253,7 +255,7 @@ func (r *Repository) findInTable(ctx context.Context, dir string, listed []index
 				return false, ctx.Err()
 			}
 			if dir != "" && errors.Is(err, errLookupDamaged) {
-				markLookupDamaged(dir, t.id)
+				markLookupDamaged(dir, t.ID)
 			}
 			continue
 		}
@@ -275,19 +277,19 @@ type fetchedFilter struct {
 // openTableAndFilter opens table t and, at the same time, reads its
 // filter when one is listed: the two largest reads of a cold lookup
 // overlap.
-func (r *Repository) openTableAndFilter(ctx context.Context, t tableObject, listed []indexObject) (*lookupFile, *fetchedFilter, error) {
-	if t.filterSize == 0 {
-		c, err := r.openLookupTable(ctx, t, len(listed), indexBytes(listed))
+func (r *Repository) openTableAndFilter(ctx context.Context, t tableObject, listed []IndexObject) (*lookupFile, *fetchedFilter, error) {
+	if t.FilterSize == 0 {
+		c, err := r.OpenLookupTable(ctx, t, len(listed), IndexBytes(listed))
 		return c, nil, err
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan *fetchedFilter, 1)
 	go func() {
-		data, err := r.fetchLookupFilter(fctx, t, indexBytes(listed))
+		data, err := r.FetchLookupFilter(fctx, t, IndexBytes(listed))
 		ch <- &fetchedFilter{data, err}
 	}()
-	c, err := r.openLookupTable(ctx, t, len(listed), indexBytes(listed))
+	c, err := r.OpenLookupTable(ctx, t, len(listed), IndexBytes(listed))
 	if err != nil {
 		cancel()
 		<-ch
@@ -300,27 +302,27 @@ func (r *Repository) openTableAndFilter(ctx context.Context, t tableObject, list
 // Without a filter, or with one that fails its checks (noted as damage
 // in dir, so that it is republished), every id is looked up in its
 // bucket: slower, and as right. Only a cancelled context is an error.
-func (r *Repository) filterWanted(ctx context.Context, dir string, t tableObject, c *lookupFile, fetched *fetchedFilter, want map[ID]struct{}) (map[ID]struct{}, error) {
+func (r *Repository) filterWanted(ctx context.Context, dir string, t tableObject, c *lookupFile, fetched *fetchedFilter, want map[format.ID]struct{}) (map[format.ID]struct{}, error) {
 	if fetched == nil {
 		return want, nil
 	}
 	var filter *lookupFilter
 	err := fetched.err
 	if err == nil {
-		filter, err = r.checkLookupFilter(fetched.data, c)
+		filter, err = r.CheckLookupFilter(fetched.data, c)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		if dir != "" && errors.Is(err, errLookupDamaged) {
-			markLookupDamaged(dir, t.id)
+			markLookupDamaged(dir, t.ID)
 		}
 		return want, nil
 	}
-	ask := make(map[ID]struct{}, len(want)/8)
+	ask := make(map[format.ID]struct{}, len(want)/8)
 	for id := range want {
-		if filter.mayHold(id) {
+		if filter.MayHold(id) {
 			ask[id] = struct{}{}
 		}
 	}
@@ -330,7 +332,7 @@ func (r *Repository) filterWanted(ctx context.Context, dir string, t tableObject
 // bucketWant is one bucket to read and the wanted ids that fall in it.
 type bucketWant struct {
 	b   int
-	ids []ID
+	ids []format.ID
 }
 
 // lookupSpan is one ranged read: the bytes [off, end) of the file, which
@@ -345,14 +347,14 @@ type lookupSpan struct {
 // lookupTableGap, up to lookupTableSpan) and read lookupTableJobs at a
 // time, each bucket checked against its fanout sum before it is
 // searched. Memory is the spans in flight, not the table.
-func (c *lookupFile) findRanges(ctx context.Context, want map[ID]struct{}, found map[ID]Location) error {
-	ids := make([]ID, 0, len(want))
+func (c *lookupFile) findRanges(ctx context.Context, want map[format.ID]struct{}, found map[format.ID]format.Location) error {
+	ids := make([]format.ID, 0, len(want))
 	for id := range want {
 		if _, ok := found[id]; !ok {
 			ids = append(ids, id)
 		}
 	}
-	slices.SortFunc(ids, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(ids, func(a, b format.ID) int { return bytes.Compare(a[:], b[:]) })
 	base := int64(len(c.tables))
 	var spans []lookupSpan
 	for i := 0; i < len(ids); {
@@ -418,7 +420,7 @@ func (c *lookupFile) findRanges(ctx context.Context, want map[ID]struct{}, found
 
 // markLookupDamaged notes, in the cache directory, that table id failed
 // a bucket check. Failing to note it only delays its replacement.
-func markLookupDamaged(dir string, id ID) {
+func markLookupDamaged(dir string, id format.ID) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return
 	}
@@ -427,7 +429,7 @@ func markLookupDamaged(dir string, id ID) {
 
 // markedDamaged reports whether the cache directory notes table id as
 // damaged.
-func markedDamaged(dir string, id ID) bool {
+func markedDamaged(dir string, id format.ID) bool {
 	data, err := os.ReadFile(filepath.Join(dir, lookupDamagedMark))
 	return err == nil && strings.TrimSpace(string(data)) == id.String()
 }
@@ -456,31 +458,31 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 	if dir == "" {
 		return false, nil
 	}
-	c, err := openLookup(filepath.Join(dir, lookupName), repoKey(r.cfg))
+	c, err := openLookup(filepath.Join(dir, LookupName), RepoKey(r.cfg))
 	if err != nil {
 		// No cache (a cold client: nothing to publish, and no request
 		// made), or a damaged one, rebuilt by the next FindBlocks.
 		return false, nil
 	}
 	defer c.Close()
-	listed, err := r.listIndexObjects(ctx)
+	listed, err := r.ListIndexObjects(ctx)
 	if err != nil {
 		return false, err
 	}
-	if len(listed) == 0 || indexBytes(listed) < r.lookupTableMin() {
+	if len(listed) == 0 || IndexBytes(listed) < r.lookupTableMin() {
 		return false, nil
 	}
-	uncovered, ok := c.covers(listed)
+	uncovered, ok := c.Covers(listed)
 	if !ok || shouldMerge(c.entries, uncovered) {
 		return false, nil
 	}
-	tables, filters, err := r.listLookupTables(ctx)
+	tables, filters, err := r.ListLookupTables(ctx)
 	if err != nil {
 		return false, err
 	}
 	damaged := false
 	for _, t := range tables[:min(len(tables), lookupTableCandidates)] {
-		if markedDamaged(dir, t.id) {
+		if markedDamaged(dir, t.ID) {
 			damaged = true
 			continue
 		}
@@ -493,14 +495,14 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 	}
 	// The filter first: a reader that lists the table finds its filter.
 	id := c.id()
-	filter, err := buildLookupFilter(c)
+	filter, err := BuildLookupFilter(c)
 	if err != nil {
 		return false, nil // the cache is damaged: the next FindBlocks rebuilds it
 	}
-	if err := r.be.Put(ctx, lookupFilterName(id), bytes.NewReader(filter), int64(len(filter))); err != nil {
+	if err := r.be.Put(ctx, LookupFilterName(id), bytes.NewReader(filter), int64(len(filter))); err != nil {
 		return false, fmt.Errorf("publish lookup filter to %s: %w", r.Location(), err)
 	}
-	if err := r.be.Put(ctx, lookupTableName(id), io.NewSectionReader(c.f, 0, c.size), c.size); err != nil {
+	if err := r.be.Put(ctx, LookupTableName(id), io.NewSectionReader(c.f, 0, c.size), c.size); err != nil {
 		return false, fmt.Errorf("publish lookup table to %s: %w", r.Location(), err)
 	}
 	if damaged {
@@ -510,13 +512,13 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 	// filter it cannot read (it would do without, but slower).
 	var names []string
 	for _, t := range tables {
-		if t.id != id { // the same id was rewritten in place
-			names = append(names, lookupTableName(t.id))
+		if t.ID != id { // the same id was rewritten in place
+			names = append(names, LookupTableName(t.ID))
 		}
 	}
 	for _, f := range filters {
 		if f != id {
-			names = append(names, lookupFilterName(f))
+			names = append(names, LookupFilterName(f))
 		}
 	}
 	for _, name := range names {
@@ -531,15 +533,15 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 // listing: it has a filter, its header and tables verify and it is
 // neither stale nor due for a merge. (Damage to its buckets or filter
 // shows only to a reader, which marks it.)
-func (r *Repository) tableServes(ctx context.Context, t tableObject, listed []indexObject) bool {
-	if t.filterSize == 0 {
+func (r *Repository) tableServes(ctx context.Context, t tableObject, listed []IndexObject) bool {
+	if t.FilterSize == 0 {
 		return false
 	}
-	c, err := r.openLookupTable(ctx, t, len(listed), indexBytes(listed))
+	c, err := r.OpenLookupTable(ctx, t, len(listed), IndexBytes(listed))
 	if err != nil {
 		return false
 	}
-	uncovered, ok := c.covers(listed)
+	uncovered, ok := c.Covers(listed)
 	return ok && !shouldMerge(c.entries, uncovered)
 }
 
@@ -547,9 +549,9 @@ func (r *Repository) tableServes(ctx context.Context, t tableObject, listed []in
 // under the exclusive lock, once they have replaced index objects, since
 // tables covering those are stale. Readers would find that out from the
 // listing anyway; deleting them frees the space and the reads.
-func (r *Repository) dropLookupTables(ctx context.Context) error {
+func (r *Repository) DropLookupTables(ctx context.Context) error {
 	var names []string
-	if err := r.be.List(ctx, lookupTablePrefix, func(oi ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
+	if err := r.be.List(ctx, lookupTablePrefix, func(oi backend.ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
 		return fmt.Errorf("list lookup tables of %s: %w", r.Location(), err)
 	}
 	for _, name := range names {

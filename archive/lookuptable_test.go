@@ -11,12 +11,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // tableSpy wraps a fixture's backend to count the ranged reads of lookup
 // tables and to run a hook before each.
 type tableSpy struct {
-	Backend
+	backend.Backend
 	ranges atomic.Int64
 	bytes  atomic.Int64
 	before func(name string, off, n int64)
@@ -35,10 +38,10 @@ func (s *tableSpy) GetRange(ctx context.Context, name string, off, n int64) (io.
 
 // publish makes sure the fixture's client has a cache of the whole index
 // and publishes it as the repository's table, which must happen.
-func (f *lookupFixture) publish() ID {
+func (f *lookupFixture) publish() format.ID {
 	f.t.Helper()
 	f.r.SetLookupTableMin(1)
-	if _, err := f.r.FindBlocks(context.Background(), map[ID]struct{}{{}: {}}); err != nil {
+	if _, err := f.r.FindBlocks(context.Background(), map[format.ID]struct{}{{}: {}}); err != nil {
 		f.t.Fatal(err)
 	}
 	ok, err := f.r.PublishLookupTable(context.Background())
@@ -49,23 +52,23 @@ func (f *lookupFixture) publish() ID {
 }
 
 // tables lists the tables on the fixture's repository.
-func (f *lookupFixture) tables() []ID {
+func (f *lookupFixture) tables() []format.ID {
 	f.t.Helper()
-	ts, _, err := f.r.listLookupTables(context.Background())
+	ts, _, err := f.r.ListLookupTables(context.Background())
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var ids []ID
+	var ids []format.ID
 	for _, t := range ts {
-		ids = append(ids, t.id)
+		ids = append(ids, t.ID)
 	}
 	return ids
 }
 
 // tablePath is where table id is in the fixture's directory backend.
-func (f *lookupFixture) tablePath(id ID) string {
-	d, _ := UnwrapDir(f.be.Backend)
-	return filepath.Join(d.Root(), filepath.FromSlash(lookupTableName(id)))
+func (f *lookupFixture) tablePath(id format.ID) string {
+	d, _ := backend.As[backend.Local](f.be.Backend)
+	return filepath.Join(d.Root(), filepath.FromSlash(LookupTableName(id)))
 }
 
 // cold opens the fixture's repository as a client with no cache of its
@@ -85,8 +88,8 @@ func (f *lookupFixture) cold(dir string) (*Repository, *tableSpy) {
 }
 
 // answer is what the truth says FindBlocks must return for want.
-func (f *lookupFixture) answer(want map[ID]struct{}) map[ID]Location {
-	expect := map[ID]Location{}
+func (f *lookupFixture) answer(want map[format.ID]struct{}) map[format.ID]format.Location {
+	expect := map[format.ID]format.Location{}
 	for id := range want {
 		if loc, ok := f.truth[id]; ok {
 			expect[id] = loc
@@ -148,7 +151,7 @@ func TestLookupTableAnswers(t *testing.T) {
 				t.Error("the table was not read")
 			}
 			if dir != "" {
-				if _, err := os.Stat(filepath.Join(dir, lookupName)); err == nil {
+				if _, err := os.Stat(filepath.Join(dir, LookupName)); err == nil {
 					t.Error("a cold client built a cache of the whole index")
 				}
 				// The uncovered objects are kept: asked again, nothing
@@ -190,14 +193,14 @@ func TestLookupTableCoalesces(t *testing.T) {
 
 // rehashTable recomputes the tables hash of a table's bytes after a
 // test changed them, as a writer that meant it would, and returns it.
-func rehashTable(t *testing.T, data []byte) ID {
+func rehashTable(t *testing.T, data []byte) format.ID {
 	t.Helper()
 	objects := int(binary.LittleEndian.Uint32(data[4:]))
 	packs := int(binary.LittleEndian.Uint32(data[8:]))
-	n := lookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
+	n := LookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
 	sum := lookupTablesHash(data[:n])
 	copy(data[lookupHashed:], sum[:])
-	return ID(sum)
+	return format.ID(sum)
 }
 
 // TestLookupTableFallback (invariants 1 and 5): a table that is damaged,
@@ -209,8 +212,8 @@ func rehashTable(t *testing.T, data []byte) ID {
 // hashes, which a table would be trusted with: it shows the other cases
 // are caught by the checks, not by luck.
 func TestLookupTableFallback(t *testing.T) {
-	rewrite := func(change func(f *lookupFixture, data []byte) []byte, rename bool) func(f *lookupFixture, id ID) {
-		return func(f *lookupFixture, id ID) {
+	rewrite := func(change func(f *lookupFixture, data []byte) []byte, rename bool) func(f *lookupFixture, id format.ID) {
+		return func(f *lookupFixture, id format.ID) {
 			path := f.tablePath(id)
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -236,7 +239,7 @@ func TestLookupTableFallback(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		spoil   func(f *lookupFixture, id ID)
+		spoil   func(f *lookupFixture, id format.ID)
 		marked  bool // the client notes the table as damaged
 		trusted bool // control: the table is used
 	}{
@@ -247,7 +250,7 @@ func TestLookupTableFallback(t *testing.T) {
 		{name: "covered list damaged", spoil: rewrite(flip(func(c *lookupFile) int64 { return c.layout().objects + 3 }), false)},
 		{name: "truncated", spoil: rewrite(func(f *lookupFixture, data []byte) []byte { return data[:len(data)-1] }, false)},
 		{name: "extended", spoil: rewrite(func(f *lookupFixture, data []byte) []byte { return append(data, 0) }, false)},
-		{name: "misnamed", spoil: func(f *lookupFixture, id ID) {
+		{name: "misnamed", spoil: func(f *lookupFixture, id format.ID) {
 			other := id
 			other[0] ^= 1
 			if err := os.Rename(f.tablePath(id), f.tablePath(other)); err != nil {
@@ -262,26 +265,26 @@ func TestLookupTableFallback(t *testing.T) {
 			binary.LittleEndian.PutUint32(data[4:], 1<<31)
 			return data
 		}, false)},
-		{name: "stale: a covered object was deleted", spoil: func(f *lookupFixture, id ID) {
+		{name: "stale: a covered object was deleted", spoil: func(f *lookupFixture, id format.ID) {
 			c := f.open()
-			victim := c.object(0)
+			victim := c.Object(0)
 			c.Close()
-			data, err := f.r.readIndexData(context.Background(), indexObject{id: victim})
+			data, err := f.r.readIndexData(context.Background(), IndexObject{ID: victim})
 			if err != nil {
 				f.t.Fatal(err)
 			}
-			packs, err := DecodeIndex(data)
+			packs, err := format.DecodeIndex(data)
 			if err != nil {
 				f.t.Fatal(err)
 			}
 			f.remove(victim, packs)
 		}},
-		{name: "due for a merge", spoil: func(f *lookupFixture, id ID) {
+		{name: "due for a merge", spoil: func(f *lookupFixture, id format.ID) {
 			for range 2 {
 				f.put(f.randomPacks(10, 100)) // more than an eighth of the table
 			}
 		}},
-		{name: "control: forged with matching hashes", trusted: true, spoil: func(f *lookupFixture, id ID) {
+		{name: "control: forged with matching hashes", trusted: true, spoil: func(f *lookupFixture, id format.ID) {
 			forgeTableClaim(f, id)
 		}},
 	} {
@@ -293,7 +296,7 @@ func TestLookupTableFallback(t *testing.T) {
 			id := f.publish()
 			tc.spoil(f, id)
 			want := f.question(40)
-			var claim ID
+			var claim format.ID
 			copy(claim[:], "claimed")
 			want[claim] = struct{}{}
 			dir := filepath.Join(t.TempDir(), "cold")
@@ -311,7 +314,7 @@ func TestLookupTableFallback(t *testing.T) {
 			if expect := f.answer(want); !maps.Equal(got, expect) {
 				t.Fatalf("answers with a spoilt table differ from the index:\n%s", diffLocations(got, expect))
 			}
-			if _, err := os.Stat(filepath.Join(dir, lookupName)); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, LookupName)); err != nil {
 				t.Errorf("the client did not fall back to reading the index into a cache: %v", err)
 			}
 			if _, err := os.Stat(filepath.Join(dir, lookupDamagedMark)); (err == nil) != tc.marked {
@@ -328,26 +331,26 @@ func TestLookupTableFallback(t *testing.T) {
 // forgeTableClaim replaces table id with one that also claims the block
 // named "claimed", with every hash matching: what a buggy or hostile
 // writer could publish.
-func forgeTableClaim(f *lookupFixture, id ID) {
+func forgeTableClaim(f *lookupFixture, id format.ID) {
 	f.t.Helper()
 	dir := f.t.TempDir()
 	data, err := os.ReadFile(f.tablePath(id))
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, lookupName), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, LookupName), data, 0o644); err != nil {
 		f.t.Fatal(err)
 	}
-	var claim ID
+	var claim format.ID
 	copy(claim[:], "claimed")
 	like := slices.Collect(maps.Keys(f.truth))[0]
-	forgeClaim(f.t, dir, repoKey(f.r.Config()), claim, like, false)
-	forged, err := os.ReadFile(filepath.Join(dir, lookupName))
+	forgeClaim(f.t, dir, RepoKey(f.r.Config()), claim, like, false)
+	forged, err := os.ReadFile(filepath.Join(dir, LookupName))
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	_ = os.Remove(f.tablePath(id))
-	if err := os.WriteFile(f.tablePath(ID(forged[lookupHashed:lookupHeaderSize])), forged, 0o644); err != nil {
+	if err := os.WriteFile(f.tablePath(format.ID(forged[lookupHashed:LookupHeaderSize])), forged, 0o644); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -427,8 +430,8 @@ func TestPublishLookupTable(t *testing.T) {
 	})
 	t.Run("a stale cache is not published", func(t *testing.T) {
 		f := newLookupFixture(t)
-		var packs []IndexPack
-		var victim ID
+		var packs []format.IndexPack
+		var victim format.ID
 		for i := range 3 {
 			p := f.randomPacks(10, 100)
 			id := f.put(p)
@@ -472,63 +475,6 @@ func TestPublishLookupTable(t *testing.T) {
 	})
 }
 
-// TestPruneAndRepairDropLookupTables: prune and repair rewrite the
-// index, so the tables covering the old one are deleted with it; and a
-// cold client after prune does not claim the forgotten blocks (a table
-// left behind would be stale, and ignored, anyway).
-func TestPruneAndRepairDropLookupTables(t *testing.T) {
-	for _, op := range []string{"prune", "repair"} {
-		t.Run(op, func(t *testing.T) {
-			ctx := context.Background()
-			f := newLookupFixture(t)
-			data, write := f.dataDir(300 << 10)
-			write("a")
-			first, err := f.r.Save(ctx, SaveOptions{DataDir: data, State: "s"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := f.r.LoadManifest(ctx, first.Snapshot)
-			if err != nil {
-				t.Fatal(err)
-			}
-			old := map[ID]struct{}{}
-			m.AllBlocks(func(_ *Entry, b BlockRef) { old[b.ID] = struct{}{} })
-			write("a")
-			if _, err := f.r.Save(ctx, SaveOptions{DataDir: data, State: "s"}); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.RemoveAll(f.dir); err != nil { // the saves' pending copies
-				t.Fatal(err)
-			}
-			f.publish()
-			switch op {
-			case "prune":
-				if _, err := f.r.Forget(ctx, "s", ForgetOptions{KeepLast: 1}); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := f.r.Prune(ctx, PruneOptions{RepackBelow: 0.99}); err != nil {
-					t.Fatal(err)
-				}
-			case "repair":
-				if _, err := f.r.Repair(ctx, nil, 0); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if got := f.tables(); len(got) != 0 {
-				t.Fatalf("tables left after %s: %v", op, got)
-			}
-			r, _ := f.cold(t.TempDir())
-			found, err := r.FindBlocks(ctx, old)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := map[string]int{"prune": 0, "repair": len(old)}[op]; len(found) != want {
-				t.Fatalf("after %s, %d blocks of the first version are claimed, want %d", op, len(found), want)
-			}
-		})
-	}
-}
-
 // TestLookupFilter: the filter holds every id of its table, rules out
 // nearly all others, and is refused when it fails a check.
 func TestLookupFilter(t *testing.T) {
@@ -538,24 +484,24 @@ func TestLookupFilter(t *testing.T) {
 	}
 	f.check(f.question(5))
 	c := f.open()
-	data, err := buildLookupFilter(c)
+	data, err := BuildLookupFilter(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	filter, err := decodeLookupFilter(data, c)
+	filter, err := DecodeLookupFilter(data, c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for id := range f.truth {
-		if !filter.mayHold(id) {
+		if !filter.MayHold(id) {
 			t.Fatalf("the filter rules out %s, which the table holds", id.Short())
 		}
 	}
 	passed := 0
 	for range 100_000 {
-		var id ID
+		var id format.ID
 		_, _ = f.rng.Read(id[:])
-		if filter.mayHold(id) {
+		if filter.MayHold(id) {
 			passed++
 		}
 	}
@@ -563,7 +509,7 @@ func TestLookupFilter(t *testing.T) {
 		t.Errorf("%d of 100,000 absent ids pass the filter; want about 1%%", passed)
 	}
 	rehash := func(b []byte) []byte {
-		sum := Hash(b[:len(b)-32])
+		sum := format.Hash(b[:len(b)-32])
 		copy(b[len(b)-32:], sum[:])
 		return b
 	}
@@ -575,7 +521,7 @@ func TestLookupFilter(t *testing.T) {
 		bytes func() []byte
 		table *lookupFile
 	}{
-		{"a bit flipped", func() []byte { b := slices.Clone(data); b[lookupFilterHeader+9] ^= 4; return b }, c},
+		{"a bit flipped", func() []byte { b := slices.Clone(data); b[LookupFilterHeader+9] ^= 4; return b }, c},
 		{"truncated", func() []byte { return data[:len(data)-1] }, c},
 		{"empty", func() []byte { return nil }, c},
 		{"another table", func() []byte { return data }, other},
@@ -583,7 +529,7 @@ func TestLookupFilter(t *testing.T) {
 		{"m beyond its bits", func() []byte { b := slices.Clone(data); binary.LittleEndian.PutUint64(b[8:], 1<<40); return rehash(b) }, c},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := decodeLookupFilter(tc.bytes(), tc.table); err == nil {
+			if _, err := DecodeLookupFilter(tc.bytes(), tc.table); err == nil {
 				t.Fatal("accepted")
 			}
 		})
@@ -610,9 +556,9 @@ func TestLookupFilterSparesReads(t *testing.T) {
 				f.put(f.randomPacks(40, 250)) // 40,000 entries: 2 MiB of buckets
 			}
 			f.publish()
-			want := map[ID]struct{}{}
+			want := map[format.ID]struct{}{}
 			for range 500 {
-				var id ID
+				var id format.ID
 				_, _ = f.rng.Read(id[:])
 				want[id] = struct{}{}
 			}
@@ -653,11 +599,11 @@ func TestLookupFilterDamaged(t *testing.T) {
 		marked bool
 		forged bool
 	}{
-		{name: "a bit flipped", marked: true, spoil: func(b []byte) []byte { b[lookupFilterHeader+3] ^= 1; return b }},
+		{name: "a bit flipped", marked: true, spoil: func(b []byte) []byte { b[LookupFilterHeader+3] ^= 1; return b }},
 		{name: "truncated", marked: true, spoil: func(b []byte) []byte { return b[:len(b)/2] }},
 		{name: "forged: rules out everything", forged: true, spoil: func(b []byte) []byte {
-			clear(b[lookupFilterHeader : len(b)-32])
-			sum := Hash(b[:len(b)-32])
+			clear(b[LookupFilterHeader : len(b)-32])
+			sum := format.Hash(b[:len(b)-32])
 			copy(b[len(b)-32:], sum[:])
 			return b
 		}},
@@ -717,7 +663,7 @@ func lookupFilterDamagedCase(t *testing.T, spoil func([]byte) []byte, marked, fo
 	if !maps.Equal(got, expect) {
 		t.Fatalf("answers differ:\n%s", diffLocations(got, expect))
 	}
-	if _, err := os.Stat(filepath.Join(dir, lookupName)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, LookupName)); err == nil {
 		t.Error("a damaged filter made the client read the whole index")
 	}
 	if _, err := os.Stat(filepath.Join(dir, lookupDamagedMark)); (err == nil) != marked {
@@ -730,8 +676,8 @@ func lookupFilterDamagedCase(t *testing.T, spoil func([]byte) []byte, marked, fo
 // the remote's table, which a client with a fresh cache published.
 func TestStaleCacheGivesWayToTable(t *testing.T) {
 	f := newLookupFixture(t)
-	var victim ID
-	var victimPacks []IndexPack
+	var victim format.ID
+	var victimPacks []format.IndexPack
 	for i := range 4 {
 		p := f.randomPacks(10, 100)
 		if id := f.put(p); i == 0 {
@@ -739,7 +685,7 @@ func TestStaleCacheGivesWayToTable(t *testing.T) {
 		}
 	}
 	stale, _ := f.cold(t.TempDir())
-	if _, err := stale.FindBlocks(context.Background(), map[ID]struct{}{{}: {}}); err != nil {
+	if _, err := stale.FindBlocks(context.Background(), map[format.ID]struct{}{{}: {}}); err != nil {
 		t.Fatal(err)
 	}
 	f.remove(victim, victimPacks)
@@ -756,7 +702,7 @@ func TestStaleCacheGivesWayToTable(t *testing.T) {
 	if n := f.be.indexGets.Load() - before; n != 0 {
 		t.Errorf("read %d index objects: the table did not answer", n)
 	}
-	if _, err := os.Stat(filepath.Join(stale.lookupCacheDir(), lookupName)); err == nil {
+	if _, err := os.Stat(filepath.Join(stale.lookupCacheDir(), LookupName)); err == nil {
 		t.Error("the stale cache was kept")
 	}
 }

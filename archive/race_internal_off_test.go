@@ -3,4 +3,4 @@
 package archive
 
 // raceDetector: see race_internal_on_test.go.
-const raceDetector = false
+const RaceDetector = false

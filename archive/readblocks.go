@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // BlockAt is a block and where it is stored.
 type BlockAt struct {
-	ID  ID
-	Loc Location
+	ID  format.ID
+	Loc format.Location
 }
 
 // Range reads are merged when the gap between two wanted blocks is below
@@ -26,8 +29,8 @@ const (
 
 // GroupByPack groups blocks by pack, each group sorted by offset, as
 // ReadPackBlocks wants them.
-func GroupByPack(blocks []BlockAt) map[ID][]BlockAt {
-	groups := map[ID][]BlockAt{}
+func GroupByPack(blocks []BlockAt) map[format.ID][]BlockAt {
+	groups := map[format.ID][]BlockAt{}
 	for _, b := range blocks {
 		groups[b.Loc.Pack] = append(groups[b.Loc.Pack], b)
 	}
@@ -42,7 +45,7 @@ func GroupByPack(blocks []BlockAt) map[ID][]BlockAt {
 // its id, and hands fn its stored and raw bytes, both valid only during
 // the call. Nothing unverified is passed on (invariant 2). It holds a
 // window of each read, not the whole read (readSpan).
-func (r *Repository) ReadPackBlocks(ctx context.Context, pack ID, blocks []BlockAt, fn func(b BlockAt, stored, raw []byte) error) error {
+func (r *Repository) ReadPackBlocks(ctx context.Context, pack format.ID, blocks []BlockAt, fn func(b BlockAt, stored, raw []byte) error) error {
 	bufs := getReadBufs()
 	defer putReadBufs(bufs)
 	for _, rg := range coalesce(blocks) {
@@ -77,11 +80,11 @@ const (
 // how many blocks went to fn; short reports, with an error, an object that
 // ends before the span does (ErrOutOfRange, or io.ErrUnexpectedEOF part
 // way).
-func (r *Repository) readSpan(ctx context.Context, pack ID, off, n int64, blocks []BlockAt, bufs *readBufs, whole bool, fn func(b BlockAt, stored, raw []byte) error) (data []byte, done int, short bool, err error) {
-	name := packName(pack)
+func (r *Repository) readSpan(ctx context.Context, pack format.ID, off, n int64, blocks []BlockAt, bufs *readBufs, whole bool, fn func(b BlockAt, stored, raw []byte) error) (data []byte, done int, short bool, err error) {
+	name := format.PackName(pack)
 	rc, err := r.be.GetRange(ctx, name, off, n)
 	if err != nil {
-		return nil, 0, errors.Is(err, ErrOutOfRange), fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+		return nil, 0, errors.Is(err, backend.ErrOutOfRange), fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
 	defer rc.Close()
 	size := n
@@ -101,7 +104,7 @@ func (r *Repository) readSpan(ctx context.Context, pack ID, off, n int64, blocks
 		for ; done < len(blocks) && int64(blocks[done].Loc.Offset)+int64(blocks[done].Loc.Stored)-off <= w.got; done++ {
 			b := blocks[done]
 			stored := w.bytes(int64(b.Loc.Offset)-off, int64(b.Loc.Stored))
-			raw, err := DecodeBlock(b.ID, b.Loc, stored, bufs.raw)
+			raw, err := format.DecodeBlock(b.ID, b.Loc, stored, bufs.raw)
 			if err != nil {
 				return w.held(), done, false, fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
 			}
@@ -192,7 +195,7 @@ func getReadBufs() *readBufs {
 }
 
 func putReadBufs(b *readBufs) {
-	if cap(b.span) > maxRangeBytes+MaxBlockSize {
+	if cap(b.span) > maxRangeBytes+format.MaxBlockSize {
 		b.span = nil // a span is never larger; keep the ceiling certain
 	}
 	select {
@@ -242,7 +245,7 @@ type PackReceiver struct {
 	Block func(b BlockAt, stored, raw []byte) error
 	// Keep gets a pack read whole that checks: its bytes, valid during
 	// the call, and its trailer's entries.
-	Keep func(data []byte, entries []PackEntry) error
+	Keep func(data []byte, entries []format.PackEntry) error
 	// Add gets the stored bytes of each block not in a kept pack, valid
 	// during the call, to store in packs of the caller's own.
 	Add func(b BlockAt, stored []byte) error
@@ -259,7 +262,7 @@ type PackReceiver struct {
 // bytes when the pack holds more, else as ReadPackBlocks reads the rest
 // (the blocks lie otherwise, or the object is shorter than they and the
 // trailer: ReadPackBlocks reports what is wrong).
-func (r *Repository) ReadPackFrom(ctx context.Context, pack ID, blocks []BlockAt, to PackReceiver) error {
+func (r *Repository) ReadPackFrom(ctx context.Context, pack format.ID, blocks []BlockAt, to PackReceiver) error {
 	both := func(b BlockAt, stored, raw []byte) error {
 		if err := to.Block(b, stored, raw); err != nil {
 			return err
@@ -310,16 +313,16 @@ func packOfExactly(blocks []BlockAt) (int64, bool) {
 		}
 		next += int64(b.Loc.Stored)
 	}
-	size := next + int64(len(blocks))*packEntrySize + packFooterSize
+	size := next + int64(len(blocks))*format.PackEntrySize + format.PackFooterSize
 	return size, len(blocks) > 0 && size <= maxRangeBytes
 }
 
 // wholePack reports whether data is the whole of pack, holding exactly
 // blocks where they say, and returns its trailer's entries.
-func wholePack(pack ID, data []byte, blocks []BlockAt) ([]PackEntry, bool) {
+func wholePack(pack format.ID, data []byte, blocks []BlockAt) ([]format.PackEntry, bool) {
 	end := int64(blocks[len(blocks)-1].Loc.Offset) + int64(blocks[len(blocks)-1].Loc.Stored)
-	entries, err := DecodePackTrailer(data[end:], int64(len(data)))
-	if err != nil || len(entries) != len(blocks) || Hash(data) != pack {
+	entries, err := format.DecodePackTrailer(data[end:], int64(len(data)))
+	if err != nil || len(entries) != len(blocks) || format.Hash(data) != pack {
 		return nil, false
 	}
 	for i, e := range entries {

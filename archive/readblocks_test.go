@@ -11,28 +11,30 @@ import (
 	"time"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // testPack stores a pack of n random raw blocks of 1000-4000 bytes in r
 // and returns its id, its blocks as the index locates them, and their
 // contents.
-func testPack(t *testing.T, r *archive.Repository, n int, seed uint64) (archive.ID, []archive.BlockAt, [][]byte) {
+func testPack(t *testing.T, r *archive.Repository, n int, seed uint64) (format.ID, []archive.BlockAt, [][]byte) {
 	t.Helper()
 	return testPackOf(t, r, n, seed, func(rng *rand.Rand, _ int) int { return 1000 + rng.IntN(3000) })
 }
 
 // testPackOf is testPack with block i of size(rng, i) bytes.
-func testPackOf(t *testing.T, r *archive.Repository, n int, seed uint64, size func(rng *rand.Rand, i int) int) (archive.ID, []archive.BlockAt, [][]byte) {
+func testPackOf(t *testing.T, r *archive.Repository, n int, seed uint64, size func(rng *rand.Rand, i int) int) (format.ID, []archive.BlockAt, [][]byte) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
-	p := archive.NewPackBuilder(1 << 20)
+	p := format.NewPackBuilder(1 << 20)
 	var contents [][]byte
 	for i := range n {
 		raw := make([]byte, size(rng, i))
 		for i := range raw {
 			raw[i] = byte(rng.Uint32())
 		}
-		p.Add(archive.Hash(raw), raw, len(raw), archive.EncodingRaw)
+		p.Add(format.Hash(raw), raw, len(raw), format.EncodingRaw)
 		contents = append(contents, raw)
 	}
 	id, data, entries := p.Finish()
@@ -41,7 +43,7 @@ func testPackOf(t *testing.T, r *archive.Repository, n int, seed uint64, size fu
 	}
 	blocks := make([]archive.BlockAt, len(entries))
 	for i, e := range entries {
-		blocks[i] = archive.BlockAt{ID: e.ID, Loc: archive.Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}}
+		blocks[i] = archive.BlockAt{ID: e.ID, Loc: format.Location{Pack: id, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}}
 	}
 	return id, blocks, contents
 }
@@ -63,22 +65,22 @@ func TestReadPackFrom(t *testing.T) {
 		{name: "the start of a larger pack", blocks: func(b []archive.BlockAt) []archive.BlockAt { return b[:3] }},
 		{name: "not from the start", blocks: func(b []archive.BlockAt) []archive.BlockAt { return b[1:] }},
 		{name: "a gap", blocks: func(b []archive.BlockAt) []archive.BlockAt { return []archive.BlockAt{b[0], b[2]} }},
-		{name: "longer than the pack", fails: archive.ErrOutOfRange, blocks: func(b []archive.BlockAt) []archive.BlockAt {
+		{name: "longer than the pack", fails: backend.ErrOutOfRange, blocks: func(b []archive.BlockAt) []archive.BlockAt {
 			b = append([]archive.BlockAt(nil), b...)
 			b[len(b)-1].Loc.Stored += 1 << 20
 			b[len(b)-1].Loc.Raw += 1 << 20
 			return b
 		}},
-		{name: "the index names another block", fails: archive.ErrCorrupt, blocks: func(b []archive.BlockAt) []archive.BlockAt {
+		{name: "the index names another block", fails: format.ErrCorrupt, blocks: func(b []archive.BlockAt) []archive.BlockAt {
 			b = append([]archive.BlockAt(nil), b...)
-			b[2].ID = archive.Hash([]byte("another block"))
+			b[2].ID = format.Hash([]byte("another block"))
 			return b
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := testRepo(t)
 			pack, all, contents := testPack(t, r, 5, 1)
-			byID := map[archive.ID][]byte{}
+			byID := map[format.ID][]byte{}
 			for i, b := range all {
 				byID[b.ID] = contents[i]
 			}
@@ -93,7 +95,7 @@ func TestReadPackFrom(t *testing.T) {
 					got = append(got, b)
 					return nil
 				},
-				Keep: func(data []byte, entries []archive.PackEntry) error {
+				Keep: func(data []byte, entries []format.PackEntry) error {
 					kept = bytes.Clone(data)
 					if len(entries) != len(all) {
 						t.Errorf("%d entries kept, want %d", len(entries), len(all))
@@ -125,7 +127,7 @@ func TestReadPackFrom(t *testing.T) {
 					t.Fatalf("block %d handed over out of order", i)
 				}
 			}
-			if (kept != nil) != tc.whole || (tc.whole && (archive.Hash(kept) != pack || len(added) != 0)) {
+			if (kept != nil) != tc.whole || (tc.whole && (format.Hash(kept) != pack || len(added) != 0)) {
 				t.Errorf("kept %d bytes, added %d of %d blocks; want whole %v", len(kept), len(added), len(want), tc.whole)
 			}
 			if !tc.whole && !slices.Equal(added, want) {
@@ -139,7 +141,7 @@ func TestReadPackFrom(t *testing.T) {
 // up to cut, then, once open is closed, the rest; with short set the rest
 // never comes (the object ends early).
 type gatedPack struct {
-	archive.Backend
+	backend.Backend
 	cut   int64
 	open  chan struct{}
 	short bool
@@ -201,7 +203,7 @@ func TestReadPackFromStreams(t *testing.T) {
 				}
 				return nil
 			},
-			Keep: func([]byte, []archive.PackEntry) error { kept = true; return nil },
+			Keep: func([]byte, []format.PackEntry) error { kept = true; return nil },
 			Add:  func(archive.BlockAt, []byte) error { added++; return nil },
 		})
 		switch {
@@ -224,7 +226,7 @@ func TestReadPackBlocksWindow(t *testing.T) {
 		}
 		return 20<<10 + rng.IntN(100<<10)
 	})
-	contents := map[archive.ID][]byte{}
+	contents := map[format.ID][]byte{}
 	for i, b := range all {
 		contents[b.ID] = raws[i]
 	}
@@ -242,7 +244,7 @@ func TestReadPackBlocksWindow(t *testing.T) {
 				want = append(want, b)
 			}
 		}
-		var got []archive.ID
+		var got []format.ID
 		err := r.ReadPackBlocks(context.Background(), pack, want, func(b archive.BlockAt, stored, raw []byte) error {
 			if !bytes.Equal(raw, contents[b.ID]) || !bytes.Equal(stored, contents[b.ID]) {
 				t.Errorf("%s: block %s handed over wrong", tc.name, b.ID.Short())

@@ -6,17 +6,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-)
 
-// MaxStateName bounds a state name's length.
-const MaxStateName = 128
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/remote/backend"
+)
 
 // ValidStateName accepts names that are safe as object names and never
 // confused with the STATE~N and id-prefix syntax: letters, digits, '.',
 // '_' and '-', not starting with '.' or '-'.
 func ValidStateName(s string) error {
-	if s == "" || len(s) > MaxStateName {
-		return fmt.Errorf("invalid state name %q: want 1 to %d characters", s, MaxStateName)
+	if s == "" || len(s) > format.MaxStateName {
+		return fmt.Errorf("invalid state name %q: want 1 to %d characters", s, format.MaxStateName)
 	}
 	if s[0] == '.' || s[0] == '-' {
 		return fmt.Errorf("invalid state name %q: must not start with '.' or '-'", s)
@@ -38,7 +38,7 @@ type NotFoundError struct {
 func (e *NotFoundError) Error() string { return e.What + " not found in " + e.Where }
 
 // Unwrap makes errors.Is(err, ErrNotFound) hold.
-func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+func (e *NotFoundError) Unwrap() error { return backend.ErrNotFound }
 
 // ErrAmbiguous: an id prefix matches more than one snapshot.
 var ErrAmbiguous = errors.New("ambiguous id prefix")
@@ -47,20 +47,20 @@ var ErrAmbiguous = errors.New("ambiguous id prefix")
 // a later compare-and-swap. A ref that holds no snapshot id is an error
 // matching ErrCorrupt that still comes with its tag, so that a forced push
 // or pull can replace it by compare-and-swap.
-func (r *Repository) ReadRef(ctx context.Context, state string) (ID, string, error) {
+func (r *Repository) ReadRef(ctx context.Context, state string) (format.ID, string, error) {
 	if err := ValidStateName(state); err != nil {
-		return ID{}, "", err
+		return format.ID{}, "", err
 	}
-	data, tag, err := r.be.GetVersioned(ctx, refName(state))
-	if errors.Is(err, ErrNotFound) {
-		return ID{}, "", &NotFoundError{What: fmt.Sprintf("state '%s'", state), Where: r.Location()}
+	data, tag, err := r.be.GetVersioned(ctx, format.RefName(state))
+	if errors.Is(err, backend.ErrNotFound) {
+		return format.ID{}, "", &NotFoundError{What: fmt.Sprintf("state '%s'", state), Where: r.Location()}
 	}
 	if err != nil {
-		return ID{}, "", fmt.Errorf("read state '%s' from %s: %w", state, r.Location(), err)
+		return format.ID{}, "", fmt.Errorf("read state '%s' from %s: %w", state, r.Location(), err)
 	}
 	id, err := parseRef(data)
 	if err != nil {
-		return ID{}, tag, fmt.Errorf("ref of state '%s' on %s: %v: %w", state, r.Location(), err, errCorrupt)
+		return format.ID{}, tag, fmt.Errorf("ref of state '%s' on %s: %v: %w", state, r.Location(), err, format.ErrCorrupt)
 	}
 	return id, tag, nil
 }
@@ -69,27 +69,27 @@ func (r *Repository) ReadRef(ctx context.Context, state string) (ID, string, err
 // wrong with anything else is described without quoting it: an error
 // never shows an object's bytes (invariant 9), which may be anything,
 // a file of the reader's planted as a ref included.
-func parseRef(data []byte) (ID, error) {
+func parseRef(data []byte) (format.ID, error) {
 	s := strings.TrimSpace(string(data))
-	if id, err := ParseID(s); err == nil {
+	if id, err := format.ParseID(s); err == nil {
 		return id, nil
 	}
 	if len(s) != 64 {
-		return ID{}, fmt.Errorf("it holds %d bytes, not a snapshot id (64 hex digits)", len(data))
+		return format.ID{}, fmt.Errorf("it holds %d bytes, not a snapshot id (64 hex digits)", len(data))
 	}
-	return ID{}, fmt.Errorf("it holds %d bytes that are not a snapshot id (64 lowercase hex digits)", len(data))
+	return format.ID{}, fmt.Errorf("it holds %d bytes that are not a snapshot id (64 lowercase hex digits)", len(data))
 }
 
 // SetRef moves state to snap by compare-and-swap against tag (empty: the
 // state must not exist yet). Losing the race yields an error matching
 // ErrConflict; nothing is changed then.
-func (r *Repository) SetRef(ctx context.Context, state string, snap ID, tag string) error {
+func (r *Repository) SetRef(ctx context.Context, state string, snap format.ID, tag string) error {
 	if err := ValidStateName(state); err != nil {
 		return err
 	}
-	if _, err := r.be.PutIf(ctx, refName(state), []byte(snap.String()+"\n"), tag); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return fmt.Errorf("state '%s' on %s was changed by someone else meanwhile: %w", state, r.Location(), ErrConflict)
+	if _, err := r.be.PutIf(ctx, format.RefName(state), []byte(snap.String()+"\n"), tag); err != nil {
+		if errors.Is(err, backend.ErrConflict) {
+			return fmt.Errorf("state '%s' on %s was changed by someone else meanwhile: %w", state, r.Location(), backend.ErrConflict)
 		}
 		return fmt.Errorf("update state '%s' on %s: %w", state, r.Location(), err)
 	}
@@ -101,13 +101,13 @@ func (r *Repository) DeleteRef(ctx context.Context, state string) error {
 	if err := ValidStateName(state); err != nil {
 		return err
 	}
-	return r.be.Delete(ctx, refName(state))
+	return r.be.Delete(ctx, format.RefName(state))
 }
 
 // States lists the names of all states.
 func (r *Repository) States(ctx context.Context) ([]string, error) {
 	var out []string
-	err := r.be.List(ctx, "refs/", func(oi ObjectInfo) error {
+	err := r.be.List(ctx, "refs/", func(oi backend.ObjectInfo) error {
 		name := strings.TrimPrefix(oi.Name, "refs/")
 		if ValidStateName(name) == nil {
 			out = append(out, name)
@@ -138,35 +138,35 @@ func ParseSpec(spec string) (state string, back int, err error) {
 
 // Resolve turns a snapshot name into an id: STATE (its head), STATE~N (N
 // versions back) or a unique prefix of at least 8 hex digits.
-func (r *Repository) Resolve(ctx context.Context, spec string) (ID, error) {
+func (r *Repository) Resolve(ctx context.Context, spec string) (format.ID, error) {
 	state, back, err := ParseSpec(spec)
 	if err != nil {
-		return ID{}, err
+		return format.ID{}, err
 	}
 	head, _, err := r.ReadRef(ctx, state)
 	if err == nil {
 		return r.walkBack(ctx, spec, head, back)
 	}
-	if !errors.Is(err, ErrNotFound) && ValidStateName(state) == nil {
-		return ID{}, err
+	if !errors.Is(err, backend.ErrNotFound) && ValidStateName(state) == nil {
+		return format.ID{}, err
 	}
 	if back == 0 && isHexPrefix(spec) {
 		return r.resolvePrefix(ctx, spec)
 	}
 	if ValidStateName(state) != nil && !isHexPrefix(spec) {
-		return ID{}, fmt.Errorf("invalid snapshot name %q: want STATE, STATE~N or an id prefix of 8+ hex digits", spec)
+		return format.ID{}, fmt.Errorf("invalid snapshot name %q: want STATE, STATE~N or an id prefix of 8+ hex digits", spec)
 	}
-	return ID{}, err
+	return format.ID{}, err
 }
 
-func (r *Repository) walkBack(ctx context.Context, spec string, id ID, back int) (ID, error) {
+func (r *Repository) walkBack(ctx context.Context, spec string, id format.ID, back int) (format.ID, error) {
 	for i := 0; i < back; i++ {
 		m, err := r.LoadManifestUnexpanded(ctx, id)
 		if err != nil {
-			return ID{}, err
+			return format.ID{}, err
 		}
 		if m.Parent.IsZero() || !r.HasSnapshot(ctx, m.Parent) {
-			return ID{}, &NotFoundError{What: fmt.Sprintf("snapshot %s (the state keeps %s)", spec, versions(i+1)), Where: r.Location()}
+			return format.ID{}, &NotFoundError{What: fmt.Sprintf("snapshot %s (the state keeps %s)", spec, versions(i+1)), Where: r.Location()}
 		}
 		id = m.Parent
 	}
@@ -174,8 +174,8 @@ func (r *Repository) walkBack(ctx context.Context, spec string, id ID, back int)
 }
 
 // HasSnapshot reports whether the snapshot object exists.
-func (r *Repository) HasSnapshot(ctx context.Context, id ID) bool {
-	_, err := r.be.Stat(ctx, snapshotName(id))
+func (r *Repository) HasSnapshot(ctx context.Context, id format.ID) bool {
+	_, err := r.be.Stat(ctx, format.SnapshotName(id))
 	return err == nil
 }
 
@@ -191,34 +191,34 @@ func isHexPrefix(s string) bool {
 	return true
 }
 
-func (r *Repository) resolvePrefix(ctx context.Context, prefix string) (ID, error) {
-	var found []ID
-	err := r.be.List(ctx, "snapshots/"+prefix[:2], func(oi ObjectInfo) error {
+func (r *Repository) resolvePrefix(ctx context.Context, prefix string) (format.ID, error) {
+	var found []format.ID
+	err := r.be.List(ctx, "snapshots/"+prefix[:2], func(oi backend.ObjectInfo) error {
 		name := strings.TrimPrefix(oi.Name, "snapshots/")
 		if strings.HasPrefix(name, prefix) {
-			if id, err := ParseID(name); err == nil {
+			if id, err := format.ParseID(name); err == nil {
 				found = append(found, id)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return ID{}, fmt.Errorf("list snapshots of %s: %w", r.Location(), err)
+		return format.ID{}, fmt.Errorf("list snapshots of %s: %w", r.Location(), err)
 	}
 	switch len(found) {
 	case 0:
-		return ID{}, &NotFoundError{What: fmt.Sprintf("state or snapshot '%s'", prefix), Where: r.Location()}
+		return format.ID{}, &NotFoundError{What: fmt.Sprintf("state or snapshot '%s'", prefix), Where: r.Location()}
 	case 1:
 		return found[0], nil
 	}
-	return ID{}, fmt.Errorf("snapshot id prefix %s matches %d snapshots; give more digits: %w", prefix, len(found), ErrAmbiguous)
+	return format.ID{}, fmt.Errorf("snapshot id prefix %s matches %d snapshots; give more digits: %w", prefix, len(found), ErrAmbiguous)
 }
 
 // Snapshots lists every snapshot id in the repository.
-func (r *Repository) Snapshots(ctx context.Context) ([]ID, error) {
-	var ids []ID
-	err := r.be.List(ctx, "snapshots/", func(oi ObjectInfo) error {
-		if id, err := ParseID(strings.TrimPrefix(oi.Name, "snapshots/")); err == nil {
+func (r *Repository) Snapshots(ctx context.Context) ([]format.ID, error) {
+	var ids []format.ID
+	err := r.be.List(ctx, "snapshots/", func(oi backend.ObjectInfo) error {
+		if id, err := format.ParseID(strings.TrimPrefix(oi.Name, "snapshots/")); err == nil {
 			ids = append(ids, id)
 		}
 		return nil
@@ -232,12 +232,12 @@ func (r *Repository) Snapshots(ctx context.Context) ([]ID, error) {
 // History returns the versions of a state from its head back, as far as
 // the repository keeps them (history may be shallow on a remote). The
 // manifests' block lists are not read: ExpandLists does that.
-func (r *Repository) History(ctx context.Context, head ID, limit int) ([]HistoryEntry, error) {
+func (r *Repository) History(ctx context.Context, head format.ID, limit int) ([]HistoryEntry, error) {
 	var out []HistoryEntry
 	id := head
 	for !id.IsZero() && (limit <= 0 || len(out) < limit) {
 		m, err := r.LoadManifestUnexpanded(ctx, id)
-		if errors.Is(err, ErrNotFound) && len(out) > 0 {
+		if errors.Is(err, backend.ErrNotFound) && len(out) > 0 {
 			break // shallow history
 		}
 		if err != nil {
@@ -251,19 +251,19 @@ func (r *Repository) History(ctx context.Context, head ID, limit int) ([]History
 
 // HistoryEntry is one version of a state.
 type HistoryEntry struct {
-	ID       ID
-	Manifest *Manifest
+	ID       format.ID
+	Manifest *format.Manifest
 }
 
 // IsAncestor reports whether anc is snap or one of its ancestors as far as
 // this repository's history reaches.
-func (r *Repository) IsAncestor(ctx context.Context, anc, snap ID) (bool, error) {
+func (r *Repository) IsAncestor(ctx context.Context, anc, snap format.ID) (bool, error) {
 	for id := snap; !id.IsZero(); {
 		if id == anc {
 			return true, nil
 		}
 		m, err := r.LoadManifestUnexpanded(ctx, id)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, backend.ErrNotFound) {
 			return false, nil
 		}
 		if err != nil {

@@ -12,14 +12,16 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/chunker"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // Repository is one statepack repository on a Backend: the local store, or
 // a remote opened the same way.
 type Repository struct {
-	be  Backend
-	cfg Config
+	be  backend.Backend
+	cfg format.Config
 
 	mu sync.Mutex // guards idx and indexed, replaced by prune and repair, lookupDir and tableMin
 
@@ -30,7 +32,7 @@ type Repository struct {
 }
 
 // Open opens an existing repository.
-func Open(ctx context.Context, be Backend) (*Repository, error) {
+func Open(ctx context.Context, be backend.Backend) (*Repository, error) {
 	cfg, err := loadConfig(ctx, be)
 	if err != nil {
 		return nil, err
@@ -39,8 +41,8 @@ func Open(ctx context.Context, be Backend) (*Repository, error) {
 }
 
 // Init creates a repository with cfg on an empty backend.
-func Init(ctx context.Context, be Backend, cfg Config) (*Repository, error) {
-	if err := cfg.validate(); err != nil {
+func Init(ctx context.Context, be backend.Backend, cfg format.Config) (*Repository, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := writeConfig(ctx, be, cfg); err != nil {
@@ -51,9 +53,9 @@ func Init(ctx context.Context, be Backend, cfg Config) (*Repository, error) {
 
 // OpenOrInit opens the repository, creating it with default parameters
 // when the backend holds nothing yet (the local store on first use).
-func OpenOrInit(ctx context.Context, be Backend) (*Repository, error) {
+func OpenOrInit(ctx context.Context, be backend.Backend) (*Repository, error) {
 	r, err := Open(ctx, be)
-	if !errors.Is(err, ErrNotRepository) {
+	if !errors.Is(err, format.ErrNotRepository) {
 		return r, err
 	}
 	if !IsEmpty(ctx, be) {
@@ -64,12 +66,12 @@ func OpenOrInit(ctx context.Context, be Backend) (*Repository, error) {
 		}
 		return nil, err
 	}
-	cfg, cerr := NewConfig(chunker.DefaultParams(), DefaultPackSize)
+	cfg, cerr := format.NewConfig(chunker.DefaultParams(), format.DefaultPackSize)
 	if cerr != nil {
 		return nil, cerr
 	}
 	r, err = Init(ctx, be, cfg)
-	if errors.Is(err, ErrConflict) {
+	if errors.Is(err, backend.ErrConflict) {
 		return Open(ctx, be) // created concurrently
 	}
 	return r, err
@@ -80,9 +82,9 @@ var errStop = errors.New("stop")
 // IsEmpty reports whether a backend holds no object yet, apart from the
 // local stat cache (which is not repository content): where a repository
 // may be created.
-func IsEmpty(ctx context.Context, be Backend) bool {
+func IsEmpty(ctx context.Context, be backend.Backend) bool {
 	empty := true
-	_ = be.List(ctx, "", func(oi ObjectInfo) error {
+	_ = be.List(ctx, "", func(oi backend.ObjectInfo) error {
 		if strings.HasPrefix(oi.Name, "cache/") {
 			return nil
 		}
@@ -93,10 +95,10 @@ func IsEmpty(ctx context.Context, be Backend) bool {
 }
 
 // Backend is where the repository lives.
-func (r *Repository) Backend() Backend { return r.be }
+func (r *Repository) Backend() backend.Backend { return r.be }
 
 // Config is the repository's config object.
-func (r *Repository) Config() Config { return r.cfg }
+func (r *Repository) Config() format.Config { return r.cfg }
 
 // Location names the repository for messages.
 func (r *Repository) Location() string { return r.be.Location() }
@@ -104,8 +106,8 @@ func (r *Repository) Location() string { return r.be.Location() }
 // LoadIndex reads every index object not read yet. Each object is checked
 // against its name before it is trusted.
 func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
-	var names []ObjectInfo
-	err := r.be.List(ctx, "index/", func(oi ObjectInfo) error {
+	var names []backend.ObjectInfo
+	err := r.be.List(ctx, "index/", func(oi backend.ObjectInfo) error {
 		if !r.isIndexed(oi.Name) {
 			names = append(names, oi)
 		}
@@ -120,12 +122,12 @@ func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 	// Objects are read in parallel but added in name order, in one sort
 	// and merge: the first location of a block is the same in every run,
 	// and tens of thousands of entries cost no per-entry map insertions.
-	objects := make([][]IndexPack, len(names))
+	objects := make([][]format.IndexPack, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, oi := range names {
 		g.Go(func() error {
-			packs, err := r.readIndexObject(gctx, oi.Name, oi.Size)
+			packs, err := r.ReadIndexNamed(gctx, oi.Name, oi.Size)
 			objects[i] = packs
 			return err
 		})
@@ -135,7 +137,7 @@ func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 	}
 	r.Index().AddPacks(slices.Concat(objects...))
 	for _, oi := range names {
-		r.markIndexed(oi.Name)
+		r.MarkIndexed(oi.Name)
 	}
 	return r.Index(), nil
 }
@@ -148,13 +150,13 @@ func (r *Repository) Index() *Index {
 }
 
 // resetIndex forgets the loaded index after prune or repair rewrote it.
-func (r *Repository) resetIndex() {
+func (r *Repository) ResetIndex() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.idx, r.indexed = NewIndex(), map[string]bool{}
 }
 
-func (r *Repository) markIndexed(name string) {
+func (r *Repository) MarkIndexed(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.indexed[name] = true
@@ -166,22 +168,22 @@ func (r *Repository) isIndexed(name string) bool {
 	return r.indexed[name]
 }
 
-// readIndexObject reads and decodes index object name, whose size a
-// listing gave (-1 for none): one listed over maxIndexObjectSize is
+// ReadIndexNamed reads and decodes index object name, whose size a
+// listing gave (-1 for none): one listed over MaxIndexObjectSize is
 // refused before it is read.
-func (r *Repository) readIndexObject(ctx context.Context, name string, size int64) ([]IndexPack, error) {
-	id, err := ParseID(strings.TrimPrefix(name, "index/"))
+func (r *Repository) ReadIndexNamed(ctx context.Context, name string, size int64) ([]format.IndexPack, error) {
+	id, err := format.ParseID(strings.TrimPrefix(name, "index/"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: unexpected object %s", r.Location(), name)
 	}
-	if size > maxIndexObjectSize {
-		return nil, oversized(name, r.Location(), maxIndexObjectSize)
+	if size > format.MaxIndexObjectSize {
+		return nil, oversized(name, r.Location(), format.MaxIndexObjectSize)
 	}
-	data, err := r.readVerified(ctx, name, id, maxIndexObjectSize)
+	data, err := r.readVerified(ctx, name, id, format.MaxIndexObjectSize)
 	if err != nil {
 		return nil, err
 	}
-	packs, err := DecodeIndex(data)
+	packs, err := format.DecodeIndex(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: index %s: %w", r.Location(), id.Short(), err)
 	}
@@ -189,13 +191,13 @@ func (r *Repository) readIndexObject(ctx context.Context, name string, size int6
 }
 
 // ReadIndexObject reads and decodes one index object by id.
-func (r *Repository) ReadIndexObject(ctx context.Context, id ID) ([]IndexPack, error) {
-	return r.readIndexObject(ctx, indexName(id), -1)
+func (r *Repository) ReadIndexObject(ctx context.Context, id format.ID) ([]format.IndexPack, error) {
+	return r.ReadIndexNamed(ctx, format.IndexName(id), -1)
 }
 
 // readVerified reads a whole object (at most limit bytes) and checks that
 // it hashes to id (invariant 2).
-func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit int64) ([]byte, error) {
+func (r *Repository) readVerified(ctx context.Context, name string, id format.ID, limit int64) ([]byte, error) {
 	return r.readVerifiedHint(ctx, name, id, limit, -1)
 }
 
@@ -203,13 +205,13 @@ func (r *Repository) readVerified(ctx context.Context, name string, id ID, limit
 // gave (hint; -1 for none), which presizes the buffer when the reader
 // cannot tell its own size (an S3 response behind the retry and counting
 // wrappers).
-func (r *Repository) readVerifiedHint(ctx context.Context, name string, id ID, limit, hint int64) ([]byte, error) {
+func (r *Repository) readVerifiedHint(ctx context.Context, name string, id format.ID, limit, hint int64) ([]byte, error) {
 	return r.readVerifiedWith(ctx, name, id, limit, func(rc io.Reader) ([]byte, error) { return readAllSized(rc, limit, hint) })
 }
 
 // readVerifiedWith is readVerified reading the object with read, which
 // returns at most limit+1 bytes.
-func (r *Repository) readVerifiedWith(ctx context.Context, name string, id ID, limit int64, read func(io.Reader) ([]byte, error)) ([]byte, error) {
+func (r *Repository) readVerifiedWith(ctx context.Context, name string, id format.ID, limit int64, read func(io.Reader) ([]byte, error)) ([]byte, error) {
 	if err := r.refuseOversized(name, limit); err != nil {
 		return nil, err
 	}
@@ -225,8 +227,8 @@ func (r *Repository) readVerifiedWith(ctx context.Context, name string, id ID, l
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
 	}
-	if Hash(data) != id {
-		return nil, &IntegrityError{Object: name, Location: r.Location()}
+	if format.Hash(data) != id {
+		return nil, &format.IntegrityError{Object: name, Location: r.Location()}
 	}
 	return data, nil
 }
@@ -285,7 +287,7 @@ var errTooLarge = errors.New("object over its size bound")
 // of its kind (invariant 5: refused before it is read, where its size is
 // known first).
 func oversized(name, location string, limit int64) error {
-	return fmt.Errorf("%s on %s is larger than %d bytes, more than statepack writes: %w", name, location, limit, errCorrupt)
+	return fmt.Errorf("%s on %s is larger than %d bytes, more than statepack writes: %w", name, location, limit, format.ErrCorrupt)
 }
 
 // maxSizeHint bounds the buffer a listed size presizes: above any index
@@ -293,26 +295,26 @@ func oversized(name, location string, limit int64) error {
 const maxSizeHint = 8 << 20
 
 // ReadBlock reads one block, verified.
-func (r *Repository) ReadBlock(ctx context.Context, id ID, dst []byte) ([]byte, error) {
+func (r *Repository) ReadBlock(ctx context.Context, id format.ID, dst []byte) ([]byte, error) {
 	loc, ok := r.Index().Lookup(id)
 	if !ok {
-		return nil, fmt.Errorf("block %s is not in the index of %s: %w", id.Short(), r.Location(), ErrNotFound)
+		return nil, fmt.Errorf("block %s is not in the index of %s: %w", id.Short(), r.Location(), backend.ErrNotFound)
 	}
 	stored, err := r.ReadStored(ctx, loc, nil)
 	if err != nil {
 		return nil, err
 	}
-	return DecodeBlock(id, loc, stored, dst)
+	return format.DecodeBlock(id, loc, stored, dst)
 }
 
 // ReadStored reads a block's stored bytes from its pack.
-func (r *Repository) ReadStored(ctx context.Context, loc Location, buf []byte) ([]byte, error) {
-	return r.readInto(ctx, packName(loc.Pack), int64(loc.Offset), int64(loc.Stored), buf)
+func (r *Repository) ReadStored(ctx context.Context, loc format.Location, buf []byte) ([]byte, error) {
+	return r.ReadInto(ctx, format.PackName(loc.Pack), int64(loc.Offset), int64(loc.Stored), buf)
 }
 
 // readInto reads n bytes of an object at off, into buf when it is large
 // enough: the one ranged read behind blocks, trailers and transfer spans.
-func (r *Repository) readInto(ctx context.Context, name string, off, n int64, buf []byte) ([]byte, error) {
+func (r *Repository) ReadInto(ctx context.Context, name string, off, n int64, buf []byte) ([]byte, error) {
 	rc, err := r.be.GetRange(ctx, name, off, n)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
@@ -330,7 +332,7 @@ func (r *Repository) readInto(ctx context.Context, name string, off, n int64, bu
 
 // LoadManifest reads, verifies and decodes a snapshot, and reads the block
 // lists of its large files: every file entry has its Blocks.
-func (r *Repository) LoadManifest(ctx context.Context, id ID) (*Manifest, error) {
+func (r *Repository) LoadManifest(ctx context.Context, id format.ID) (*format.Manifest, error) {
 	m, err := r.LoadManifestUnexpanded(ctx, id)
 	if err != nil {
 		return nil, err
@@ -344,12 +346,12 @@ func (r *Repository) LoadManifest(ctx context.Context, id ID) (*Manifest, error)
 // LoadManifestUnexpanded reads, verifies and decodes a snapshot without
 // reading block lists: files with Lists have no Blocks. History walks use
 // it, since they need parents, times and sizes, not blocks.
-func (r *Repository) LoadManifestUnexpanded(ctx context.Context, id ID) (*Manifest, error) {
-	data, err := r.readVerifiedLarge(ctx, snapshotName(id), id, maxManifestSize)
+func (r *Repository) LoadManifestUnexpanded(ctx context.Context, id format.ID) (*format.Manifest, error) {
+	data, err := r.readVerifiedLarge(ctx, format.SnapshotName(id), id, format.MaxManifestSize)
 	if err != nil {
 		return nil, err
 	}
-	m, err := DecodeManifest(data)
+	m, err := format.DecodeManifest(data)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), r.Location(), err)
 	}
@@ -357,22 +359,22 @@ func (r *Repository) LoadManifestUnexpanded(ctx context.Context, id ID) (*Manife
 }
 
 // LoadManifestBytes returns a snapshot's verified bytes, for copying.
-func (r *Repository) LoadManifestBytes(ctx context.Context, id ID) ([]byte, error) {
-	return r.readVerifiedLarge(ctx, snapshotName(id), id, maxManifestSize)
+func (r *Repository) LoadManifestBytes(ctx context.Context, id format.ID) ([]byte, error) {
+	return r.readVerifiedLarge(ctx, format.SnapshotName(id), id, format.MaxManifestSize)
 }
 
 // PutManifestBytes stores an encoded manifest and returns its id.
-func (r *Repository) PutManifestBytes(ctx context.Context, data []byte) (ID, error) {
-	id := Hash(data)
-	if err := r.be.Put(ctx, snapshotName(id), bytes.NewReader(data), int64(len(data))); err != nil {
+func (r *Repository) PutManifestBytes(ctx context.Context, data []byte) (format.ID, error) {
+	id := format.Hash(data)
+	if err := r.be.Put(ctx, format.SnapshotName(id), bytes.NewReader(data), int64(len(data))); err != nil {
 		return id, fmt.Errorf("write snapshot to %s: %w", r.Location(), err)
 	}
 	return id, nil
 }
 
 // PutPack stores a finished pack.
-func (r *Repository) PutPack(ctx context.Context, id ID, data []byte) error {
-	if err := r.be.Put(ctx, packName(id), bytes.NewReader(data), int64(len(data))); err != nil {
+func (r *Repository) PutPack(ctx context.Context, id format.ID, data []byte) error {
+	if err := r.be.Put(ctx, format.PackName(id), bytes.NewReader(data), int64(len(data))); err != nil {
 		return fmt.Errorf("write pack to %s: %w", r.Location(), err)
 	}
 	return nil
@@ -381,7 +383,7 @@ func (r *Repository) PutPack(ctx context.Context, id ID, data []byte) error {
 // putBuilt finishes the pack b holds, if any, stores it and appends its
 // index entries to out: prune's repacking and repair's salvage close
 // their packs so.
-func (r *Repository) putBuilt(ctx context.Context, b *PackBuilder, out []IndexPack) ([]IndexPack, error) {
+func (r *Repository) PutBuilt(ctx context.Context, b *format.PackBuilder, out []format.IndexPack) ([]format.IndexPack, error) {
 	if b == nil || b.Len() == 0 {
 		return out, nil
 	}
@@ -389,19 +391,19 @@ func (r *Repository) putBuilt(ctx context.Context, b *PackBuilder, out []IndexPa
 	if err := r.PutPack(ctx, id, data); err != nil {
 		return out, err
 	}
-	return append(out, IndexPack{Pack: id, Entries: entries}), nil
+	return append(out, format.IndexPack{Pack: id, Entries: entries}), nil
 }
 
 // PutIndex stores index objects for packs that are already complete and
 // adds them to the in-memory index. It returns the names written.
-func (r *Repository) PutIndex(ctx context.Context, packs []IndexPack) ([]string, error) {
+func (r *Repository) PutIndex(ctx context.Context, packs []format.IndexPack) ([]string, error) {
 	var names []string
-	packs = splitIndexPacks(packs)
+	packs = format.SplitIndexPacks(packs)
 	for len(packs) > 0 {
 		n, entries := 0, 0
 		// A pack counts as one entry at least: its id and count take
 		// room too, so an object stays under maxIndexObjectSize.
-		for n < len(packs) && (n == 0 || entries+max(len(packs[n].Entries), 1) <= maxIndexEntries) {
+		for n < len(packs) && (n == 0 || entries+max(len(packs[n].Entries), 1) <= format.MaxIndexEntries) {
 			entries += max(len(packs[n].Entries), 1)
 			n++
 		}
@@ -415,20 +417,20 @@ func (r *Repository) PutIndex(ctx context.Context, packs []IndexPack) ([]string,
 	return names, nil
 }
 
-func (r *Repository) putIndexObject(ctx context.Context, packs []IndexPack) (string, error) {
-	data := EncodeIndex(packs)
-	name := indexName(Hash(data))
+func (r *Repository) putIndexObject(ctx context.Context, packs []format.IndexPack) (string, error) {
+	data := format.EncodeIndex(packs)
+	name := format.IndexName(format.Hash(data))
 	if err := r.be.Put(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
 		return name, fmt.Errorf("write index to %s: %w", r.Location(), err)
 	}
 	for _, p := range packs {
 		r.Index().AddPack(p.Pack, p.Entries)
 	}
-	r.markIndexed(name)
+	r.MarkIndexed(name)
 	if dir := r.lookupCacheDir(); dir != "" {
 		// The next FindBlocks lists this object as one its cache does not
 		// cover: it need not fetch back what was just written.
-		writePendingCopy(dir, Hash(data), data)
+		writePendingCopy(dir, format.Hash(data), data)
 	}
 	return name, nil
 }

@@ -10,7 +10,11 @@ import (
 	"testing"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/saver"
+	"github.com/statepack/statepack/archive/scan"
 	"github.com/statepack/statepack/internal/treetest"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // fastTempDir is a temp dir on tmpfs when the machine has one: trees of
@@ -36,7 +40,7 @@ func TestManySmallFiles(t *testing.T) {
 	skipUnderRace(t)
 	ctx := context.Background()
 	base := fastTempDir(t)
-	be, _ := archive.NewDirBackend(filepath.Join(base, "store"), true)
+	be, _ := dirbackend.NewDirBackend(filepath.Join(base, "store"), true)
 	r, err := archive.OpenOrInit(ctx, be)
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +134,8 @@ func TestIncludeExcludeAndOnly(t *testing.T) {
 		"dynamodb/db.sqlite":           {Content: "db"},
 		"tmp/cache.bin":                {Content: "tmp"},
 	})
-	res, err := r.Save(ctx, archive.SaveOptions{DataDir: src, State: "s", CacheDir: cache,
-		Filter: archive.Filter{Include: []string{"api_states/**", "dynamodb"}, Exclude: []string{"api_states/sns"}}})
+	res, err := saver.Save(ctx, r, saver.Options{DataDir: src, State: "s", CacheDir: cache,
+		Filter: scan.Filter{Include: []string{"api_states/**", "dynamodb"}, Exclude: []string{"api_states/sns"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +152,7 @@ func TestIncludeExcludeAndOnly(t *testing.T) {
 	full := save(t, r, cache, src, "full")
 	// Change two services, restore only sqs: sns keeps its change.
 	treetest.Write(t, src, map[string]treetest.Spec{"api_states/sqs/a/store.state": {Content: "sqs changed"}, "api_states/sns/a/store.state": {Content: "sns changed"}})
-	if _, err := r.Restore(ctx, archive.RestoreOptions{DataDir: src, Snapshot: full.Snapshot, CacheDir: cache, Only: archive.Filter{Include: []string{"api_states/sqs"}}}); err != nil {
+	if _, err := restorer.Restore(ctx, r, restorer.Options{DataDir: src, Snapshot: full.Snapshot, CacheDir: cache, Only: scan.Filter{Include: []string{"api_states/sqs"}}}); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]string{"api_states/sqs/a/store.state": "sqs", "api_states/sns/a/store.state": "sns changed", "tmp/cache.bin": "tmp"} {

@@ -5,13 +5,13 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 )
 
 // cacheDirFor is where what is learnt of a remote lives under the local
 // store's cache: the lookup cache of its index (archive.UseLookupCache).
 func cacheDirFor(storeCache, location string) string {
-	return filepath.Join(storeCache, fmt.Sprintf("remote-%s", archive.Hash([]byte(location)).Short()))
+	return filepath.Join(storeCache, fmt.Sprintf("remote-%s", format.Hash([]byte(location)).Short()))
 }
 
 // removeLegacyIndexCopies deletes the copies of every index object that

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/maintain"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
 )
@@ -38,7 +40,7 @@ func runConcurrentPushes(t *testing.T, ctx context.Context, rem *archive.Reposit
 	old := newStore(t)
 	treetest.Write(t, old.data, map[string]treetest.Spec{"gone": {Content: bigContent(77, 1<<20)}})
 	old.savePush(t, rem, "old")
-	if _, err := rem.Forget(ctx, "old", archive.ForgetOptions{All: true}); err != nil {
+	if _, err := maintain.Forget(ctx, rem, "old", maintain.ForgetOptions{All: true}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -53,7 +55,7 @@ func runConcurrentPushes(t *testing.T, ctx context.Context, rem *archive.Reposit
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, errs[machines] = rem.Prune(ctx, archive.PruneOptions{LockWait: time.Minute})
+		_, errs[machines] = maintain.Prune(ctx, rem, maintain.PruneOptions{LockWait: time.Minute})
 	}()
 	wg.Wait()
 	for i, err := range errs {
@@ -61,7 +63,7 @@ func runConcurrentPushes(t *testing.T, ctx context.Context, rem *archive.Reposit
 			t.Fatalf("worker %d: %v", i, err)
 		}
 	}
-	v, err := rem.Verify(ctx, archive.VerifyOptions{ReadData: true})
+	v, err := maintain.Verify(ctx, rem, maintain.VerifyOptions{ReadData: true})
 	if err != nil || !v.OK() {
 		t.Fatalf("verify after concurrent pushes and prune: %v %+v", err, v)
 	}
@@ -71,7 +73,7 @@ func runConcurrentPushes(t *testing.T, ctx context.Context, rem *archive.Reposit
 		if err != nil {
 			t.Fatalf("pull m%d: %v", i, err)
 		}
-		if _, err := b.repo.Restore(ctx, archive.RestoreOptions{DataDir: b.data, Snapshot: res.Snapshot}); err != nil {
+		if _, err := restorer.Restore(ctx, b.repo, restorer.Options{DataDir: b.data, Snapshot: res.Snapshot}); err != nil {
 			t.Fatalf("restore m%d: %v", i, err)
 		}
 		treetest.AssertEqual(t, treetest.MustRead(t, stores[i].data), treetest.MustRead(t, b.data))
@@ -108,7 +110,7 @@ func testConcurrentPushesOfOneState(t *testing.T, newRemote func(*testing.T) *ar
 			t.Fatalf("the loser must be told to pull first: %v", err)
 		}
 	}
-	v, err := rem.Verify(ctx, archive.VerifyOptions{ReadData: true})
+	v, err := maintain.Verify(ctx, rem, maintain.VerifyOptions{ReadData: true})
 	if err != nil || !v.OK() {
 		t.Fatalf("verify: %v %+v", err, v)
 	}

@@ -5,7 +5,7 @@ import (
 	"io"
 	"sync/atomic"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // Counter wraps a backend and counts its requests and the object bytes
@@ -19,7 +19,7 @@ import (
 // GetVersioned's data. Wrap a counter inside WithRetry to count every
 // attempt, outside it to count logical calls.
 type Counter struct {
-	b                             archive.Backend
+	b                             backend.Backend
 	gets, puts, lists, stats, del atomic.Int64
 	sent, received                atomic.Int64
 }
@@ -37,7 +37,7 @@ type Counts struct {
 }
 
 // NewCounter wraps b.
-func NewCounter(b archive.Backend) *Counter { return &Counter{b: b} }
+func NewCounter(b backend.Backend) *Counter { return &Counter{b: b} }
 
 // Stats returns the counts so far.
 func (c *Counter) Stats() Counts {
@@ -55,7 +55,7 @@ func (c *Counter) Stats() Counts {
 }
 
 // Unwrap returns the wrapped backend.
-func (c *Counter) Unwrap() archive.Backend { return c.b }
+func (c *Counter) Unwrap() backend.Backend { return c.b }
 
 // Location implements archive.Backend.
 func (c *Counter) Location() string { return c.b.Location() }
@@ -87,13 +87,13 @@ func (c *Counter) Put(ctx context.Context, name string, r io.Reader, size int64)
 }
 
 // Stat implements archive.Backend.
-func (c *Counter) Stat(ctx context.Context, name string) (archive.ObjectInfo, error) {
+func (c *Counter) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
 	c.stats.Add(1)
 	return c.b.Stat(ctx, name)
 }
 
 // List implements archive.Backend.
-func (c *Counter) List(ctx context.Context, prefix string, fn func(archive.ObjectInfo) error) error {
+func (c *Counter) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	c.lists.Add(1)
 	return c.b.List(ctx, prefix, fn)
 }

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // Faulty wraps a backend and makes chosen calls fail, for tests of what
@@ -18,7 +18,7 @@ import (
 // reaches the wrapped backend, except for InterruptPut, which fails a Put
 // partway through its data. Faulty is safe for concurrent use.
 type Faulty struct {
-	b     archive.Backend
+	b     backend.Backend
 	mu    sync.Mutex
 	calls map[string]int
 	rules []faultRule
@@ -62,10 +62,10 @@ func NoSpace() error { return noSpaceError{} }
 type noSpaceError struct{}
 
 func (noSpaceError) Error() string   { return "no space left on device" }
-func (noSpaceError) Unwrap() []error { return []error{archive.ErrNoSpace, syscall.ENOSPC} }
+func (noSpaceError) Unwrap() []error { return []error{backend.ErrNoSpace, syscall.ENOSPC} }
 
 // NewFaulty wraps b with no rules: every call passes.
-func NewFaulty(b archive.Backend) *Faulty {
+func NewFaulty(b backend.Backend) *Faulty {
 	return &Faulty{b: b, calls: map[string]int{}}
 }
 
@@ -114,7 +114,7 @@ func (f *Faulty) Calls(method string) int {
 }
 
 // Unwrap returns the wrapped backend.
-func (f *Faulty) Unwrap() archive.Backend { return f.b }
+func (f *Faulty) Unwrap() backend.Backend { return f.b }
 
 // before counts the call and returns the error to inject, if any, and
 // for InterruptPut the rule that cuts the data.
@@ -194,15 +194,15 @@ func (c *cutReader) Read(p []byte) (int, error) {
 }
 
 // Stat implements archive.Backend.
-func (f *Faulty) Stat(ctx context.Context, name string) (archive.ObjectInfo, error) {
+func (f *Faulty) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
 	if _, err := f.before(MethodStat, name); err != nil {
-		return archive.ObjectInfo{}, err
+		return backend.ObjectInfo{}, err
 	}
 	return f.b.Stat(ctx, name)
 }
 
 // List implements archive.Backend.
-func (f *Faulty) List(ctx context.Context, prefix string, fn func(archive.ObjectInfo) error) error {
+func (f *Faulty) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	if _, err := f.before(MethodList, prefix); err != nil {
 		return err
 	}

@@ -12,14 +12,16 @@ import (
 	"testing"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // indexSpy counts what is read of a remote's index objects and tables.
 type indexSpy struct {
-	archive.Backend
+	backend.Backend
 	indexGets, indexBytes atomic.Int64
 	tableBytes            atomic.Int64
 }
@@ -46,7 +48,7 @@ func (s *indexSpy) GetRange(ctx context.Context, name string, off, n int64) (io.
 	return rc, err
 }
 
-func (s *indexSpy) Unwrap() archive.Backend { return s.Backend }
+func (s *indexSpy) Unwrap() backend.Backend { return s.Backend }
 
 type countingBody struct {
 	io.ReadCloser
@@ -67,9 +69,9 @@ func putSyntheticIndex(t *testing.T, rem *archive.Repository, objects, entries i
 	rng := rand.New(rand.NewChaCha8([32]byte{77}))
 	var names []string
 	for range objects {
-		var packs []archive.IndexPack
+		var packs []format.IndexPack
 		for n := entries; n > 0; n -= 256 {
-			p := archive.IndexPack{Entries: make([]archive.PackEntry, min(n, 256))}
+			p := format.IndexPack{Entries: make([]format.PackEntry, min(n, 256))}
 			for i := range p.Pack {
 				p.Pack[i] = byte(rng.Uint32())
 			}
@@ -79,13 +81,13 @@ func putSyntheticIndex(t *testing.T, rem *archive.Repository, objects, entries i
 				for i := range e.ID {
 					e.ID[i] = byte(rng.Uint32())
 				}
-				e.Offset, e.Stored, e.Raw, e.Encoding = off, 1000, 2000, archive.EncodingZstd
+				e.Offset, e.Stored, e.Raw, e.Encoding = off, 1000, 2000, format.EncodingZstd
 				off += 1000
 			}
 			packs = append(packs, p)
 		}
-		data := archive.EncodeIndex(packs)
-		name := "index/" + archive.Hash(data).String()
+		data := format.EncodeIndex(packs)
+		name := "index/" + format.Hash(data).String()
 		if err := rem.Backend().Put(context.Background(), name, bytes.NewReader(data), int64(len(data))); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +165,7 @@ func TestColdPushUsesLookupTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			perFile := map[string]int64{}
-			all := map[archive.ID]struct{}{}
+			all := map[format.ID]struct{}{}
 			for _, e := range m.Entries {
 				perFile[e.Path] = int64(len(e.Blocks))
 				for _, bl := range e.Blocks {

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // Open parses a remote URL (see ParseURL) and returns its backend, wrapped
@@ -15,15 +16,15 @@ import (
 // matching archive.ErrNotFound, a missing bucket one matching
 // archive.ErrNoBucket. With create (statepack init --remote), a missing
 // directory is created with its parents and a missing bucket is created.
-func Open(ctx context.Context, raw string, cfg S3Config, create bool) (archive.Backend, error) {
+func Open(ctx context.Context, raw string, cfg S3Config, create bool) (backend.Backend, error) {
 	u, err := ParseURL(raw)
 	if err != nil {
 		return nil, err
 	}
-	var b archive.Backend
+	var b backend.Backend
 	switch u.Kind {
 	case KindDir:
-		b, err = archive.NewDirBackend(u.Path, create)
+		b, err = dirbackend.NewDirBackend(u.Path, create)
 	case KindS3:
 		b, err = openS3(ctx, u, cfg, create)
 	default:
@@ -44,7 +45,7 @@ func openS3(ctx context.Context, u URL, cfg S3Config, create bool) (*S3Backend, 
 	// or dropped answer must not fail the whole command.
 	rb := &retryBackend{b: b, p: DefaultRetryPolicy()}
 	err = rb.do(ctx, MethodStat, "", IsTransient, func() error { return b.checkBucket(ctx) })
-	if create && errors.Is(err, archive.ErrNoBucket) {
+	if create && errors.Is(err, backend.ErrNoBucket) {
 		err = b.CreateBucket(ctx)
 	}
 	if err != nil {

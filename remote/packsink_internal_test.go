@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/chunker"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // stalledPacks holds every pack upload until release is closed.
 type stalledPacks struct {
-	archive.Backend
+	backend.Backend
 	release chan struct{}
 }
 
@@ -35,11 +38,11 @@ func (s *stalledPacks) Put(ctx context.Context, name string, r io.Reader, size i
 func TestPackSinkBoundsPacks(t *testing.T) {
 	const jobs, readers, perReader, blockSize = 2, 4, 20, 256 << 10
 	ctx := context.Background()
-	be, err := archive.NewDirBackend(t.TempDir(), true)
+	be, err := dirbackend.NewDirBackend(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := archive.NewConfig(chunker.DefaultParams(), 1<<20) // 4 blocks fill a pack
+	cfg, err := format.NewConfig(chunker.DefaultParams(), 1<<20) // 4 blocks fill a pack
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +62,8 @@ func TestPackSinkBoundsPacks(t *testing.T) {
 				for j := range b {
 					b[j] = byte(rng.Uint32())
 				}
-				id := archive.Hash(b)
-				if err := s.add(ctx, archive.BlockAt{ID: id, Loc: archive.Location{Stored: blockSize, Raw: blockSize}}, b); err != nil {
+				id := format.Hash(b)
+				if err := s.add(ctx, archive.BlockAt{ID: id, Loc: format.Location{Stored: blockSize, Raw: blockSize}}, b); err != nil {
 					t.Error(err)
 					return
 				}

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/internal/progress"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // Pull fetches the head of a state (or of the first fallback present) from
@@ -34,7 +37,7 @@ func Pull(ctx context.Context, local, remote *archive.Repository, o PullOptions)
 		return done()
 	case replaceDamagedRef(err, ltag, o.Force):
 		// --force over a local ref that holds no snapshot id.
-	case err != nil && !errors.Is(err, archive.ErrNotFound):
+	case err != nil && !errors.Is(err, backend.ErrNotFound):
 		return nil, withForceHint(err, ltag)
 	case err == nil && !o.Force:
 		ok, err := remote.IsAncestor(ctx, lhead, rhead)
@@ -60,7 +63,7 @@ func Pull(ctx context.Context, local, remote *archive.Repository, o PullOptions)
 	if err != nil {
 		return nil, err
 	}
-	m, err := archive.DecodeManifest(data)
+	m, err := format.DecodeManifest(data)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s on %s: %w", rhead.Short(), remote.Location(), err)
 	}
@@ -89,21 +92,21 @@ func Pull(ctx context.Context, local, remote *archive.Repository, o PullOptions)
 }
 
 // findState returns the first of names that exists on the remote.
-func findState(ctx context.Context, remote *archive.Repository, names []string) (string, archive.ID, error) {
+func findState(ctx context.Context, remote *archive.Repository, names []string) (string, format.ID, error) {
 	for _, name := range names {
 		id, _, err := remote.ReadRef(ctx, name)
 		if err == nil {
 			return name, id, nil
 		}
-		if !errors.Is(err, archive.ErrNotFound) {
-			return "", archive.ID{}, err
+		if !errors.Is(err, backend.ErrNotFound) {
+			return "", format.ID{}, err
 		}
 	}
 	what := fmt.Sprintf("state '%s'", names[0])
 	if len(names) > 1 {
 		what = fmt.Sprintf("state '%s' (nor its fallbacks '%s')", names[0], strings.Join(names[1:], "', '"))
 	}
-	return "", archive.ID{}, &archive.NotFoundError{What: what, Where: remote.Location()}
+	return "", format.ID{}, &archive.NotFoundError{What: what, Where: remote.Location()}
 }
 
 // receiveBlocks copies the blocks of m that the local store lacks: first
@@ -111,7 +114,7 @@ func findState(ctx context.Context, remote *archive.Repository, names []string) 
 // With o.Restore, and a DATA_DIR the scatter applies to, the second part
 // also writes each block into the restored files as it arrives; the
 // ScatterRestore returned must then be finished or aborted.
-func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id archive.ID, m *archive.Manifest, o PullOptions, res *SyncResult) (*archive.ScatterRestore, error) {
+func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id format.ID, m *format.Manifest, o PullOptions, res *SyncResult) (*restorer.ScatterRestore, error) {
 	if _, err := local.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
@@ -119,7 +122,7 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id ar
 		return nil, err
 	}
 	lists, err := local.ReadBlockLists(ctx, m)
-	scatter := o.Restore != nil && archive.ScatterFits(m)
+	scatter := o.Restore != nil && restorer.ScatterFits(m)
 	if err == nil && scatter {
 		err = lists.Expand(m) // the scatter writes each file's blocks in order
 	}
@@ -134,7 +137,7 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id ar
 	if scatter {
 		ro := *o.Restore
 		ro.Snapshot = id
-		if s, err := local.StartScatterRestore(ctx, id, m, ro); err == nil && s != nil {
+		if s, err := restorer.StartScatterRestore(ctx, local, id, m, ro); err == nil && s != nil {
 			feed = &scatterFeed{s: s}
 		}
 	}
@@ -166,11 +169,11 @@ func receiveBlocks(ctx context.Context, local, remote *archive.Repository, id ar
 // scatterFeed hands received blocks to a scatter restore until a write
 // fails; from then on it drops them, and receiveBlocks drops the scatter.
 type scatterFeed struct {
-	s      *archive.ScatterRestore
+	s      *restorer.ScatterRestore
 	failed atomic.Bool
 }
 
-func (f *scatterFeed) write(id archive.ID, raw []byte) {
+func (f *scatterFeed) write(id format.ID, raw []byte) {
 	if f == nil || f.failed.Load() {
 		return
 	}
@@ -181,9 +184,9 @@ func (f *scatterFeed) write(id archive.ID, raw []byte) {
 
 // receive copies the given blocks that the local store lacks, verified,
 // handing each to scatter too when it is not nil.
-func receive(ctx context.Context, local, remote *archive.Repository, blocks []archive.BlockRef, o PullOptions, res *SyncResult, scatter *scatterFeed) error {
+func receive(ctx context.Context, local, remote *archive.Repository, blocks []format.BlockRef, o PullOptions, res *SyncResult, scatter *scatterFeed) error {
 	lidx := local.Index()
-	var need []archive.BlockRef
+	var need []format.BlockRef
 	for _, b := range blocks {
 		if lidx.Has(b.ID) {
 			res.SkippedBlocks++
@@ -195,7 +198,7 @@ func receive(ctx context.Context, local, remote *archive.Repository, blocks []ar
 	if len(need) == 0 {
 		return nil
 	}
-	want := make(map[archive.ID]struct{}, len(need))
+	want := make(map[format.ID]struct{}, len(need))
 	for _, b := range need {
 		want[b.ID] = struct{}{}
 	}
@@ -203,8 +206,8 @@ func receive(ctx context.Context, local, remote *archive.Repository, blocks []ar
 	if err != nil {
 		return err
 	}
-	ids := make([]archive.ID, 0, len(need))
-	locs := make([]archive.Location, 0, len(need))
+	ids := make([]format.ID, 0, len(need))
+	locs := make([]format.Location, 0, len(need))
 	for _, b := range need {
 		loc, ok := where[b.ID]
 		if !ok || loc.Raw != b.Size {
@@ -224,15 +227,15 @@ func receive(ctx context.Context, local, remote *archive.Repository, blocks []ar
 // pull) is stored as it came once it, its trailer and every block in it
 // check (ReadPackFrom): no copy into a new pack, and no pack buffer held
 // for it; other blocks go into new local packs.
-func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult, scatter *scatterFeed) error {
-	return moveBlocks(ctx, dst, ids, locs, jobs, sink, res, func(ctx context.Context, pack archive.ID, blocks []archive.BlockAt, w *packSink) error {
+func pullBlocks(ctx context.Context, src, dst *archive.Repository, ids []format.ID, locs []format.Location, jobs int, sink progress.Sink, res *SyncResult, scatter *scatterFeed) error {
+	return moveBlocks(ctx, dst, ids, locs, jobs, sink, res, func(ctx context.Context, pack format.ID, blocks []archive.BlockAt, w *packSink) error {
 		return src.ReadPackFrom(ctx, pack, blocks, archive.PackReceiver{
 			Block: func(c archive.BlockAt, stored, raw []byte) error {
 				scatter.write(c.ID, raw)
 				sink.Add(1, int64(len(stored)))
 				return nil
 			},
-			Keep: func(data []byte, entries []archive.PackEntry) error {
+			Keep: func(data []byte, entries []format.PackEntry) error {
 				if err := dst.PutPack(ctx, pack, data); err != nil {
 					return err
 				}

@@ -11,8 +11,13 @@ import (
 	"testing"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/maintain"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // awkwardTree is what a restore must get exactly right: modes, a
@@ -78,7 +83,7 @@ func indexedBlocks(t *testing.T, r *archive.Repository) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.AllBlocks(func(_ *archive.Entry, b archive.BlockRef) {
+	m.AllBlocks(func(_ *format.Entry, b format.BlockRef) {
 		if !r.Index().Has(b.ID) {
 			t.Errorf("block %s of the snapshot is not in %s", b.ID.Short(), r.Location())
 		}
@@ -88,12 +93,12 @@ func indexedBlocks(t *testing.T, r *archive.Repository) []string {
 			t.Errorf("list block %s is not in %s", b.ID.Short(), r.Location())
 		}
 	}
-	m.AllBlocks(func(_ *archive.Entry, b archive.BlockRef) { ids = append(ids, b.ID.String()) })
+	m.AllBlocks(func(_ *format.Entry, b format.BlockRef) { ids = append(ids, b.ID.String()) })
 	slices.Sort(ids)
 	return slices.Compact(ids)
 }
 
-func mustHead(t *testing.T, r *archive.Repository, state string) archive.ID {
+func mustHead(t *testing.T, r *archive.Repository, state string) format.ID {
 	t.Helper()
 	id, _, err := r.ReadRef(context.Background(), state)
 	if err != nil {
@@ -102,8 +107,8 @@ func mustHead(t *testing.T, r *archive.Repository, state string) archive.ID {
 	return id
 }
 
-func restoreOpts(s *store) *archive.RestoreOptions {
-	return &archive.RestoreOptions{DataDir: s.data, CacheDir: s.cache}
+func restoreOpts(s *store) *restorer.Options {
+	return &restorer.Options{DataDir: s.data, CacheDir: s.cache}
 }
 
 // TestPullRestoreScatter: pull --restore into a missing DATA_DIR restores
@@ -133,7 +138,7 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 	// Into an empty store the pull relied on nothing it did not write:
 	// its ref waited for its own objects, not a syncfs of the DATA_DIR
 	// files it wrote.
-	if syncs, fsyncs := b.repo.Backend().(*archive.DirBackend).FlushCounts(); syncs != 0 || fsyncs == 0 {
+	if syncs, fsyncs := b.repo.Backend().(*dirbackend.DirBackend).FlushCounts(); syncs != 0 || fsyncs == 0 {
 		t.Errorf("pull --restore into an empty store: %d syncfs and %d fsyncs, want none and some", syncs, fsyncs)
 	}
 	if n := allocated(t, filepath.Join(b.data, "sparse.img")); n > 2<<20 {
@@ -142,7 +147,7 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 	if n := allocated(t, filepath.Join(b.data, "zeros.bin")); n > 0 {
 		t.Errorf("zeros.bin takes %d bytes on disk: its zero blocks were written", n)
 	}
-	if _, ok := archive.InterruptedRestore(b.cache, b.data); ok {
+	if _, ok := restorer.InterruptedRestore(b.cache, b.data); ok {
 		t.Error("the restore marker is still there")
 	}
 	files := 0
@@ -164,7 +169,7 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 	if cres.Restore != nil {
 		t.Fatal("pull without Restore restored")
 	}
-	if _, err := c.repo.Restore(ctx, archive.RestoreOptions{DataDir: c.data, Snapshot: cres.Snapshot, CacheDir: c.cache}); err != nil {
+	if _, err := restorer.Restore(ctx, c.repo, restorer.Options{DataDir: c.data, Snapshot: cres.Snapshot, CacheDir: c.cache}); err != nil {
 		t.Fatal(err)
 	}
 	treetest.AssertEqual(t, treetest.MustRead(t, c.data), treetest.MustRead(t, b.data))
@@ -175,12 +180,12 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 	if got, old := indexedBlocks(t, b.repo), indexedBlocks(t, c.repo); !slices.Equal(got, old) {
 		t.Errorf("the store after pull --restore indexes %d blocks, after pull %d", len(got), len(old))
 	}
-	if v, err := b.repo.Verify(ctx, archive.VerifyOptions{ReadData: true}); err != nil || len(v.Problems) > 0 {
+	if v, err := maintain.Verify(ctx, b.repo, maintain.VerifyOptions{ReadData: true}); err != nil || len(v.Problems) > 0 {
 		t.Errorf("verify the store after pull --restore: %v %+v", err, v)
 	}
 
 	// The stat cache it recorded makes a restore (and a save) a no-op.
-	again, err := b.repo.Restore(ctx, archive.RestoreOptions{DataDir: b.data, Snapshot: res.Snapshot, CacheDir: b.cache})
+	again, err := restorer.Restore(ctx, b.repo, restorer.Options{DataDir: b.data, Snapshot: res.Snapshot, CacheDir: b.cache})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +231,7 @@ func TestPullRestoreScatterReusesLocalBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A new process on the store: what the first pull wrote is another's.
-	be, err := archive.NewDirBackend(b.repo.Backend().(*archive.DirBackend).Root(), false)
+	be, err := dirbackend.NewDirBackend(b.repo.Backend().(*dirbackend.DirBackend).Root(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,17 +266,17 @@ func TestPullRestoreCorruptBlock(t *testing.T) {
 	corruptPacks(t, rem)
 	b := newStore(t)
 	_, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(b)})
-	if !errors.Is(err, archive.ErrCorrupt) || !strings.Contains(err.Error(), "block ") {
+	if !errors.Is(err, format.ErrCorrupt) || !strings.Contains(err.Error(), "block ") {
 		t.Fatalf("pull --restore of a corrupt remote: %v, want an error naming the corrupt block", err)
 	}
 	if _, serr := os.Lstat(b.data); !errors.Is(serr, os.ErrNotExist) {
 		left, _ := treetest.Read(b.data)
 		t.Errorf("DATA_DIR exists after the failed pull --restore: %v", left)
 	}
-	if _, ok := archive.InterruptedRestore(b.cache, b.data); ok {
+	if _, ok := restorer.InterruptedRestore(b.cache, b.data); ok {
 		t.Error("a failed pull --restore left a restore marker")
 	}
-	if _, _, err := b.repo.ReadRef(ctx, "ci"); !errors.Is(err, archive.ErrNotFound) {
+	if _, _, err := b.repo.ReadRef(ctx, "ci"); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("the local state exists after a failed pull: %v", err)
 	}
 
@@ -279,7 +284,7 @@ func TestPullRestoreCorruptBlock(t *testing.T) {
 	if err := os.MkdirAll(b.data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(b)}); !errors.Is(err, archive.ErrCorrupt) {
+	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(b)}); !errors.Is(err, format.ErrCorrupt) {
 		t.Fatalf("second pull: %v", err)
 	}
 	if entries, err := os.ReadDir(b.data); err != nil || len(entries) != 0 {

@@ -12,7 +12,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/internal/progress"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // Push sends the head snapshot of a state to the remote: the blocks the
@@ -38,7 +40,7 @@ func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions)
 	case replaceDamagedRef(err, rtag, o.Force):
 		// --force over a ref that holds no snapshot id: replaced by
 		// compare-and-swap against what it holds.
-	case err != nil && !errors.Is(err, archive.ErrNotFound):
+	case err != nil && !errors.Is(err, backend.ErrNotFound):
 		return nil, withForceHint(err, rtag)
 	case err == nil && !o.Force:
 		ok, err := local.IsAncestor(ctx, rhead, head)
@@ -64,7 +66,7 @@ func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions)
 		return nil, err
 	}
 	if err := setRemoteRef(ctx, remote, o.State, head, rtag); err != nil {
-		if errors.Is(err, archive.ErrConflict) {
+		if errors.Is(err, backend.ErrConflict) {
 			return nil, fmt.Errorf("%w; pull first, or push --force", err)
 		}
 		return nil, err
@@ -83,18 +85,18 @@ func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions)
 // a verdict (its answer lost, or a 5xx), the ref is read back. At head,
 // the write went through; still where it was, nothing happened and the
 // write is made again; anywhere else, the original error stands.
-func setRemoteRef(ctx context.Context, remote *archive.Repository, state string, head archive.ID, tag string) error {
+func setRemoteRef(ctx context.Context, remote *archive.Repository, state string, head format.ID, tag string) error {
 	p := DefaultRetryPolicy()
 	for attempt := 1; ; attempt++ {
 		err := remote.SetRef(ctx, state, head, tag)
-		if err == nil || errors.Is(err, archive.ErrConflict) || !IsTransient(err) || attempt >= p.Attempts {
+		if err == nil || errors.Is(err, backend.ErrConflict) || !IsTransient(err) || attempt >= p.Attempts {
 			return err
 		}
 		now, nowTag, rerr := remote.ReadRef(ctx, state)
 		switch {
 		case rerr == nil && now == head:
 			return nil
-		case tag == "" && errors.Is(rerr, archive.ErrNotFound):
+		case tag == "" && errors.Is(rerr, backend.ErrNotFound):
 		case rerr != nil || nowTag != tag:
 			return err
 		}
@@ -106,12 +108,12 @@ func setRemoteRef(ctx context.Context, remote *archive.Repository, state string,
 
 // sendSnapshot copies the blocks and the manifest of one snapshot. rhead
 // is the remote's head of the state (zero when it has none).
-func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head, rhead archive.ID, o PushOptions, res *SyncResult) error {
+func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head, rhead format.ID, o PushOptions, res *SyncResult) error {
 	data, err := local.LoadManifestBytes(ctx, head)
 	if err != nil {
 		return err
 	}
-	m, err := archive.DecodeManifest(data)
+	m, err := format.DecodeManifest(data)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", head.Short(), err)
 	}
@@ -125,7 +127,7 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head, 
 		return fmt.Errorf("snapshot %s: %w", head.Short(), err)
 	}
 	blocks := m.ListBlocks()
-	want := make(map[archive.ID]struct{}, len(blocks))
+	want := make(map[format.ID]struct{}, len(blocks))
 	for _, b := range blocks {
 		want[b.ID] = struct{}{}
 	}
@@ -141,10 +143,10 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head, 
 		return err
 	}
 	for id := range atHead {
-		have[id] = archive.Location{}
+		have[id] = format.Location{}
 	}
-	var missing []archive.Location
-	var ids []archive.ID
+	var missing []format.Location
+	var ids []format.ID
 	for _, b := range blocks {
 		if _, ok := have[b.ID]; ok {
 			res.SkippedBlocks++
@@ -170,8 +172,8 @@ func sendSnapshot(ctx context.Context, local, remote *archive.Repository, head, 
 // against its id (the local store's pack trailers are its own); of the
 // others, the wanted blocks are read (coalescing ranges), verified and
 // repacked.
-func sendBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult) error {
-	return moveBlocks(ctx, dst, ids, locs, jobs, sink, res, func(ctx context.Context, pack archive.ID, blocks []archive.BlockAt, w *packSink) error {
+func sendBlocks(ctx context.Context, src, dst *archive.Repository, ids []format.ID, locs []format.Location, jobs int, sink progress.Sink, res *SyncResult) error {
+	return moveBlocks(ctx, dst, ids, locs, jobs, sink, res, func(ctx context.Context, pack format.ID, blocks []archive.BlockAt, w *packSink) error {
 		if sent, err := sendWholePack(ctx, src, dst, pack, blocks, w); sent || err != nil {
 			sink.Add(int64(len(blocks)), 0)
 			return err
@@ -187,8 +189,8 @@ func sendBlocks(ctx context.Context, src, dst *archive.Repository, ids []archive
 // flight: perPack reads the wanted blocks of one source pack into w. An
 // index object follows every few packs, so a push or pull that is cut
 // off keeps what it finished.
-func moveBlocks(ctx context.Context, dst *archive.Repository, ids []archive.ID, locs []archive.Location, jobs int, sink progress.Sink, res *SyncResult,
-	perPack func(ctx context.Context, pack archive.ID, blocks []archive.BlockAt, w *packSink) error) error {
+func moveBlocks(ctx context.Context, dst *archive.Repository, ids []format.ID, locs []format.Location, jobs int, sink progress.Sink, res *SyncResult,
+	perPack func(ctx context.Context, pack format.ID, blocks []archive.BlockAt, w *packSink) error) error {
 	var total int64
 	all := make([]archive.BlockAt, len(ids))
 	for i, id := range ids {
@@ -221,7 +223,7 @@ func moveBlocks(ctx context.Context, dst *archive.Repository, ids []archive.ID, 
 // the ref move before push's compare-and-swap, the push fails and its
 // manifest is never named by a ref, so nothing refers to a block this
 // skipped. A head the local store lacks, or cannot expand, changes nothing.
-func blocksAtRemoteHead(ctx context.Context, local *archive.Repository, rhead archive.ID, want map[archive.ID]struct{}) map[archive.ID]struct{} {
+func blocksAtRemoteHead(ctx context.Context, local *archive.Repository, rhead format.ID, want map[format.ID]struct{}) map[format.ID]struct{} {
 	if rhead.IsZero() || !local.HasSnapshot(ctx, rhead) {
 		return nil
 	}
@@ -229,8 +231,8 @@ func blocksAtRemoteHead(ctx context.Context, local *archive.Repository, rhead ar
 	if err != nil {
 		return nil
 	}
-	found := map[archive.ID]struct{}{}
-	lists.Each(m, func(_ *archive.Entry, b archive.BlockRef) {
+	found := map[format.ID]struct{}{}
+	lists.Each(m, func(_ *format.Entry, b format.BlockRef) {
 		if _, ok := want[b.ID]; ok {
 			found[b.ID] = struct{}{}
 			delete(want, b.ID)
@@ -244,12 +246,12 @@ func blocksAtRemoteHead(ctx context.Context, local *archive.Repository, rhead ar
 // verified by hashing its bytes against its id before it is sent. It
 // reports false, and sends nothing, when the pack is not wanted whole or
 // the source is not local.
-func sendWholePack(ctx context.Context, src, dst *archive.Repository, pack archive.ID, blocks []archive.BlockAt, w *packSink) (bool, error) {
-	local, ok := archive.UnwrapDir(src.Backend())
+func sendWholePack(ctx context.Context, src, dst *archive.Repository, pack format.ID, blocks []archive.BlockAt, w *packSink) (bool, error) {
+	local, ok := backend.As[backend.Local](src.Backend())
 	if !ok {
 		return false, nil
 	}
-	name := archive.PackName(pack)
+	name := format.PackName(pack)
 	info, err := local.Stat(ctx, name)
 	if err != nil {
 		return false, err
@@ -267,8 +269,8 @@ func sendWholePack(ctx context.Context, src, dst *archive.Repository, pack archi
 	if _, err := io.Copy(h, f); err != nil {
 		return false, fmt.Errorf("read %s: %w", name, err)
 	}
-	if archive.ID(h.Sum(nil)) != pack {
-		return false, &archive.IntegrityError{Object: name, Location: src.Location()}
+	if format.ID(h.Sum(nil)) != pack {
+		return false, &format.IntegrityError{Object: name, Location: src.Location()}
 	}
 	rs, ok := f.(io.ReadSeeker)
 	if !ok {
@@ -287,14 +289,14 @@ func sendWholePack(ctx context.Context, src, dst *archive.Repository, pack archi
 type packSink struct {
 	dst     *archive.Repository
 	fill    sync.Mutex // guards cur; held while a full pack waits for an upload
-	cur     *archive.PackBuilder
+	cur     *format.PackBuilder
 	mu      sync.Mutex // guards the counts and pending
 	g       *errgroup.Group
 	gctx    context.Context
 	packs   int
 	blocks  int64
 	bytes   int64
-	pending []archive.IndexPack
+	pending []format.IndexPack
 }
 
 func newPackSink(ctx context.Context, dst *archive.Repository, jobs int) *packSink {
@@ -312,7 +314,7 @@ func (s *packSink) add(ctx context.Context, c archive.BlockAt, stored []byte) er
 	s.fill.Lock()
 	defer s.fill.Unlock()
 	if s.cur == nil {
-		s.cur = archive.NewPackBuilder(s.dst.Config().PackTarget())
+		s.cur = format.NewPackBuilder(s.dst.Config().PackTarget())
 	}
 	s.cur.Add(c.ID, stored, int(c.Loc.Raw), c.Loc.Encoding)
 	s.mu.Lock()
@@ -329,17 +331,17 @@ func (s *packSink) add(ctx context.Context, c archive.BlockAt, stored []byte) er
 
 // upload starts writing a full pack; it blocks while jobs packs are in
 // flight, which bounds memory.
-func (s *packSink) upload(p *archive.PackBuilder) error {
+func (s *packSink) upload(p *format.PackBuilder) error {
 	id, data, entries := p.Finish()
 	s.g.Go(func() error {
 		if err := s.dst.PutPack(s.gctx, id, data); err != nil {
 			return err
 		}
-		archive.RecyclePack(data)
+		format.RecyclePack(data)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.packs++
-		s.pending = append(s.pending, archive.IndexPack{Pack: id, Entries: entries})
+		s.pending = append(s.pending, format.IndexPack{Pack: id, Entries: entries})
 		if len(s.pending) >= 8 {
 			batch := s.pending
 			s.pending = nil
@@ -353,7 +355,7 @@ func (s *packSink) upload(p *archive.PackBuilder) error {
 }
 
 // addWhole records a pack copied whole, for the next index object.
-func (s *packSink) addWhole(ctx context.Context, pack archive.ID, entries []archive.PackEntry) error {
+func (s *packSink) addWhole(ctx context.Context, pack format.ID, entries []format.PackEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.packs++
@@ -361,7 +363,7 @@ func (s *packSink) addWhole(ctx context.Context, pack archive.ID, entries []arch
 	for _, e := range entries {
 		s.bytes += int64(e.Stored)
 	}
-	s.pending = append(s.pending, archive.IndexPack{Pack: pack, Entries: entries})
+	s.pending = append(s.pending, format.IndexPack{Pack: pack, Entries: entries})
 	if len(s.pending) < 8 {
 		return nil
 	}

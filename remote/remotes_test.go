@@ -11,6 +11,7 @@ import (
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // forEachRemote runs a sync test against a directory remote and against a
@@ -76,7 +77,7 @@ func damageFirst(t *testing.T, r *archive.Repository, prefix string) string {
 	t.Helper()
 	ctx := context.Background()
 	var name string
-	_ = r.Backend().List(ctx, prefix, func(oi archive.ObjectInfo) error {
+	_ = r.Backend().List(ctx, prefix, func(oi backend.ObjectInfo) error {
 		if name == "" {
 			name = oi.Name
 		}

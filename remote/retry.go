@@ -15,7 +15,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // RetryPolicy says how WithRetry retries a failed call.
@@ -88,17 +88,17 @@ func (p RetryPolicy) delay(attempt int) time.Duration {
 //     bound of attempts. Objects read this way never change once written
 //     (refs and locks are read with GetVersioned), and callers verify
 //     what they read against its id.
-func WithRetry(b archive.Backend, p RetryPolicy) archive.Backend {
+func WithRetry(b backend.Backend, p RetryPolicy) backend.Backend {
 	return &retryBackend{b: b, p: p}
 }
 
 type retryBackend struct {
-	b archive.Backend
+	b backend.Backend
 	p RetryPolicy
 }
 
 // Unwrap returns the wrapped backend.
-func (r *retryBackend) Unwrap() archive.Backend { return r.b }
+func (r *retryBackend) Unwrap() backend.Backend { return r.b }
 
 // do runs op until it succeeds, fails for good, or runs out of attempts.
 func (r *retryBackend) do(ctx context.Context, method, name string, retryable func(error) bool, op func() error) error {
@@ -251,7 +251,7 @@ func (r *retryBackend) Put(ctx context.Context, name string, rd io.Reader, size 
 }
 
 // Stat implements archive.Backend.
-func (r *retryBackend) Stat(ctx context.Context, name string) (info archive.ObjectInfo, err error) {
+func (r *retryBackend) Stat(ctx context.Context, name string) (info backend.ObjectInfo, err error) {
 	err = r.do(ctx, MethodStat, name, IsTransient, func() error {
 		info, err = r.b.Stat(ctx, name)
 		return err
@@ -260,11 +260,11 @@ func (r *retryBackend) Stat(ctx context.Context, name string) (info archive.Obje
 }
 
 // List implements archive.Backend.
-func (r *retryBackend) List(ctx context.Context, prefix string, fn func(archive.ObjectInfo) error) error {
+func (r *retryBackend) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	delivered := false
 	retryable := func(err error) bool { return !delivered && IsTransient(err) }
 	return r.do(ctx, MethodList, prefix, retryable, func() error {
-		return r.b.List(ctx, prefix, func(oi archive.ObjectInfo) error {
+		return r.b.List(ctx, prefix, func(oi backend.ObjectInfo) error {
 			delivered = true
 			return fn(oi)
 		})
@@ -357,7 +357,7 @@ func walk(err error, fn func(error)) {
 }
 
 func isSentinel(err error) bool {
-	for _, s := range []error{archive.ErrNotFound, archive.ErrConflict, archive.ErrAccessDenied, archive.ErrNoBucket, archive.ErrNoSpace, archive.ErrOutOfRange} {
+	for _, s := range []error{backend.ErrNotFound, backend.ErrConflict, backend.ErrAccessDenied, backend.ErrNoBucket, backend.ErrNoSpace, backend.ErrOutOfRange} {
 		if errors.Is(err, s) {
 			return true
 		}

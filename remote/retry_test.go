@@ -18,16 +18,17 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // noWaitRetry retries without waiting: the tests count attempts, not time.
 var noWaitRetry = remote.RetryPolicy{Attempts: 4}
 
-func tempDirBackend(t *testing.T) archive.Backend {
+func tempDirBackend(t *testing.T) backend.Backend {
 	t.Helper()
-	b, err := archive.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
+	b, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,15 +65,15 @@ func TestIsTransient(t *testing.T) {
 		{"HTTP 429", minio.ErrorResponse{Code: "TooManyRequests", StatusCode: 429}, true},
 		{"RequestTimeout", minio.ErrorResponse{Code: "RequestTimeout", StatusCode: 400}, true},
 		{"marked transient", &remote.FaultError{Err: transientMark(true)}, true},
-		{"not found", fmt.Errorf("get config: %w", archive.ErrNotFound), false},
-		{"conflict", archive.ErrConflict, false},
-		{"access denied", archive.ErrAccessDenied, false},
-		{"no bucket", archive.ErrNoBucket, false},
+		{"not found", fmt.Errorf("get config: %w", backend.ErrNotFound), false},
+		{"conflict", backend.ErrConflict, false},
+		{"access denied", backend.ErrAccessDenied, false},
+		{"no bucket", backend.ErrNoBucket, false},
 		{"no space", remote.NoSpace(), false},
 		{"cancelled", fmt.Errorf("put: %w", context.Canceled), false},
 		{"deadline", &url.Error{Op: "Get", URL: "x", Err: context.DeadlineExceeded}, false},
 		{"cancelled mid 5xx", errors.Join(context.Canceled, minio.ErrorResponse{StatusCode: 503}), false},
-		{"not found as 5xx", errors.Join(archive.ErrNotFound, minio.ErrorResponse{StatusCode: 503}), false},
+		{"not found as 5xx", errors.Join(backend.ErrNotFound, minio.ErrorResponse{StatusCode: 503}), false},
 		{"HTTP 400", minio.ErrorResponse{Code: "InvalidArgument", StatusCode: 400}, false},
 		{"marked permanent", &remote.FaultError{Err: transientMark(false)}, false},
 		{"unknown", errors.New("something else"), false},
@@ -115,8 +116,8 @@ func TestRetryByError(t *testing.T) {
 		{errTimeout, 2},
 		{io.ErrUnexpectedEOF, 2},
 		{minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, 2},
-		{archive.ErrNotFound, 1},
-		{archive.ErrAccessDenied, 1},
+		{backend.ErrNotFound, 1},
+		{backend.ErrAccessDenied, 1},
 		{remote.NoSpace(), 1},
 		{context.Canceled, 1},
 		{errors.New("permanent"), 1},
@@ -133,7 +134,7 @@ func TestRetryByError(t *testing.T) {
 		_, errRange := b.GetRange(ctx, "config", 0, 1)
 		_, errStat := b.Stat(ctx, "config")
 		_, _, errVersioned := b.GetVersioned(ctx, "config")
-		errList := b.List(ctx, "", func(archive.ObjectInfo) error { return nil })
+		errList := b.List(ctx, "", func(backend.ObjectInfo) error { return nil })
 		errDelete := b.Delete(ctx, "config")
 		results := map[string]error{
 			remote.MethodGet: errGet, remote.MethodGetRange: errRange, remote.MethodStat: errStat,
@@ -247,13 +248,13 @@ func TestRetryPutIf(t *testing.T) {
 // listFailsAfter delivers one object, then fails: a retry would show fn
 // that object twice.
 type listFailsAfter struct {
-	archive.Backend
+	backend.Backend
 	calls atomic.Int32
 }
 
-func (l *listFailsAfter) List(ctx context.Context, prefix string, fn func(archive.ObjectInfo) error) error {
+func (l *listFailsAfter) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	l.calls.Add(1)
-	if err := fn(archive.ObjectInfo{Name: "config"}); err != nil {
+	if err := fn(backend.ObjectInfo{Name: "config"}); err != nil {
 		return err
 	}
 	return errReset
@@ -262,7 +263,7 @@ func (l *listFailsAfter) List(ctx context.Context, prefix string, fn func(archiv
 func TestRetryList(t *testing.T) {
 	l := &listFailsAfter{Backend: tempDirBackend(t)}
 	seen := 0
-	err := remote.WithRetry(l, noWaitRetry).List(t.Context(), "", func(archive.ObjectInfo) error { seen++; return nil })
+	err := remote.WithRetry(l, noWaitRetry).List(t.Context(), "", func(backend.ObjectInfo) error { seen++; return nil })
 	if err == nil || l.calls.Load() != 1 || seen != 1 {
 		t.Errorf("List failing after delivery: %v, %d calls, %d objects seen; want an error, 1, 1", err, l.calls.Load(), seen)
 	}
@@ -271,20 +272,20 @@ func TestRetryList(t *testing.T) {
 	f := remote.NewFaulty(tempDirBackend(t))
 	b := remote.WithRetry(f, noWaitRetry)
 	putString(t, b, "config", "x")
-	err = b.List(t.Context(), "", func(archive.ObjectInfo) error { return errReset })
+	err = b.List(t.Context(), "", func(backend.ObjectInfo) error { return errReset })
 	if !errors.Is(err, syscall.ECONNRESET) || f.Calls(remote.MethodList) != 1 {
 		t.Errorf("List with a failing fn: %v after %d calls, want 1", err, f.Calls(remote.MethodList))
 	}
 }
 
-func putString(t *testing.T, b archive.Backend, name, data string) {
+func putString(t *testing.T, b backend.Backend, name, data string) {
 	t.Helper()
 	if err := b.Put(t.Context(), name, strings.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func getAll(t *testing.T, b archive.Backend, name string) []byte {
+func getAll(t *testing.T, b backend.Backend, name string) []byte {
 	t.Helper()
 	rc, err := b.Get(t.Context(), name)
 	if err != nil {

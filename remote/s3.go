@@ -14,7 +14,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // Sizes that shape S3 uploads.
@@ -27,7 +28,7 @@ const (
 	partSize = 16 << 20
 	// maxVersionedSize bounds what GetVersioned reads into memory (the
 	// format's bound: see archive.MaxVersionedSize).
-	maxVersionedSize = archive.MaxVersionedSize
+	maxVersionedSize = backend.MaxVersionedSize
 )
 
 // S3Backend is an archive.Backend on an S3 bucket (AWS or any
@@ -48,7 +49,7 @@ type S3Backend struct {
 	secrets  []string
 }
 
-var _ archive.Backend = (*S3Backend)(nil)
+var _ backend.Backend = (*S3Backend)(nil)
 
 // NewS3Backend connects to the bucket u names and checks that it exists.
 // A missing bucket is an error matching archive.ErrNoBucket: the bucket is
@@ -101,7 +102,7 @@ func (b *S3Backend) checkBucket(ctx context.Context) error {
 		return b.fail("open bucket", "", err)
 	}
 	if !ok {
-		return b.failAs("open bucket", "", errors.New("bucket does not exist"), archive.ErrNoBucket)
+		return b.failAs("open bucket", "", errors.New("bucket does not exist"), backend.ErrNoBucket)
 	}
 	return nil
 }
@@ -185,7 +186,7 @@ func (b *S3Backend) GetRange(ctx context.Context, name string, offset, length in
 	body, info, h, err := b.core.GetObject(ctx, b.bucket, key, opts)
 	if err != nil {
 		if minio.ToErrorResponse(err).StatusCode == http.StatusRequestedRangeNotSatisfiable {
-			return nil, b.fail("get", name, fmt.Errorf("range %d+%d: %w", offset, length, archive.ErrOutOfRange))
+			return nil, b.fail("get", name, fmt.Errorf("range %d+%d: %w", offset, length, backend.ErrOutOfRange))
 		}
 		return nil, b.fail("get", name, err)
 	}
@@ -204,7 +205,7 @@ func (b *S3Backend) emptyRange(ctx context.Context, name string, offset int64) (
 		return nil, err
 	}
 	if offset > info.Size {
-		return nil, b.fail("get", name, fmt.Errorf("range %d+0 of an object of %d bytes: %w", offset, info.Size, archive.ErrOutOfRange))
+		return nil, b.fail("get", name, fmt.Errorf("range %d+0 of an object of %d bytes: %w", offset, info.Size, backend.ErrOutOfRange))
 	}
 	return io.NopCloser(bytes.NewReader(nil)), nil
 }
@@ -225,7 +226,7 @@ func checkContentRange(cr string, n, offset, length int64) error {
 		return fmt.Errorf("server answered range %d+%d with Content-Range %q", offset, length, cr)
 	}
 	if f != offset || l != offset+length-1 {
-		return fmt.Errorf("range %d+%d of an object of %s bytes: %w", offset, length, total, archive.ErrOutOfRange)
+		return fmt.Errorf("range %d+%d of an object of %s bytes: %w", offset, length, total, backend.ErrOutOfRange)
 	}
 	return nil
 }
@@ -287,22 +288,22 @@ type readSeekerAt interface {
 }
 
 // Stat implements archive.Backend.
-func (b *S3Backend) Stat(ctx context.Context, name string) (archive.ObjectInfo, error) {
+func (b *S3Backend) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
 	key, err := b.key(name)
 	if err != nil {
-		return archive.ObjectInfo{}, err
+		return backend.ObjectInfo{}, err
 	}
 	info, err := b.client.StatObject(ctx, b.bucket, key, minio.StatObjectOptions{})
 	if err != nil {
-		return archive.ObjectInfo{}, b.fail("stat", name, err)
+		return backend.ObjectInfo{}, b.fail("stat", name, err)
 	}
-	return archive.ObjectInfo{Name: name, Size: info.Size, ModTime: info.LastModified}, nil
+	return backend.ObjectInfo{Name: name, Size: info.Size, ModTime: info.LastModified}, nil
 }
 
 // List implements archive.Backend. Names are relative to the backend's
 // prefix; keys that are not valid object names (folder markers such as
 // "packs/", hidden names) are skipped.
-func (b *S3Backend) List(ctx context.Context, prefix string, fn func(archive.ObjectInfo) error) error {
+func (b *S3Backend) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops minio-go's listing goroutine when fn fails
 	opts := minio.ListObjectsOptions{Prefix: b.prefix + prefix, Recursive: true}
@@ -314,7 +315,7 @@ func (b *S3Backend) List(ctx context.Context, prefix string, fn func(archive.Obj
 		if !validName(name) {
 			continue
 		}
-		if err := fn(archive.ObjectInfo{Name: name, Size: obj.Size, ModTime: obj.LastModified}); err != nil {
+		if err := fn(backend.ObjectInfo{Name: name, Size: obj.Size, ModTime: obj.LastModified}); err != nil {
 			return err
 		}
 	}
@@ -348,7 +349,7 @@ func (b *S3Backend) GetVersioned(ctx context.Context, name string) ([]byte, stri
 	}
 	defer body.Close()
 	if info.Size > maxVersionedSize {
-		return nil, "", b.fail("get", name, fmt.Errorf("object of %d bytes is too large for a ref or lock: %w", info.Size, archive.ErrCorrupt))
+		return nil, "", b.fail("get", name, fmt.Errorf("object of %d bytes is too large for a ref or lock: %w", info.Size, format.ErrCorrupt))
 	}
 	data, err := io.ReadAll(io.LimitReader(body, maxVersionedSize))
 	if err != nil {
@@ -380,8 +381,8 @@ func (b *S3Backend) PutIf(ctx context.Context, name string, data []byte, ifMatch
 	info, err := b.client.PutObject(ctx, b.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
 	if err != nil {
 		sentinel := s3Sentinel(err)
-		if sentinel == archive.ErrNotFound && ifMatch != "" {
-			sentinel = archive.ErrConflict
+		if sentinel == backend.ErrNotFound && ifMatch != "" {
+			sentinel = backend.ErrConflict
 		}
 		return "", b.failAs("conditional put", name, err, sentinel)
 	}

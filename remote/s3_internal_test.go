@@ -10,8 +10,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/internal/miniotest"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 func TestParseEndpoint(t *testing.T) {
@@ -50,17 +50,17 @@ func TestS3Sentinels(t *testing.T) {
 		err  error
 		want error
 	}{
-		{minio.ErrorResponse{Code: "NoSuchKey", StatusCode: 404}, archive.ErrNotFound},
-		{minio.ErrorResponse{Code: "NoSuchBucket", StatusCode: 404}, archive.ErrNoBucket},
-		{minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403}, archive.ErrAccessDenied},
-		{minio.ErrorResponse{Code: "InvalidAccessKeyId", StatusCode: 403}, archive.ErrAccessDenied},
-		{minio.ErrorResponse{Code: "SignatureDoesNotMatch", StatusCode: 403}, archive.ErrAccessDenied},
-		{minio.ErrorResponse{Code: "ExpiredToken", StatusCode: 400}, archive.ErrAccessDenied},
-		{minio.ErrorResponse{Code: "PreconditionFailed", StatusCode: 412}, archive.ErrConflict},
-		{minio.ErrorResponse{Code: "ConditionalRequestConflict", StatusCode: 409}, archive.ErrConflict},
-		{minio.ErrorResponse{Code: "XMinioStorageFull", StatusCode: 507}, archive.ErrNoSpace},
-		{minio.ErrorResponse{StatusCode: http.StatusForbidden}, archive.ErrAccessDenied},
-		{minio.ErrorResponse{StatusCode: http.StatusPreconditionFailed}, archive.ErrConflict},
+		{minio.ErrorResponse{Code: "NoSuchKey", StatusCode: 404}, backend.ErrNotFound},
+		{minio.ErrorResponse{Code: "NoSuchBucket", StatusCode: 404}, backend.ErrNoBucket},
+		{minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403}, backend.ErrAccessDenied},
+		{minio.ErrorResponse{Code: "InvalidAccessKeyId", StatusCode: 403}, backend.ErrAccessDenied},
+		{minio.ErrorResponse{Code: "SignatureDoesNotMatch", StatusCode: 403}, backend.ErrAccessDenied},
+		{minio.ErrorResponse{Code: "ExpiredToken", StatusCode: 400}, backend.ErrAccessDenied},
+		{minio.ErrorResponse{Code: "PreconditionFailed", StatusCode: 412}, backend.ErrConflict},
+		{minio.ErrorResponse{Code: "ConditionalRequestConflict", StatusCode: 409}, backend.ErrConflict},
+		{minio.ErrorResponse{Code: "XMinioStorageFull", StatusCode: 507}, backend.ErrNoSpace},
+		{minio.ErrorResponse{StatusCode: http.StatusForbidden}, backend.ErrAccessDenied},
+		{minio.ErrorResponse{StatusCode: http.StatusPreconditionFailed}, backend.ErrConflict},
 		{minio.ErrorResponse{Code: "BucketNotEmpty", StatusCode: 409}, nil},
 		{minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, nil},
 		{errors.New("dial tcp: connection refused"), nil},
@@ -154,11 +154,11 @@ func TestS3OperationsWithWrongCredentials(t *testing.T) {
 		"GetRange":     errRange,
 		"Stat":         errStat,
 		"GetVersioned": errVersioned,
-		"List":         b.List(ctx, "", func(archive.ObjectInfo) error { return nil }),
+		"List":         b.List(ctx, "", func(backend.ObjectInfo) error { return nil }),
 		"Delete":       b.Delete(ctx, "config"),
 	}
 	for op, err := range ops {
-		if !errors.Is(err, archive.ErrAccessDenied) {
+		if !errors.Is(err, backend.ErrAccessDenied) {
 			t.Errorf("%s with a wrong secret: %v, want ErrAccessDenied", op, err)
 		}
 		if err != nil && strings.Contains(err.Error(), plantedSecret) {

@@ -19,10 +19,10 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/internal/backendtest"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 func TestMain(m *testing.M) { os.Exit(miniotest.Main(m)) }
@@ -66,7 +66,7 @@ func assertNoSecrets(t *testing.T, msg string) {
 func TestS3Conformance(t *testing.T) {
 	srv := miniotest.Get(t)
 	bucket := srv.NewBucket(t.Context(), t)
-	backendtest.Run(t, func(t *testing.T) archive.Backend {
+	backendtest.Run(t, func(t *testing.T) backend.Backend {
 		return newS3(t, srv, bucket, "conformance/"+miniotest.RandomHex(6))
 	})
 }
@@ -83,7 +83,7 @@ func TestS3WrongCredentials(t *testing.T) {
 	for name, cfg := range cases {
 		cfg.Endpoint, cfg.Region = srv.Endpoint, srv.Region
 		_, err := remote.NewS3Backend(t.Context(), s3URL(bucket, "p"), cfg)
-		if !errors.Is(err, archive.ErrAccessDenied) {
+		if !errors.Is(err, backend.ErrAccessDenied) {
 			t.Errorf("%s: %v, want ErrAccessDenied", name, err)
 			continue
 		}
@@ -99,7 +99,7 @@ func TestS3NoBucket(t *testing.T) {
 	srv := miniotest.Get(t)
 	bucket := "statepack-missing-" + miniotest.RandomHex(6)
 	_, err := remote.NewS3Backend(t.Context(), s3URL(bucket, "p"), s3Config(srv))
-	if !errors.Is(err, archive.ErrNoBucket) {
+	if !errors.Is(err, backend.ErrNoBucket) {
 		t.Fatalf("NewS3Backend on a missing bucket: %v, want ErrNoBucket", err)
 	}
 	if !strings.Contains(err.Error(), "s3://"+bucket) {
@@ -117,7 +117,7 @@ func TestS3CreateBucket(t *testing.T) {
 		t.Skip("does not create buckets on an external server")
 	}
 	raw := "s3://statepack-created-" + miniotest.RandomHex(6) + "/team"
-	if _, err := remote.Open(t.Context(), raw, s3Config(srv), false); !errors.Is(err, archive.ErrNoBucket) {
+	if _, err := remote.Open(t.Context(), raw, s3Config(srv), false); !errors.Is(err, backend.ErrNoBucket) {
 		t.Fatalf("Open without create: %v, want ErrNoBucket", err)
 	}
 	b, err := remote.Open(t.Context(), raw, s3Config(srv), true)
@@ -189,7 +189,7 @@ func TestS3PutIfTwoMachines(t *testing.T) {
 	ctx := t.Context()
 	for round := range 10 {
 		_, tag, err := a.GetVersioned(ctx, "refs/main")
-		if err != nil && !errors.Is(err, archive.ErrNotFound) {
+		if err != nil && !errors.Is(err, backend.ErrNotFound) {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -205,7 +205,7 @@ func TestS3PutIfTwoMachines(t *testing.T) {
 			t.Fatalf("round %d: errors %v and %v; want exactly one winner", round, errs[0], errs[1])
 		}
 		for _, err := range errs {
-			if err != nil && !errors.Is(err, archive.ErrConflict) {
+			if err != nil && !errors.Is(err, backend.ErrConflict) {
 				t.Fatalf("round %d: loser got %v, want ErrConflict", round, err)
 			}
 		}
@@ -240,7 +240,7 @@ func TestS3Multipart(t *testing.T) {
 	if err := b.Put(cctx, "packs/cancelled", r, n); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled multipart Put: %v, want context.Canceled", err)
 	}
-	if _, err := b.Stat(ctx, "packs/cancelled"); !errors.Is(err, archive.ErrNotFound) {
+	if _, err := b.Stat(ctx, "packs/cancelled"); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Stat after a cancelled Put: %v, want ErrNotFound", err)
 	}
 	for up := range srv.Client().ListIncompleteUploads(ctx, bucket, prefix, true) {

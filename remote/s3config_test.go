@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // awsEnv lists every variable S3ConfigFromEnv or the credentials chain
@@ -94,7 +94,7 @@ func TestS3SharedCredentialsFile(t *testing.T) {
 	}
 	t.Setenv("AWS_PROFILE", "")
 	_, err := remote.NewS3Backend(t.Context(), s3URL(bucket, "p"), cfg)
-	if !errors.Is(err, archive.ErrAccessDenied) {
+	if !errors.Is(err, backend.ErrAccessDenied) {
 		t.Errorf("default profile with wrong keys: %v, want ErrAccessDenied", err)
 	}
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // s3Error is an error from one S3 request. Its message names the
@@ -55,18 +55,18 @@ func describeS3Error(err error) string {
 
 // s3Sentinels maps S3 error codes to the errors callers branch on.
 var s3Sentinels = map[string]error{
-	"NoSuchKey":                      archive.ErrNotFound,
-	"NoSuchBucket":                   archive.ErrNoBucket,
-	"AccessDenied":                   archive.ErrAccessDenied,
-	"AllAccessDisabled":              archive.ErrAccessDenied,
-	"InvalidAccessKeyId":             archive.ErrAccessDenied,
-	"SignatureDoesNotMatch":          archive.ErrAccessDenied,
-	"InvalidToken":                   archive.ErrAccessDenied,
-	"ExpiredToken":                   archive.ErrAccessDenied,
-	"PreconditionFailed":             archive.ErrConflict,
-	"ConditionalRequestConflict":     archive.ErrConflict,
-	"XMinioStorageFull":              archive.ErrNoSpace,
-	"XMinioAdminBucketQuotaExceeded": archive.ErrNoSpace,
+	"NoSuchKey":                      backend.ErrNotFound,
+	"NoSuchBucket":                   backend.ErrNoBucket,
+	"AccessDenied":                   backend.ErrAccessDenied,
+	"AllAccessDisabled":              backend.ErrAccessDenied,
+	"InvalidAccessKeyId":             backend.ErrAccessDenied,
+	"SignatureDoesNotMatch":          backend.ErrAccessDenied,
+	"InvalidToken":                   backend.ErrAccessDenied,
+	"ExpiredToken":                   backend.ErrAccessDenied,
+	"PreconditionFailed":             backend.ErrConflict,
+	"ConditionalRequestConflict":     backend.ErrConflict,
+	"XMinioStorageFull":              backend.ErrNoSpace,
+	"XMinioAdminBucketQuotaExceeded": backend.ErrNoSpace,
 }
 
 // s3Sentinel returns the archive sentinel for err, or nil.
@@ -80,9 +80,9 @@ func s3Sentinel(err error) error {
 	}
 	switch er.StatusCode {
 	case http.StatusForbidden:
-		return archive.ErrAccessDenied
+		return backend.ErrAccessDenied
 	case http.StatusPreconditionFailed:
-		return archive.ErrConflict
+		return backend.ErrConflict
 	}
 	return nil
 }

@@ -7,8 +7,11 @@ import (
 	"time"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/progress"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // PushOptions describe one push.
@@ -37,7 +40,7 @@ type PullOptions struct {
 	// written (full, unwritable) does not fail the pull: the restore is
 	// undone and left to the caller, whose restore reports the problem.
 	// Restore.Snapshot is ignored.
-	Restore *archive.RestoreOptions
+	Restore *restorer.Options
 }
 
 // DefaultJobs is how many packs move at once: enough to fill a link to S3
@@ -46,27 +49,27 @@ const DefaultJobs = 4
 
 // SyncResult is the summary of a push or pull.
 type SyncResult struct {
-	State         string     // the state moved (for pull: after fallbacks)
-	Snapshot      archive.ID // the head that was sent or received
-	UpToDate      bool       // the other side already had it
-	Blocks        int64      // blocks sent or received
-	Bytes         int64      // stored bytes sent or received
-	SkippedBlocks int64      // blocks the other side already had
-	SkippedBytes  int64      // their raw bytes
-	Packs         int        // packs written on the receiving side
-	Requests      int64      // requests made to the remote
+	State         string    // the state moved (for pull: after fallbacks)
+	Snapshot      format.ID // the head that was sent or received
+	UpToDate      bool      // the other side already had it
+	Blocks        int64     // blocks sent or received
+	Bytes         int64     // stored bytes sent or received
+	SkippedBlocks int64     // blocks the other side already had
+	SkippedBytes  int64     // their raw bytes
+	Packs         int       // packs written on the receiving side
+	Requests      int64     // requests made to the remote
 	// LookupPublished: push uploaded its lookup cache as the remote's
 	// lookup table (archive.Repository.PublishLookupTable).
 	LookupPublished bool
 	Duration        time.Duration // wall time
 	// Restore is set when Pull restored the snapshot as it arrived
 	// (PullOptions.Restore); nil when it did not, and the caller should.
-	Restore *archive.RestoreResult
+	Restore *restorer.Result
 	// Replaced is the receiving side's previous head when Force moved
 	// its ref to a snapshot that does not contain it (backwards or
 	// sideways); zero otherwise. Nothing refers to it any more, so the
 	// next prune there deletes it.
-	Replaced archive.ID
+	Replaced format.ID
 }
 
 // ErrNotFastForward: the destination's head is not an ancestor of the
@@ -96,7 +99,7 @@ func (e *EmptyRemoteError) Error() string {
 }
 
 // Unwrap makes errors.Is(err, archive.ErrNotRepository) hold.
-func (e *EmptyRemoteError) Unwrap() error { return archive.ErrNotRepository }
+func (e *EmptyRemoteError) Unwrap() error { return format.ErrNotRepository }
 
 // OpenOption adjusts OpenRemote.
 type OpenOption func(*openOptions)
@@ -104,12 +107,12 @@ type OpenOption func(*openOptions)
 type openOptions struct {
 	cacheDir string
 	initFrom *archive.Repository
-	initCfg  *archive.Config
+	initCfg  *format.Config
 }
 
 // InitWith sets the config a repository created by OpenRemote gets
 // (statepack init --remote with chunker parameters).
-func InitWith(cfg archive.Config) OpenOption {
+func InitWith(cfg format.Config) OpenOption {
 	return func(o *openOptions) { o.initCfg = &cfg }
 }
 
@@ -144,7 +147,7 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	}
 	mkdir := create || (o.initFrom != nil && u.Kind == KindDir)
 	be, err := Open(ctx, rawURL, S3ConfigFromEnv(), mkdir)
-	if errors.Is(err, archive.ErrNotFound) && u.Kind == KindDir {
+	if errors.Is(err, backend.ErrNotFound) && u.Kind == KindDir {
 		return nil, &EmptyRemoteError{Location: u.Path, Missing: true}
 	}
 	if err != nil {
@@ -161,7 +164,7 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 		}()
 	}
 	r, err = archive.Open(ctx, be)
-	if !errors.Is(err, archive.ErrNotRepository) {
+	if !errors.Is(err, format.ErrNotRepository) {
 		return r, err
 	}
 	empty := archive.IsEmpty(ctx, be)
@@ -185,7 +188,7 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	if o.initFrom != nil {
 		params, packSize = o.initFrom.Config().Chunker.Params(), o.initFrom.Config().PackTarget()
 	}
-	cfg, err := archive.NewConfig(params, packSize)
+	cfg, err := format.NewConfig(params, packSize)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +198,7 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	p := DefaultRetryPolicy()
 	for attempt := 1; ; attempt++ {
 		r, err = archive.Init(ctx, be, cfg)
-		if err != nil && errors.Is(err, archive.ErrConflict) {
+		if err != nil && errors.Is(err, backend.ErrConflict) {
 			return archive.Open(ctx, be) // initialised concurrently by another pusher
 		}
 		if err == nil || !IsTransient(err) || attempt >= p.Attempts {
@@ -219,7 +222,7 @@ func requests(r *archive.Repository) int64 {
 		if c, ok := b.(*Counter); ok {
 			return c.Stats().Requests
 		}
-		u, ok := b.(interface{ Unwrap() archive.Backend })
+		u, ok := b.(interface{ Unwrap() backend.Backend })
 		if !ok {
 			return 0
 		}
@@ -234,13 +237,13 @@ func requests(r *archive.Repository) int64 {
 // still a compare-and-swap. Without the tag (an object that is not a
 // file) nothing is replaced.
 func replaceDamagedRef(err error, tag string, force bool) bool {
-	return force && tag != "" && errors.Is(err, archive.ErrCorrupt)
+	return force && tag != "" && errors.Is(err, format.ErrCorrupt)
 }
 
 // withForceHint adds to the error of a ref that holds no snapshot id
 // (which came with its version tag) that --force replaces it.
 func withForceHint(err error, tag string) error {
-	if tag != "" && errors.Is(err, archive.ErrCorrupt) {
+	if tag != "" && errors.Is(err, format.ErrCorrupt) {
 		return fmt.Errorf("%w (--force replaces it)", err)
 	}
 	return err

@@ -12,9 +12,15 @@ import (
 	"testing"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/maintain"
+	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // store is one machine's view: a local repository and its DATA_DIR.
@@ -24,17 +30,17 @@ type store struct {
 	data  string
 }
 
-func newStore(t *testing.T) *store { return newStoreWith(t, archive.DefaultPackSize) }
+func newStore(t *testing.T) *store { return newStoreWith(t, format.DefaultPackSize) }
 
 // newStoreWith makes a store that cuts packs of packSize.
 func newStoreWith(t *testing.T, packSize int) *store {
 	t.Helper()
 	dir := t.TempDir()
-	be, err := archive.NewDirBackend(filepath.Join(dir, "store"), true)
+	be, err := dirbackend.NewDirBackend(filepath.Join(dir, "store"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := archive.NewConfig(chunker.DefaultParams(), packSize)
+	cfg, err := format.NewConfig(chunker.DefaultParams(), packSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +53,7 @@ func newStoreWith(t *testing.T, packSize int) *store {
 
 func dirRemote(t *testing.T) *archive.Repository {
 	t.Helper()
-	be, err := archive.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
+	be, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +64,9 @@ func dirRemote(t *testing.T) *archive.Repository {
 	return r
 }
 
-func (s *store) save(t *testing.T, state string) *archive.SaveResult {
+func (s *store) save(t *testing.T, state string) *saver.Result {
 	t.Helper()
-	res, err := s.repo.Save(context.Background(), archive.SaveOptions{DataDir: s.data, State: state, CacheDir: s.cache})
+	res, err := saver.Save(context.Background(), s.repo, saver.Options{DataDir: s.data, State: state, CacheDir: s.cache})
 	if err != nil {
 		t.Fatalf("save: %v", err)
 	}
@@ -68,7 +74,7 @@ func (s *store) save(t *testing.T, state string) *archive.SaveResult {
 }
 
 // savePush saves DATA_DIR as state and pushes it to rem.
-func (s *store) savePush(t *testing.T, rem *archive.Repository, state string) *archive.SaveResult {
+func (s *store) savePush(t *testing.T, rem *archive.Repository, state string) *saver.Result {
 	t.Helper()
 	res := s.save(t, state)
 	if _, err := remote.Push(context.Background(), s.repo, rem, remote.PushOptions{State: state}); err != nil {
@@ -121,12 +127,12 @@ func testPushPullRoundTrip(t *testing.T, newRemote func(*testing.T) *archive.Rep
 	if pres.Blocks != res.Blocks {
 		t.Errorf("pulled %d blocks, pushed %d", pres.Blocks, res.Blocks)
 	}
-	if _, err := b.repo.Restore(ctx, archive.RestoreOptions{DataDir: b.data, Snapshot: pres.Snapshot, CacheDir: b.cache}); err != nil {
+	if _, err := restorer.Restore(ctx, b.repo, restorer.Options{DataDir: b.data, Snapshot: pres.Snapshot, CacheDir: b.cache}); err != nil {
 		t.Fatal(err)
 	}
 	treetest.AssertEqual(t, want, treetest.MustRead(t, b.data))
 	for _, r := range []*archive.Repository{a.repo, b.repo, rem} {
-		v, err := r.Verify(ctx, archive.VerifyOptions{ReadData: true})
+		v, err := maintain.Verify(ctx, r, maintain.VerifyOptions{ReadData: true})
 		if err != nil || !v.OK() {
 			t.Fatalf("verify %s: %v %+v", r.Location(), err, v)
 		}
@@ -194,7 +200,7 @@ func testPullFallback(t *testing.T, newRemote func(*testing.T) *archive.Reposito
 		t.Fatalf("fallback pull: %+v %v", res, err)
 	}
 	_, err = remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "pr-1", Fallbacks: []string{"pr-0"}})
-	if !errors.Is(err, archive.ErrNotFound) {
+	if !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("want not found, got %v", err)
 	}
 }
@@ -277,13 +283,13 @@ func TestPushSkipsBlocksOfTheRemoteHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.repo.Restore(ctx, archive.RestoreOptions{DataDir: b.data, Snapshot: pulled.Snapshot, CacheDir: b.cache}); err != nil {
+	if _, err := restorer.Restore(ctx, b.repo, restorer.Options{DataDir: b.data, Snapshot: pulled.Snapshot, CacheDir: b.cache}); err != nil {
 		t.Fatal(err)
 	}
 	treetest.Write(t, b.data, map[string]treetest.Spec{"new": {Content: bigContent(6, 1<<20)}})
 	saved := b.save(t, "s")
 
-	dir, ok := archive.UnwrapDir(rem.Backend())
+	dir, ok := backend.As[backend.Local](rem.Backend())
 	if !ok {
 		t.Fatal("not a directory remote")
 	}
@@ -323,7 +329,7 @@ func TestPushSkipsBlocksOfTheRemoteHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := fresh.Verify(ctx, archive.VerifyOptions{ReadData: true}); err != nil || !v.OK() {
+	if v, err := maintain.Verify(ctx, fresh, maintain.VerifyOptions{ReadData: true}); err != nil || !v.OK() {
 		t.Fatalf("verify the remote: %v %+v", err, v)
 	}
 }
@@ -332,7 +338,7 @@ func TestPushSkipsBlocksOfTheRemoteHead(t *testing.T) {
 func packNames(t *testing.T, r *archive.Repository) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
-	err := r.Backend().List(context.Background(), "packs/", func(oi archive.ObjectInfo) error {
+	err := r.Backend().List(context.Background(), "packs/", func(oi backend.ObjectInfo) error {
 		names[filepath.Base(oi.Name)] = true
 		return nil
 	})
@@ -376,10 +382,10 @@ func testColdPullKeepsWholePacks(t *testing.T, newRemote func(*testing.T) *archi
 		if pulled := packNames(t, b.repo); !damage && !maps.Equal(pulled, pushed) {
 			t.Errorf("pulled packs %v, want the remote's %v", pulled, pushed)
 		}
-		if v, err := b.repo.Verify(ctx, archive.VerifyOptions{ReadData: true}); err != nil || !v.OK() {
+		if v, err := maintain.Verify(ctx, b.repo, maintain.VerifyOptions{ReadData: true}); err != nil || !v.OK() {
 			t.Fatalf("verify the pulled store (damaged trailer %v): %v %+v", damage, err, v)
 		}
-		if _, err := b.repo.Restore(ctx, archive.RestoreOptions{DataDir: b.data, Snapshot: pres.Snapshot, CacheDir: b.cache}); err != nil {
+		if _, err := restorer.Restore(ctx, b.repo, restorer.Options{DataDir: b.data, Snapshot: pres.Snapshot, CacheDir: b.cache}); err != nil {
 			t.Fatal(err)
 		}
 		treetest.AssertEqual(t, want, treetest.MustRead(t, b.data))

@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/internal/backendtest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // dirKnownIssues are the conformance subtests archive.DirBackend fails
@@ -24,14 +24,14 @@ var dirKnownIssues = []string{"NotFoundNested", "GetRangeOverflow"}
 // The wrappers are backends too: with nothing to inject or retry, each
 // passes the conformance suite around a directory backend.
 func TestWrappersConformance(t *testing.T) {
-	wrappers := map[string]func(archive.Backend) archive.Backend{
-		"retry":   func(b archive.Backend) archive.Backend { return remote.WithRetry(b, remote.DefaultRetryPolicy()) },
-		"counter": func(b archive.Backend) archive.Backend { return remote.NewCounter(b) },
-		"faulty":  func(b archive.Backend) archive.Backend { return remote.NewFaulty(b) },
+	wrappers := map[string]func(backend.Backend) backend.Backend{
+		"retry":   func(b backend.Backend) backend.Backend { return remote.WithRetry(b, remote.DefaultRetryPolicy()) },
+		"counter": func(b backend.Backend) backend.Backend { return remote.NewCounter(b) },
+		"faulty":  func(b backend.Backend) backend.Backend { return remote.NewFaulty(b) },
 	}
 	for name, wrap := range wrappers {
 		t.Run(name, func(t *testing.T) {
-			backendtest.Run(t, func(t *testing.T) archive.Backend {
+			backendtest.Run(t, func(t *testing.T) backend.Backend {
 				if slices.Contains(dirKnownIssues, path.Base(t.Name())) {
 					t.Skip("known dir.go bug, see dirKnownIssues in archive/dir_test.go")
 				}
@@ -73,7 +73,7 @@ func TestCounter(t *testing.T) {
 	if _, err := c.Stat(ctx, "packs/00/a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.List(ctx, "", func(archive.ObjectInfo) error { return nil }); err != nil {
+	if err := c.List(ctx, "", func(backend.ObjectInfo) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Delete(ctx, "packs/00/a"); err != nil {
@@ -126,7 +126,7 @@ func TestCounterKeepsSeeker(t *testing.T) {
 func TestFaultyRules(t *testing.T) {
 	f := remote.NewFaulty(tempDirBackend(t)).
 		FailNth(remote.MethodPut, 2, remote.NoSpace()).
-		FailFrom(remote.MethodStat, 3, archive.ErrAccessDenied)
+		FailFrom(remote.MethodStat, 3, backend.ErrAccessDenied)
 	ctx := t.Context()
 	var putErrs, statErrs []error
 	for range 4 {
@@ -140,14 +140,14 @@ func TestFaultyRules(t *testing.T) {
 		}
 	}
 	err := putErrs[1]
-	if !errors.Is(err, archive.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, remote.ErrInjected) {
+	if !errors.Is(err, backend.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, remote.ErrInjected) {
 		t.Errorf("injected no-space error %v: want ErrNoSpace, ENOSPC and ErrInjected", err)
 	}
 	if !strings.Contains(err.Error(), "Put config (call 2)") {
 		t.Errorf("message %q does not say which call failed", err)
 	}
 	for i, err := range statErrs {
-		if fail := i >= 2; (err != nil) != fail || (fail && !errors.Is(err, archive.ErrAccessDenied)) {
+		if fail := i >= 2; (err != nil) != fail || (fail && !errors.Is(err, backend.ErrAccessDenied)) {
 			t.Errorf("Stat %d: %v, want failure %v", i+1, err, fail)
 		}
 	}
@@ -172,7 +172,7 @@ func TestFaultyHook(t *testing.T) {
 	if _, err := f.PutIf(ctx, "refs/main", []byte("s"), ""); !errors.Is(err, errHook) {
 		t.Errorf("PutIf: %v, want the hook's error", err)
 	}
-	if _, _, err := f.GetVersioned(ctx, "refs/main"); !errors.Is(err, archive.ErrNotFound) {
+	if _, _, err := f.GetVersioned(ctx, "refs/main"); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("the refused PutIf reached the backend: %v", err)
 	}
 	want := []remote.Op{
@@ -195,10 +195,10 @@ func TestFaultyInterruptPut(t *testing.T) {
 	f := remote.NewFaulty(tempDirBackend(t)).InterruptPut(1, 4096, remote.NoSpace())
 	data := bytes.Repeat([]byte("z"), 10000)
 	err := f.Put(t.Context(), "packs/00/c", bytes.NewReader(data), int64(len(data)))
-	if !errors.Is(err, archive.ErrNoSpace) {
+	if !errors.Is(err, backend.ErrNoSpace) {
 		t.Errorf("interrupted Put: %v, want ErrNoSpace", err)
 	}
-	if _, err := f.Stat(t.Context(), "packs/00/c"); !errors.Is(err, archive.ErrNotFound) {
+	if _, err := f.Stat(t.Context(), "packs/00/c"); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("interrupted Put left an object: %v", err)
 	}
 	if err := f.Put(t.Context(), "packs/00/c", bytes.NewReader(data), int64(len(data))); err != nil {
@@ -217,7 +217,7 @@ func TestFaultyUnknownMethod(t *testing.T) {
 
 func TestOpenDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "remote")
-	if _, err := remote.Open(t.Context(), dir, remote.S3Config{}, false); !errors.Is(err, archive.ErrNotFound) {
+	if _, err := remote.Open(t.Context(), dir, remote.S3Config{}, false); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Open of a missing directory: %v, want ErrNotFound", err)
 	}
 	b, err := remote.Open(t.Context(), "file://"+dir, remote.S3Config{}, true)
@@ -227,7 +227,7 @@ func TestOpenDir(t *testing.T) {
 	if b.Location() != dir {
 		t.Errorf("Location() = %q, want %q", b.Location(), dir)
 	}
-	if _, ok := b.(interface{ Unwrap() archive.Backend }); !ok {
+	if _, ok := b.(interface{ Unwrap() backend.Backend }); !ok {
 		t.Error("Open's backend does not unwrap to the directory backend")
 	}
 	if _, err := remote.Open(t.Context(), dir, remote.S3Config{}, false); err != nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/internal/benchutil"
 )
 
@@ -90,7 +90,7 @@ func TestDecodeJSON(t *testing.T) {
 // same bytes every time (so their names are too).
 func TestScaleIndexObject(t *testing.T) {
 	data, packs := scaleIndexObject(3, 1000)
-	got, err := archive.DecodeIndex(data)
+	got, err := format.DecodeIndex(data)
 	if err != nil {
 		t.Fatal(err)
 	}

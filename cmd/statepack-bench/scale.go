@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 )
 
 // minScaleBlocks is the fewest index entries for which the scale row's
@@ -196,7 +197,7 @@ func (b *bench) buildScaleRemote() error {
 		g.Go(func() error {
 			n := min(scaleObjectEntries, sc.Entries-i*scaleObjectEntries)
 			data, packs := scaleIndexObject(i, n)
-			key := "statepack/index/" + archive.Hash(data).String()
+			key := "statepack/index/" + format.Hash(data).String()
 			_, err := client.PutObject(gctx, scaleBucket, key, bytes.NewReader(data), int64(len(data)),
 				minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
 			if err != nil {
@@ -231,11 +232,11 @@ func scaleIndexObject(i, n int) ([]byte, int) {
 	binary.LittleEndian.PutUint64(seed[24:], uint64(scaleSeed)<<32|uint64(i))
 	src := rand.NewChaCha8(seed)
 	rng := rand.New(src)
-	var packs []archive.IndexPack
+	var packs []format.IndexPack
 	for n > 0 {
 		k := min(n, scalePackBlocks)
 		n -= k
-		p := archive.IndexPack{Entries: make([]archive.PackEntry, k)}
+		p := format.IndexPack{Entries: make([]format.PackEntry, k)}
 		_, _ = src.Read(p.Pack[:])
 		var off uint32
 		for j := range p.Entries {
@@ -243,12 +244,12 @@ func scaleIndexObject(i, n int) ([]byte, int) {
 			_, _ = src.Read(e.ID[:])
 			e.Stored = 16<<10 + rng.Uint32N(80<<10)
 			e.Raw = min(e.Stored*2, 256<<10)
-			e.Offset, e.Encoding = off, archive.EncodingZstd
+			e.Offset, e.Encoding = off, format.EncodingZstd
 			off += e.Stored
 		}
 		packs = append(packs, p)
 	}
-	return archive.EncodeIndex(packs), len(packs)
+	return format.EncodeIndex(packs), len(packs)
 }
 
 // listScale lists the keys under prefix of bucket.

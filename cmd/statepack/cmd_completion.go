@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // completionOutput is `completion --json`.
@@ -108,7 +109,7 @@ func completeStates(c *cli.Context) {
 	if store == "" {
 		store, _ = defaultStore()
 	}
-	be, err := archive.NewDirBackend(store, false)
+	be, err := dirbackend.NewDirBackend(store, false)
 	if err != nil {
 		return
 	}

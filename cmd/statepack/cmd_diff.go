@@ -7,7 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/internal/output"
 )
 
@@ -27,7 +28,7 @@ type diffOutput struct {
 	Added    int              `json:"added"`
 	Removed  int              `json:"removed"`
 	Modified int              `json:"modified"`
-	Changes  []archive.Change `json:"changes"`
+	Changes  []restorer.Change `json:"changes"`
 }
 
 func (s *session) diffCommand() *cli.Command {
@@ -67,20 +68,20 @@ func (s *session) runDiff(c *cli.Context) error {
 	}
 	out := diffOutput{From: from.String(), DataDir: dataDir}
 	if b == "" {
-		out.Changes, err = repo.DiffDataDir(c.Context, from, dataDir, s.set.cacheDir())
+		out.Changes, err = restorer.DiffDataDir(c.Context, repo, from, dataDir, s.set.cacheDir())
 	} else {
-		var to archive.ID
+		var to format.ID
 		if to, err = resolve(c.Context, repo, b); err != nil {
 			return err
 		}
 		out.To = to.String()
-		out.Changes, err = repo.Diff(c.Context, from, to)
+		out.Changes, err = restorer.Diff(c.Context, repo, from, to)
 	}
 	if err != nil {
 		return err
 	}
 	out.Changes = nonNil(out.Changes)
-	out.Added, out.Removed, out.Modified = archive.CountChanges(out.Changes)
+	out.Added, out.Removed, out.Modified = restorer.CountChanges(out.Changes)
 	return s.emit(out, out.print)
 }
 
@@ -91,9 +92,9 @@ func (o diffOutput) print(w io.Writer) {
 	for _, ch := range o.Changes {
 		path := output.Safe(ch.Path)
 		switch ch.Kind {
-		case archive.Added:
+		case restorer.Added:
 			fmt.Fprintf(w, "+ %s  (%s)\n", path, sizeOf(ch.Type, ch.NewSize))
-		case archive.Removed:
+		case restorer.Removed:
 			fmt.Fprintf(w, "- %s  (%s)\n", path, sizeOf(ch.Type, ch.OldSize))
 		default:
 			detail := strings.Join(ch.What, ", ")

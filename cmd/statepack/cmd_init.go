@@ -10,9 +10,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/output"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // initOutput is `init --json`.
@@ -50,7 +53,7 @@ func (s *session) initCommand() *cli.Command {
 			&cli.StringFlag{Name: "chunk-min", Value: humanize.IBytes(uint64(def.Min)), Usage: "smallest block `SIZE`"},
 			&cli.StringFlag{Name: "chunk-avg", Value: humanize.IBytes(uint64(def.Avg)), Usage: "average block `SIZE` (a power of two)"},
 			&cli.StringFlag{Name: "chunk-max", Value: humanize.IBytes(uint64(def.Max)), Usage: "largest block `SIZE`"},
-			&cli.StringFlag{Name: "pack-size", Value: humanize.IBytes(archive.DefaultPackSize), Usage: "target pack `SIZE`, 1 MiB to 64 MiB"},
+			&cli.StringFlag{Name: "pack-size", Value: humanize.IBytes(format.DefaultPackSize), Usage: "target pack `SIZE`, 1 MiB to 64 MiB"},
 			onRemoteFlag("create"),
 		},
 		Action: s.action(0, 0, s.runInit),
@@ -62,7 +65,7 @@ func (s *session) runInit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var be archive.Backend
+	var be backend.Backend
 	if c.Bool("remote") {
 		if _, err := s.remoteURL(); err != nil {
 			return err
@@ -70,7 +73,7 @@ func (s *session) runInit(c *cli.Context) error {
 		s.onRemote = true
 		be, err = remote.Open(c.Context, s.set.Remote, remote.S3ConfigFromEnv(), true)
 	} else {
-		be, err = archive.NewDirBackend(s.set.Store, true)
+		be, err = dirbackend.NewDirBackend(s.set.Store, true)
 	}
 	if err != nil {
 		return err
@@ -99,22 +102,22 @@ func (s *session) runInit(c *cli.Context) error {
 
 // configFromFlags builds the config init writes; explicit reports whether
 // any parameter was given.
-func configFromFlags(c *cli.Context) (archive.Config, bool, error) {
+func configFromFlags(c *cli.Context) (format.Config, bool, error) {
 	var sizes [4]int
 	explicit := false
 	for i, name := range []string{"chunk-min", "chunk-avg", "chunk-max", "pack-size"} {
 		n, err := humanize.ParseBytes(c.String(name))
 		if err != nil || n > 1<<40 {
-			return archive.Config{}, false, usagef("--%s %q: want a size such as 64KiB", name, c.String(name))
+			return format.Config{}, false, usagef("--%s %q: want a size such as 64KiB", name, c.String(name))
 		}
 		sizes[i] = int(n)
 		explicit = explicit || c.IsSet(name)
 	}
-	if sizes[3] < 1<<20 || sizes[3] > archive.MaxPackTarget {
-		return archive.Config{}, false, usagef("--pack-size %s: want 1 MiB to %s (packs are built in memory)",
-			c.String("pack-size"), humanize.IBytes(archive.MaxPackTarget))
+	if sizes[3] < 1<<20 || sizes[3] > format.MaxPackTarget {
+		return format.Config{}, false, usagef("--pack-size %s: want 1 MiB to %s (packs are built in memory)",
+			c.String("pack-size"), humanize.IBytes(format.MaxPackTarget))
 	}
-	cfg, err := archive.NewConfig(chunker.Params{Min: sizes[0], Avg: sizes[1], Max: sizes[2]}, sizes[3])
+	cfg, err := format.NewConfig(chunker.Params{Min: sizes[0], Avg: sizes[1], Max: sizes[2]}, sizes[3])
 	if err != nil {
 		return cfg, false, &usageError{err}
 	}
@@ -123,18 +126,18 @@ func configFromFlags(c *cli.Context) (archive.Config, bool, error) {
 
 // initRepository opens the repository on be, or creates it with cfg when
 // be holds nothing at all. created reports which.
-func initRepository(ctx context.Context, be archive.Backend, cfg archive.Config) (*archive.Repository, bool, error) {
+func initRepository(ctx context.Context, be backend.Backend, cfg format.Config) (*archive.Repository, bool, error) {
 	r, err := archive.Open(ctx, be)
-	if err == nil || !errors.Is(err, archive.ErrNotRepository) {
+	if err == nil || !errors.Is(err, format.ErrNotRepository) {
 		return r, false, err
 	}
 	empty := true
 	errFound := errors.New("found")
-	if lerr := be.List(ctx, "", func(archive.ObjectInfo) error { empty = false; return errFound }); lerr != nil && !errors.Is(lerr, errFound) {
+	if lerr := be.List(ctx, "", func(backend.ObjectInfo) error { empty = false; return errFound }); lerr != nil && !errors.Is(lerr, errFound) {
 		return nil, false, lerr
 	}
 	if !empty {
-		return nil, false, withHint(fmt.Errorf("%s is not empty and holds no statepack repository (%w)", be.Location(), archive.ErrNotRepository),
+		return nil, false, withHint(fmt.Errorf("%s is not empty and holds no statepack repository (%w)", be.Location(), format.ErrNotRepository),
 			"choose an empty location")
 	}
 	r, err = archive.Init(ctx, be, cfg)

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/internal/output"
 )
 
@@ -113,7 +114,7 @@ func (o listOutput) damagedError() error {
 		names[i] = d.State
 	}
 	return fmt.Errorf("%s of %s could not be read (%s); the others are listed (%w)",
-		output.Plural(int64(len(o.Damaged)), "state", "states"), o.Location, strings.Join(names, ", "), archive.ErrCorrupt)
+		output.Plural(int64(len(o.Damaged)), "state", "states"), o.Location, strings.Join(names, ", "), format.ErrCorrupt)
 }
 
 func describeState(ctx context.Context, repo *archive.Repository, name string) (stateOutput, error) {
@@ -166,16 +167,16 @@ type entryCounts struct {
 	bytes                 int64
 }
 
-func countEntries(m *archive.Manifest) entryCounts {
+func countEntries(m *format.Manifest) entryCounts {
 	var c entryCounts
 	for _, e := range m.Entries {
 		switch e.Type {
-		case archive.TypeFile:
+		case format.TypeFile:
 			c.files++
 			c.bytes += e.Size
-		case archive.TypeDir:
+		case format.TypeDir:
 			c.dirs++
-		case archive.TypeSymlink:
+		case format.TypeSymlink:
 			c.symlinks++
 		}
 	}
@@ -210,7 +211,7 @@ type snapshotOutput struct {
 	Bytes    int64             `json:"bytes"`
 }
 
-func versionOf(id archive.ID, m *archive.Manifest) snapshotOutput {
+func versionOf(id format.ID, m *format.Manifest) snapshotOutput {
 	c := countEntries(m)
 	labels := m.Labels
 	if labels == nil {

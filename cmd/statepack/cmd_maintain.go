@@ -8,7 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/maintain"
 	"github.com/statepack/statepack/internal/output"
 )
 
@@ -26,18 +27,18 @@ import (
 //	           snapshots_damaged: [{snapshot, state, error, files}]}
 //	duration_s  seconds taken
 type verifyOutput struct {
-	Location  string                `json:"location"`
-	ReadData  bool                  `json:"read_data"`
-	OK        bool                  `json:"ok"`
-	States    int                   `json:"states"`
-	Snapshots int                   `json:"snapshots"`
-	Indexes   int                   `json:"indexes"`
-	Packs     int                   `json:"packs"`
-	Blocks    int                   `json:"blocks"`
-	BytesRead int64                 `json:"bytes_read"`
-	Problems  []archive.Problem     `json:"problems"`
-	Repair    *archive.RepairReport `json:"repair"`
-	DurationS float64               `json:"duration_s"`
+	Location  string                 `json:"location"`
+	ReadData  bool                   `json:"read_data"`
+	OK        bool                   `json:"ok"`
+	States    int                    `json:"states"`
+	Snapshots int                    `json:"snapshots"`
+	Indexes   int                    `json:"indexes"`
+	Packs     int                    `json:"packs"`
+	Blocks    int                    `json:"blocks"`
+	BytesRead int64                  `json:"bytes_read"`
+	Problems  []maintain.Problem     `json:"problems"`
+	Repair    *maintain.RepairReport `json:"repair"`
+	DurationS float64                `json:"duration_s"`
 }
 
 func (s *session) verifyCommand() *cli.Command {
@@ -67,14 +68,14 @@ func (s *session) runVerify(c *cli.Context) error {
 	}
 	p := s.progress()
 	start := time.Now()
-	var repaired *archive.RepairReport
+	var repaired *maintain.RepairReport
 	if c.Bool("repair") {
-		if repaired, err = repo.Repair(c.Context, p, s.set.LockWait); err != nil {
+		if repaired, err = maintain.Repair(c.Context, repo, p, s.set.LockWait); err != nil {
 			p.Close()
 			return err
 		}
 	}
-	rep, err := repo.Verify(c.Context, archive.VerifyOptions{ReadData: c.Bool("read-data"), Progress: p})
+	rep, err := maintain.Verify(c.Context, repo, maintain.VerifyOptions{ReadData: c.Bool("read-data"), Progress: p})
 	p.Close()
 	if err != nil {
 		return err
@@ -86,7 +87,7 @@ func (s *session) runVerify(c *cli.Context) error {
 		return err
 	}
 	if !rep.OK() {
-		return fmt.Errorf("%s found in %s (%w)", output.Plural(int64(len(rep.Problems)), "problem", "problems"), repo.Location(), archive.ErrCorrupt)
+		return fmt.Errorf("%s found in %s (%w)", output.Plural(int64(len(rep.Problems)), "problem", "problems"), repo.Location(), format.ErrCorrupt)
 	}
 	return nil
 }
@@ -119,7 +120,7 @@ func (o verifyOutput) print(w io.Writer) {
 	}
 }
 
-func lossText(l archive.SnapshotLoss) string {
+func lossText(l maintain.SnapshotLoss) string {
 	if l.Error != "" {
 		return l.Error
 	}
@@ -166,7 +167,7 @@ func (s *session) runForget(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	o := archive.ForgetOptions{KeepLast: c.Int("keep-last"), KeepWithin: c.Duration("keep-within"), All: c.Bool("all"), LockWait: s.set.LockWait}
+	o := maintain.ForgetOptions{KeepLast: c.Int("keep-last"), KeepWithin: c.Duration("keep-within"), All: c.Bool("all"), LockWait: s.set.LockWait}
 	switch {
 	case o.KeepLast < 0 || o.KeepWithin < 0:
 		return usagef("--keep-last and --keep-within must not be negative")
@@ -181,7 +182,7 @@ func (s *session) runForget(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := repo.Forget(c.Context, state, o)
+	res, err := maintain.Forget(c.Context, repo, state, o)
 	if err != nil {
 		return err
 	}
@@ -199,7 +200,7 @@ func (s *session) runForget(c *cli.Context) error {
 	})
 }
 
-func idStrings(ids []archive.ID) []string {
+func idStrings(ids []format.ID) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		out[i] = id.String()
@@ -219,7 +220,7 @@ func idStrings(ids []archive.ID) []string {
 //	duration_s         seconds taken
 type pruneOutput struct {
 	Location string `json:"location"`
-	archive.PruneResult
+	maintain.PruneResult
 	DurationS float64 `json:"duration_s"`
 }
 
@@ -243,7 +244,7 @@ func (s *session) runPrune(c *cli.Context) error {
 	}
 	p := s.progress()
 	start := time.Now()
-	res, err := repo.Prune(c.Context, archive.PruneOptions{Progress: p, LockWait: s.set.LockWait})
+	res, err := maintain.Prune(c.Context, repo, maintain.PruneOptions{Progress: p, LockWait: s.set.LockWait})
 	p.Close()
 	if err != nil {
 		return err

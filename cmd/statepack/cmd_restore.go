@@ -10,6 +10,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/scan"
 	"github.com/statepack/statepack/internal/output"
 	"github.com/statepack/statepack/internal/progress"
 )
@@ -66,7 +69,7 @@ func (s *session) restoreCommand() *cli.Command {
 		Description: "SNAPSHOT is STATE (its newest version), STATE~N (N versions back) or an id prefix.\n" +
 			"Files already identical are left alone; files not in the snapshot are removed. When\n" +
 			"DATA_DIR holds content no snapshot has, it is saved first as a version of the state\n" +
-			"'" + archive.DefaultBackupState + "' (unless --no-backup). --only restores matching paths and leaves\n" +
+			"'" + restorer.DefaultBackupState + "' (unless --no-backup). --only restores matching paths and leaves\n" +
 			"the rest of DATA_DIR alone. A non-empty DATA_DIR that statepack never saved or restored\n" +
 			"is refused unless --force. Files lose their setuid and setgid bits unless --keep-setuid.\n" +
 			"With --localstack, a running LocalStack is asked to load the\n" +
@@ -148,16 +151,16 @@ func (s *session) unknownDataDirHint() string {
 		flag = "--overwrite"
 	}
 	return fmt.Sprintf("check that DATA_DIR is the right directory; %s restores anyway, saving what it holds first as a version of '%s' (unless --no-backup)",
-		flag, archive.DefaultBackupState)
+		flag, restorer.DefaultBackupState)
 }
 
 // restore restores id into dataDir, with progress.
-func (s *session) restore(ctx context.Context, repo *archive.Repository, name string, id archive.ID, dataDir string, only archive.Filter, f restoreFlags) (*restoreOutput, error) {
+func (s *session) restore(ctx context.Context, repo *archive.Repository, name string, id format.ID, dataDir string, only scan.Filter, f restoreFlags) (*restoreOutput, error) {
 	p := s.progress()
 	start := time.Now()
-	res, err := repo.Restore(ctx, s.restoreOptions(id, dataDir, only, f, p))
+	res, err := restorer.Restore(ctx, repo, s.restoreOptions(id, dataDir, only, f, p))
 	p.Close()
-	if errors.Is(err, archive.ErrUnknownDataDir) {
+	if errors.Is(err, restorer.ErrUnknownDataDir) {
 		return nil, withHint(err, s.unknownDataDirHint())
 	}
 	if err != nil {
@@ -167,15 +170,15 @@ func (s *session) restore(ctx context.Context, repo *archive.Repository, name st
 }
 
 // restoreOptions are the options of a full restore of id into dataDir.
-func (s *session) restoreOptions(id archive.ID, dataDir string, only archive.Filter, f restoreFlags, p progress.Sink) archive.RestoreOptions {
+func (s *session) restoreOptions(id format.ID, dataDir string, only scan.Filter, f restoreFlags, p progress.Sink) restorer.Options {
 	who := whoAmI()
-	return archive.RestoreOptions{DataDir: dataDir, Snapshot: id, Only: only, NoBackup: f.noBackup, Force: f.force, KeepSetuid: f.keepSetuid,
+	return restorer.Options{DataDir: dataDir, Snapshot: id, Only: only, NoBackup: f.noBackup, Force: f.force, KeepSetuid: f.keepSetuid,
 		CacheDir: s.set.cacheDir(), Host: who.host, User: who.user, Tool: who.tool, Progress: p, LockWait: s.set.LockWait}
 }
 
 // restoreOutputOf is what restore --json prints for res; pull --restore
 // prints the same whether it restored while pulling or after.
-func restoreOutputOf(name, dataDir string, res *archive.RestoreResult, took time.Duration) *restoreOutput {
+func restoreOutputOf(name, dataDir string, res *restorer.Result, took time.Duration) *restoreOutput {
 	out := &restoreOutput{Name: name, Snapshot: res.Snapshot.String(), DataDir: dataDir, FilesWritten: res.FilesWritten, BytesWritten: res.BytesWritten,
 		BytesReused: res.BytesReused, FilesSkipped: res.FilesSkipped, Removed: res.Removed, Resumed: res.Resumed, DurationS: seconds(took)}
 	if b := res.Backup; b != nil {

@@ -7,7 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/internal/output"
 )
 
@@ -99,7 +100,7 @@ func (s *session) runSave(c *cli.Context) error {
 	id := whoAmI()
 	p := s.progress()
 	start := time.Now()
-	res, err := repo.Save(c.Context, archive.SaveOptions{DataDir: dataDir, State: state, Message: c.String("message"), Labels: labels,
+	res, err := saver.Save(c.Context, repo, saver.Options{DataDir: dataDir, State: state, Message: c.String("message"), Labels: labels,
 		Filter: filter, CacheDir: s.set.cacheDir(), Host: id.host, User: id.user, Tool: id.tool, Progress: p, LockWait: s.set.LockWait})
 	p.Close()
 	if err != nil {
@@ -115,14 +116,14 @@ func (s *session) runSave(c *cli.Context) error {
 	})
 }
 
-func saveOutputOf(res *archive.SaveResult, took time.Duration) saveOutput {
+func saveOutputOf(res *saver.Result, took time.Duration) saveOutput {
 	return saveOutput{State: res.State, Snapshot: res.Snapshot.String(), Parent: idString(res.Parent),
 		Files: res.Files, Dirs: res.Dirs, Symlinks: res.Symlinks, Bytes: res.Bytes, FilesRead: res.FilesRead, BytesRead: res.BytesRead,
 		NewBlocks: res.NewBlocks, NewBytes: res.NewBytes, StoredBytes: res.StoredBytes, Warnings: nonNil(res.Warnings), DurationS: seconds(took)}
 }
 
 // idString is an id in full, or "" when it is unset.
-func idString(id archive.ID) string {
+func idString(id format.ID) string {
 	if id.IsZero() {
 		return ""
 	}

@@ -10,8 +10,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/internal/output"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // Values of the persistence field, the words LocalStack's /health uses.
@@ -70,7 +73,7 @@ func (s *session) runStatus(c *cli.Context) error {
 	var repo *archive.Repository
 	if _, err := os.Stat(filepath.Join(s.set.Store, "config")); err == nil {
 		out.StoreExists = true
-		be, err := archive.NewDirBackend(s.set.Store, false)
+		be, err := dirbackend.NewDirBackend(s.set.Store, false)
 		if err == nil {
 			repo, err = archive.Open(c.Context, be)
 		}
@@ -97,16 +100,16 @@ func (s *session) runStatus(c *cli.Context) error {
 
 // statusChanges fills in where DATA_DIR came from and what changed since.
 func (s *session) statusChanges(c *cli.Context, repo *archive.Repository, out *statusOutput) error {
-	origin, state, changes, err := repo.DataDirChanges(c.Context, s.set.DataDir, s.set.cacheDir())
-	if err != nil && !errors.Is(err, archive.ErrNotFound) {
+	origin, state, changes, err := restorer.DataDirChanges(c.Context, repo, s.set.DataDir, s.set.cacheDir())
+	if err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return err
 	}
 	if !origin.IsZero() {
 		out.Snapshot, out.State = origin.String(), state
-		out.Added, out.Removed, out.Modified = archive.CountChanges(changes)
+		out.Added, out.Removed, out.Modified = restorer.CountChanges(changes)
 		out.Changed = len(changes) > 0 || err != nil
 	}
-	if id, ok := archive.InterruptedRestore(s.set.cacheDir(), s.set.DataDir); ok {
+	if id, ok := restorer.InterruptedRestore(s.set.cacheDir(), s.set.DataDir); ok {
 		out.InterruptedRestore = id.String()
 		out.interruptedPull = !repo.HasSnapshot(c.Context, id)
 	}

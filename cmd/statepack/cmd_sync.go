@@ -9,6 +9,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/scan"
 	"github.com/statepack/statepack/internal/output"
 	"github.com/statepack/statepack/remote"
 )
@@ -202,8 +205,8 @@ func (s *session) runPull(c *cli.Context) error {
 	}
 	if c.Bool("restore") {
 		// Refused before anything is fetched, not after the pull.
-		err := local.CheckRestore(s.restoreOptions(archive.ID{}, dataDir, archive.Filter{}, restoreFlagsOf(c), nil))
-		if errors.Is(err, archive.ErrUnknownDataDir) {
+		err := restorer.CheckRestore(local, s.restoreOptions(format.ID{}, dataDir, scan.Filter{}, restoreFlagsOf(c), nil))
+		if errors.Is(err, restorer.ErrUnknownDataDir) {
 			return withHint(err, s.unknownDataDirHint())
 		}
 		if err != nil {
@@ -224,7 +227,7 @@ func (s *session) runPull(c *cli.Context) error {
 	if c.Bool("restore") {
 		// Into an empty DATA_DIR, Pull restores as the blocks arrive;
 		// otherwise it leaves the restore to us (res.Restore is nil).
-		ro := s.restoreOptions(archive.ID{}, dataDir, archive.Filter{}, restoreFlagsOf(c), p)
+		ro := s.restoreOptions(format.ID{}, dataDir, scan.Filter{}, restoreFlagsOf(c), p)
 		po.Restore = &ro
 	}
 	start := time.Now()
@@ -239,7 +242,7 @@ func (s *session) runPull(c *cli.Context) error {
 		out.Restore = restoreOutputOf(res.State, dataDir, res.Restore, time.Since(start))
 	case c.Bool("restore"):
 		s.onRemote = false
-		if out.Restore, err = s.restore(c.Context, local, res.State, res.Snapshot, dataDir, archive.Filter{}, restoreFlagsOf(c)); err != nil {
+		if out.Restore, err = s.restore(c.Context, local, res.State, res.Snapshot, dataDir, scan.Filter{}, restoreFlagsOf(c)); err != nil {
 			return err
 		}
 	}

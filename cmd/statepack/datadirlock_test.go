@@ -5,8 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/internal/output"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // TestRestoreErrorKeepsHintAndNamesBackup: a restore that ran out of space
@@ -14,8 +16,8 @@ import (
 // and where that content is, in one message (issue 15, item 8).
 func TestRestoreErrorKeepsHintAndNamesBackup(t *testing.T) {
 	s := &session{cmdName: "restore"}
-	id, _ := archive.ParseID(strings.Repeat("1a2b3c4d", 8))
-	err := &archive.RestoreError{Err: fmt.Errorf("restore a: %w", archive.ErrNoSpace), State: archive.DefaultBackupState, Backup: id}
+	id, _ := format.ParseID(strings.Repeat("1a2b3c4d", 8))
+	err := &restorer.RestoreError{Err: fmt.Errorf("restore a: %w", backend.ErrNoSpace), State: restorer.DefaultBackupState, Backup: id}
 	f := s.classify(err)
 	for _, want := range []string{"free some space there", "DATA_DIR's previous content is saved as restore-backup 1a2b3c4d: `statepack restore 1a2b3c4d` brings it back"} {
 		if !strings.Contains(f.why, want) {

@@ -10,8 +10,12 @@ import (
 	"time"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/datadir"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/internal/output"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // usageError is a mistake in how statepack was called: exit status 2.
@@ -125,7 +129,7 @@ func (s *session) classify(err error) failure {
 		nf     *archive.NotFoundError
 		locked *archive.LockedError
 		h      *hinted
-		rf     *archive.RestoreError
+		rf     *restorer.RestoreError
 	)
 	if errors.As(err, &rf) {
 		// The next step for what stopped the restore comes first, then
@@ -163,7 +167,7 @@ func (s *session) classify(err error) failure {
 		f.hint = "`statepack log STATE` shows full ids"
 	case errors.As(err, &locked):
 		f.code, f.why, f.hint = output.CodeLocked, describeLock(locked), s.unlockHint()
-	case errors.Is(err, archive.ErrDataDirLocked):
+	case errors.Is(err, datadir.ErrDataDirLocked):
 		// The exit status of a locked repository; the lock goes with its
 		// holder, so there is nothing to unlock.
 		f.code, f.hint = output.CodeLocked, "wait for it to finish (--lock-wait waits for it)"
@@ -179,7 +183,7 @@ func (s *session) classify(err error) failure {
 // classifyStorage maps the errors of stores and remotes.
 func (s *session) classifyStorage(err error, f *failure) {
 	switch {
-	case errors.Is(err, archive.ErrConflict) || errors.Is(err, remote.ErrNotFastForward):
+	case errors.Is(err, backend.ErrConflict) || errors.Is(err, remote.ErrNotFastForward):
 		f.code = output.CodeConflict
 		switch s.cmdName {
 		case "push":
@@ -189,25 +193,25 @@ func (s *session) classifyStorage(err error, f *failure) {
 		default:
 			f.hint = "run it again"
 		}
-	case errors.Is(err, archive.ErrNoDataDir):
+	case errors.Is(err, datadir.ErrNoDataDir):
 		f.code = output.CodeNoDataDir
-	case errors.Is(err, archive.ErrNewerFormat):
+	case errors.Is(err, format.ErrNewerFormat):
 		f.code, f.hint = output.CodeNewerFormat, "upgrade statepack"
-	case errors.Is(err, archive.ErrNotRepository):
+	case errors.Is(err, format.ErrNotRepository):
 		f.code = output.CodeNotRepository
 		f.hint = "run `statepack init --remote` to create one there"
-	case errors.Is(err, archive.ErrCorrupt):
+	case errors.Is(err, format.ErrCorrupt):
 		f.code, f.hint = output.CodeCorrupt, "`statepack verify"+s.remoteFlag()+" --read-data` shows what is damaged"
-	case errors.Is(err, archive.ErrNoBucket):
+	case errors.Is(err, backend.ErrNoBucket):
 		f.code, f.hint = output.CodeNoBucket, "create the bucket, or run `statepack init --remote`"
-	case errors.Is(err, archive.ErrAccessDenied):
+	case errors.Is(err, backend.ErrAccessDenied):
 		f.code, f.hint = output.CodeAccessDenied, "check the file permissions"
 		if s.onRemote {
 			f.hint = "check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and the bucket policy"
 		}
 	case s.onRemote && isNetError(err):
 		f.hint = "check that the endpoint is reachable (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) and the network is up"
-	case errors.Is(err, archive.ErrNoSpace):
+	case errors.Is(err, backend.ErrNoSpace):
 		f.code, f.hint = output.CodeNoSpace, "free some space, or drop old versions with `statepack forget` and `statepack prune`"
 		if s.cmdName == "restore" || s.cmdName == "pull" && !s.onRemote {
 			// The full filesystem may be DATA_DIR's, where forget and

@@ -8,18 +8,23 @@ import (
 	"os/user"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/datadir"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // openStore opens the local store, creating it on first use.
 func (s *session) openStore(ctx context.Context) (*archive.Repository, error) {
-	be, err := archive.NewDirBackend(s.set.Store, true)
+	be, err := dirbackend.NewDirBackend(s.set.Store, true)
 	if err != nil {
 		return nil, withHint(fmt.Errorf("store: %w", err), "set --store or STATEPACK_STORE to a directory")
 	}
 	r, err := archive.OpenOrInit(ctx, be)
-	if errors.Is(err, archive.ErrNotRepository) {
-		return nil, withHint(fmt.Errorf("store %s is not empty and holds no statepack repository (%w)", s.set.Store, archive.ErrNotRepository),
+	if errors.Is(err, format.ErrNotRepository) {
+		return nil, withHint(fmt.Errorf("store %s is not empty and holds no statepack repository (%w)", s.set.Store, format.ErrNotRepository),
 			"point --store or STATEPACK_STORE at a statepack store or at an empty directory")
 	}
 	if err != nil {
@@ -37,7 +42,7 @@ func (s *session) remoteURL() (remote.URL, error) {
 	if err != nil {
 		return remote.URL{}, &usageError{err}
 	}
-	if u.Kind == remote.KindDir && archive.Overlaps(u.Path, s.set.Store) {
+	if u.Kind == remote.KindDir && saver.Overlaps(u.Path, s.set.Store) {
 		return u, withHint(usagef("remote %s and the store %s overlap", u.Path, s.set.Store), "choose a remote outside the store")
 	}
 	return u, nil
@@ -51,7 +56,7 @@ func (s *session) openRemote(ctx context.Context, opts ...remote.OpenOption) (*a
 	s.onRemote = true
 	r, err := remote.OpenRemote(ctx, s.set.Remote, false, opts...)
 	var nf *archive.NotFoundError
-	if errors.Is(err, archive.ErrNotFound) && !errors.As(err, &nf) {
+	if errors.Is(err, backend.ErrNotFound) && !errors.As(err, &nf) {
 		return nil, withHint(err, "`statepack init --remote` creates it")
 	}
 	return r, err
@@ -77,14 +82,14 @@ func (s *session) dataDir() (string, error) {
 	if d == "" {
 		return "", withHint(errNoDataDir{}, "set DATA_DIR or pass --data-dir")
 	}
-	owned := []archive.OwnedPath{{What: "the store", Path: s.set.Store}, {What: "the cache", Path: s.set.cacheDir()}}
+	owned := []datadir.OwnedPath{{What: "the store", Path: s.set.Store}, {What: "the cache", Path: s.set.cacheDir()}}
 	if s.set.Remote != "" {
 		if u, err := remote.ParseURL(s.set.Remote); err == nil && u.Kind == remote.KindDir {
-			owned = append(owned, archive.OwnedPath{What: "the remote", Path: u.Path})
+			owned = append(owned, datadir.OwnedPath{What: "the remote", Path: u.Path})
 		}
 	}
-	err := archive.CheckDataDir(d, owned...)
-	var unsafe *archive.UnsafeDataDirError
+	err := datadir.CheckDataDir(d, owned...)
+	var unsafe *datadir.UnsafeDataDirError
 	switch {
 	case errors.As(err, &unsafe) && unsafe.Owner != "":
 		return "", withHint(err, "choose a DATA_DIR apart from statepack's store, cache, remote and binary (the store moves with --store or STATEPACK_STORE)")
@@ -105,7 +110,7 @@ type errNoDataDir struct{}
 func (errNoDataDir) Error() string { return "DATA_DIR is not set, so persistence is disabled" }
 
 // Is makes errors.Is(err, archive.ErrNoDataDir) hold.
-func (errNoDataDir) Is(target error) bool { return target == archive.ErrNoDataDir }
+func (errNoDataDir) Is(target error) bool { return target == datadir.ErrNoDataDir }
 
 // existingDataDir is dataDir for commands that read it: it must exist and
 // be a directory.

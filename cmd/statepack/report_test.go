@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 )
 
 // TestReportIsSafe: whatever an error holds (a path from a hostile
@@ -19,7 +19,7 @@ func TestReportIsSafe(t *testing.T) {
 	const secret = "EnvironmentSecret0123456789"
 	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
 	path := "dir\x1b]52;c;SGVsbG8=\x07\u202e\nforged"
-	err := fmt.Errorf("restore: create %s on s3://AKID:UrlSecret0123456789@bucket/p (server said %s): %w", path, secret, archive.ErrCorrupt)
+	err := fmt.Errorf("restore: create %s on s3://AKID:UrlSecret0123456789@bucket/p (server said %s): %w", path, secret, format.ErrCorrupt)
 	err = fmt.Errorf("wrapped: %w", errors.Join(err, errors.New("second")))
 	for _, tc := range []struct {
 		name        string

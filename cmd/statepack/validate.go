@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/scan"
 )
 
 // stateName checks a STATE argument.
@@ -36,17 +38,17 @@ func isHexPrefix(s string) bool {
 }
 
 // resolve turns a checked snapshot name into an id.
-func resolve(ctx context.Context, r *archive.Repository, spec string) (archive.ID, error) {
+func resolve(ctx context.Context, r *archive.Repository, spec string) (format.ID, error) {
 	spec, err := snapshotName(spec)
 	if err != nil {
-		return archive.ID{}, err
+		return format.ID{}, err
 	}
 	return r.Resolve(ctx, spec)
 }
 
 // filterOf builds and checks a path filter from glob flags.
-func filterOf(include, exclude []string) (archive.Filter, error) {
-	f := archive.Filter{Include: include, Exclude: exclude}
+func filterOf(include, exclude []string) (scan.Filter, error) {
+	f := scan.Filter{Include: include, Exclude: exclude}
 	if err := f.Validate(); err != nil {
 		return f, &usageError{err}
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 )
 
 // Set at build time with
@@ -35,7 +35,7 @@ type versionOutput struct {
 }
 
 func buildVersion() versionOutput {
-	v := versionOutput{Version: version, Commit: commit, GoVersion: runtime.Version(), FormatVersion: archive.FormatVersion}
+	v := versionOutput{Version: version, Commit: commit, GoVersion: runtime.Version(), FormatVersion: format.FormatVersion}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v.Version == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
 			v.Version = info.Main.Version

@@ -9,7 +9,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/datadir"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/internal/testbin"
 	"github.com/statepack/statepack/internal/treetest"
 )
@@ -22,9 +24,9 @@ import (
 // fails the test before anything can be deleted.
 
 // gateRefused fails the test now unless archive.CheckDataDir refuses dir.
-func gateRefused(t *testing.T, dir string, owned ...archive.OwnedPath) {
+func gateRefused(t *testing.T, dir string, owned ...datadir.OwnedPath) {
 	t.Helper()
-	if err := archive.CheckDataDir(dir, owned...); err == nil {
+	if err := datadir.CheckDataDir(dir, owned...); err == nil {
 		t.Fatalf("CheckDataDir accepts %s: not running the binary on it", dir)
 	}
 }
@@ -77,7 +79,7 @@ func TestDataDirHoldingStatepackRefused(t *testing.T) {
 	}
 	before := treetest.MustRead(t, e.root)
 	// The child's HOME is not this process's: the gate names it as owned.
-	owned := []archive.OwnedPath{{What: "the store", Path: e.store}, {What: "the remote", Path: remoteDir}, {What: "the binary", Path: bin},
+	owned := []datadir.OwnedPath{{What: "the store", Path: e.store}, {What: "the remote", Path: remoteDir}, {What: "the binary", Path: bin},
 		{What: "the home", Path: home}}
 	for _, tc := range []struct {
 		name, dir string
@@ -223,7 +225,7 @@ func TestRestoreIntoUnknownDataDir(t *testing.T) {
 	if d := sameTree(want, treetest.MustRead(t, victim.data)); d != "" {
 		t.Fatalf("restore --force:\n%s", d)
 	}
-	victim.must("restore", archive.DefaultBackupState)
+	victim.must("restore", restorer.DefaultBackupState)
 	if d := sameTree(theirs, treetest.MustRead(t, victim.data)); d != "" {
 		t.Fatalf("the backup of restore --force does not bring DATA_DIR back:\n%s", d)
 	}
@@ -239,7 +241,7 @@ func TestHostileSetuidRoot(t *testing.T) {
 		suid.Mode = 0o4755
 		sgid := fileEntry("sg", h.payload)
 		sgid.Mode = 0o2755
-		h.publish("evil", archive.EncodeManifest(manifest(sgid, suid)))
+		h.publish("evil", format.EncodeManifest(manifest(sgid, suid)))
 		if r := h.pull("evil"); r.code != 0 {
 			t.Fatalf("%s", r)
 		}
@@ -264,7 +266,7 @@ func TestHostileSetuidRoot(t *testing.T) {
 // a leftover, so the next restore would delete it unsaved.
 func TestHostileRestoreTempName(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
-		h.publish("evil", archive.EncodeManifest(manifest(fileEntry(".statepack-tmp-0123456789abcdef", h.payload))))
+		h.publish("evil", format.EncodeManifest(manifest(fileEntry(".statepack-tmp-0123456789abcdef", h.payload))))
 		h.refused("evil", "temporary file")
 	})
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 )
 
 // Part 5 of issue 15: small objects that cost gigabytes. Each object
@@ -66,23 +66,23 @@ func (h *hostile) bounded(want string, args ...string) {
 // listBlock stores a list block of n entries, each naming a 1-byte block
 // that exists nowhere (so that an old statepack that expands it fails
 // before it writes), and returns its reference.
-func (h *hostile) listBlock(n int) archive.BlockRef {
+func (h *hostile) listBlock(n int) format.BlockRef {
 	h.t.Helper()
 	var list []byte
-	missing := archive.Hash([]byte("a block no pack holds"))
+	missing := format.Hash([]byte("a block no pack holds"))
 	for range n {
 		list = append(list, missing[:]...)
 		list = binary.LittleEndian.AppendUint32(list, 1)
 	}
-	id := archive.Hash(list)
-	packID, _, entries := h.pack(packBlock{id, list, len(list), archive.EncodingRaw})
-	h.index(archive.IndexPack{Pack: packID, Entries: entries})
-	return archive.BlockRef{ID: id, Size: uint32(len(list))}
+	id := format.Hash(list)
+	packID, _, entries := h.pack(packBlock{id, list, len(list), format.EncodingRaw})
+	h.index(format.IndexPack{Pack: packID, Entries: entries})
+	return format.BlockRef{ID: id, Size: uint32(len(list))}
 }
 
 // listsEntry is a file whose blocks are in the list blocks lists.
-func listsEntry(p string, size int64, lists []archive.BlockRef) archive.Entry {
-	return archive.Entry{Path: p, Type: archive.TypeFile, Mode: 0o644, MTime: crafted.UnixNano(), Size: size, Lists: lists}
+func listsEntry(p string, size int64, lists []format.BlockRef) format.Entry {
+	return format.Entry{Path: p, Type: format.TypeFile, Mode: 0o644, MTime: crafted.UnixNano(), Size: size, Lists: lists}
 }
 
 // TestHostileListBlockBomb stops a manifest that names one list block of
@@ -95,18 +95,18 @@ func listsEntry(p string, size int64, lists []archive.BlockRef) archive.Entry {
 func TestHostileListBlockBomb(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		big := h.listBlock(4096)
-		bomb := make([]archive.BlockRef, 7900)
+		bomb := make([]format.BlockRef, 7900)
 		for i := range bomb {
 			bomb[i] = big
 		}
-		id := h.publish("evil", archive.EncodeManifest(manifest(listsEntry("bomb", 7900*4096, bomb))))
+		id := h.publish("evil", format.EncodeManifest(manifest(listsEntry("bomb", 7900*4096, bomb))))
 		h.refused("evil", "snapshot "+id.Short(), "block lists")
 		h.bounded(id.Short(), "show", "evil", "--remote")
 		h.bounded(id.Short(), "verify", "--remote", "--json")
 		h.bounded(id.Short(), "pull", "evil")
 
 		small := h.listBlock(32)
-		id = h.publish("evil", archive.EncodeManifest(manifest(listsEntry("dense", 31, []archive.BlockRef{small}))))
+		id = h.publish("evil", format.EncodeManifest(manifest(listsEntry("dense", 31, []format.BlockRef{small}))))
 		h.refused("evil", "snapshot "+id.Short(), "32 blocks for a file of 31 bytes")
 	})
 }
@@ -121,7 +121,7 @@ func TestHostileHugeIndexObject(t *testing.T) {
 		if h.kind == "s3" {
 			size = 9 << 20
 		}
-		name := "index/" + archive.Hash([]byte("an oversized index")).String()
+		name := "index/" + format.Hash([]byte("an oversized index")).String()
 		h.plantSized(name, size, []byte("SPI1"))
 		h.put("refs/evil", []byte(h.baseID.String()+"\n"))
 		h.refused("evil", name, "larger than 5308424 bytes")
@@ -145,10 +145,10 @@ func TestHostilePackTrailerClaims(t *testing.T) {
 		}
 		for i, c := range cases {
 			footer := append(binary.LittleEndian.AppendUint32(nil, uint32(c.entries)), "SPK1"...)
-			packID := archive.Hash(append(footer, byte(i)))
-			h.plantSized(archive.PackName(packID), c.size, footer)
-			other := archive.Hash(append([]byte("a block of the crafted pack"), byte(i)))
-			h.index(archive.IndexPack{Pack: packID, Entries: []archive.PackEntry{{ID: other, Offset: 10, Stored: 10, Raw: 10}}})
+			packID := format.Hash(append(footer, byte(i)))
+			h.plantSized(format.PackName(packID), c.size, footer)
+			other := format.Hash(append([]byte("a block of the crafted pack"), byte(i)))
+			h.index(format.IndexPack{Pack: packID, Entries: []format.PackEntry{{ID: other, Offset: 10, Stored: 10, Raw: 10}}})
 			h.bounded(packID.String(), "verify", "--remote", "--json")
 		}
 	})
@@ -164,7 +164,7 @@ func TestHostileHugeSnapshot(t *testing.T) {
 		if h.kind == "s3" {
 			size = 9 << 20
 		}
-		id := archive.Hash([]byte("a sparse snapshot"))
+		id := format.Hash([]byte("a sparse snapshot"))
 		name := "snapshots/" + id.String()
 		h.plantSized(name, size, []byte("SPM1"))
 		h.put("refs/evil", []byte(id.String()+"\n"))
@@ -187,11 +187,11 @@ func TestHostileListRepeats(t *testing.T) {
 		// What walking a 7 MB manifest takes (its bytes, its decoded
 		// entries, the runtime), far under the 230 MB of its expansion.
 		const walkRSS = 96 << 20
-		lists := make([]archive.BlockRef, times)
+		lists := make([]format.BlockRef, times)
 		for i := range lists {
 			lists[i] = small
 		}
-		id := h.publish("evil", archive.EncodeManifest(manifest(listsEntry("zeros", times*32, lists))))
+		id := h.publish("evil", format.EncodeManifest(manifest(listsEntry("zeros", times*32, lists))))
 		for _, args := range [][]string{{"show", "evil", "--remote", "--files"}, {"verify", "--remote", "--json"}, {"pull", "evil"}} {
 			r := h.victim.run(args...)
 			if r.maxRSS > walkRSS {

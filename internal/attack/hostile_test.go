@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // Part 3 of issue 4: a remote is written by others (DESIGN.md invariant
@@ -38,11 +40,11 @@ type hostile struct {
 	t        *testing.T
 	kind     string // "dir" or "s3"
 	url      string // the remote, as STATEPACK_REMOTE
-	be       archive.Backend
+	be       backend.Backend
 	secret   string
-	base     *archive.Manifest
-	baseID   archive.ID
-	payload  []archive.BlockRef // blocks of the base state's file "payload"
+	base     *format.Manifest
+	baseID   format.ID
+	payload  []format.BlockRef // blocks of the base state's file "payload"
 	victim   *env
 	outside  string // a directory outside DATA_DIR, target of DATA_DIR/escape
 	sentinel string // a directory beside DATA_DIR
@@ -77,7 +79,7 @@ func newHostile(t *testing.T, kind string) *hostile {
 		if err := os.MkdirAll(h.url, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		be, err := archive.NewDirBackend(h.url, false)
+		be, err := dirbackend.NewDirBackend(h.url, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,12 +101,12 @@ func newHostile(t *testing.T, kind string) *hostile {
 	}
 	src.vars["STATEPACK_REMOTE"], victim.vars["STATEPACK_REMOTE"] = h.url, h.url
 	src.must("save", "base")
-	id, err := archive.ParseID(src.jsonField("snapshot", "push", "base"))
+	id, err := format.ParseID(src.jsonField("snapshot", "push", "base"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.baseID = id
-	if h.base, err = archive.DecodeManifest(h.get("snapshots/" + id.String())); err != nil {
+	if h.base, err = format.DecodeManifest(h.get("snapshots/" + id.String())); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range h.base.Entries {
@@ -173,7 +175,7 @@ func (h *hostile) put(name string, data []byte) {
 func (h *hostile) list(prefix string) []string {
 	h.t.Helper()
 	var names []string
-	err := h.be.List(context.Background(), prefix, func(oi archive.ObjectInfo) error {
+	err := h.be.List(context.Background(), prefix, func(oi backend.ObjectInfo) error {
 		names = append(names, oi.Name)
 		return nil
 	})
@@ -184,9 +186,9 @@ func (h *hostile) list(prefix string) []string {
 }
 
 // publish stores manifest bytes under their own id and points state at it.
-func (h *hostile) publish(state string, data []byte) archive.ID {
+func (h *hostile) publish(state string, data []byte) format.ID {
 	h.t.Helper()
-	id := archive.Hash(data)
+	id := format.Hash(data)
 	h.put("snapshots/"+id.String(), data)
 	h.put("refs/"+state, []byte(id.String()+"\n"))
 	return id
@@ -194,56 +196,56 @@ func (h *hostile) publish(state string, data []byte) archive.ID {
 
 // pack stores a pack of the given stored blocks (raw length, encoding)
 // and returns its id, bytes and entries.
-func (h *hostile) pack(blocks ...packBlock) (archive.ID, []byte, []archive.PackEntry) {
+func (h *hostile) pack(blocks ...packBlock) (format.ID, []byte, []format.PackEntry) {
 	h.t.Helper()
-	b := archive.NewPackBuilder(1 << 20)
+	b := format.NewPackBuilder(1 << 20)
 	for _, bl := range blocks {
 		b.Add(bl.id, bl.stored, bl.raw, bl.enc)
 	}
 	id, data, entries := b.Finish()
 	data = bytes.Clone(data)
-	entries = append([]archive.PackEntry(nil), entries...)
-	h.put(archive.PackName(id), data)
+	entries = append([]format.PackEntry(nil), entries...)
+	h.put(format.PackName(id), data)
 	return id, data, entries
 }
 
 type packBlock struct {
-	id     archive.ID
+	id     format.ID
 	stored []byte
 	raw    int
 	enc    uint8
 }
 
 // index stores an index object under its own id.
-func (h *hostile) index(packs ...archive.IndexPack) archive.ID {
+func (h *hostile) index(packs ...format.IndexPack) format.ID {
 	h.t.Helper()
-	data := archive.EncodeIndex(packs)
-	id := archive.Hash(data)
+	data := format.EncodeIndex(packs)
+	id := format.Hash(data)
 	h.put("index/"+id.String(), data)
 	return id
 }
 
 var crafted = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func manifest(entries ...archive.Entry) *archive.Manifest {
-	return &archive.Manifest{Version: archive.FormatVersion, State: "evil", Message: "crafted by an attacker",
+func manifest(entries ...format.Entry) *format.Manifest {
+	return &format.Manifest{Version: format.FormatVersion, State: "evil", Message: "crafted by an attacker",
 		Created: crafted, Host: "attacker", User: "mallory", Tool: "by hand", Entries: entries}
 }
 
-func fileEntry(p string, blocks []archive.BlockRef) archive.Entry {
+func fileEntry(p string, blocks []format.BlockRef) format.Entry {
 	var size int64
 	for _, b := range blocks {
 		size += int64(b.Size)
 	}
-	return archive.Entry{Path: p, Type: archive.TypeFile, Mode: 0o644, MTime: crafted.UnixNano(), Size: size, Blocks: blocks}
+	return format.Entry{Path: p, Type: format.TypeFile, Mode: 0o644, MTime: crafted.UnixNano(), Size: size, Blocks: blocks}
 }
 
-func dirEntry(p string) archive.Entry {
-	return archive.Entry{Path: p, Type: archive.TypeDir, Mode: 0o755, MTime: crafted.UnixNano()}
+func dirEntry(p string) format.Entry {
+	return format.Entry{Path: p, Type: format.TypeDir, Mode: 0o755, MTime: crafted.UnixNano()}
 }
 
-func linkEntry(p, target string) archive.Entry {
-	return archive.Entry{Path: p, Type: archive.TypeSymlink, Mode: 0o777, MTime: crafted.UnixNano(), Target: target}
+func linkEntry(p, target string) format.Entry {
+	return format.Entry{Path: p, Type: format.TypeSymlink, Mode: 0o777, MTime: crafted.UnixNano(), Target: target}
 }
 
 // pull runs `statepack pull state --restore` on the victim.
@@ -305,7 +307,7 @@ func (h *hostile) outsideUntouched() {
 func TestHostileDotDotPath(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		for _, p := range []string{"../sentinel/pwned", "a/../../sentinel/pwned", ".."} {
-			id := h.publish("evil", archive.EncodeManifest(manifest(fileEntry(p, h.payload))))
+			id := h.publish("evil", format.EncodeManifest(manifest(fileEntry(p, h.payload))))
 			h.refused("evil", "snapshot "+id.Short())
 		}
 	})
@@ -317,7 +319,7 @@ func TestHostileDotDotPath(t *testing.T) {
 func TestHostileAbsolutePath(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		for _, p := range []string{h.outside + "/pwned", "/pwned", "a//b", "./a", "a/.", "a/"} {
-			id := h.publish("evil", archive.EncodeManifest(manifest(fileEntry(p, h.payload))))
+			id := h.publish("evil", format.EncodeManifest(manifest(fileEntry(p, h.payload))))
 			h.refused("evil", "snapshot "+id.Short())
 		}
 	})
@@ -329,7 +331,7 @@ func TestHostileAbsolutePath(t *testing.T) {
 func TestHostilePathUnderSymlink(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		for _, target := range []string{h.outside, "../outside", "."} {
-			id := h.publish("evil", archive.EncodeManifest(manifest(
+			id := h.publish("evil", format.EncodeManifest(manifest(
 				linkEntry("escape", target),
 				fileEntry("escape/pwned", h.payload),
 			)))
@@ -343,12 +345,12 @@ func TestHostilePathUnderSymlink(t *testing.T) {
 // entry replace what the first one vouched for.
 func TestHostileDuplicatePath(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
-		for _, entries := range [][]archive.Entry{
+		for _, entries := range [][]format.Entry{
 			{fileEntry("f", h.payload), fileEntry("f", h.payload[:1])},
 			{dirEntry("d"), fileEntry("d", h.payload)},
 			{fileEntry("b", h.payload), fileEntry("a", h.payload)}, // out of order
 		} {
-			id := h.publish("evil", archive.EncodeManifest(manifest(entries...)))
+			id := h.publish("evil", format.EncodeManifest(manifest(entries...)))
 			h.refused("evil", "snapshot "+id.Short())
 		}
 	})
@@ -358,11 +360,11 @@ func TestHostileDuplicatePath(t *testing.T) {
 // file ("a" is a file, then "a/b"), or beneath a parent it never lists.
 func TestHostileFileWhereDirWas(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
-		for _, entries := range [][]archive.Entry{
+		for _, entries := range [][]format.Entry{
 			{fileEntry("a", h.payload), fileEntry("a/b", h.payload)},
 			{fileEntry("db/table.db/x", h.payload)}, // a file of DATA_DIR, parent not in the manifest
 		} {
-			id := h.publish("evil", archive.EncodeManifest(manifest(entries...)))
+			id := h.publish("evil", format.EncodeManifest(manifest(entries...)))
 			h.refused("evil", "snapshot "+id.Short())
 		}
 	})
@@ -372,8 +374,8 @@ func TestHostileFileWhereDirWas(t *testing.T) {
 // which the kernel would cut short at the NUL ("a\x00b" writes "a").
 func TestHostileNULName(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
-		for _, e := range []archive.Entry{fileEntry("notes.txt\x00evil", h.payload), linkEntry("l", "x\x00/etc")} {
-			id := h.publish("evil", archive.EncodeManifest(manifest(e)))
+		for _, e := range []format.Entry{fileEntry("notes.txt\x00evil", h.payload), linkEntry("l", "x\x00/etc")} {
+			id := h.publish("evil", format.EncodeManifest(manifest(e)))
 			h.refused("evil", "snapshot "+id.Short())
 		}
 	})
@@ -383,7 +385,7 @@ func TestHostileNULName(t *testing.T) {
 // could not be shown, compared or saved again faithfully.
 func TestHostileInvalidUTF8Name(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
-		id := h.publish("evil", archive.EncodeManifest(manifest(fileEntry("bad\xff\xfename", h.payload))))
+		id := h.publish("evil", format.EncodeManifest(manifest(fileEntry("bad\xff\xfename", h.payload))))
 		h.refused("evil", "snapshot "+id.Short(), "UTF-8")
 	})
 }
@@ -393,12 +395,12 @@ func TestHostileInvalidUTF8Name(t *testing.T) {
 // RSS of the pull stays under maxRSS.
 func TestHostileHugeCounts(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
-		empty := archive.EncodeManifest(manifest())
+		empty := format.EncodeManifest(manifest())
 		entries := append(binary.AppendUvarint(bytes.Clone(empty[:len(empty)-1]), 1<<40), make([]byte, 1<<20)...)
 		id := h.publish("evil", entries)
 		h.refused("evil", "snapshot "+id.Short(), "over limit")
 
-		one := archive.EncodeManifest(manifest(fileEntry("f", nil)))
+		one := format.EncodeManifest(manifest(fileEntry("f", nil)))
 		blocks := append(binary.AppendUvarint(bytes.Clone(one[:len(one)-1]), 1<<40), make([]byte, 1<<20)...)
 		id = h.publish("evil", blocks)
 		h.refused("evil", "snapshot "+id.Short())
@@ -413,7 +415,7 @@ func TestHostileHugeFileSize(t *testing.T) {
 		for _, size := range []int64{1 << 60, 1 << 40} {
 			e := fileEntry("big", h.payload)
 			e.Size = size
-			id := h.publish("evil", archive.EncodeManifest(manifest(e)))
+			id := h.publish("evil", format.EncodeManifest(manifest(e)))
 			h.refused("evil", "snapshot "+id.Short())
 		}
 	})
@@ -426,12 +428,12 @@ func TestHostileHugeFileSize(t *testing.T) {
 func TestHostileIndexOutsidePack(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		content := []byte(strings.Repeat("a block only the index attack uses\n", 100))
-		block := archive.Hash(content)
-		packID, data, entries := h.pack(packBlock{block, content, len(content), archive.EncodingRaw})
+		block := format.Hash(content)
+		packID, data, entries := h.pack(packBlock{block, content, len(content), format.EncodingRaw})
 		for _, off := range []uint32{uint32(len(data)) + 4096, uint32(len(data)) - 10} {
 			entries[0].Offset = off
-			h.index(archive.IndexPack{Pack: packID, Entries: entries})
-			h.publish("evil", archive.EncodeManifest(manifest(fileEntry("x", []archive.BlockRef{{ID: block, Size: uint32(len(content))}}))))
+			h.index(format.IndexPack{Pack: packID, Entries: entries})
+			h.publish("evil", format.EncodeManifest(manifest(fileEntry("x", []format.BlockRef{{ID: block, Size: uint32(len(content))}}))))
 			h.refused("evil", packID.String())
 			// Leave only the legitimate index for the next case.
 			for _, name := range h.list("index/") {
@@ -444,9 +446,9 @@ func TestHostileIndexOutsidePack(t *testing.T) {
 		}
 
 		huge := binary.LittleEndian.AppendUint32([]byte("SPI1"), 1<<32-1)
-		id := archive.Hash(huge)
+		id := format.Hash(huge)
 		h.put("index/"+id.String(), huge)
-		h.publish("evil", archive.EncodeManifest(manifest(fileEntry("y", h.payload[:1]))))
+		h.publish("evil", format.EncodeManifest(manifest(fileEntry("y", h.payload[:1]))))
 		// The victim lacks the payload's blocks, so the pull reads every
 		// index object of the remote, the crafted one included.
 		h.refused("evil", "index "+id.Short())
@@ -479,10 +481,10 @@ func TestHostileZstdBomb(t *testing.T) {
 		const raw = 64 << 10
 		for i, frame := range [][]byte{zstdBomb(8192, 'A', 7), zstdBomb(8, 'B', 21)} {
 			content := bytes.Repeat([]byte{"AB"[i]}, raw)
-			block := archive.Hash(content)
-			packID, _, entries := h.pack(packBlock{block, frame, raw, archive.EncodingZstd})
-			h.index(archive.IndexPack{Pack: packID, Entries: entries})
-			h.publish("evil", archive.EncodeManifest(manifest(fileEntry("bomb", []archive.BlockRef{{ID: block, Size: raw}}))))
+			block := format.Hash(content)
+			packID, _, entries := h.pack(packBlock{block, frame, raw, format.EncodingZstd})
+			h.index(format.IndexPack{Pack: packID, Entries: entries})
+			h.publish("evil", format.EncodeManifest(manifest(fileEntry("bomb", []format.BlockRef{{ID: block, Size: raw}}))))
 			h.refused("evil", "pack "+packID.String(), "decompress")
 		}
 	})
@@ -494,10 +496,10 @@ func TestHostileZstdBomb(t *testing.T) {
 func TestHostileSnapshotIDMismatch(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		forged := *h.base
-		forged.Entries = append([]archive.Entry{linkEntry("a-link", h.outside)}, forged.Entries...)
+		forged.Entries = append([]format.Entry{linkEntry("a-link", h.outside)}, forged.Entries...)
 		forged.Message = "forged"
 		name := "snapshots/" + h.baseID.String()
-		h.put(name, archive.EncodeManifest(&forged))
+		h.put(name, format.EncodeManifest(&forged))
 		h.put("refs/evil", []byte(h.baseID.String()+"\n"))
 		h.refused("evil", name, "does not match its id")
 	})
@@ -567,11 +569,11 @@ func TestHostilePackTrailerMismatch(t *testing.T) {
 func TestHostilePackLyingTrailer(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		content := []byte(strings.Repeat("the block the manifest wants\n", 200))
-		block := archive.Hash(content)
+		block := format.Hash(content)
 		garbage := bytes.Repeat([]byte("not that block\n"), len(content)/15+1)[:len(content)]
-		packID, _, entries := h.pack(packBlock{block, garbage, len(content), archive.EncodingRaw})
-		h.index(archive.IndexPack{Pack: packID, Entries: entries})
-		h.publish("evil", archive.EncodeManifest(manifest(fileEntry("wanted", []archive.BlockRef{{ID: block, Size: uint32(len(content))}}))))
+		packID, _, entries := h.pack(packBlock{block, garbage, len(content), format.EncodingRaw})
+		h.index(format.IndexPack{Pack: packID, Entries: entries})
+		h.publish("evil", format.EncodeManifest(manifest(fileEntry("wanted", []format.BlockRef{{ID: block, Size: uint32(len(content))}}))))
 		h.refused("evil", packID.String())
 		if v := h.victim.run("verify", "--read-data"); v.code != 0 {
 			t.Errorf("the victim's store took in unverified data:\n%s", v)
@@ -587,7 +589,7 @@ func TestHostileRefGarbage(t *testing.T) {
 		h.put("refs/evil", []byte("this is not a snapshot id\n"))
 		h.refused("evil", "state 'evil'")
 
-		missing := archive.Hash([]byte("no such snapshot"))
+		missing := format.Hash([]byte("no such snapshot"))
 		h.put("refs/evil", []byte(missing.String()+"\n"))
 		h.refused("evil", missing.String())
 
@@ -634,7 +636,7 @@ func TestHostileConfig(t *testing.T) {
 // symlink with a real directory and writes inside DATA_DIR only.
 func TestHostilePlantedSymlinkInDataDir(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
-		h.publish("evil", archive.EncodeManifest(manifest(
+		h.publish("evil", format.EncodeManifest(manifest(
 			dirEntry("escape"),
 			fileEntry("escape/target.txt", h.payload),
 			fileEntry("notes.txt", h.payload),
@@ -659,7 +661,7 @@ func TestHostilePlantedSymlinkInDataDir(t *testing.T) {
 // version 1 replaces the link and never writes through it.
 func TestHostileSymlinkThenDirectory(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
-		v1 := h.publish("evil", archive.EncodeManifest(manifest(linkEntry("escape2", h.outside), fileEntry("notes.txt", h.payload))))
+		v1 := h.publish("evil", format.EncodeManifest(manifest(linkEntry("escape2", h.outside), fileEntry("notes.txt", h.payload))))
 		if r := h.pull("evil"); r.code != 0 {
 			t.Fatalf("version 1:\n%s", r)
 		}
@@ -668,7 +670,7 @@ func TestHostileSymlinkThenDirectory(t *testing.T) {
 		}
 		m := manifest(dirEntry("escape2"), fileEntry("escape2/target.txt", h.payload), fileEntry("notes.txt", h.payload))
 		m.Parent = v1
-		h.publish("evil", archive.EncodeManifest(m))
+		h.publish("evil", format.EncodeManifest(m))
 		if r := h.pull("evil"); r.code != 0 {
 			t.Fatalf("version 2:\n%s", r)
 		}

@@ -17,6 +17,8 @@ import (
 	"github.com/statepack/statepack/internal/faultnet"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // Locks (part 5 of issue 4). A writer's lock left by a process that was
@@ -76,7 +78,7 @@ func (s *started) wait(t *testing.T, limit time.Duration) int {
 
 // waitForLock polls a backend until a lock of pid appears, and stops the
 // process (SIGSTOP) or kills it at once, while it holds the lock.
-func waitForLock(t *testing.T, be archive.Backend, s *started, sig syscall.Signal) archive.LockInfo {
+func waitForLock(t *testing.T, be backend.Backend, s *started, sig syscall.Signal) archive.LockInfo {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -96,10 +98,10 @@ func waitForLock(t *testing.T, be archive.Backend, s *started, sig syscall.Signa
 	return archive.LockInfo{}
 }
 
-func readLocks(t *testing.T, be archive.Backend) []archive.LockInfo {
+func readLocks(t *testing.T, be backend.Backend) []archive.LockInfo {
 	t.Helper()
 	var out []archive.LockInfo
-	err := be.List(context.Background(), "locks/", func(oi archive.ObjectInfo) error {
+	err := be.List(context.Background(), "locks/", func(oi backend.ObjectInfo) error {
 		data, _, err := be.GetVersioned(context.Background(), oi.Name)
 		if err != nil {
 			return nil // released meanwhile
@@ -117,9 +119,9 @@ func readLocks(t *testing.T, be archive.Backend) []archive.LockInfo {
 	return out
 }
 
-func dirBackend(t *testing.T, dir string) archive.Backend {
+func dirBackend(t *testing.T, dir string) backend.Backend {
 	t.Helper()
-	be, err := archive.NewDirBackend(dir, true)
+	be, err := dirbackend.NewDirBackend(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +221,7 @@ func TestPruneRefusesWhileWriterHoldsLock(t *testing.T) {
 	})
 }
 
-func s3Backend(t *testing.T, srv *miniotest.Server, url string) archive.Backend {
+func s3Backend(t *testing.T, srv *miniotest.Server, url string) backend.Backend {
 	t.Helper()
 	u, err := remote.ParseURL(url)
 	if err != nil {
@@ -304,7 +306,7 @@ func TestForeignHostLock(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			var be archive.Backend
+			var be backend.Backend
 			prune, unlock := []string{"prune"}, []string{}
 			switch kind {
 			case "store":

@@ -16,10 +16,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/maintain"
+	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/internal/faultnet"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // Part 4 of issue 4: network faults between statepack and MinIO, through
@@ -418,7 +422,7 @@ func libScenario(t *testing.T, srv *miniotest.Server, proxy *faultnet.Proxy, buc
 
 	dir := t.TempDir()
 	b := openStore(t, filepath.Join(dir, "store"))
-	var snap archive.ID
+	var snap format.ID
 	pull := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
 		defer cancel()
@@ -450,7 +454,7 @@ func libScenario(t *testing.T, srv *miniotest.Server, proxy *faultnet.Proxy, buc
 		}
 	} else {
 		data := filepath.Join(dir, "data")
-		_, err := b.Restore(context.Background(), archive.RestoreOptions{DataDir: data, Snapshot: snap, CacheDir: filepath.Join(dir, "store", "cache")})
+		_, err := restorer.Restore(context.Background(), b, restorer.Options{DataDir: data, Snapshot: snap, CacheDir: filepath.Join(dir, "store", "cache")})
 		got, terr := treeOf(data)
 		if err != nil || terr != nil || sameTree(a.tree, got) != "" {
 			run.lost = true
@@ -462,7 +466,7 @@ func libScenario(t *testing.T, srv *miniotest.Server, proxy *faultnet.Proxy, buc
 
 func openStore(t testing.TB, dir string) *archive.Repository {
 	t.Helper()
-	be, err := archive.NewDirBackend(dir, true)
+	be, err := dirbackend.NewDirBackend(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,17 +505,17 @@ func checkLibError(err error, took time.Duration, secret string) string {
 func verifyRepos(local *archive.Repository, url string, mayBeEmpty bool) string {
 	ctx, cancel := context.WithTimeout(context.Background(), runLimit)
 	defer cancel()
-	if rep, err := local.Verify(ctx, archive.VerifyOptions{ReadData: true}); err != nil || !rep.OK() {
+	if rep, err := maintain.Verify(ctx, local, maintain.VerifyOptions{ReadData: true}); err != nil || !rep.OK() {
 		return fmt.Sprintf("local verify: %v %+v", err, rep)
 	}
 	rem, err := remote.OpenRemote(ctx, url, false)
-	if mayBeEmpty && errors.Is(err, archive.ErrNotRepository) {
+	if mayBeEmpty && errors.Is(err, format.ErrNotRepository) {
 		return ""
 	}
 	if err != nil {
 		return "open remote to verify: " + err.Error()
 	}
-	if rep, err := rem.Verify(ctx, archive.VerifyOptions{ReadData: true}); err != nil || !rep.OK() {
+	if rep, err := maintain.Verify(ctx, rem, maintain.VerifyOptions{ReadData: true}); err != nil || !rep.OK() {
 		return fmt.Sprintf("remote verify: %v %+v", err, rep)
 	}
 	return ""

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/internal/treetest"
 )
 
@@ -115,7 +115,7 @@ var objectCases = []objectCase{
 	{kind: "lock", name: func(*hostile) string { return "locks/00000000feedface00000000feedface" }, state: "base",
 		reads: []string{"verify"}},
 	{kind: "lookup-table", name: func(*hostile) string {
-		return "lookup/" + archive.Hash([]byte("planted lookup table")).String()
+		return "lookup/" + format.Hash([]byte("planted lookup table")).String()
 	}, state: "base", reads: []string{"verify"}},
 }
 

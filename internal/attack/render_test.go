@@ -17,7 +17,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/internal/miniotest"
 )
 
@@ -95,7 +95,7 @@ func TestHostileTerminalEscapes(t *testing.T) {
 		m.Message = "message " + hostileText + "\x9b" // a lone 8-bit CSI: invalid UTF-8
 		m.Host, m.User, m.Tool = "host"+hostileText, "user"+hostileText, "tool"+hostileText
 		m.Labels = map[string]string{"key" + hostileText: "value" + hostileText}
-		id := h.publish("evil", archive.EncodeManifest(m))
+		id := h.publish("evil", format.EncodeManifest(m))
 		v := h.victim
 
 		renderSafely(t, v, 0, []string{"list", "--remote"}, "host"+hostileTextEscaped)
@@ -385,13 +385,13 @@ func TestSessionTokenEchoed(t *testing.T) {
 func TestListNamesDamagedStates(t *testing.T) {
 	forEachRemote(t, func(t *testing.T, h *hostile) {
 		h.put("refs/garbage", []byte("this is not a snapshot id\n"))
-		h.put("refs/dangling", []byte(archive.Hash([]byte("no such snapshot")).String()+"\n"))
+		h.put("refs/dangling", []byte(format.Hash([]byte("no such snapshot")).String()+"\n"))
 		// A state whose older version is damaged: log lists the newer.
-		bad := archive.Hash([]byte("the id the damaged version claims"))
+		bad := format.Hash([]byte("the id the damaged version claims"))
 		h.put("snapshots/"+bad.String(), []byte("damaged"))
 		m := manifest(fileEntry("f", h.payload))
 		m.Parent = bad
-		h.publish("partial", archive.EncodeManifest(m))
+		h.publish("partial", format.EncodeManifest(m))
 		r := h.victim.run("log", "partial", "--remote")
 		if r.code != 1 || !strings.Contains(r.stdout, "crafted by an attacker") || !strings.Contains(r.stderr, "partial~1 and older could not be read") {
 			t.Errorf("log of a state with a damaged older version:\n%s", r)

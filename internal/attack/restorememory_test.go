@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
 )
 
 // restoreRSS bounds the peak RSS of restoring a snapshot whose block
@@ -18,19 +18,19 @@ const restoreRSS = 100 << 20
 // times, as statepack writes lists, and returns the list's reference: a
 // manifest naming it n times is a file of 32*n zero bytes, which restore
 // writes as holes.
-func (h *hostile) zeroList() archive.BlockRef {
+func (h *hostile) zeroList() format.BlockRef {
 	h.t.Helper()
 	zero := []byte{0}
-	zid := archive.Hash(zero)
+	zid := format.Hash(zero)
 	var list []byte
 	for range 32 {
 		list = append(list, zid[:]...)
 		list = binary.LittleEndian.AppendUint32(list, 1)
 	}
-	id := archive.Hash(list)
-	packID, _, entries := h.pack(packBlock{zid, zero, 1, archive.EncodingRaw}, packBlock{id, list, len(list), archive.EncodingRaw})
-	h.index(archive.IndexPack{Pack: packID, Entries: entries})
-	return archive.BlockRef{ID: id, Size: uint32(len(list))}
+	id := format.Hash(list)
+	packID, _, entries := h.pack(packBlock{zid, zero, 1, format.EncodingRaw}, packBlock{id, list, len(list), format.EncodingRaw})
+	h.index(format.IndexPack{Pack: packID, Entries: entries})
+	return format.BlockRef{ID: id, Size: uint32(len(list))}
 }
 
 // TestRestoreMemoryFollowsWork (issue 15, item 5): a manifest of 2.5 MB
@@ -49,11 +49,11 @@ func TestRestoreMemoryFollowsWork(t *testing.T) {
 		list := h.zeroList()
 		const times = 70_000
 		const size = times * 32
-		lists := make([]archive.BlockRef, times)
+		lists := make([]format.BlockRef, times)
 		for i := range lists {
 			lists[i] = list
 		}
-		h.publish("evil", archive.EncodeManifest(manifest(dirEntry("db"), listsEntry("db/zeros", size, lists))))
+		h.publish("evil", format.EncodeManifest(manifest(dirEntry("db"), listsEntry("db/zeros", size, lists))))
 		other := filepath.Join(h.victim.root, "other-remote")
 		restored := filepath.Join(h.victim.root, "restore-of-the-pulled-state")
 		for _, tc := range []struct {

@@ -24,15 +24,15 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // Run runs the whole suite, each test as a parallel subtest with a fresh
 // backend from newBackend.
-func Run(t *testing.T, newBackend func(t *testing.T) archive.Backend) {
+func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, b archive.Backend)
+		fn   func(t *testing.T, b backend.Backend)
 	}{
 		{"Location", testLocation},
 		{"PutGet", testPutGet},
@@ -101,7 +101,7 @@ func streamSum(t *testing.T, n int64, seed uint64) [32]byte {
 }
 
 // put stores data under name or fails the test.
-func put(t *testing.T, b archive.Backend, name string, data []byte) {
+func put(t *testing.T, b backend.Backend, name string, data []byte) {
 	t.Helper()
 	if err := b.Put(ctx(t), name, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatalf("Put(%s): %v", name, err)
@@ -109,7 +109,7 @@ func put(t *testing.T, b archive.Backend, name string, data []byte) {
 }
 
 // get reads the whole object or fails the test.
-func get(t *testing.T, b archive.Backend, name string) []byte {
+func get(t *testing.T, b backend.Backend, name string) []byte {
 	t.Helper()
 	rc, err := b.Get(ctx(t), name)
 	if err != nil {
@@ -124,12 +124,12 @@ func get(t *testing.T, b archive.Backend, name string) []byte {
 }
 
 // list returns the sorted names under prefix, and their sizes.
-func list(t *testing.T, b archive.Backend, prefix string) ([]string, map[string]int64) {
+func list(t *testing.T, b backend.Backend, prefix string) ([]string, map[string]int64) {
 	t.Helper()
 	var names []string
 	sizes := map[string]int64{}
 	var mu sync.Mutex
-	err := b.List(ctx(t), prefix, func(oi archive.ObjectInfo) error {
+	err := b.List(ctx(t), prefix, func(oi backend.ObjectInfo) error {
 		mu.Lock()
 		defer mu.Unlock()
 		names = append(names, oi.Name)
@@ -144,9 +144,9 @@ func list(t *testing.T, b archive.Backend, prefix string) ([]string, map[string]
 }
 
 // assertMissing checks that name is not an object, by Stat and by List.
-func assertMissing(t *testing.T, b archive.Backend, name string) {
+func assertMissing(t *testing.T, b backend.Backend, name string) {
 	t.Helper()
-	if _, err := b.Stat(ctx(t), name); !errors.Is(err, archive.ErrNotFound) {
+	if _, err := b.Stat(ctx(t), name); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Stat(%s) = %v, want ErrNotFound", name, err)
 	}
 	names, _ := list(t, b, "")
@@ -157,7 +157,7 @@ func assertMissing(t *testing.T, b archive.Backend, name string) {
 
 // assertOnly checks that List("") shows exactly want: no temporary or
 // partial objects beside them.
-func assertOnly(t *testing.T, b archive.Backend, want ...string) {
+func assertOnly(t *testing.T, b backend.Backend, want ...string) {
 	t.Helper()
 	names, _ := list(t, b, "")
 	sort.Strings(want)

@@ -11,17 +11,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote/backend"
 )
 
-func testLocation(t *testing.T, b archive.Backend) {
+func testLocation(t *testing.T, b backend.Backend) {
 	if b.Location() == "" {
 		t.Error("Location() is empty")
 	}
 }
 
 // testPutGet round-trips objects of several sizes under realistic names.
-func testPutGet(t *testing.T, b archive.Backend) {
+func testPutGet(t *testing.T, b backend.Backend) {
 	cases := []struct {
 		name string
 		data []byte
@@ -43,7 +43,7 @@ func testPutGet(t *testing.T, b archive.Backend) {
 	}
 }
 
-func testPutOverwrites(t *testing.T, b archive.Backend) {
+func testPutOverwrites(t *testing.T, b backend.Backend) {
 	put(t, b, "config", []byte("first"))
 	put(t, b, "config", []byte("second, longer"))
 	if got := get(t, b, "config"); string(got) != "second, longer" {
@@ -52,7 +52,7 @@ func testPutOverwrites(t *testing.T, b archive.Backend) {
 }
 
 // testPutLarge streams 20 MiB from a plain reader (no Seek, no ReadAt).
-func testPutLarge(t *testing.T, b archive.Backend) {
+func testPutLarge(t *testing.T, b backend.Backend) {
 	const n = 20 << 20
 	name := packName(2)
 	if err := b.Put(ctx(t), name, newStream(n, 3), n); err != nil {
@@ -96,7 +96,7 @@ var errReader = errors.New("reader broke")
 
 // testPutFailingReader: a Put whose data fails midway stores nothing, and
 // leaves an object already under the name untouched.
-func testPutFailingReader(t *testing.T, b archive.Backend) {
+func testPutFailingReader(t *testing.T, b backend.Backend) {
 	r := &failingReader{n: 1 << 20, err: errReader}
 	if err := b.Put(ctx(t), "packs/00/fresh", r, 4<<20); err == nil {
 		t.Fatal("Put with a failing reader succeeded")
@@ -115,7 +115,7 @@ func testPutFailingReader(t *testing.T, b archive.Backend) {
 }
 
 // testPutShortReader: data shorter than the size given is an error.
-func testPutShortReader(t *testing.T, b archive.Backend) {
+func testPutShortReader(t *testing.T, b backend.Backend) {
 	if err := b.Put(ctx(t), "index/short", bytes.NewReader(make([]byte, 100)), 200); err == nil {
 		t.Fatal("Put of 100 bytes announced as 200 succeeded")
 	}
@@ -142,7 +142,7 @@ func (c *cancellingReader) Read(p []byte) (int, error) {
 
 // testPutCancelled: cancelling the context stops a large streamed Put,
 // and nothing becomes visible under its name.
-func testPutCancelled(t *testing.T, b archive.Backend) {
+func testPutCancelled(t *testing.T, b backend.Backend) {
 	const n = 48 << 20
 	c, cancel := context.WithCancel(ctx(t))
 	defer cancel()
@@ -163,7 +163,7 @@ func testPutCancelled(t *testing.T, b archive.Backend) {
 	assertOnly(t, b)
 }
 
-func testGetRange(t *testing.T, b archive.Backend) {
+func testGetRange(t *testing.T, b backend.Backend) {
 	data := randomBytes(1000, 5)
 	name := packName(4)
 	put(t, b, name, data)
@@ -212,9 +212,9 @@ func testGetRange(t *testing.T, b archive.Backend) {
 		case err == nil:
 			rc.Close()
 			t.Errorf("%s: GetRange(%d, %d) succeeded, want an error", c.name, c.offset, c.length)
-		case errors.Is(err, archive.ErrNotFound):
+		case errors.Is(err, backend.ErrNotFound):
 			t.Errorf("%s: GetRange(%d, %d) = %v: the object exists, not ErrNotFound", c.name, c.offset, c.length, err)
-		case c.pastEnd && !errors.Is(err, archive.ErrOutOfRange):
+		case c.pastEnd && !errors.Is(err, backend.ErrOutOfRange):
 			t.Errorf("%s: GetRange(%d, %d) = %v, want ErrOutOfRange", c.name, c.offset, c.length, err)
 		}
 	}
@@ -222,7 +222,7 @@ func testGetRange(t *testing.T, b archive.Backend) {
 
 // testGetRangeOverflow: a length so large that offset+length overflows is
 // still a range past the end, not "the rest of the object".
-func testGetRangeOverflow(t *testing.T, b archive.Backend) {
+func testGetRangeOverflow(t *testing.T, b backend.Backend) {
 	put(t, b, "index/i", randomBytes(100, 7))
 	for _, off := range []int64{0, 1, 99} {
 		if rc, err := b.GetRange(ctx(t), "index/i", off, math.MaxInt64); err == nil {
@@ -233,7 +233,7 @@ func testGetRangeOverflow(t *testing.T, b archive.Backend) {
 	}
 }
 
-func testStat(t *testing.T, b archive.Backend) {
+func testStat(t *testing.T, b backend.Backend) {
 	put(t, b, "index/a", randomBytes(12345, 6))
 	put(t, b, "index/empty", nil)
 	for name, size := range map[string]int64{"index/a": 12345, "index/empty": 0} {
@@ -248,7 +248,7 @@ func testStat(t *testing.T, b archive.Backend) {
 }
 
 // testDelete removes objects; a missing one is fine.
-func testDelete(t *testing.T, b archive.Backend) {
+func testDelete(t *testing.T, b backend.Backend) {
 	put(t, b, "locks/a", []byte("a"))
 	put(t, b, "locks/b", []byte("b"))
 	if err := b.Delete(ctx(t), "locks/a"); err != nil {
@@ -265,7 +265,7 @@ func testDelete(t *testing.T, b archive.Backend) {
 
 // testNotFound: every read of a missing object matches ErrNotFound, in
 // an empty backend and beside other objects.
-func testNotFound(t *testing.T, b archive.Backend) {
+func testNotFound(t *testing.T, b backend.Backend) {
 	checkNotFound(t, b, "config")
 	checkNotFound(t, b, "refs/main")
 	put(t, b, "packs/ab/ab01", []byte("x"))
@@ -276,7 +276,7 @@ func testNotFound(t *testing.T, b archive.Backend) {
 // testNotFoundNested: a name that is a prefix of other objects ("packs"),
 // or that continues an object's name as if it were a directory
 // ("packs/ab/ab01/x"), is a missing object like any other, as on S3.
-func testNotFoundNested(t *testing.T, b archive.Backend) {
+func testNotFoundNested(t *testing.T, b backend.Backend) {
 	put(t, b, "packs/ab/ab01", []byte("x"))
 	for _, name := range []string{"packs", "packs/ab", "packs/ab/ab01/deeper"} {
 		checkNotFound(t, b, name)
@@ -284,21 +284,21 @@ func testNotFoundNested(t *testing.T, b archive.Backend) {
 }
 
 // checkNotFound checks that every read of name reports ErrNotFound.
-func checkNotFound(t *testing.T, b archive.Backend, name string) {
+func checkNotFound(t *testing.T, b backend.Backend, name string) {
 	t.Helper()
-	if _, err := b.Get(ctx(t), name); !errors.Is(err, archive.ErrNotFound) {
+	if _, err := b.Get(ctx(t), name); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Get(%s) = %v, want ErrNotFound", name, err)
 	}
-	if _, err := b.GetRange(ctx(t), name, 0, 1); !errors.Is(err, archive.ErrNotFound) {
+	if _, err := b.GetRange(ctx(t), name, 0, 1); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("GetRange(%s) = %v, want ErrNotFound", name, err)
 	}
-	if _, err := b.GetRange(ctx(t), name, 0, 0); !errors.Is(err, archive.ErrNotFound) {
+	if _, err := b.GetRange(ctx(t), name, 0, 0); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("GetRange(%s, 0, 0) = %v, want ErrNotFound", name, err)
 	}
-	if _, err := b.Stat(ctx(t), name); !errors.Is(err, archive.ErrNotFound) {
+	if _, err := b.Stat(ctx(t), name); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Stat(%s) = %v, want ErrNotFound", name, err)
 	}
-	if _, _, err := b.GetVersioned(ctx(t), name); !errors.Is(err, archive.ErrNotFound) {
+	if _, _, err := b.GetVersioned(ctx(t), name); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("GetVersioned(%s) = %v, want ErrNotFound", name, err)
 	}
 }
@@ -311,7 +311,7 @@ var invalidNames = []string{
 	"a\x00b", "\x00",
 }
 
-func testInvalidNames(t *testing.T, b archive.Backend) {
+func testInvalidNames(t *testing.T, b backend.Backend) {
 	for _, name := range invalidNames {
 		if err := b.Put(ctx(t), name, bytes.NewReader([]byte("x")), 1); err == nil {
 			t.Errorf("Put(%q) succeeded", name)
@@ -339,7 +339,7 @@ func testInvalidNames(t *testing.T, b archive.Backend) {
 	}
 }
 
-func testList(t *testing.T, b archive.Backend) {
+func testList(t *testing.T, b backend.Backend) {
 	all := []string{
 		"config", packName(10), packName(11), "packs/ab/ab01", "packs/ab/ab02",
 		"packs/abc/x", "index/i1", "snapshots/s1", "refs/main", "refs/dev", "locks/l1",
@@ -377,11 +377,11 @@ func filterPrefix(names []string, prefix string) []string {
 
 // testListEscapingPrefix: a prefix that climbs out of the repository
 // lists nothing from outside it.
-func testListEscapingPrefix(t *testing.T, b archive.Backend) {
+func testListEscapingPrefix(t *testing.T, b backend.Backend) {
 	put(t, b, "config", []byte("x"))
 	for _, prefix := range []string{"../", "../..", "/", "./"} {
 		var names []string
-		err := b.List(ctx(t), prefix, func(oi archive.ObjectInfo) error {
+		err := b.List(ctx(t), prefix, func(oi backend.ObjectInfo) error {
 			names = append(names, oi.Name)
 			return nil
 		})
@@ -393,12 +393,12 @@ func testListEscapingPrefix(t *testing.T, b archive.Backend) {
 
 var errStop = errors.New("stop listing")
 
-func testListStopsOnError(t *testing.T, b archive.Backend) {
+func testListStopsOnError(t *testing.T, b backend.Backend) {
 	for i := range 5 {
 		put(t, b, packName(20+i), []byte("x"))
 	}
 	calls := 0
-	err := b.List(ctx(t), "packs/", func(archive.ObjectInfo) error {
+	err := b.List(ctx(t), "packs/", func(backend.ObjectInfo) error {
 		calls++
 		return errStop
 	})

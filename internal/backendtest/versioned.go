@@ -6,11 +6,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/remote/backend"
 )
 
 // getVersioned reads name and its tag or fails the test.
-func getVersioned(t *testing.T, b archive.Backend, name string) ([]byte, string) {
+func getVersioned(t *testing.T, b backend.Backend, name string) ([]byte, string) {
 	t.Helper()
 	data, tag, err := b.GetVersioned(ctx(t), name)
 	if err != nil {
@@ -23,7 +23,7 @@ func getVersioned(t *testing.T, b archive.Backend, name string) ([]byte, string)
 }
 
 // assertContent checks name's content through GetVersioned.
-func assertContent(t *testing.T, b archive.Backend, name, want string) {
+func assertContent(t *testing.T, b backend.Backend, name, want string) {
 	t.Helper()
 	if data, _ := getVersioned(t, b, name); string(data) != want {
 		t.Errorf("%s = %q, want %q", name, data, want)
@@ -32,7 +32,7 @@ func assertContent(t *testing.T, b archive.Backend, name, want string) {
 
 // testPutIf walks the compare-and-swap through create, update, and the
 // ways a condition fails; a failed PutIf changes nothing.
-func testPutIf(t *testing.T, b archive.Backend) {
+func testPutIf(t *testing.T, b backend.Backend) {
 	const ref = "refs/main"
 	tag1, err := b.PutIf(ctx(t), ref, []byte("v1"), "")
 	if err != nil {
@@ -43,7 +43,7 @@ func testPutIf(t *testing.T, b archive.Backend) {
 		t.Fatalf("GetVersioned = %q, %q; want v1, %q (the tag PutIf returned)", data, tag, tag1)
 	}
 
-	if _, err := b.PutIf(ctx(t), ref, []byte("again"), ""); !errors.Is(err, archive.ErrConflict) {
+	if _, err := b.PutIf(ctx(t), ref, []byte("again"), ""); !errors.Is(err, backend.ErrConflict) {
 		t.Errorf("second create: %v, want ErrConflict", err)
 	}
 	assertContent(t, b, ref, "v1")
@@ -59,12 +59,12 @@ func testPutIf(t *testing.T, b archive.Backend) {
 		t.Errorf("after update GetVersioned = %q, %q; want v2, %q", data, tag, tag2)
 	}
 
-	if _, err := b.PutIf(ctx(t), ref, []byte("stale"), tag1); !errors.Is(err, archive.ErrConflict) {
+	if _, err := b.PutIf(ctx(t), ref, []byte("stale"), tag1); !errors.Is(err, backend.ErrConflict) {
 		t.Errorf("update with a stale tag: %v, want ErrConflict", err)
 	}
 	assertContent(t, b, ref, "v2")
 
-	if _, err := b.PutIf(ctx(t), ref, []byte("bogus"), "not-a-tag"); !errors.Is(err, archive.ErrConflict) {
+	if _, err := b.PutIf(ctx(t), ref, []byte("bogus"), "not-a-tag"); !errors.Is(err, backend.ErrConflict) {
 		t.Errorf("update with a made-up tag: %v, want ErrConflict", err)
 	}
 	assertContent(t, b, ref, "v2")
@@ -73,10 +73,10 @@ func testPutIf(t *testing.T, b archive.Backend) {
 	if err := b.Delete(ctx(t), ref); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.PutIf(ctx(t), ref, []byte("revived"), tag2); !errors.Is(err, archive.ErrConflict) {
+	if _, err := b.PutIf(ctx(t), ref, []byte("revived"), tag2); !errors.Is(err, backend.ErrConflict) {
 		t.Errorf("update of a deleted object: %v, want ErrConflict", err)
 	}
-	if _, err := b.PutIf(ctx(t), "refs/never", []byte("x"), tag2); !errors.Is(err, archive.ErrConflict) {
+	if _, err := b.PutIf(ctx(t), "refs/never", []byte("x"), tag2); !errors.Is(err, backend.ErrConflict) {
 		t.Errorf("update of a missing object: %v, want ErrConflict", err)
 	}
 	assertOnly(t, b)
@@ -85,7 +85,7 @@ func testPutIf(t *testing.T, b archive.Backend) {
 // race runs n PutIf calls on name from ifMatch at once and returns the
 // index of the single winner, failing the test unless every other call
 // reports ErrConflict.
-func race(t *testing.T, b archive.Backend, name, ifMatch string, n int) int {
+func race(t *testing.T, b backend.Backend, name, ifMatch string, n int) int {
 	t.Helper()
 	errs := make([]error, n)
 	start := make(chan struct{})
@@ -105,7 +105,7 @@ func race(t *testing.T, b archive.Backend, name, ifMatch string, n int) int {
 			t.Errorf("writers %d and %d both won", winner, i)
 		case err == nil:
 			winner = i
-		case !errors.Is(err, archive.ErrConflict):
+		case !errors.Is(err, backend.ErrConflict):
 			t.Errorf("writer %d: %v, want nil or ErrConflict", i, err)
 		}
 	}
@@ -117,7 +117,7 @@ func race(t *testing.T, b archive.Backend, name, ifMatch string, n int) int {
 }
 
 // testPutIfRace: writers racing from the same tag, exactly one wins.
-func testPutIfRace(t *testing.T, b archive.Backend) {
+func testPutIfRace(t *testing.T, b backend.Backend) {
 	tag, err := b.PutIf(ctx(t), "refs/ci-main", []byte("base"), "")
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +126,6 @@ func testPutIfRace(t *testing.T, b archive.Backend) {
 }
 
 // testPutIfCreateRace: writers racing to create, exactly one wins.
-func testPutIfCreateRace(t *testing.T, b archive.Backend) {
+func testPutIfCreateRace(t *testing.T, b backend.Backend) {
 	race(t, b, "locks/exclusive", "", 8)
 }

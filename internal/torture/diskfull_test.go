@@ -14,11 +14,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/maintain"
+	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/datagen"
 	"github.com/statepack/statepack/internal/testbin"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // TestDiskFullBackend: a save whose store answers ENOSPC on its n-th Put
@@ -35,11 +41,11 @@ func TestDiskFullBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmpl := filepath.Join(root, "tmpl")
-	be, err := archive.NewDirBackend(tmpl, true)
+	be, err := dirbackend.NewDirBackend(tmpl, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := archive.NewConfig(chunker.DefaultParams(), 1<<20) // many packs: many Puts
+	cfg, err := format.NewConfig(chunker.DefaultParams(), 1<<20) // many packs: many Puts
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +53,7 @@ func TestDiskFullBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1, err := repo.Save(ctx, archive.SaveOptions{DataDir: data, State: "s"})
+	v1, err := saver.Save(ctx, repo, saver.Options{DataDir: data, State: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +109,7 @@ func TestDiskFullBackend(t *testing.T) {
 			switch {
 			case err == nil:
 				t.Fatal("the save succeeded although the store was full")
-			case !errors.Is(err, archive.ErrNoSpace) || !strings.Contains(err.Error(), "no space left on device"):
+			case !errors.Is(err, backend.ErrNoSpace) || !strings.Contains(err.Error(), "no space left on device"):
 				t.Fatalf("error does not say the disk is full: %v", err)
 			}
 			plain, err := archive.Open(ctx, dirBackend(t, store))
@@ -116,17 +122,17 @@ func TestDiskFullBackend(t *testing.T) {
 			if junk := repoJunk(store); len(junk) > 0 {
 				t.Errorf("the failed save left %v", junk)
 			}
-			rep, err := plain.Verify(ctx, archive.VerifyOptions{ReadData: true})
+			rep, err := maintain.Verify(ctx, plain, maintain.VerifyOptions{ReadData: true})
 			if err != nil || !rep.OK() {
 				t.Fatalf("verify after the failed save: %v %+v", err, rep)
 			}
-			res, err := plain.Save(ctx, archive.SaveOptions{DataDir: data, State: "s"})
+			res, err := saver.Save(ctx, plain, saver.Options{DataDir: data, State: "s"})
 			if err != nil {
 				t.Fatalf("save with space back: %v", err)
 			}
 			scratch := filepath.Join(root, fmt.Sprintf("scratch-%d", i))
 			defer clearDir(scratch)
-			if _, err := plain.Restore(ctx, archive.RestoreOptions{DataDir: scratch, Snapshot: res.Snapshot, NoBackup: true}); err != nil {
+			if _, err := restorer.Restore(ctx, plain, restorer.Options{DataDir: scratch, Snapshot: res.Snapshot, NoBackup: true}); err != nil {
 				t.Fatal(err)
 			}
 			treetest.AssertEqual(t, want, treetest.MustRead(t, scratch))
@@ -135,21 +141,21 @@ func TestDiskFullBackend(t *testing.T) {
 	note(t, "disk full (backend)", "%d faults (ENOSPC on each of a save's %d Puts, 10 bytes into each, and on its %d ref update): each reported \"no space left on device\", left the state, locks and temporary files as they were, the store verified, and the save succeeded once space was back", len(faults), puts, putIfs)
 }
 
-func dirBackend(t *testing.T, dir string) *archive.DirBackend {
+func dirBackend(t *testing.T, dir string) *dirbackend.DirBackend {
 	t.Helper()
-	be, err := archive.NewDirBackend(dir, false)
+	be, err := dirbackend.NewDirBackend(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return be
 }
 
-func saveOn(ctx context.Context, be archive.Backend, data string) (*archive.SaveResult, error) {
+func saveOn(ctx context.Context, be backend.Backend, data string) (*saver.Result, error) {
 	repo, err := archive.Open(ctx, be)
 	if err != nil {
 		return nil, err
 	}
-	return repo.Save(ctx, archive.SaveOptions{DataDir: data, State: "s"})
+	return saver.Save(ctx, repo, saver.Options{DataDir: data, State: "s"})
 }
 
 // repoJunk lists temporary files and locks in a directory repository.
