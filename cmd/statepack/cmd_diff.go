@@ -22,12 +22,12 @@ import (
 //	          {path, kind: added|removed|modified, type: file|dir|symlink,
 //	          old_size, new_size, what: [content, type, mode, owner, mtime, target]}
 type diffOutput struct {
-	From     string           `json:"from"`
-	To       string           `json:"to"`
-	DataDir  string           `json:"data_dir"`
-	Added    int              `json:"added"`
-	Removed  int              `json:"removed"`
-	Modified int              `json:"modified"`
+	From     string            `json:"from"`
+	To       string            `json:"to"`
+	DataDir  string            `json:"data_dir"`
+	Added    int               `json:"added"`
+	Removed  int               `json:"removed"`
+	Modified int               `json:"modified"`
 	Changes  []restorer.Change `json:"changes"`
 }
 
