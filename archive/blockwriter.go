@@ -12,21 +12,19 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// blockWriter takes blocks from file readers, drops those the repository
-// already has, compresses the rest on every core and fills packs. Memory is
-// bounded: a fixed pool of block buffers gives back-pressure to readers,
-// and at most one pack per compressor is in memory.
+// BlockWriter takes blocks from file readers, drops those the repository
+// already has, compresses the rest on every core and hands them to a
+// PackWriter. Memory is bounded: a fixed pool of block buffers gives
+// back-pressure to readers, and the PackWriter holds at most one pack per
+// compressor in flight and one being filled.
 type BlockWriter struct {
-	r      *Repository
-	target int
+	r  *Repository
+	pw *PackWriter
 
 	mu       sync.Mutex
 	inflight map[format.ID]struct{}
-	pack     *format.PackBuilder
-	written  []format.IndexPack
 
 	bufs   chan []byte
-	packs  chan *format.PackBuilder // builders of uploaded packs, reused: no 16 MiB allocation per pack
 	jobs   chan blockJob
 	g      *errgroup.Group
 	gctx   context.Context
@@ -46,15 +44,16 @@ type blockJob struct {
 	hint *streamHint // the file's, or nil
 }
 
+// NewBlockWriter starts the compressors of a save into r. It must be
+// ended by Close or Abort.
 func NewBlockWriter(ctx context.Context, r *Repository) *BlockWriter {
 	workers := runtime.GOMAXPROCS(0)
 	ctx, cancel := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	w := &BlockWriter{
-		r: r, target: r.cfg.PackTarget(),
+		r: r, pw: r.NewPackWriter(ctx, PackWriterOptions{Jobs: workers}),
 		inflight: map[format.ID]struct{}{},
 		bufs:     make(chan []byte, 4*workers+4),
-		packs:    make(chan *format.PackBuilder, workers+1),
 		jobs:     make(chan blockJob, 2*workers),
 		g:        g, gctx: gctx, ctx: ctx, cancel: cancel,
 	}
@@ -144,64 +143,32 @@ func (w *BlockWriter) addToPack(id format.ID, stored []byte, raw int, enc uint8)
 	w.NewBlocks.Add(1)
 	w.NewRaw.Add(int64(raw))
 	w.NewStored.Add(int64(len(stored)))
-	w.mu.Lock()
-	if w.pack == nil {
-		select {
-		case w.pack = <-w.packs:
-		default:
-			w.pack = format.NewPackBuilder(w.target)
-		}
-	}
-	w.pack.Add(id, stored, raw, enc)
-	if w.pack.Size() < w.target {
-		w.mu.Unlock()
-		return nil
-	}
-	full := w.pack
-	w.pack = nil
-	w.mu.Unlock()
-	return w.upload(w.gctx, full)
+	return w.pw.Add(id, stored, raw, enc)
 }
 
-func (w *BlockWriter) upload(ctx context.Context, p *format.PackBuilder) error {
-	id, data, entries := p.Finish()
-	if err := w.r.PutPack(ctx, id, data); err != nil {
-		return err
-	}
-	p.Reuse(data)
-	select {
-	case w.packs <- p:
-	default:
-	}
-	w.mu.Lock()
-	w.written = append(w.written, format.IndexPack{Pack: id, Entries: entries})
-	w.mu.Unlock()
-	return nil
-}
-
-// Close flushes the last pack and returns every pack written; all of them
+// Close stores the last pack and returns every pack written; all of them
 // are complete in the backend when it returns without error.
 func (w *BlockWriter) Close() ([]format.IndexPack, error) {
 	w.closed.Do(func() { close(w.jobs) })
 	defer w.cancel()
 	if err := w.g.Wait(); err != nil {
+		w.pw.Abort()
 		return nil, err
 	}
-	if w.pack != nil && w.pack.Len() > 0 {
-		if err := w.upload(w.ctx, w.pack); err != nil {
-			return nil, fmt.Errorf("write last pack: %w", err)
-		}
-		w.pack = nil
+	packs, err := w.pw.Close(w.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("write last pack: %w", err)
 	}
-	return w.written, nil
+	return packs, nil
 }
 
-// Abort stops the compressors without writing the pending pack. Safe to
-// call after Close.
+// Abort stops the compressors and the uploads without writing the
+// pending pack. Safe to call after Close.
 func (w *BlockWriter) Abort() {
 	w.cancel()
 	w.closed.Do(func() { close(w.jobs) })
 	_ = w.g.Wait()
+	w.pw.Abort()
 }
 
 // blockCompressor turns blocks into their stored form, one block at a

@@ -380,20 +380,6 @@ func (r *Repository) PutPack(ctx context.Context, id format.ID, data []byte) err
 	return nil
 }
 
-// putBuilt finishes the pack b holds, if any, stores it and appends its
-// index entries to out: prune's repacking and repair's salvage close
-// their packs so.
-func (r *Repository) PutBuilt(ctx context.Context, b *format.PackBuilder, out []format.IndexPack) ([]format.IndexPack, error) {
-	if b == nil || b.Len() == 0 {
-		return out, nil
-	}
-	id, data, entries := b.Finish()
-	if err := r.PutPack(ctx, id, data); err != nil {
-		return out, err
-	}
-	return append(out, format.IndexPack{Pack: id, Entries: entries}), nil
-}
-
 // PutIndex stores index objects for packs that are already complete and
 // adds them to the in-memory index. It returns the names written.
 func (r *Repository) PutIndex(ctx context.Context, packs []format.IndexPack) ([]string, error) {

@@ -283,12 +283,8 @@ func executePrune(ctx context.Context, r *archive.Repository, p *prunePlan, live
 // stored: nothing is decompressed or recompressed, but each block is
 // verified on the way.
 func repack(ctx context.Context, r *archive.Repository, packs map[format.ID][]format.PackEntry, sink progress.Sink) ([]format.IndexPack, error) {
-	var out []format.IndexPack
-	b := format.NewPackBuilder(r.Config().PackTarget())
-	flush := func() (err error) {
-		out, err = r.PutBuilt(ctx, b, out)
-		return err
-	}
+	w := r.NewPackWriter(ctx, archive.PackWriterOptions{})
+	defer w.Abort()
 	var raw []byte
 	for pack, entries := range packs {
 		for _, e := range entries {
@@ -300,17 +296,11 @@ func repack(ctx context.Context, r *archive.Repository, packs map[format.ID][]fo
 			if raw, err = format.DecodeBlock(e.ID, loc, stored, raw); err != nil {
 				return nil, fmt.Errorf("repack %s: %w", format.PackName(pack), err)
 			}
-			b.Add(e.ID, stored, int(e.Raw), e.Encoding)
-			if b.Size() >= r.Config().PackTarget() {
-				if err := flush(); err != nil {
-					return nil, err
-				}
+			if err := w.Add(e.ID, stored, int(e.Raw), e.Encoding); err != nil {
+				return nil, err
 			}
 		}
 		sink.Add(1, 0)
 	}
-	if err := flush(); err != nil { // before reading out: it appends
-		return nil, err
-	}
-	return out, nil
+	return w.Close(ctx)
 }

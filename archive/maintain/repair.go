@@ -85,11 +85,8 @@ func Repair(ctx context.Context, r *archive.Repository, sink progress.Sink, lock
 func rescuePacks(ctx context.Context, r *archive.Repository, packs map[format.ID]int64, rep *RepairReport, sink progress.Sink) ([]format.IndexPack, []format.ID, error) {
 	var out []format.IndexPack
 	var damaged []format.ID
-	var salvage *format.PackBuilder // made when a damaged pack has good blocks
-	flush := func() (err error) {
-		out, err = r.PutBuilt(ctx, salvage, out)
-		return err
-	}
+	salvage := r.NewPackWriter(ctx, archive.PackWriterOptions{}) // good blocks of damaged packs
+	defer salvage.Abort()
 	for id, size := range packs {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -117,23 +114,18 @@ func rescuePacks(ctx context.Context, r *archive.Repository, packs map[format.ID
 				rep.BlocksLost++ // changed since the scan
 				continue
 			}
-			if salvage == nil {
-				salvage = format.NewPackBuilder(r.Config().PackTarget())
+			if err := salvage.Add(e.ID, stored, int(e.Raw), e.Encoding); err != nil {
+				return nil, nil, err
 			}
-			salvage.Add(e.ID, stored, int(e.Raw), e.Encoding)
 			rep.BlocksSalvage++
 			rep.BlocksKept++
-			if salvage.Size() >= r.Config().PackTarget() {
-				if err := flush(); err != nil {
-					return nil, nil, err
-				}
-			}
 		}
 	}
-	if err := flush(); err != nil { // before reading out: it appends
+	saved, err := salvage.Close(ctx)
+	if err != nil {
 		return nil, nil, err
 	}
-	return out, damaged, nil
+	return append(out, saved...), damaged, nil
 }
 
 // scanPack reads a pack's trailer, then the pack from start to end,
