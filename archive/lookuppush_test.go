@@ -11,6 +11,7 @@ import (
 	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/archive/maintain"
 	"github.com/statepack/statepack/archive/saver"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/remote/backend"
 	"github.com/statepack/statepack/remote/dirbackend"
@@ -86,9 +87,9 @@ func (w *pushWorld) version(file string) []format.ID {
 	return ids
 }
 
-func (w *pushWorld) push(r *archive.Repository) *remote.SyncResult {
+func (w *pushWorld) push(r *archive.Repository) *transfer.Result {
 	w.t.Helper()
-	res, err := remote.Push(w.ctx, w.local, r, remote.PushOptions{State: "s"})
+	res, err := transfer.Push(w.ctx, w.local, r, transfer.PushOptions{State: "s"})
 	if err != nil {
 		w.t.Fatal(err)
 	}

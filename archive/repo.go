@@ -27,6 +27,7 @@ type Repository struct {
 
 	idx       *Index
 	indexed   map[string]bool // index objects already loaded
+	loaded    bool            // LoadIndex ran: idx holds the whole index as of then
 	lookupDir string          // where FindBlocks keeps its lookup cache; "" for none
 	tableMin  int64           // index size from which lookup tables are used; 0: the default
 }
@@ -139,7 +140,19 @@ func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 	for _, oi := range names {
 		r.MarkIndexed(oi.Name)
 	}
+	r.mu.Lock()
+	r.loaded = true
+	r.mu.Unlock()
 	return r.Index(), nil
+}
+
+// indexLoaded reports whether LoadIndex ran (and no prune or repair
+// reset the index since): the index in memory then answers for the
+// repository, as it does for the local store.
+func (r *Repository) indexLoaded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.loaded
 }
 
 // Index is the in-memory index as loaded so far.
@@ -153,7 +166,7 @@ func (r *Repository) Index() *Index {
 func (r *Repository) ResetIndex() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.idx, r.indexed = NewIndex(), map[string]bool{}
+	r.idx, r.indexed, r.loaded = NewIndex(), map[string]bool{}, false
 }
 
 func (r *Repository) MarkIndexed(name string) {

@@ -11,8 +11,8 @@ import (
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/archive/maintain"
 	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/internal/treetest"
-	"github.com/statepack/statepack/remote"
 )
 
 // TestPushesWithConcurrentPrune: several machines push while a prune runs
@@ -49,7 +49,7 @@ func runConcurrentPushes(t *testing.T, ctx context.Context, rem *archive.Reposit
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = remote.Push(ctx, s.repo, rem, remote.PushOptions{State: fmt.Sprintf("m%d", i), LockWait: time.Minute})
+			_, errs[i] = transfer.Push(ctx, s.repo, rem, transfer.PushOptions{State: fmt.Sprintf("m%d", i), LockWait: time.Minute})
 		}()
 	}
 	wg.Add(1)
@@ -69,7 +69,7 @@ func runConcurrentPushes(t *testing.T, ctx context.Context, rem *archive.Reposit
 	}
 	for i := range stores {
 		b := newStore(t)
-		res, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: fmt.Sprintf("m%d", i)})
+		res, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: fmt.Sprintf("m%d", i)})
 		if err != nil {
 			t.Fatalf("pull m%d: %v", i, err)
 		}
@@ -98,7 +98,7 @@ func testConcurrentPushesOfOneState(t *testing.T, newRemote func(*testing.T) *ar
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = remote.Push(ctx, s.repo, rem, remote.PushOptions{State: "s", LockWait: time.Minute})
+			_, errs[i] = transfer.Push(ctx, s.repo, rem, transfer.PushOptions{State: "s", LockWait: time.Minute})
 		}()
 	}
 	wg.Wait()

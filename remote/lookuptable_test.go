@@ -13,6 +13,7 @@ import (
 
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
@@ -123,7 +124,7 @@ func TestColdPushUsesLookupTable(t *testing.T) {
 			shared := bigContent(1, 1<<20)
 			treetest.Write(t, a.data, map[string]treetest.Spec{"shared": {Content: shared}, "a-only": {Content: bigContent(2, 1<<20)}})
 			a.save(t, "a")
-			res, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "a"})
+			res, err := transfer.Push(ctx, a.repo, rem, transfer.PushOptions{State: "a"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +154,7 @@ func TestColdPushUsesLookupTable(t *testing.T) {
 			cold.SetLookupTableMin(1)
 			cache := t.TempDir()
 			cold.UseLookupCache(cache)
-			res, err = remote.Push(ctx, b.repo, cold, remote.PushOptions{State: "b"})
+			res, err = transfer.Push(ctx, b.repo, cold, transfer.PushOptions{State: "b"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,7 +197,7 @@ func TestColdPushUsesLookupTable(t *testing.T) {
 			if err != nil || len(found) != len(all) {
 				t.Fatalf("the remote holds %d of the %d blocks pushed: %v", len(found), len(all), err)
 			}
-			noop, err := remote.Push(ctx, b.repo, cold, remote.PushOptions{State: "b"})
+			noop, err := transfer.Push(ctx, b.repo, cold, transfer.PushOptions{State: "b"})
 			if err != nil || !noop.UpToDate || noop.Requests > 3 {
 				t.Fatalf("no-op push: %+v %v", noop, err)
 			}

@@ -14,8 +14,8 @@ import (
 	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/archive/maintain"
 	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/internal/treetest"
-	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/remote/backend"
 	"github.com/statepack/statepack/remote/dirbackend"
 )
@@ -127,7 +127,7 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 
 	// The fast path: a fresh store, DATA_DIR missing.
 	b := newStore(t)
-	res, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(b)})
+	res, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "ci", Restore: restoreOpts(b)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 
 	// The old way: pull, then restore.
 	c := newStore(t)
-	cres, err := remote.Pull(ctx, c.repo, rem, remote.PullOptions{State: "ci"})
+	cres, err := transfer.Pull(ctx, c.repo, rem, transfer.PullOptions{State: "ci"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 	// caller, who may reuse or back up what is there.
 	d := newStore(t)
 	treetest.Write(t, d.data, map[string]treetest.Spec{"mine.txt": {Content: "unsaved"}})
-	dres, err := remote.Pull(ctx, d.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(d)})
+	dres, err := transfer.Pull(ctx, d.repo, rem, transfer.PullOptions{State: "ci", Restore: restoreOpts(d)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestPullRestoreScatterReusesLocalBlocks(t *testing.T) {
 	treetest.Write(t, a.data, awkwardTree())
 	a.savePush(t, rem, "ci")
 	b := newStore(t)
-	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci"}); err != nil {
+	if _, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "ci"}); err != nil {
 		t.Fatal(err)
 	}
 	treetest.Write(t, a.data, map[string]treetest.Spec{
@@ -238,7 +238,7 @@ func TestPullRestoreScatterReusesLocalBlocks(t *testing.T) {
 	if b.repo, err = archive.Open(ctx, be); err != nil {
 		t.Fatal(err)
 	}
-	res, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(b)})
+	res, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "ci", Restore: restoreOpts(b)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestPullRestoreCorruptBlock(t *testing.T) {
 	a.savePush(t, rem, "ci")
 	corruptPacks(t, rem)
 	b := newStore(t)
-	_, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(b)})
+	_, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "ci", Restore: restoreOpts(b)})
 	if !errors.Is(err, format.ErrCorrupt) || !strings.Contains(err.Error(), "block ") {
 		t.Fatalf("pull --restore of a corrupt remote: %v, want an error naming the corrupt block", err)
 	}
@@ -284,7 +284,7 @@ func TestPullRestoreCorruptBlock(t *testing.T) {
 	if err := os.MkdirAll(b.data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "ci", Restore: restoreOpts(b)}); !errors.Is(err, format.ErrCorrupt) {
+	if _, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "ci", Restore: restoreOpts(b)}); !errors.Is(err, format.ErrCorrupt) {
 		t.Fatalf("second pull: %v", err)
 	}
 	if entries, err := os.ReadDir(b.data); err != nil || len(entries) != 0 {

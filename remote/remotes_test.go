@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
@@ -59,7 +60,7 @@ func TestPullRefusesDamagedRemote(t *testing.T) {
 				treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: bigContent(5, 256<<10)}})
 				a.savePush(t, rem, "s")
 				name := damageFirst(t, rem, prefix)
-				_, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"})
+				_, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "s"})
 				if err == nil || !strings.Contains(err.Error(), filepath.Base(name)[:8]) {
 					t.Fatalf("pull of damaged %s: want an error naming it, got %v", name, err)
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/statepack/statepack/archive/maintain"
 	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/archive/saver"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/internal/treetest"
 	"github.com/statepack/statepack/remote"
@@ -77,7 +78,7 @@ func (s *store) save(t *testing.T, state string) *saver.Result {
 func (s *store) savePush(t *testing.T, rem *archive.Repository, state string) *saver.Result {
 	t.Helper()
 	res := s.save(t, state)
-	if _, err := remote.Push(context.Background(), s.repo, rem, remote.PushOptions{State: state}); err != nil {
+	if _, err := transfer.Push(context.Background(), s.repo, rem, transfer.PushOptions{State: state}); err != nil {
 		t.Fatalf("push: %v", err)
 	}
 	return res
@@ -109,18 +110,18 @@ func testPushPullRoundTrip(t *testing.T, newRemote func(*testing.T) *archive.Rep
 	})
 	want := treetest.MustRead(t, a.data)
 	a.save(t, "main")
-	res, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "main"})
+	res, err := transfer.Push(ctx, a.repo, rem, transfer.PushOptions{State: "main"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Blocks == 0 || res.UpToDate {
 		t.Fatalf("first push sent nothing: %+v", res)
 	}
-	again, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "main"})
+	again, err := transfer.Push(ctx, a.repo, rem, transfer.PushOptions{State: "main"})
 	if err != nil || !again.UpToDate || again.Blocks != 0 {
 		t.Fatalf("second push: %+v, %v", again, err)
 	}
-	pres, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "main"})
+	pres, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "main"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func testPushSendsOnlyNewBlocks(t *testing.T, newRemote func(*testing.T) *archiv
 		t.Fatal(err)
 	}
 	saved := a.save(t, "s")
-	res, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"})
+	res, err := transfer.Push(ctx, a.repo, rem, transfer.PushOptions{State: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,14 +175,14 @@ func testPushRefusesNonFastForward(t *testing.T, newRemote func(*testing.T) *arc
 	treetest.Write(t, b.data, map[string]treetest.Spec{"f": {Content: "b"}})
 	a.save(t, "s")
 	b.save(t, "s")
-	if _, err := remote.Push(ctx, a.repo, rem, remote.PushOptions{State: "s"}); err != nil {
+	if _, err := transfer.Push(ctx, a.repo, rem, transfer.PushOptions{State: "s"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := remote.Push(ctx, b.repo, rem, remote.PushOptions{State: "s"})
-	if !errors.Is(err, remote.ErrNotFastForward) || !strings.Contains(err.Error(), "pull first") {
+	_, err := transfer.Push(ctx, b.repo, rem, transfer.PushOptions{State: "s"})
+	if !errors.Is(err, transfer.ErrNotFastForward) || !strings.Contains(err.Error(), "pull first") {
 		t.Fatalf("want not-fast-forward error, got %v", err)
 	}
-	if _, err := remote.Push(ctx, b.repo, rem, remote.PushOptions{State: "s", Force: true}); err != nil {
+	if _, err := transfer.Push(ctx, b.repo, rem, transfer.PushOptions{State: "s", Force: true}); err != nil {
 		t.Fatalf("forced push: %v", err)
 	}
 }
@@ -195,11 +196,11 @@ func testPullFallback(t *testing.T, newRemote func(*testing.T) *archive.Reposito
 	a, b, rem := newStore(t), newStore(t), newRemote(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "main"}})
 	a.savePush(t, rem, "main")
-	res, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "pr-1", Fallbacks: []string{"pr-0", "main"}})
+	res, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "pr-1", Fallbacks: []string{"pr-0", "main"}})
 	if err != nil || res.State != "main" {
 		t.Fatalf("fallback pull: %+v %v", res, err)
 	}
-	_, err = remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "pr-1", Fallbacks: []string{"pr-0"}})
+	_, err = transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "pr-1", Fallbacks: []string{"pr-0"}})
 	if !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("want not found, got %v", err)
 	}
@@ -224,11 +225,11 @@ func TestOpenRemoteInitialisesEmptyDir(t *testing.T) {
 	}
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "x"}})
 	a.save(t, "s")
-	res, err := remote.Push(ctx, a.repo, r, remote.PushOptions{State: "s"})
+	res, err := transfer.Push(ctx, a.repo, r, transfer.PushOptions{State: "s"})
 	if err != nil || res.Requests == 0 {
 		t.Fatalf("push: %+v %v", res, err)
 	}
-	noop, err := remote.Push(ctx, a.repo, r, remote.PushOptions{State: "s"})
+	noop, err := transfer.Push(ctx, a.repo, r, transfer.PushOptions{State: "s"})
 	if err != nil || !noop.UpToDate || noop.Requests > 3 {
 		t.Fatalf("no-op push took %d requests (want at most 3): %v", noop.Requests, err)
 	}
@@ -243,21 +244,21 @@ func testPullRefusesNonFastForward(t *testing.T, newRemote func(*testing.T) *arc
 	a, b, rem := newStore(t), newStore(t), newRemote(t)
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "v0"}})
 	a.savePush(t, rem, "s")
-	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"}); err != nil {
+	if _, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	treetest.Write(t, b.data, map[string]treetest.Spec{"f": {Content: "b's own version"}})
 	local := b.save(t, "s")
 	treetest.Write(t, a.data, map[string]treetest.Spec{"f": {Content: "a's next version"}})
 	pushed := a.savePush(t, rem, "s")
-	_, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"})
-	if !errors.Is(err, remote.ErrNotFastForward) {
+	_, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "s"})
+	if !errors.Is(err, transfer.ErrNotFastForward) {
 		t.Fatalf("want not-fast-forward, got %v", err)
 	}
 	if head, _, _ := b.repo.ReadRef(ctx, "s"); head != local.Snapshot {
 		t.Fatalf("a refused pull moved the local state to %s", head.Short())
 	}
-	if _, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s", Force: true}); err != nil {
+	if _, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "s", Force: true}); err != nil {
 		t.Fatalf("pull --force: %v", err)
 	}
 	if head, _, _ := b.repo.ReadRef(ctx, "s"); head != pushed.Snapshot {
@@ -279,7 +280,7 @@ func TestPushSkipsBlocksOfTheRemoteHead(t *testing.T) {
 		"dynamodb/local.db": {Content: treetest.SQLite(600, 3)}, // list blocks too
 	})
 	a.savePush(t, rem, "s")
-	pulled, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "s"})
+	pulled, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +302,7 @@ func TestPushSkipsBlocksOfTheRemoteHead(t *testing.T) {
 	if err := os.Mkdir(index, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	res, err := remote.Push(ctx, b.repo, rem, remote.PushOptions{State: "s"})
+	res, err := transfer.Push(ctx, b.repo, rem, transfer.PushOptions{State: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func testColdPullKeepsWholePacks(t *testing.T, newRemote func(*testing.T) *archi
 		if damage {
 			damageTrailer(t, rem, pushed)
 		}
-		pres, err := remote.Pull(ctx, b.repo, rem, remote.PullOptions{State: "main"})
+		pres, err := transfer.Pull(ctx, b.repo, rem, transfer.PullOptions{State: "main"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package format
 import (
 	"encoding/hex"
 	"fmt"
+	"io"
 
 	"github.com/zeebo/blake3"
 )
@@ -68,3 +69,13 @@ func HashOf(h *blake3.Hasher) ID {
 
 // MaxStateName bounds a state name's length.
 const MaxStateName = 128
+
+// HashStream returns the id of the bytes r yields: a pack is checked
+// against its name as it streams from its file, not held whole.
+func HashStream(r io.Reader) (ID, error) {
+	h := blake3.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return ID{}, err
+	}
+	return HashOf(h), nil
+}

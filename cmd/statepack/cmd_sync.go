@@ -12,6 +12,7 @@ import (
 	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/archive/restorer"
 	"github.com/statepack/statepack/archive/scan"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/internal/output"
 	"github.com/statepack/statepack/remote"
 )
@@ -52,7 +53,7 @@ type syncOutput struct {
 	Restore       *restoreOutput `json:"restore"`
 }
 
-func syncOutputOf(res *remote.SyncResult, requested, location string) syncOutput {
+func syncOutputOf(res *transfer.Result, requested, location string) syncOutput {
 	return syncOutput{State: res.State, Requested: requested, Fallback: res.State != requested, Snapshot: res.Snapshot.String(),
 		Remote: location, UpToDate: res.UpToDate, Blocks: res.Blocks, Bytes: res.Bytes, SkippedBlocks: res.SkippedBlocks,
 		SkippedBytes: res.SkippedBytes, Packs: res.Packs, Requests: res.Requests, LookupPub: res.LookupPublished, DurationS: seconds(res.Duration),
@@ -60,7 +61,7 @@ func syncOutputOf(res *remote.SyncResult, requested, location string) syncOutput
 }
 
 func jobsFlag() cli.Flag {
-	return &cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: remote.DefaultJobs, Usage: "move `N` packs at once"}
+	return &cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: transfer.DefaultJobs, Usage: "move `N` packs at once"}
 }
 
 func (s *session) pushCommand() *cli.Command {
@@ -114,7 +115,7 @@ func (s *session) runPush(c *cli.Context) error {
 		return err
 	}
 	p := s.progress()
-	res, err := remote.Push(c.Context, local, rem, remote.PushOptions{State: state, Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait})
+	res, err := transfer.Push(c.Context, local, rem, transfer.PushOptions{State: state, Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait})
 	p.Close()
 	if err != nil {
 		return err
@@ -223,28 +224,28 @@ func (s *session) runPull(c *cli.Context) error {
 		return err
 	}
 	p := s.progress()
-	po := remote.PullOptions{State: state, Fallbacks: c.StringSlice("fallback"), Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait}
+	po := transfer.PullOptions{State: state, Fallbacks: c.StringSlice("fallback"), Force: c.Bool("force"), Jobs: c.Int("jobs"), Progress: p, LockWait: s.set.LockWait}
+	var res *transfer.Result
 	if c.Bool("restore") {
-		// Into an empty DATA_DIR, Pull restores as the blocks arrive;
-		// otherwise it leaves the restore to us (res.Restore is nil).
 		ro := s.restoreOptions(format.ID{}, dataDir, scan.Filter{}, restoreFlagsOf(c), p)
-		po.Restore = &ro
+		res, err = transfer.PullAndRestore(c.Context, local, rem, po, ro)
+	} else {
+		res, err = transfer.Pull(c.Context, local, rem, po)
 	}
-	start := time.Now()
-	res, err := remote.Pull(c.Context, local, rem, po)
 	p.Close()
+	var failed *transfer.RestoreFailedError
+	if errors.As(err, &failed) {
+		s.onRemote = false // DATA_DIR's problem, not the remote's
+		if errors.Is(err, restorer.ErrUnknownDataDir) {
+			return withHint(err, s.unknownDataDirHint())
+		}
+	}
 	if err != nil {
 		return err
 	}
 	out := syncOutputOf(res, state, rem.Location())
-	switch {
-	case res.Restore != nil:
-		out.Restore = restoreOutputOf(res.State, dataDir, res.Restore, time.Since(start))
-	case c.Bool("restore"):
-		s.onRemote = false
-		if out.Restore, err = s.restore(c.Context, local, res.State, res.Snapshot, dataDir, scan.Filter{}, restoreFlagsOf(c)); err != nil {
-			return err
-		}
+	if res.Restore != nil {
+		out.Restore = restoreOutputOf(res.State, dataDir, res.Restore, res.RestoreDuration)
 	}
 	return s.emit(out, func(w io.Writer) {
 		out.print(w, false)

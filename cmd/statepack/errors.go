@@ -13,6 +13,7 @@ import (
 	"github.com/statepack/statepack/archive/datadir"
 	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/internal/output"
 	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/remote/backend"
@@ -183,7 +184,7 @@ func (s *session) classify(err error) failure {
 // classifyStorage maps the errors of stores and remotes.
 func (s *session) classifyStorage(err error, f *failure) {
 	switch {
-	case errors.Is(err, backend.ErrConflict) || errors.Is(err, remote.ErrNotFastForward):
+	case errors.Is(err, backend.ErrConflict) || errors.Is(err, transfer.ErrNotFastForward):
 		f.code = output.CodeConflict
 		switch s.cmdName {
 		case "push":

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/internal/faultnet"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/remote"
@@ -207,9 +208,9 @@ func libStalled(t *testing.T, srv *miniotest.Server, endpoint, url string, timeo
 	}
 	if err == nil {
 		if op == "push" {
-			_, err = remote.Push(ctx, local, rem, remote.PushOptions{State: "t"})
+			_, err = transfer.Push(ctx, local, rem, transfer.PushOptions{State: "t"})
 		} else {
-			_, err = remote.Pull(ctx, local, rem, remote.PullOptions{State: "s"})
+			_, err = transfer.Pull(ctx, local, rem, transfer.PullOptions{State: "s"})
 		}
 	}
 	took := time.Since(start)

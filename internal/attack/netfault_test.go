@@ -19,6 +19,7 @@ import (
 	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/archive/maintain"
 	"github.com/statepack/statepack/archive/restorer"
+	"github.com/statepack/statepack/archive/transfer"
 	"github.com/statepack/statepack/internal/faultnet"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/internal/treetest"
@@ -334,7 +335,7 @@ func runNetworkSweep(t *testing.T, srv *miniotest.Server, seed uint64, rates []f
 
 // TestNetworkFaultsLibrary: the same sweep through the public API:
 // remote.OpenRemote (S3 settings from the environment, pointed at the
-// proxy), remote.Push, remote.Pull and Repository.Restore, in process.
+// proxy), transfer.Push, transfer.Pull and Repository.Restore, in process.
 func TestNetworkFaultsLibrary(t *testing.T) {
 	t.Parallel()
 	runLibrarySweep(t, []float64{0.2}, 1)
@@ -387,7 +388,7 @@ func runLibrarySweep(t *testing.T, rates []float64, rounds int) {
 			libScenario(t, srv, proxy, bucket, a, fc, seed+uint64(round*1000+i), round, &sw)
 		}
 	}
-	sw.report(t, fmt.Sprintf("Network faults, library (remote.Push/Pull, 60s context), %d round(s), seed %d", rounds, baseSeed()))
+	sw.report(t, fmt.Sprintf("Network faults, library (transfer.Push/Pull, 60s context), %d round(s), seed %d", rounds, baseSeed()))
 }
 
 // libScenario is cliScenario through the API. The proxy carries every
@@ -400,7 +401,7 @@ func libScenario(t *testing.T, srv *miniotest.Server, proxy *faultnet.Proxy, buc
 		defer cancel()
 		rem, err := remote.OpenRemote(ctx, url, false, remote.InitIfEmpty(local), remote.WithIndexCache(filepath.Join(a.store, "cache")))
 		if err == nil {
-			_, err = remote.Push(ctx, local, rem, remote.PushOptions{State: "s"})
+			_, err = transfer.Push(ctx, local, rem, transfer.PushOptions{State: "s"})
 		}
 		return err
 	}
@@ -430,7 +431,7 @@ func libScenario(t *testing.T, srv *miniotest.Server, proxy *faultnet.Proxy, buc
 		if err != nil {
 			return err
 		}
-		res, err := remote.Pull(ctx, b, rem, remote.PullOptions{State: "s"})
+		res, err := transfer.Pull(ctx, b, rem, transfer.PullOptions{State: "s"})
 		if err == nil {
 			snap = res.Snapshot
 		}

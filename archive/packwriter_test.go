@@ -1,4 +1,4 @@
-package remote
+package archive
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/remote/backend"
@@ -30,12 +29,12 @@ func (s *stalledPacks) Put(ctx context.Context, name string, r io.Reader, size i
 	return s.Backend.Put(ctx, name, r, size)
 }
 
-// TestPackSinkBoundsPacks: while uploads stall, readers adding blocks
+// TestPackWriterBoundsPacks: while uploads stall, readers adding blocks
 // wait once jobs packs are in flight and one more is full, instead of
 // each filling a pack of its own; once the uploads go on, every block
 // lands in a pack. A slow machine can only make the count lower, never
 // higher, so the bound cannot fail for lack of speed.
-func TestPackSinkBoundsPacks(t *testing.T) {
+func TestPackWriterBoundsPacks(t *testing.T) {
 	const jobs, readers, perReader, blockSize = 2, 4, 20, 256 << 10
 	ctx := context.Background()
 	be, err := dirbackend.NewDirBackend(t.TempDir(), true)
@@ -47,11 +46,11 @@ func TestPackSinkBoundsPacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	stalled := &stalledPacks{Backend: be, release: make(chan struct{})}
-	dst, err := archive.Init(ctx, stalled, cfg)
+	dst, err := Init(ctx, stalled, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newPackSink(ctx, dst, jobs)
+	s := dst.NewPackWriter(ctx, PackWriterOptions{Jobs: jobs})
 	var added atomic.Int64
 	var wg sync.WaitGroup
 	for i := range readers {
@@ -63,7 +62,7 @@ func TestPackSinkBoundsPacks(t *testing.T) {
 					b[j] = byte(rng.Uint32())
 				}
 				id := format.Hash(b)
-				if err := s.add(ctx, archive.BlockAt{ID: id, Loc: format.Location{Stored: blockSize, Raw: blockSize}}, b); err != nil {
+				if err := s.Add(id, b, blockSize, format.EncodingRaw); err != nil {
 					t.Error(err)
 					return
 				}
@@ -80,10 +79,10 @@ func TestPackSinkBoundsPacks(t *testing.T) {
 	}
 	close(stalled.release)
 	wg.Wait()
-	packs, blocks, _, err := s.close(ctx)
-	if err != nil {
+	if _, err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	packs, blocks := s.Stats().Packs, s.Stats().Blocks
 	if blocks != readers*perReader || packs != readers*perReader/4 {
 		t.Errorf("%d blocks in %d packs, want %d in %d", blocks, packs, readers*perReader, readers*perReader/4)
 	}
