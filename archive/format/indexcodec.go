@@ -41,8 +41,8 @@ const MaxIndexObjectSize = 8 + MaxIndexEntries*(32+4+PackEntrySize)
 // SplitIndexPacks cuts the entries of a pack of more than MaxIndexEntries
 // blocks (a pack of tiny blocks) into several IndexPacks, so that
 // Repository.PutIndex never writes an index object over
-// MaxIndexObjectSize. Readers take a
-// pack's entries from any number of objects.
+// MaxIndexObjectSize. Readers take a pack's entries from any number of
+// objects.
 func SplitIndexPacks(packs []IndexPack) []IndexPack {
 	if !slices.ContainsFunc(packs, func(p IndexPack) bool { return len(p.Entries) > MaxIndexEntries }) {
 		return packs

@@ -29,8 +29,8 @@ func putZeroList(t *testing.T, r *archive.Repository) format.BlockRef {
 
 // TestRestoreListBombAllocs: a 3.6 MB manifest naming one list block
 // 100,000 times (3.2 million block references, 36 bytes each) would cost
-// a restore that expanded every file's list blocks before writing over
-// 100 MiB, and the stat cache as much again. Restore walks
+// over 100 MiB, and the stat cache as much again, if restore expanded
+// every file's list blocks before writing anything. Restore walks
 // each file's blocks a list block at a time while it writes it: it
 // allocates what it writes with, and the stat cache records the file by
 // its list blocks. The file comes out right, and a second restore finds

@@ -23,9 +23,9 @@ func WriteFileAtomic(p string, data []byte) error {
 	return WriteAtomic(context.Background(), p, bytes.NewReader(data), int64(len(data)), false)
 }
 
-// ModeKind describes in words the type of a file that is not a regular
-// file, directory or symlink where one was expected ("a FIFO"), from its
-// fs.FileMode: for messages that name what was found.
+// ModeKind names a file's type from its fs.FileMode in words ("a
+// symlink", "a FIFO"), for messages that say what was found where a
+// regular file or a directory belongs.
 func ModeKind(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:
