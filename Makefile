@@ -26,9 +26,12 @@ export GOFLAGS := -buildvcs=false
 
 all: build
 
+# bin/statepack is the product; bin/statepack-datagen (the demo's and the
+# benchmarks' data generator) lives under internal/cmd with the benchmark
+# driver, so that `go install ./cmd/...` installs the product alone.
 build:
 	$(GO) build -o $(BIN)/statepack ./cmd/statepack
-	$(GO) build -o $(BIN)/statepack-datagen ./cmd/statepack-datagen
+	$(GO) build -o $(BIN)/statepack-datagen ./internal/cmd/statepack-datagen
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS)/bin $(GO) install $(STATICCHECK_MOD)
@@ -73,7 +76,7 @@ demo: build
 	@BIN=$(BIN) bash ./testdata/demo.sh
 
 bench: build $(MINIO)
-	STATEPACK_MINIO=$(MINIO) BENCH_MB=$(BENCH_MB) $(GO) run ./cmd/statepack-bench
+	STATEPACK_MINIO=$(MINIO) BENCH_MB=$(BENCH_MB) $(GO) run ./internal/cmd/statepack-bench
 
 gobench:
 	$(GO) test -run '^$$' -bench . -benchmem ./chunker ./archive

@@ -122,7 +122,7 @@ func overlapOf(real string, o OwnedPath) string {
 	return ""
 }
 
-// within reports whether dir contains p (p strictly below dir). Both are
+// Within reports whether dir contains p (p strictly below dir). Both are
 // clean absolute paths; "/" contains every other path.
 func Within(dir, p string) bool {
 	if dir == p {
@@ -134,7 +134,7 @@ func Within(dir, p string) bool {
 	return strings.HasPrefix(p, dir+string(filepath.Separator))
 }
 
-// resolveExisting resolves the symlinks of the longest existing prefix of
+// ResolveExisting resolves the symlinks of the longest existing prefix of
 // the clean absolute path p and joins the rest to it: where p is, or
 // where creating it would put it.
 func ResolveExisting(p string) string {
@@ -153,7 +153,7 @@ func ResolveExisting(p string) string {
 	}
 }
 
-// absOrClean is p made absolute, or only cleaned when that fails.
+// AbsOrClean is p made absolute, or only cleaned when that fails.
 func AbsOrClean(p string) string {
 	if a, err := filepath.Abs(p); err == nil {
 		return a

@@ -95,9 +95,9 @@ func relTo(t *testing.T, dir string) string {
 	return rel
 }
 
-// TestOverlaps: "/" holds every path. It used to be tested as a prefix of
-// "//", so DATA_DIR=/ was not seen to hold the store and restore deleted
-// the whole file system.
+// TestOverlaps: "/" holds every path. Tested as a prefix of "//", DATA_DIR=/
+// would not be seen to hold the store, and restore would delete the whole
+// file system.
 func TestOverlaps(t *testing.T) {
 	top := t.TempDir()
 	for _, tc := range []struct {
@@ -373,7 +373,7 @@ func mustTree(t *testing.T, specs map[string]treetest.Spec) treetest.Tree {
 // TestRestoreKeepsWhatSaveSkips: a directory restore removes may hold
 // what the walk skips, and so what no backup holds: a name that is not
 // UTF-8, or a directory named as restore's temporary files. Restore
-// refuses to delete those (it used to remove the whole directory); a FIFO
+// refuses to delete those rather than remove the whole directory; a FIFO
 // or socket, which holds no data, goes with its directory.
 func TestRestoreKeepsWhatSaveSkips(t *testing.T) {
 	r, cache := testRepo(t)

@@ -47,13 +47,13 @@ func (e *DataDirLockedError) Error() string {
 // Is makes errors.Is(err, ErrDataDirLocked) hold.
 func (e *DataDirLockedError) Is(target error) bool { return target == ErrDataDirLocked }
 
-// dataDirLock is a held DATA_DIR lock.
+// DataDirLock is a held DATA_DIR lock.
 type DataDirLock struct {
 	fd   int // -1 when the file system cannot lock (held in name only)
 	once sync.Once
 }
 
-// lockDataDir takes the lock of the existing directory root, waiting up
+// LockDataDir takes the lock of the existing directory root, waiting up
 // to wait (the --lock-wait of the repository lock) while another holds
 // it; ctx ends the wait early. Once held it checks that root still names
 // the locked directory: a restore that created root and failed may have
@@ -76,8 +76,8 @@ func LockDataDir(ctx context.Context, root string, wait time.Duration) (*DataDir
 			return nil, &DataDirLockedError{Dir: root, PID: pid}
 		case flockUnsupported(err):
 			// A network file system that cannot flock a directory
-			// opened for reading: DATA_DIR goes unguarded there, as
-			// before, rather than unusable.
+			// opened for reading: DATA_DIR goes unguarded there
+			// rather than unusable.
 			unix.Close(fd)
 			return &DataDirLock{fd: -1}, nil
 		case err != nil:
@@ -117,7 +117,7 @@ func flockHolder(fd int) int {
 	return FlockHolderIn(string(data), uint64(st.Dev), st.Ino)
 }
 
-// flockHolderIn finds the holder of a flock on inode ino of device dev in
+// FlockHolderIn finds the holder of a flock on inode ino of device dev in
 // the text of /proc/locks, whose lines read
 // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (waiters have "->"
 // after the number).

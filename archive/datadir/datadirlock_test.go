@@ -22,7 +22,7 @@ import (
 )
 
 // Invariant 8: one writer per DATA_DIR, and a stat cache that vouches only
-// for what statepack verified (issue 15, item 2).
+// for what statepack verified.
 
 // holdDataDir takes the DATA_DIR lock as another statepack would: an
 // exclusive flock on the directory. It returns the release.
@@ -296,8 +296,8 @@ func TestFileChangingSizeWhileSaved(t *testing.T) {
 }
 
 // TestRestoreErrorNamesBackup: a restore that fails after it saved
-// DATA_DIR's previous content says where that content is (issue 15,
-// item 8), and the backup brings it back.
+// DATA_DIR's previous content says where that content is, and the backup
+// brings it back.
 func TestRestoreErrorNamesBackup(t *testing.T) {
 	ctx := context.Background()
 	r, cache := testRepo(t)

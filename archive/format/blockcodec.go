@@ -19,7 +19,7 @@ func (e *IntegrityError) Error() string {
 // Unwrap makes errors.Is(err, ErrCorrupt) hold.
 func (e *IntegrityError) Unwrap() error { return ErrCorrupt }
 
-// decoder is shared: DecodeAll is safe for concurrent use. The cap limit
+// zstdDecoder is shared: DecodeAll is safe for concurrent use. The cap limit
 // bounds every decompression by the destination's capacity, which callers
 // size from the recorded raw length, so a zstd bomb cannot grow memory.
 var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(MaxBlockSize))

@@ -21,8 +21,9 @@ const DefaultPackSize = 16 << 20
 // Packs are built in memory (a save fills one per compressing core, and
 // one more while the last is written), so the target bounds a save's
 // memory: at 64 MiB a save of 1 GiB peaks near 170 MiB, at 256 MiB near
-// 480. Configs with larger targets (up to 1 GiB, which earlier versions
-// accepted) are still read; writers close their packs at this size.
+// 480. Configs with larger targets (up to 1 GiB, which Validate accepts,
+// so that every existing repository opens) are still read; writers close
+// their packs at this size.
 const MaxPackTarget = 64 << 20
 
 // PackTarget is the size at which writers close a pack: the config's
@@ -71,7 +72,7 @@ type ChunkerConfig struct {
 	Avg int `json:"avg"`
 	Max int `json:"max"`
 	// SQLitePages cuts SQLite databases at their page boundaries instead
-	// of by content (see pageBlockSize). Absent, and so false, in
+	// of by content (see saver.PageBlockSize). Absent, and so false, in
 	// repositories made before it existed, which keep cutting as they did.
 	SQLitePages bool `json:"sqlite_pages,omitempty"`
 }
@@ -81,7 +82,7 @@ func (c ChunkerConfig) Params() chunker.Params {
 	return chunker.Params{Min: c.Min, Avg: c.Avg, Max: c.Max}
 }
 
-// validate checks a config read from a backend: it may come from anyone.
+// Validate checks a config read from a backend: it may come from anyone.
 func (c Config) Validate() error {
 	if c.Version > FormatVersion {
 		return fmt.Errorf("%w (version %d; this statepack reads version %d): upgrade statepack", ErrNewerFormat, c.Version, FormatVersion)

@@ -109,9 +109,9 @@ func (b *createdMeanwhile) Get(ctx context.Context, name string) (io.ReadCloser,
 }
 
 // TestOpenOrInitRacesAnotherInit: four first saves into one new store at
-// once; one read config before another wrote it, then listed the store
-// after, and was told the store held no repository. It opens the
-// repository the other process made.
+// once. One that reads config before another writes it, and lists the
+// store after, must not be told the store holds no repository: it opens
+// the repository the other process made.
 func TestOpenOrInitRacesAnotherInit(t *testing.T) {
 	be, err := dirbackend.NewDirBackend(t.TempDir(), true)
 	if err != nil {

@@ -45,13 +45,17 @@ func ParseID(s string) (ID, error) {
 func PackName(id ID) string { s := id.String(); return "packs/" + s[:2] + "/" + s }
 
 // IndexName is the object name of an index object.
-func IndexName(id ID) string    { return "index/" + id.String() }
+func IndexName(id ID) string { return "index/" + id.String() }
+
+// SnapshotName is the object name of a snapshot's manifest.
 func SnapshotName(id ID) string { return "snapshots/" + id.String() }
+
+// RefName is the object name of the ref that holds a state's head.
 func RefName(state string) string {
 	return "refs/" + state
 }
 
-// clip shortens untrusted text (a ref's content may be megabytes) for an
+// Clip shortens untrusted text (a ref's content may be megabytes) for an
 // error message.
 func Clip(s string) string {
 	if len(s) <= 80 {
@@ -60,7 +64,7 @@ func Clip(s string) string {
 	return s[:80] + "..."
 }
 
-// hashOf returns the id of the bytes written to h.
+// HashOf returns the id of the bytes written to h.
 func HashOf(h *blake3.Hasher) ID {
 	var id ID
 	h.Sum(id[:0])

@@ -7,6 +7,7 @@ import (
 	"slices"
 )
 
+// IndexMagic opens every index object.
 const IndexMagic = "SPI1"
 
 // IndexPack is one pack's share of an index object.
@@ -29,18 +30,19 @@ func EncodeIndex(packs []IndexPack) []byte {
 	return b.Bytes()
 }
 
-// maxIndexObjectSize bounds an index object as read: the largest that
-// statepack writes (PutIndex: maxIndexEntries entries, each of a pack of
-// its own; 5,308,424 bytes). A listed or stat size over it is refused
-// before the object is read, and readers stop one byte past it
-// (invariant 5): a FindBlocks, which holds indexReadJobs+1 objects at
-// once, then holds at most 27 MiB of them.
+// MaxIndexObjectSize bounds an index object as read: the largest that
+// statepack writes (Repository.PutIndex: MaxIndexEntries entries, each of
+// a pack of its own; 5,308,424 bytes). A listed or stat size over it is
+// refused before the object is read, and readers stop one byte past it
+// (invariant 5): a Repository.FindBlocks, which holds indexReadJobs+1
+// objects at once, then holds at most 27 MiB of them.
 const MaxIndexObjectSize = 8 + MaxIndexEntries*(32+4+PackEntrySize)
 
-// splitIndexPacks cuts the entries of a pack of more than maxIndexEntries
-// blocks (a pack of tiny blocks) into several IndexPacks, so that PutIndex
-// never writes an index object over maxIndexObjectSize. Readers take a
-// pack's entries from any number of objects.
+// SplitIndexPacks cuts the entries of a pack of more than MaxIndexEntries
+// blocks (a pack of tiny blocks) into several IndexPacks, so that
+// Repository.PutIndex never writes an index object over
+// MaxIndexObjectSize. Readers take a pack's entries from any number of
+// objects.
 func SplitIndexPacks(packs []IndexPack) []IndexPack {
 	if !slices.ContainsFunc(packs, func(p IndexPack) bool { return len(p.Entries) > MaxIndexEntries }) {
 		return packs
@@ -99,9 +101,9 @@ func DecodeIndex(data []byte) ([]IndexPack, error) {
 	return packs, nil
 }
 
-// scanIndex walks an index object's entries in place, calling fn with the
+// ScanIndex walks an index object's entries in place, calling fn with the
 // pack id and the raw 45-byte entry, without building the decoded form:
-// FindBlocks looks at millions of entries and keeps a few.
+// Repository.FindBlocks looks at millions of entries and keeps a few.
 func ScanIndex(data []byte, fn func(pack ID, entry []byte) error) error {
 	if len(data) < 8 || string(data[:4]) != IndexMagic {
 		return fmt.Errorf("index header: %w", ErrCorrupt)
@@ -140,6 +142,6 @@ type Location struct {
 	Encoding uint8
 }
 
-// maxIndexEntries bounds one index object (about 3 MiB), so that readers
+// MaxIndexEntries bounds one index object (about 3 MiB), so that readers
 // of a remote with millions of blocks hold one small object at a time.
 const MaxIndexEntries = 1 << 16

@@ -7,29 +7,29 @@ import (
 	"slices"
 )
 
-// A file of more than listEntries blocks keeps its block list out of the
+// A file of more than ListEntries blocks keeps its block list out of the
 // manifest, in list blocks: ordinary blocks (content-addressed, packed,
 // verified like any other) whose bytes are the file's (block id, raw
-// length) pairs, listEntries to a list block. The manifest names the list
+// length) pairs, ListEntries to a list block. The manifest names the list
 // blocks instead of every block. A large file that did not change then
-// costs a snapshot one id per listEntries blocks, and one that changed in
+// costs a snapshot one id per ListEntries blocks, and one that changed in
 // a few places (a database's pages) adds only the list blocks around the
 // changes: manifests stay small and so does what a save adds to the store.
 const (
 	ListEntrySize = 36 // block id, then its raw length as uint32 little-endian
 	ListEntries   = 32 // entries per list block as written
-	// maxListEntries bounds a list block as read.
+	// MaxListEntries bounds a list block as read.
 	MaxListEntries = 4096
-	// maxExpandedBlocks is the ceiling on the blocks that a manifest's
+	// MaxExpandedBlocks is the ceiling on the blocks that a manifest's
 	// list blocks may expand to: as many as the largest manifest could
 	// hold inline. Below it, a manifest's lists expand to at most
-	// listEntries blocks per list reference, as statepack writes them, so
+	// ListEntries blocks per list reference, as statepack writes them, so
 	// that naming one large list block again and again (free for whoever
 	// writes the manifest) cannot claim memory (DecodeManifest).
 	MaxExpandedBlocks = MaxManifestSize / 33
 )
 
-// encodeList writes blocks as the bytes of one list block.
+// EncodeList writes blocks as the bytes of one list block.
 func EncodeList(dst []byte, blocks []BlockRef) []byte {
 	for _, b := range blocks {
 		dst = append(dst, b.ID[:]...)
@@ -38,7 +38,7 @@ func EncodeList(dst []byte, blocks []BlockRef) []byte {
 	return dst
 }
 
-// decodeList appends the entries of a verified list block to dst. The
+// DecodeList appends the entries of a verified list block to dst. The
 // block's bytes are trusted to be what its id names, not to be sensible.
 func DecodeList(dst []BlockRef, data []byte) ([]BlockRef, error) {
 	if len(data) == 0 || len(data)%ListEntrySize != 0 || len(data) > MaxListEntries*ListEntrySize {
@@ -55,8 +55,8 @@ func DecodeList(dst []BlockRef, data []byte) ([]BlockRef, error) {
 	return dst, nil
 }
 
-// listsCover reports whether lists, as storeLists cuts them, name n
-// blocks: every list full but the last.
+// ListsCover reports whether lists, as save cuts them (the saver's
+// storeLists), name n blocks: every list full but the last.
 func ListsCover(lists []BlockRef, n int) bool {
 	if len(lists) != (n+ListEntries-1)/ListEntries {
 		return false
@@ -74,7 +74,8 @@ func ListsCover(lists []BlockRef, n int) bool {
 }
 
 // Expand fills in the blocks of every entry of m whose block list is
-// stored in list blocks, from the lists read, as ExpandLists does.
+// stored in list blocks, from the lists read, as Repository.ExpandLists
+// does.
 func (l *BlockLists) Expand(m *Manifest) error {
 	for i := range m.Entries {
 		if err := ExpandEntry(&m.Entries[i], l.Lists); err != nil {
@@ -168,7 +169,7 @@ func (m *Manifest) ListBlocks() []BlockRef {
 	return refs
 }
 
-// checkListSum checks, before anything is allocated for them, that the
+// CheckListSum checks, before anything is allocated for them, that the
 // blocks e's list blocks name add up to its size, as an inline list must
 // (DecodeManifest bounded their count by its size).
 func CheckListSum(e *Entry, lists map[ID][]BlockRef) error {
@@ -184,7 +185,7 @@ func CheckListSum(e *Entry, lists map[ID][]BlockRef) error {
 	return nil
 }
 
-// expandEntry sets e.Blocks from its list blocks once checkListSum
+// ExpandEntry sets e.Blocks from its list blocks once CheckListSum
 // passes: a file's blocks cost memory only once they describe it.
 func ExpandEntry(e *Entry, lists map[ID][]BlockRef) error {
 	if len(e.Lists) == 0 {
@@ -204,11 +205,11 @@ func ExpandEntry(e *Entry, lists map[ID][]BlockRef) error {
 	return nil
 }
 
-// chunks yields e's blocks in file order a part at a time: the inline
-// list in parts of segmentBlocks, or each list block's entries as read
-// (ReadBlockLists). Nothing is expanded, so walking a file costs the
-// parts in hand, not how many blocks its lists name. l may be nil for a
-// manifest whose lists are expanded.
+// Chunks yields e's blocks in file order a part at a time: the inline
+// list in parts of SegmentBlocks, or each list block's entries as read
+// (Repository.ReadBlockLists). Nothing is expanded, so walking a file
+// costs the parts in hand, not how many blocks its lists name. l may be
+// nil for a manifest whose lists are expanded.
 func (l *BlockLists) Chunks(e *Entry) iter.Seq[[]BlockRef] {
 	return func(yield func([]BlockRef) bool) {
 		if len(e.Lists) == 0 || len(e.Blocks) > 0 || l == nil {
@@ -227,7 +228,7 @@ func (l *BlockLists) Chunks(e *Entry) iter.Seq[[]BlockRef] {
 	}
 }
 
-// expanded returns e's blocks in one slice, or nil when its lists name
+// Expanded returns e's blocks in one slice, or nil when its lists name
 // more than limit of them.
 func (l *BlockLists) Expanded(e *Entry, limit int) []BlockRef {
 	if len(e.Lists) == 0 || len(e.Blocks) > 0 || l == nil {
@@ -244,7 +245,7 @@ func (l *BlockLists) Expanded(e *Entry, limit int) []BlockRef {
 	return out
 }
 
-// refs reads n (block id, raw length) pairs, none longer than max.
+// Refs reads n (block id, raw length) pairs, none longer than max.
 func (d *Decoder) Refs(n, max uint64) []BlockRef {
 	if n == 0 || d.Err != nil {
 		return nil
@@ -257,12 +258,12 @@ func (d *Decoder) Refs(n, max uint64) []BlockRef {
 	return out
 }
 
-// segmentBlocks is how many blocks one worker writes of a large file:
+// SegmentBlocks is how many blocks one worker writes of a large file:
 // files longer than that are decoded and written by several workers at
 // once, at offsets known from the manifest.
 const SegmentBlocks = 64
 
-// blocksSize is the length of the content blocks make up.
+// BlocksSize is the length of the content blocks make up.
 func BlocksSize(blocks []BlockRef) int64 {
 	var n int64
 	for _, b := range blocks {

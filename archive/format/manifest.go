@@ -51,8 +51,9 @@ type Entry struct {
 	Target string // symlink target
 	Blocks []BlockRef
 	// Lists are the list blocks holding Blocks when the file has more
-	// than listEntries blocks (lists.go). A decoded manifest has Blocks
-	// only once ExpandLists has read them; LoadManifest does that.
+	// than ListEntries blocks (listcodec.go). A decoded manifest has
+	// Blocks only once Repository.ExpandLists has read them;
+	// Repository.LoadManifest does that.
 	Lists []BlockRef
 }
 
@@ -180,6 +181,8 @@ func appendEntry(b []byte, e *Entry, prev string, version int) []byte {
 	return b
 }
 
+// AppendString appends s as the manifest encodes strings: its length as
+// a uvarint, then its bytes.
 func AppendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
@@ -195,10 +198,12 @@ func commonPrefix(a, b string) int {
 	return n
 }
 
-// decoder reads a manifest, failing with a bounded error on any bad field.
+// Decoder reads a manifest, failing with a bounded error on any bad field.
+// After the first error every read returns a zero value, so a caller reads
+// a whole record and checks Err once.
 type Decoder struct {
-	B       []byte
-	Err     error
+	B       []byte // what is left to read
+	Err     error  // the first error, which ends reading
 	version int
 	listed  int64 // blocks the list blocks read so far expand to
 	lists   int64 // list block references read so far
@@ -206,6 +211,7 @@ type Decoder struct {
 
 var errShort = errors.New("truncated")
 
+// Uvarint reads an unsigned varint, refusing one over max.
 func (d *Decoder) Uvarint(max uint64) uint64 {
 	if d.Err != nil {
 		return 0
@@ -223,6 +229,7 @@ func (d *Decoder) Uvarint(max uint64) uint64 {
 	return v
 }
 
+// Varint reads a signed varint.
 func (d *Decoder) Varint() int64 {
 	if d.Err != nil {
 		return 0
@@ -249,6 +256,8 @@ func (d *Decoder) bytes(n int) []byte {
 	return v
 }
 
+// Str reads a string written by AppendString, refusing one longer than
+// max bytes before it is allocated.
 func (d *Decoder) Str(max int) string {
 	n := d.Uvarint(uint64(max))
 	return string(d.bytes(int(n)))
@@ -379,9 +388,9 @@ func (d *Decoder) fileBlocks(e *Entry) error {
 // will expand to, which is bounded here, before anything is read or
 // allocated for them (invariant 5): per file, by its size (every block
 // holds at least one byte and at most MaxBlockSize), and per manifest,
-// by what statepack writes (DecodeManifest: listEntries blocks per list
+// by what statepack writes (DecodeManifest: ListEntries blocks per list
 // reference, however often one list block is named), with
-// maxExpandedBlocks as a ceiling. ExpandLists checks the sum of sizes.
+// MaxExpandedBlocks as a ceiling. CheckListSum checks the sum of sizes.
 func (d *Decoder) fileLists(e *Entry) error {
 	nl := int(d.Uvarint(uint64(len(d.B) / 33)))
 	if d.Err != nil {
@@ -450,7 +459,7 @@ func (v *treeValidator) check(e *Entry, prev string, first bool) error {
 
 // ValidPath accepts what a manifest may name: a clean, relative slash path
 // of valid UTF-8 with no NUL, no "." or ".." segment, no leading slash,
-// no segment named as restore's temporary files (isRestoreTemp).
+// no segment named as restore's temporary files (IsRestoreTemp).
 // It scans the path once without allocating: manifests hold many of them.
 func ValidPath(p string) error {
 	switch {

@@ -17,11 +17,13 @@ const (
 // allocate.
 const MaxBlockSize = 64 << 20
 
+// Pack trailer layout: entries of PackEntrySize bytes, then a footer of
+// PackFooterSize (entry count, PackMagic).
 const (
 	PackMagic      = "SPK1"
 	PackEntrySize  = 32 + 4 + 4 + 4 + 1
 	PackFooterSize = 4 + 4
-	// maxPackSize bounds what a reader accepts; configs cap the target at 1 GiB.
+	// MaxPackSize bounds what a reader accepts; configs cap the target at 1 GiB.
 	MaxPackSize = 2 << 30
 )
 
@@ -34,7 +36,7 @@ type PackEntry struct {
 	Encoding uint8
 }
 
-// at is where the entry's block lies when its pack is pack.
+// At is where the entry's block lies when its pack is pack.
 func (e PackEntry) At(pack ID) Location {
 	return Location{Pack: pack, Offset: e.Offset, Stored: e.Stored, Raw: e.Raw, Encoding: e.Encoding}
 }
@@ -70,7 +72,8 @@ var packBufsFree = make(chan []byte, packBufsKept)
 // RecyclePack hands the bytes of a finished pack (from Finish) back for
 // the next NewPackBuilder, once they have been written and nothing reads
 // them any more. A pull fills a new pack every 16 MiB; allocating each
-// afresh cost it zeroing and page faults. At most packBufsKept are kept.
+// afresh would cost it zeroing and page faults. At most packBufsKept are
+// kept.
 func RecyclePack(data []byte) {
 	if cap(data) > MaxPackSize {
 		return
@@ -161,14 +164,14 @@ func DecodePackTrailer(trailer []byte, packSize int64) ([]PackEntry, error) {
 	return entries, t.Done()
 }
 
-// trailerTiling checks a trailer's entries one at a time, as they come:
+// TrailerTiling checks a trailer's entries one at a time, as they come:
 // each must be valid and begin where the previous ended, within the
-// block area, which ends at end.
+// block area, which ends at End.
 type TrailerTiling struct {
 	next, End int64
 }
 
-// decode reads entry i from b into e and checks it.
+// Decode reads entry i from b into e and checks it.
 func (t *TrailerTiling) Decode(e *PackEntry, i int, b []byte) error {
 	if err := DecodeEntry(e, b); err != nil {
 		return fmt.Errorf("pack entry %d: %w", i, err)
@@ -180,7 +183,7 @@ func (t *TrailerTiling) Decode(e *PackEntry, i int, b []byte) error {
 	return nil
 }
 
-// done checks that the entries decoded cover the block area.
+// Done checks that the entries decoded cover the block area.
 func (t *TrailerTiling) Done() error {
 	if t.next != t.End {
 		return fmt.Errorf("pack has %d bytes outside its entries: %w", t.End-t.next, ErrCorrupt)
@@ -188,7 +191,7 @@ func (t *TrailerTiling) Done() error {
 	return nil
 }
 
-// decodeEntry reads one 45-byte entry (pack trailer and index alike) and
+// DecodeEntry reads one 45-byte entry (pack trailer and index alike) and
 // checks its fields.
 func DecodeEntry(e *PackEntry, b []byte) error {
 	copy(e.ID[:], b[:32])
@@ -199,6 +202,8 @@ func DecodeEntry(e *PackEntry, b []byte) error {
 	return CheckEntry(e.Offset, e.Stored, e.Raw, e.Encoding)
 }
 
+// CheckEntry checks the fields of a pack or index entry against the
+// format's bounds, so that no reader trusts a length it has not checked.
 func CheckEntry(off, stored, raw uint32, enc uint8) error {
 	switch {
 	case enc != EncodingRaw && enc != EncodingZstd:

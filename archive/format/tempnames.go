@@ -4,15 +4,16 @@ import (
 	"strings"
 )
 
-// restoreTmpPrefix names files being written by restore; a crash leaves
-// them behind, and the next restore removes them (removeStaleTemps).
-// The full name is the prefix and 16 lowercase hex digits (randomSuffix):
+// RestoreTmpPrefix names files being written by restore; a crash leaves
+// them behind, and the next restore removes them (package restorer).
+// The full name is the prefix and 16 lowercase hex digits
+// (files.RandomSuffix):
 // only names of exactly that shape are restore's, so that a user's
 // ".statepack-tmp-notes" is saved and restored like any file, never
 // removed as a leftover, and a manifest may not name one (ValidPath).
 const RestoreTmpPrefix = ".statepack-tmp-"
 
-// isRestoreTemp reports whether name has the shape of restore's
+// IsRestoreTemp reports whether name has the shape of restore's
 // temporary files.
 func IsRestoreTemp(name string) bool {
 	suffix, ok := strings.CutPrefix(name, RestoreTmpPrefix)

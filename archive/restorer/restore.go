@@ -238,7 +238,7 @@ func sameAsRecorded(e *format.Entry, c *scan.Scanned, cache *statcache.StatCache
 // (unexpanded) is it already; then reads the snapshot's block lists (found
 // through the index, verified) and makes sure every block is indexed
 // before a byte is written. The lists are not expanded: each file's
-// blocks are walked through them as it is written (BlockLists.chunks),
+// blocks are walked through them as it is written (BlockLists.Chunks),
 // so that a snapshot naming one list block a million times costs what
 // restore writes, not what the snapshot claims.
 func loadForRestore(ctx context.Context, r *archive.Repository, id format.ID, m *format.Manifest) (*format.Manifest, *format.BlockLists, error) {
@@ -450,7 +450,7 @@ func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cache
 // adoptLists gives each file of cur whose blocks are exactly those that
 // the list blocks of the same path in snap name those list blocks
 // instead, so that diffTrees finds them the same without snap's lists
-// expanded: each is walked a list block at a time (BlockLists.chunks).
+// expanded: each is walked a list block at a time (BlockLists.Chunks).
 func adoptLists(snap []format.Entry, lists *format.BlockLists, cur []format.Entry) {
 	listed := map[string]*format.Entry{}
 	for i := range snap {

@@ -76,7 +76,7 @@ func applyTree(ctx context.Context, r *archive.Repository, root string, m *forma
 }
 
 // removeTemps deletes the temporary files of a killed restore that a walk
-// of root found (scanTreeTemps), making their directories writable first.
+// of root found (scan.ScanTreeTemps), making their directories writable first.
 func removeTemps(root string, temps []string) error {
 	for _, rel := range temps {
 		p := filepath.Join(root, filepath.FromSlash(rel))
@@ -92,7 +92,7 @@ func removeTemps(root string, temps []string) error {
 }
 
 // removeStaleTemps deletes the temporary files of a restore that was
-// killed. scanTree skips them (save must not store them), so they are
+// killed. scan.ScanTree skips them (save must not store them), so they are
 // never extra paths; left alone they would stay in DATA_DIR for good,
 // where an application sees them (LocalStack: as S3 objects). For a
 // restore that walks DATA_DIR anyway, the walk's temps go to removeTemps.
@@ -325,13 +325,13 @@ func writeFiles(ctx context.Context, r *archive.Repository, root string, target 
 	return vouched, err
 }
 
-// spreadByDir returns the indices of target's files and symlinks in an
+// SpreadByDir returns the indices of target's files and symlinks in an
 // order that takes one from each directory in turn. Creating a file locks
 // its directory, and on a file system that has just freed many inodes
 // (ext4 skips recently freed ones) a create costs up to a millisecond
 // inside that lock: workers writing neighbouring files of one directory
-// waited for each other, while workers in different directories create
-// at once.
+// wait for each other, while workers in different directories create at
+// once.
 func SpreadByDir(target []format.Entry) []int {
 	var groups [][]int
 	at := map[string]int{}
@@ -413,7 +413,7 @@ func writeSymlink(p string, e *format.Entry) error {
 // verified), or up to statCacheBlocks in all. A file beyond both, such
 // as one list block of tiny blocks named a million times, is recorded by
 // its list blocks alone: the next restore still skips it
-// (statCache.holds), the next save reads it again. The cache then costs
+// (StatCache.Holds), the next save reads it again. The cache then costs
 // what restore did, not what a snapshot claims.
 func statTree(target []format.Entry, lists *format.BlockLists, minBlock int64, old *statcache.StatCache, vouched []*scan.FileStat) *statcache.StatCache {
 	c := &statcache.StatCache{Files: map[string]*statcache.StatEntry{}}

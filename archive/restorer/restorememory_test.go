@@ -14,8 +14,9 @@ import (
 )
 
 // putZeroList stores a one-byte block of zero and a list block naming it
-// listEntries times, and returns the list's reference: named n times by
-// a manifest, it is a file of n*listEntries zero bytes, written as holes.
+// format.ListEntries times, and returns the list's reference: named n
+// times by a manifest, it is a file of n*format.ListEntries zero bytes,
+// written as holes.
 func putZeroList(t *testing.T, r *archive.Repository) format.BlockRef {
 	t.Helper()
 	zero := []byte{0}
@@ -26,10 +27,10 @@ func putZeroList(t *testing.T, r *archive.Repository) format.BlockRef {
 	return putListOf(t, r, refs, zero)
 }
 
-// TestRestoreListBombAllocs: restore expanded every file's list blocks
-// before writing anything, so a 3.6 MB manifest naming one list block
-// 100,000 times (3.2 million block references, 36 bytes each) cost
-// restore over 100 MiB, and the stat cache as much again. Restore walks
+// TestRestoreListBombAllocs: a 3.6 MB manifest naming one list block
+// 100,000 times (3.2 million block references, 36 bytes each) would cost
+// over 100 MiB, and the stat cache as much again, if restore expanded
+// every file's list blocks before writing anything. Restore walks
 // each file's blocks a list block at a time while it writes it: it
 // allocates what it writes with, and the stat cache records the file by
 // its list blocks. The file comes out right, and a second restore finds

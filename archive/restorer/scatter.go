@@ -260,9 +260,9 @@ func (s *ScatterRestore) Wants(id format.ID) bool {
 
 // Write puts one block into every file that uses it, at its offsets.
 // raw must be the block's plaintext verified against id (as
-// ReadPackBlocks hands it): Write does not hash it again, which is the
-// point. Blocks of zeros become holes. Safe for concurrent use; raw is not
-// kept after Write returns.
+// Repository.ReadPackBlocks hands it): Write does not hash it again, which
+// is the point. Blocks of zeros become holes. Safe for concurrent use; raw
+// is not kept after Write returns.
 func (s *ScatterRestore) Write(id format.ID, raw []byte) error {
 	places := s.where[id]
 	if len(places) == 0 {
@@ -352,10 +352,10 @@ func (s *ScatterRestore) complete(sf *scatterFile) error {
 }
 
 // startWriteback has the kernel start writing a completed file to disk
-// while the pull goes on, as DirBackend.startWriteback does for packs:
-// the local store and DATA_DIR usually share a file system, and the
-// syncfs(2) before the pull moves its ref must wait for every dirty page
-// on it, these files' too. Only a hint, on at most maxWritebacks
+// while the pull goes on, as the directory backend does for packs: the
+// local store and DATA_DIR usually share a file system, and the syncfs(2)
+// before the pull moves its ref must wait for every dirty page on it,
+// these files' too. Only a hint, on at most dirbackend.MaxWritebacks
 // goroutines; it makes nothing durable and its errors do not matter.
 func (s *ScatterRestore) startWriteback(p string) {
 	if s.writebacks.Add(1) > dirbackend.MaxWritebacks {

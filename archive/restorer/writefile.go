@@ -101,7 +101,7 @@ func writeFileFrom(ctx context.Context, r *archive.Repository, p string, e *form
 // a regular file (overFile) the two names are exchanged and the old file,
 // now at tmp, is removed: a plain rename over an existing file makes ext4
 // (auto_da_alloc) write the new file's data back inside the rename, which
-// cost a switch between versions 100 ms for each 256 MiB database. The
+// costs a switch between versions 100 ms for each 256 MiB database. The
 // data then reaches the disk by the kernel's usual writeback, as that of
 // every file a cold restore creates. Where the exchange fails (a file
 // system without it, p gone), or put something other than a regular file

@@ -18,13 +18,13 @@ import (
 // 4 KiB page would store a third less per change but cost 10% more store
 // and 20% more CPU on a cold save: docs/performance.md.)
 
-// sqliteMagic starts every SQLite 3 database file.
+// SqliteMagic starts every SQLite 3 database file.
 const SqliteMagic = "SQLite format 3\x00"
 
-// sqliteHeaderLen is how much of a file pageBlockSize looks at.
+// sqliteHeaderLen is how much of a file PageBlockSize looks at.
 const sqliteHeaderLen = 18
 
-// pageBlockSize returns the block size for a file beginning with hdr: for
+// PageBlockSize returns the block size for a file beginning with hdr: for
 // an SQLite database, when the repository cuts those by page, the smallest
 // multiple of its page size that is at least the chunker's Min; else 0
 // (cut by content).
@@ -46,7 +46,7 @@ func PageBlockSize(hdr []byte, cc format.ChunkerConfig) int {
 	return size
 }
 
-// readHeader reads the first bytes of f for pageBlockSize; a short file
+// readHeader reads the first bytes of f for PageBlockSize; a short file
 // gives a short header.
 func readHeader(f io.ReaderAt, buf []byte) []byte {
 	n, _ := f.ReadAt(buf[:sqliteHeaderLen], 0)

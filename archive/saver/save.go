@@ -104,7 +104,7 @@ func Save(ctx context.Context, r *archive.Repository, o Options) (*Result, error
 	return res, nil
 }
 
-// checkDataDir resolves the directory to save and checks it is one.
+// CheckDataDir resolves the directory to save and checks it is one.
 func CheckDataDir(dir string) (string, error) {
 	if dir == "" {
 		return "", datadir.ErrNoDataDir
@@ -126,6 +126,10 @@ func CheckDataDir(dir string) (string, error) {
 	return abs, nil
 }
 
+// SaveTree stores the blocks of root's files that the repository lacks,
+// and their index, and returns the manifest entries of root; Commit makes
+// them a snapshot. Save and restore's backup of DATA_DIR both call it, so
+// a backup is an ordinary save. The caller holds the locks.
 func SaveTree(ctx context.Context, r *archive.Repository, root string, o Options) (*Result, []format.Entry, error) {
 	sink := progress.Or(o.Progress)
 	res := &Result{State: o.State}
@@ -196,7 +200,7 @@ func SaveTree(ctx context.Context, r *archive.Repository, root string, o Options
 	return res, entries, nil
 }
 
-// newStatCache records the files of a save. A file read before its last
+// NewStatCache records the files of a save. A file read before its last
 // change was a racy window old is left out (the next save or restore
 // reads it again): a write in the same timestamp tick could have changed
 // it without changing its stat. Every file recorded was either vouched
@@ -214,7 +218,7 @@ func NewStatCache(state string, found []scan.Scanned, files int) *statcache.Stat
 	return c
 }
 
-// settleOrder puts files changed within the racy window last, the most
+// SettleOrder puts files changed within the racy window last, the most
 // recently changed at the end: reading them after the window has passed
 // (readFiles waits for it, at most a tenth of a second, while other files
 // are read) lets the stat cache vouch for them, so the save, restore or
@@ -237,7 +241,7 @@ func SettleOrder(found []scan.Scanned, toRead []int) []int {
 	return toRead
 }
 
-// waitSettled waits until the file e was last changed a racy window ago,
+// WaitSettled waits until the file e was last changed a racy window ago,
 // when that is at most a window away (a clock set back, a coarse
 // timestamp or a file changed in the future are not waited for).
 func WaitSettled(ctx context.Context, e *scan.Scanned) error {
@@ -383,7 +387,7 @@ type splitter interface {
 	Next() ([]byte, error)
 }
 
-// splitters are one file reader's chunkers, reused from file to file: the
+// Splitters are one file reader's chunkers, reused from file to file: the
 // content-defined one, and fixed-size ones for paged files (pages.go).
 type Splitters struct {
 	cc    format.ChunkerConfig
@@ -392,6 +396,8 @@ type Splitters struct {
 	hdr   [sqliteHeaderLen]byte
 }
 
+// NewSplitters returns the splitters for a repository's chunker
+// settings; restore's diff uses them to cut files as save would.
 func NewSplitters(cc format.ChunkerConfig) (*Splitters, error) {
 	cdc, err := chunker.New(nil, cc.Params())
 	if err != nil {
@@ -400,7 +406,7 @@ func NewSplitters(cc format.ChunkerConfig) (*Splitters, error) {
 	return &Splitters{cc: cc, cdc: cdc, fixed: map[int]*chunker.Fixed{}}, nil
 }
 
-// forFile picks the splitter for f from its first bytes.
+// ForFile picks the splitter for f from its first bytes.
 func (s *Splitters) ForFile(f *os.File) (splitter, error) {
 	size := PageBlockSize(readHeader(f, s.hdr[:]), s.cc)
 	if size == 0 {
@@ -433,7 +439,7 @@ func blockID(data []byte) format.ID {
 	return id
 }
 
-// commit writes the manifest and moves the ref, retrying when another save
+// Commit writes the manifest and moves the ref, retrying when another save
 // of the same state moved it meanwhile (the new version then follows it).
 func Commit(ctx context.Context, r *archive.Repository, m *format.Manifest, res *Result) error {
 	// The stat cache is encoded while the manifest and the ref are
@@ -479,7 +485,7 @@ func Commit(ctx context.Context, r *archive.Repository, m *format.Manifest, res 
 	}
 }
 
-// checkFileSizes makes sure every file's blocks add up to its size before
+// CheckFileSizes makes sure every file's blocks add up to its size before
 // a manifest is committed (invariant 8): one that does not is a snapshot
 // that log, restore and verify would call corrupt.
 func CheckFileSizes(entries []format.Entry) error {

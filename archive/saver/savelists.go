@@ -8,7 +8,7 @@ import (
 	"github.com/statepack/statepack/archive/scan"
 )
 
-// storeLists gives every file of more than listEntries blocks its list
+// storeLists gives every file of more than format.ListEntries blocks its list
 // blocks, handing them to w (which skips those already stored, as it does
 // for any block), and records them in the entry. A file whose blocks and
 // lists both came from the stat cache keeps its lists (lists of the same

@@ -13,7 +13,7 @@ import (
 	"github.com/statepack/statepack/archive/format"
 )
 
-// fileStat is the part of lstat(2) that save and restore compare.
+// FileStat is the part of lstat(2) that save and restore compare.
 type FileStat struct {
 	Size  int64
 	MTime int64
@@ -24,6 +24,8 @@ type FileStat struct {
 	GID   uint32
 }
 
+// StatOf takes the FileStat out of an lstat result, mode bits as a
+// manifest records them (permissions and setuid, setgid, sticky).
 func StatOf(fi fs.FileInfo) FileStat {
 	st := FileStat{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), Mode: uint32(fi.Mode().Perm())}
 	if fi.Mode()&fs.ModeSetuid != 0 {
@@ -43,7 +45,7 @@ func StatOf(fi fs.FileInfo) FileStat {
 	return st
 }
 
-// scanned is one path found in DATA_DIR.
+// Scanned is one path found in DATA_DIR.
 type Scanned struct {
 	format.Entry
 	Stat   FileStat
@@ -93,7 +95,7 @@ func (f Filter) Selected(rel string) bool {
 	return len(f.Include) == 0 || matchesSelfOrParent(f.Include, rel)
 }
 
-// scanTree walks root and returns its entries sorted by path, with the
+// ScanTree walks root and returns its entries sorted by path, with the
 // ancestors of every selected entry. Sockets, FIFOs and devices are
 // skipped and reported through warn.
 func ScanTree(root string, f Filter, warn func(string)) ([]Scanned, error) {
@@ -101,7 +103,7 @@ func ScanTree(root string, f Filter, warn func(string)) ([]Scanned, error) {
 	return out, err
 }
 
-// scanTreeTemps is scanTree that also returns the temporary files of a
+// ScanTreeTemps is ScanTree that also returns the temporary files of a
 // restore it skipped (slash paths relative to root), which restore
 // removes.
 func ScanTreeTemps(root string, f Filter, warn func(string)) ([]Scanned, []string, error) {
@@ -160,7 +162,7 @@ func keepSelected(in []Scanned, f Filter) []Scanned {
 	return out
 }
 
-// sameStat reports whether two stats of a file say its content is the
+// SameStat reports whether two stats of a file say its content is the
 // same: inode, size, mtime and ctime.
 func SameStat(a, b FileStat) bool {
 	return a.Ino == b.Ino && a.Size == b.Size && a.MTime == b.MTime && a.CTime == b.CTime

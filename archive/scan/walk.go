@@ -23,7 +23,7 @@ const walkWorkers = 4
 // treeWalk is a parallel walk of a directory tree: workers take
 // directories from a shared queue, read them and lstat their entries, and
 // queue the subdirectories they find. The order entries are found in
-// varies; scanTree sorts them afterwards, and warnings are sorted by path
+// varies; ScanTree sorts them afterwards, and warnings are sorted by path
 // so that what a user reads does not depend on scheduling.
 type treeWalk struct {
 	root   string

@@ -1,3 +1,18 @@
+// Package statcache is the local stat cache: per DATA_DIR, which
+// snapshot the directory was last saved as or restored from, and for each
+// file the stat data it had then together with its blocks. Save uses it to
+// skip reading unchanged files, restore to skip rewriting identical ones,
+// status to tell what changed (invariant 7). It lives in the local
+// store's cache directory, never in a repository that is shared.
+//
+// The cache vouches only for what statepack verified (invariant 8): a
+// file changed within the racy window of the moment it was recorded is
+// not trusted (Settled, Fresh, Holds).
+//
+// Save and restore both record and consult it, so it sits below both:
+// it imports archive/format, archive/scan and internal/files, and must
+// not import archive (the repository), archive/saver, archive/restorer or
+// archive/maintain, nor remote.
 package statcache
 
 import (
@@ -14,13 +29,7 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// The stat cache is local, never part of a repository that is shared. It
-// remembers, per DATA_DIR, which snapshot the directory was last saved as or
-// restored from, and for each file the stat data it had then together with
-// its blocks. Save uses it to skip reading unchanged files, restore to skip
-// rewriting identical ones, status to tell what changed (invariant 7).
-
-// statEntry is what the cache knows of one file.
+// StatEntry is what the cache knows of one file.
 type StatEntry struct {
 	Size   int64
 	MTime  int64
@@ -30,7 +39,7 @@ type StatEntry struct {
 	Lists  []format.BlockRef // the list blocks of Blocks, for files that have them
 }
 
-// statCache is the cache of one DATA_DIR.
+// StatCache is the cache of one DATA_DIR.
 type StatCache struct {
 	Snapshot format.ID
 	State    string
@@ -38,7 +47,7 @@ type StatCache struct {
 	Files    map[string]*StatEntry
 }
 
-// racyWindow: a file whose ctime is this close to (or after) the moment its
+// RacyWindow: a file whose ctime is this close to (or after) the moment its
 // stat was recorded may be changed again within the same timestamp tick
 // without its stat changing, so the cache does not vouch for it. File
 // systems that keep whole seconds only get a window of two seconds.
@@ -55,14 +64,14 @@ func windowOf(st scan.FileStat) int64 {
 	return RacyWindow
 }
 
-// settled reports whether content read at readAt can be vouched for by
+// Settled reports whether content read at readAt can be vouched for by
 // st: read a whole window after the file's last change, so that any later
 // change gets a later mtime or ctime.
 func Settled(st scan.FileStat, readAt int64) bool {
 	return max(st.MTime, st.CTime) < readAt-windowOf(st)
 }
 
-// fresh reports whether the file at st still has the content the cache
+// Fresh reports whether the file at st still has the content the cache
 // recorded for it.
 func (c *StatCache) Fresh(rel string, st scan.FileStat) (*StatEntry, bool) {
 	if c == nil {
@@ -93,11 +102,11 @@ func (c *StatCache) settled(e *StatEntry) bool {
 	return e.CTime < c.Recorded-window && e.MTime < c.Recorded-window
 }
 
-// holds reports whether the file at st still has e's content: the cache
+// Holds reports whether the file at st still has e's content: the cache
 // vouches for it with e's blocks or, for e's list blocks, with the same
 // list blocks (which name the same blocks). A file restore recorded by
-// its list blocks alone (statTree, a file of very many blocks) counts
-// here, never in fresh: save needs the blocks themselves.
+// its list blocks alone (the restorer's statTree, a file of very many
+// blocks) counts here, never in Fresh: save needs the blocks themselves.
 func (c *StatCache) Holds(e *format.Entry, st scan.FileStat) bool {
 	if c == nil {
 		return false
@@ -124,11 +133,15 @@ const (
 	StatCacheMagicV1 = "SPC1"
 )
 
+// StatCachePath is where the cache of dataDir lives in cacheDir: named by
+// a hash of the path, so that each DATA_DIR has its own.
 func StatCachePath(cacheDir, dataDir string) string {
 	sum := blake3.Sum256([]byte(dataDir))
 	return filepath.Join(cacheDir, fmt.Sprintf("datadir-%x", sum[:8]))
 }
 
+// LoadStatCache reads the cache of dataDir, or returns nil when there is
+// none or it does not decode: a missing cache only costs a full read.
 func LoadStatCache(cacheDir, dataDir string) *StatCache {
 	if cacheDir == "" {
 		return nil
@@ -144,6 +157,8 @@ func LoadStatCache(cacheDir, dataDir string) *StatCache {
 	return c
 }
 
+// SaveStatCache replaces the cache of dataDir with c, atomically. An
+// empty cacheDir means no cache is kept.
 func SaveStatCache(cacheDir, dataDir string, c *StatCache) error {
 	if cacheDir == "" {
 		return nil
@@ -151,7 +166,7 @@ func SaveStatCache(cacheDir, dataDir string, c *StatCache) error {
 	return WriteStatCache(cacheDir, dataDir, EncodeStatCache(c))
 }
 
-// writeStatCache writes an encoded stat cache for dataDir.
+// WriteStatCache writes an encoded stat cache for dataDir.
 func WriteStatCache(cacheDir, dataDir string, data []byte) error {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return err
@@ -159,14 +174,16 @@ func WriteStatCache(cacheDir, dataDir string, data []byte) error {
 	return files.WriteFileAtomic(StatCachePath(cacheDir, dataDir), data)
 }
 
-// setStatCacheSnapshot writes the snapshot id into an encoded stat cache,
+// SetStatCacheSnapshot writes the snapshot id into an encoded stat cache,
 // so that a save can encode its cache while the snapshot is still being
 // committed.
 func SetStatCacheSnapshot(data []byte, id format.ID) { copy(data[len(statCacheMagic):], id[:]) }
 
+// EncodeStatCache returns c in the current encoding, the snapshot id at a
+// fixed offset (SetStatCacheSnapshot).
 func EncodeStatCache(c *StatCache) []byte {
-	// Sized first: at a million blocks the cache is tens of MiB, and
-	// growing it by appends copied and cleared it several times over.
+	// Sized first: at a million blocks the cache is tens of MiB, which
+	// growing by appends would copy and clear several times over.
 	size := len(statCacheMagic) + len(c.Snapshot) + 3*binary.MaxVarintLen64 + len(c.State)
 	for p, e := range c.Files {
 		size += len(p) + 7*binary.MaxVarintLen64 + (len(e.Blocks)+len(e.Lists))*(len(format.ID{})+binary.MaxVarintLen32)
@@ -196,6 +213,8 @@ func EncodeStatCache(c *StatCache) []byte {
 	return b
 }
 
+// DecodeStatCache reads either encoding. The cache is local and written
+// only by statepack, but a damaged one must fail, not be trusted.
 func DecodeStatCache(data []byte) (*StatCache, error) {
 	if len(data) < 36 || string(data[:4]) != statCacheMagic && string(data[:4]) != StatCacheMagicV1 {
 		return nil, errors.New("bad stat cache")

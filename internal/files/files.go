@@ -17,13 +17,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// writeFileAtomic replaces a local file atomically (temp file + rename),
+// WriteFileAtomic replaces a local file atomically (temp file + rename),
 // like every object the directory backend writes.
 func WriteFileAtomic(p string, data []byte) error {
 	return WriteAtomic(context.Background(), p, bytes.NewReader(data), int64(len(data)), false)
 }
 
-// modeKind is objectKind for a directory entry's type bits.
+// ModeKind names a file's type from its fs.FileMode in words ("a
+// symlink", "a FIFO"), for messages that say what was found where a
+// regular file or a directory belongs.
 func ModeKind(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:
@@ -40,12 +42,12 @@ func ModeKind(m fs.FileMode) string {
 	return "of an unknown type"
 }
 
-// tmpPrefix marks objects being written. They never match a real object name
+// TmpPrefix marks objects being written. They never match a real object name
 // (those start with a letter or hex digit), List skips them, and prune
 // removes old ones left by a killed process.
 const TmpPrefix = ".tmp-"
 
-// writeAtomic writes r to a temporary file beside p and renames it onto p.
+// WriteAtomic writes r to a temporary file beside p and renames it onto p.
 // With durable set the file and its directory are fsynced.
 func WriteAtomic(ctx context.Context, p string, r io.Reader, size int64, durable bool) error {
 	dir := filepath.Dir(p)
@@ -149,6 +151,8 @@ func (c CtxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// RandomSuffix is 16 lowercase hex digits from crypto/rand, which make a
+// temporary name that no concurrent writer picks too.
 func RandomSuffix() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -170,7 +174,7 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// flockDir takes an exclusive flock on dir, polling so that a cancelled
+// FlockDir takes an exclusive flock on dir, polling so that a cancelled
 // context (Ctrl-C, --timeout) ends the wait for a stuck holder.
 func FlockDir(ctx context.Context, dir string) (func(), error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -187,12 +191,12 @@ func FlockDir(ctx context.Context, dir string) (func(), error) {
 	}, nil
 }
 
-// errFlockBusy: the flock was still held by another when the wait ended.
+// ErrFlockBusy: the flock was still held by another when the wait ended.
 var ErrFlockBusy = errors.New("locked by another process")
 
-// flockWait takes an exclusive flock on fd, polling (a blocking flock
+// FlockWait takes an exclusive flock on fd, polling (a blocking flock
 // could not be cancelled) until ctx ends or, when wait is not negative,
-// wait has passed: then errFlockBusy.
+// wait has passed: then ErrFlockBusy.
 func FlockWait(ctx context.Context, fd int, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
@@ -214,8 +218,9 @@ func FlockWait(ctx context.Context, fd int, wait time.Duration) error {
 	}
 }
 
-// mapFSError turns file system errors callers branch on into the
-// package's sentinel errors, keeping the original text.
+// MapFSError turns file system errors callers branch on into the
+// backend's sentinel errors (backend.ErrNotFound, ErrAccessDenied,
+// ErrNoSpace), keeping the original text.
 func MapFSError(err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.EISDIR):

@@ -117,7 +117,7 @@ func validObjectName(name string) bool {
 	return !strings.ContainsRune(name, 0)
 }
 
-// Get implements Backend. The object is opened by openObject's rules
+// Get implements Backend. The object is opened by OpenObject's rules
 // (dirobjects.go), and reading it stops when ctx ends.
 func (b *DirBackend) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	f, err := b.OpenObject(name)
@@ -184,7 +184,7 @@ const (
 	// writebackMin is the object size from which Put starts the writeback
 	// at once: packs, not index objects, snapshots or small packs.
 	writebackMin = 4 << 20
-	// maxWritebacks bounds the goroutines doing so; past it the hint is
+	// MaxWritebacks bounds the goroutines doing so; past it the hint is
 	// dropped (the syncfs before the ref writes whatever is left).
 	MaxWritebacks = 2
 )
@@ -192,8 +192,8 @@ const (
 // startWriteback has the kernel start writing the object at p to the disk
 // now, with sync_file_range(SYNC_FILE_RANGE_WRITE) on a goroutine of its
 // own, while the caller goes on producing more. Without it, the syncfs
-// that must precede a ref (PutIf) began the writeback of a whole save's
-// packs only at the end and waited for all of it: about 0.2 s of a 1.7 s
+// that must precede a ref (PutIf) begins the writeback of a whole save's
+// packs only at the end and waits for all of it: about 0.2 s of a 1.7 s
 // cold save of 1 GiB, with both cores idle; with it that syncfs takes a
 // few milliseconds. It is only a hint: it waits for nothing, makes
 // nothing durable (the syncfs before the ref still does), and its errors
@@ -227,7 +227,7 @@ func (b *DirBackend) startWriteback(p string) {
 	}()
 }
 
-// Stat implements Backend, by openObject's rules: a name that is not a
+// Stat implements Backend, by OpenObject's rules: a name that is not a
 // regular file is reported, not described.
 func (b *DirBackend) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
 	oi, err := b.StatObject(name)
@@ -240,7 +240,7 @@ func (b *DirBackend) Stat(ctx context.Context, name string) (backend.ObjectInfo,
 
 // List implements Backend. It hands out every entry but directories,
 // FIFOs, devices and symlinks planted among the objects included, so
-// that a reader names them when it opens them (openObject refuses) and
+// that a reader names them when it opens them (OpenObject refuses) and
 // verify reports them, instead of skipping them unseen; such an entry's
 // size is 0. A directory on the way to the prefix that is a symlink
 // (`refs -> /etc`) fails the listing: names found through it are not the

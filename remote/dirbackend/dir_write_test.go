@@ -87,7 +87,7 @@ func TestDirPutWrites(t *testing.T) {
 }
 
 // TestDirStartWriteback: large Puts from many goroutines start at most
-// maxWritebacks background writebacks at a time, all of them end, and a
+// MaxWritebacks background writebacks at a time, all of them end, and a
 // writeback of an object removed meanwhile is harmless; PutIf still
 // flushes before it moves a ref.
 func TestDirStartWriteback(t *testing.T) {

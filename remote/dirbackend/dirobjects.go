@@ -23,7 +23,7 @@ import (
 // (a read without end), or a symlink to a file of the reader's own
 // (~/.aws/credentials, whose bytes an error message would then show).
 // So every read of an object, whole or in part, and every Stat, goes
-// through openObject or statObject here (invariant 9):
+// through OpenObject or StatObject here (invariant 9):
 //
 //   - the directories from the root down to the object are opened one by
 //     one with O_NOFOLLOW, so neither a planted `refs -> /etc` nor one
@@ -113,7 +113,7 @@ func (b *DirBackend) dirError(parent int, dir, seg, name string, err error) erro
 	return fmt.Errorf("%s: %w", name, files.MapFSError(&fs.PathError{Op: "open", Path: filepath.Join(b.root, filepath.FromSlash(dir)), Err: err}))
 }
 
-// openObject opens object name for reading (see the comment at the top):
+// OpenObject opens object name for reading (see the comment at the top):
 // a regular file, reached and opened without following a link, without
 // blocking on open.
 func (b *DirBackend) OpenObject(name string) (*os.File, error) {
@@ -164,8 +164,8 @@ func regularFD(fd int, name, p string) error {
 	return nil
 }
 
-// statObject describes object name without opening it, by the same
-// rules as openObject.
+// StatObject describes object name without opening it, by the same
+// rules as OpenObject.
 func (b *DirBackend) StatObject(name string) (backend.ObjectInfo, error) {
 	dfd, base, err := b.objectDir(name)
 	if err != nil {
@@ -242,7 +242,7 @@ var _ interface {
 	io.ReaderAt
 } = (*objectFile)(nil)
 
-// irregular lists what in the repository is neither a directory nor a
+// Irregular lists what in the repository is neither a directory nor a
 // regular file (the layout's directories included, which List cannot
 // show): verify reports each as damage. Hidden names (temporary files)
 // and the local store's cache directory are not objects and are skipped.

@@ -14,12 +14,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Durability of a directory store. Before a ref moves, everything it can
-// reach must be on the disk (invariant 1): the objects this process wrote
-// (packs, index, the snapshot), and the objects of other processes that
-// it relied on (index objects it deduplicated against, snapshots whose
-// blocks it reused), which a killed or still running writer may have
-// left unflushed.
+// durability tracks what a directory store must make durable before a ref
+// moves. Everything the ref can reach must be on the disk (invariant 1):
+// the objects this process wrote (packs, index, the snapshot), and the
+// objects of other processes that it relied on (index objects it
+// deduplicated against, snapshots whose blocks it reused), which a killed
+// or still running writer may have left unflushed.
 //
 // One syncfs(2) covers both, but it also waits for every other dirty page
 // of the file system: after a pull --restore, the whole DATA_DIR it just
@@ -106,7 +106,7 @@ func (b *DirBackend) behind() bool {
 	return b.dur.seen > b.dur.synced
 }
 
-// flush makes everything a ref written next can reach durable: the files
+// Flush makes everything a ref written next can reach durable: the files
 // written since the last flush, or, when objects of others were read
 // since the last syncfs, the whole file system.
 func (b *DirBackend) Flush() error {

@@ -2,7 +2,7 @@
 // statepack side by side with the tools users would pick instead, on a
 // LocalStack-like DATA_DIR made by statepack-datagen, against a real MinIO.
 //
-//	STATEPACK_MINIO=.tools/bin/minio go run ./cmd/statepack-bench [flags]
+//	STATEPACK_MINIO=.tools/bin/minio go run ./internal/cmd/statepack-bench [flags]
 //
 // It builds statepack and statepack-datagen (unless --bin names them),
 // generates the data (seed 1, --mb MiB), starts MinIO, and then, --runs

@@ -181,11 +181,14 @@ func (b *bench) binaries() error {
 	dir := b.cfg.Bin
 	if dir == "" {
 		dir = filepath.Join(b.work, "bin")
-		for _, name := range []string{"statepack", "statepack-datagen"} {
-			b.logf("building %s", name)
-			cmd := exec.CommandContext(b.ctx, "go", "build", "-o", filepath.Join(dir, name), "github.com/statepack/statepack/cmd/"+name)
+		for _, c := range []struct{ name, pkg string }{
+			{"statepack", "github.com/statepack/statepack/cmd/statepack"},
+			{"statepack-datagen", "github.com/statepack/statepack/internal/cmd/statepack-datagen"},
+		} {
+			b.logf("building %s", c.name)
+			cmd := exec.CommandContext(b.ctx, "go", "build", "-o", filepath.Join(dir, c.name), c.pkg)
 			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("go build %s: %v\n%s", name, err, out)
+				return fmt.Errorf("go build %s: %v\n%s", c.name, err, out)
 			}
 		}
 	}

@@ -1,0 +1,19 @@
+// Package restorer makes DATA_DIR exactly a snapshot (invariant 3) and
+// tells how it differs from one: Restore, with its guard against
+// overwriting a DATA_DIR statepack has no record of, the backup of
+// unsaved content (invariant 4) and the restore marker that lets an
+// interrupted restore be finished; ScatterRestore, which writes each
+// block into every file that uses it as a pull delivers it; and Diff,
+// DiffDataDir and DataDirChanges for diff and status. Files are written
+// under temporary names and renamed into place, blocks already on disk
+// are copied rather than read again, blocks of zeros become holes, and
+// the stat cache records only what restore wrote and found unchanged
+// (invariant 8).
+//
+// It sits above archive (whose verified reads it uses) and archive/saver
+// (for the backup), and uses archive/format, archive/scan,
+// archive/statcache and archive/datadir. It must not import
+// archive/maintain, nor remote or any backend but the contract in
+// remote/backend: fast paths on local packs ask for the backend.Local
+// capability, never for a concrete backend type, and S3 is unknown here.
+package restorer
