@@ -7,7 +7,6 @@ var (
 	testRepo = repotest.Repo
 	save     = repotest.Save
 	restore  = repotest.Restore
-	must     = repotest.Must
 
 	randomBlock = repotest.RandomBlock
 )

@@ -9,7 +9,6 @@ var (
 	restore  = repotest.Restore
 	must     = repotest.Must
 
-	awkward    = repotest.Awkward
 	awkwardDir = repotest.AwkwardDir
 
 	pastRacyWindow = repotest.PastRacyWindow

@@ -6,8 +6,6 @@ import "github.com/statepack/statepack/internal/repotest"
 var (
 	testRepo = repotest.Repo
 	save     = repotest.Save
-	restore  = repotest.Restore
-	must     = repotest.Must
 
 	randomBlock = repotest.RandomBlock
 )

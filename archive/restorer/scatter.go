@@ -24,7 +24,6 @@ import (
 	"github.com/statepack/statepack/internal/files"
 	"github.com/statepack/statepack/internal/progress"
 	"github.com/statepack/statepack/internal/testhook"
-	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // maxScatterFiles bounds the temporary files a scatter restore keeps open
@@ -351,14 +350,18 @@ func (s *ScatterRestore) complete(sf *scatterFile) error {
 	return nil
 }
 
+// maxWritebacks bounds the goroutines starting writebacks, as the
+// directory backend bounds its own.
+const maxWritebacks = 2
+
 // startWriteback has the kernel start writing a completed file to disk
 // while the pull goes on, as the directory backend does for packs: the
 // local store and DATA_DIR usually share a file system, and the syncfs(2)
 // before the pull moves its ref must wait for every dirty page on it,
-// these files' too. Only a hint, on at most dirbackend.MaxWritebacks
+// these files' too. Only a hint, on at most maxWritebacks
 // goroutines; it makes nothing durable and its errors do not matter.
 func (s *ScatterRestore) startWriteback(p string) {
-	if s.writebacks.Add(1) > dirbackend.MaxWritebacks {
+	if s.writebacks.Add(1) > maxWritebacks {
 		s.writebacks.Add(-1)
 		return
 	}

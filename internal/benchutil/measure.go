@@ -1,5 +1,5 @@
 // Package benchutil holds the measuring pieces of the benchmark suite
-// (cmd/statepack-bench): running a child process and reading its wall
+// (internal/cmd/statepack-bench): running a child process and reading its wall
 // time, CPU time and peak memory, medians over runs, the size of a
 // directory, the pages a mutation changed, and aligned tables.
 package benchutil
