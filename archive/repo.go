@@ -55,27 +55,40 @@ func Init(ctx context.Context, be backend.Backend, cfg format.Config) (*Reposito
 // OpenOrInit opens the repository, creating it with default parameters
 // when the backend holds nothing yet (the local store on first use).
 func OpenOrInit(ctx context.Context, be backend.Backend) (*Repository, error) {
-	r, err := Open(ctx, be)
+	cfg, err := format.NewConfig(chunker.DefaultParams(), format.DefaultPackSize)
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := OpenOrCreate(ctx, be, cfg)
+	return r, err
+}
+
+// OpenOrCreate opens the repository on be or, when be holds nothing yet
+// (IsEmpty), creates one with cfg; created reports which. It is the one
+// rule for where a repository may be created, used by the local store,
+// by a first push to a remote and by `statepack init`. A backend holding
+// anything else is refused with Open's error (ErrNotRepository). Two
+// processes creating one repository at once both end with the one whose
+// config was written first.
+func OpenOrCreate(ctx context.Context, be backend.Backend, cfg format.Config) (r *Repository, created bool, err error) {
+	r, err = Open(ctx, be)
 	if !errors.Is(err, format.ErrNotRepository) {
-		return r, err
+		return r, false, err
 	}
 	if !IsEmpty(ctx, be) {
 		// Another process may have created the repository between the
 		// read of config and the listing: then config is there now.
 		if r, rerr := Open(ctx, be); rerr == nil {
-			return r, nil
+			return r, false, nil
 		}
-		return nil, err
-	}
-	cfg, cerr := format.NewConfig(chunker.DefaultParams(), format.DefaultPackSize)
-	if cerr != nil {
-		return nil, cerr
+		return nil, false, err
 	}
 	r, err = Init(ctx, be, cfg)
 	if errors.Is(err, backend.ErrConflict) {
-		return Open(ctx, be) // created concurrently
+		r, err = Open(ctx, be) // created concurrently
+		return r, false, err
 	}
-	return r, err
+	return r, err == nil, err
 }
 
 var errStop = errors.New("stop")

@@ -95,21 +95,15 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	if !errors.Is(err, format.ErrNotRepository) {
 		return r, err
 	}
-	empty := archive.IsEmpty(ctx, be)
-	if !empty {
+	if !create && o.initFrom == nil {
+		if archive.IsEmpty(ctx, be) {
+			return nil, &EmptyRemoteError{Location: be.Location()}
+		}
 		// Another pusher may have created the repository between the
-		// read of config and the listing (as archive.OpenOrInit).
+		// read of config and the listing.
 		if made, oerr := archive.Open(ctx, be); oerr == nil {
 			return made, nil
 		}
-	}
-	if !create && o.initFrom == nil {
-		if empty {
-			return nil, &EmptyRemoteError{Location: be.Location()}
-		}
-		return nil, err
-	}
-	if !empty {
 		return nil, err
 	}
 	params, packSize := chunker.DefaultParams(), 0
@@ -123,22 +117,6 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	if o.initCfg != nil {
 		cfg = *o.initCfg
 	}
-	p := DefaultRetryPolicy()
-	for attempt := 1; ; attempt++ {
-		r, err = archive.Init(ctx, be, cfg)
-		if err != nil && errors.Is(err, backend.ErrConflict) {
-			return archive.Open(ctx, be) // initialised concurrently by another pusher
-		}
-		if err == nil || !IsTransient(err) || attempt >= p.Attempts {
-			return r, err
-		}
-		// The config write failed without a verdict: it may have gone
-		// through. The config itself tells; if absent, write it again.
-		if r, oerr := archive.Open(ctx, be); oerr == nil {
-			return r, nil
-		}
-		if sleep(ctx, p.delay(attempt)) != nil {
-			return nil, err
-		}
-	}
+	r, _, err = archive.OpenOrCreate(ctx, be, cfg)
+	return r, err
 }

@@ -125,21 +125,12 @@ func configFromFlags(c *cli.Context) (format.Config, bool, error) {
 }
 
 // initRepository opens the repository on be, or creates it with cfg when
-// be holds nothing at all. created reports which.
+// be holds nothing yet. created reports which.
 func initRepository(ctx context.Context, be backend.Backend, cfg format.Config) (*archive.Repository, bool, error) {
-	r, err := archive.Open(ctx, be)
-	if err == nil || !errors.Is(err, format.ErrNotRepository) {
-		return r, false, err
-	}
-	empty := true
-	errFound := errors.New("found")
-	if lerr := be.List(ctx, "", func(backend.ObjectInfo) error { empty = false; return errFound }); lerr != nil && !errors.Is(lerr, errFound) {
-		return nil, false, lerr
-	}
-	if !empty {
+	r, created, err := archive.OpenOrCreate(ctx, be, cfg)
+	if errors.Is(err, format.ErrNotRepository) {
 		return nil, false, withHint(fmt.Errorf("%s is not empty and holds no statepack repository (%w)", be.Location(), format.ErrNotRepository),
 			"choose an empty location")
 	}
-	r, err = archive.Init(ctx, be, cfg)
-	return r, err == nil, err
+	return r, created, err
 }
