@@ -71,8 +71,6 @@ var (
 	ErrConflict = errors.New("changed concurrently")
 	// ErrAccessDenied: the credentials do not allow the operation.
 	ErrAccessDenied = errors.New("access denied")
-	// ErrNoBucket: the S3 bucket named by a remote URL does not exist.
-	ErrNoBucket = errors.New("bucket does not exist")
 	// ErrNoSpace: the storage is full.
 	ErrNoSpace = errors.New("no space left on device")
 	// ErrOutOfRange: a GetRange asked for bytes the object does not have.
