@@ -25,6 +25,7 @@
 //	WithRetry    retries transient failures with backoff, asking the backend
 //	             which of its errors are transient (retry.go)
 //	NewCounter   counts requests and bytes for push/pull summaries (counting.go)
+//	ReadOnly     refuses every write, for verify and the source of a pull (readonly.go)
 //	NewFaulty    injects failures before chosen operations, for tests (faults.go)
 //
 // Every wrapper has an Unwrap method, so that backend.As finds an ability

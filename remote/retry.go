@@ -317,7 +317,7 @@ func (r *retryBackend) PutIf(ctx context.Context, name string, data []byte, ifMa
 // (an S3 throttling or server error).
 //
 // It is false for the contract's sentinels (ErrNotFound, ErrConflict,
-// ErrAccessDenied, ErrNoSpace, ErrOutOfRange), for context
+// ErrAccessDenied, ErrNoSpace, ErrOutOfRange, ErrReadOnly), for context
 // cancellation, and for anything it does not recognise.
 func IsTransient(err error) bool {
 	t, _ := classify(nil, err)
@@ -409,7 +409,7 @@ func walk(err error, fn func(error)) {
 }
 
 func isSentinel(err error) bool {
-	for _, s := range []error{backend.ErrNotFound, backend.ErrConflict, backend.ErrAccessDenied, backend.ErrNoSpace, backend.ErrOutOfRange} {
+	for _, s := range []error{backend.ErrNotFound, backend.ErrConflict, backend.ErrAccessDenied, backend.ErrNoSpace, backend.ErrOutOfRange, backend.ErrReadOnly} {
 		if errors.Is(err, s) {
 			return true
 		}

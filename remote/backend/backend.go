@@ -75,6 +75,10 @@ var (
 	ErrNoSpace = errors.New("no space left on device")
 	// ErrOutOfRange: a GetRange asked for bytes the object does not have.
 	ErrOutOfRange = errors.New("range outside the object")
+	// ErrReadOnly: a write (Put, PutIf, Delete) through a read-only view,
+	// which verify and the source of a pull get so that they cannot
+	// change what they read.
+	ErrReadOnly = errors.New("opened read-only")
 )
 
 // MaxVersionedSize bounds what a backend's GetVersioned (and the directory
