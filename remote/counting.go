@@ -24,6 +24,8 @@ type Counter struct {
 	sent, received                atomic.Int64
 }
 
+var _ backend.RequestCounter = (*Counter)(nil)
+
 // Counts is a snapshot of a Counter.
 type Counts struct {
 	Requests      int64 // all calls below
@@ -54,13 +56,18 @@ func (c *Counter) Stats() Counts {
 	return n
 }
 
+// Requests implements backend.RequestCounter: the number of calls so far,
+// for a caller that finds the counter with backend.As under other
+// wrappers.
+func (c *Counter) Requests() int64 { return c.Stats().Requests }
+
 // Unwrap returns the wrapped backend.
 func (c *Counter) Unwrap() backend.Backend { return c.b }
 
-// Location implements archive.Backend.
+// Location implements backend.Backend.
 func (c *Counter) Location() string { return c.b.Location() }
 
-// Get implements archive.Backend.
+// Get implements backend.Backend.
 func (c *Counter) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	c.gets.Add(1)
 	rc, err := c.b.Get(ctx, name)
@@ -70,7 +77,7 @@ func (c *Counter) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	return &countingReadCloser{rc: rc, n: &c.received}, nil
 }
 
-// GetRange implements archive.Backend.
+// GetRange implements backend.Backend.
 func (c *Counter) GetRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	c.gets.Add(1)
 	rc, err := c.b.GetRange(ctx, name, offset, length)
@@ -80,31 +87,31 @@ func (c *Counter) GetRange(ctx context.Context, name string, offset, length int6
 	return &countingReadCloser{rc: rc, n: &c.received}, nil
 }
 
-// Put implements archive.Backend.
+// Put implements backend.Backend.
 func (c *Counter) Put(ctx context.Context, name string, r io.Reader, size int64) error {
 	c.puts.Add(1)
 	return c.b.Put(ctx, name, countReads(r, &c.sent), size)
 }
 
-// Stat implements archive.Backend.
+// Stat implements backend.Backend.
 func (c *Counter) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
 	c.stats.Add(1)
 	return c.b.Stat(ctx, name)
 }
 
-// List implements archive.Backend.
+// List implements backend.Backend.
 func (c *Counter) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	c.lists.Add(1)
 	return c.b.List(ctx, prefix, fn)
 }
 
-// Delete implements archive.Backend.
+// Delete implements backend.Backend.
 func (c *Counter) Delete(ctx context.Context, name string) error {
 	c.del.Add(1)
 	return c.b.Delete(ctx, name)
 }
 
-// GetVersioned implements archive.Backend.
+// GetVersioned implements backend.Backend.
 func (c *Counter) GetVersioned(ctx context.Context, name string) ([]byte, string, error) {
 	c.gets.Add(1)
 	data, tag, err := c.b.GetVersioned(ctx, name)
@@ -112,7 +119,7 @@ func (c *Counter) GetVersioned(ctx context.Context, name string) ([]byte, string
 	return data, tag, err
 }
 
-// PutIf implements archive.Backend.
+// PutIf implements backend.Backend.
 func (c *Counter) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (string, error) {
 	c.puts.Add(1)
 	c.sent.Add(int64(len(data)))
@@ -131,6 +138,12 @@ func (r *countingReadCloser) Read(p []byte) (int, error) {
 }
 
 func (r *countingReadCloser) Close() error { return r.rc.Close() }
+
+// readSeekerAt is what an upload can read without buffering and rewind.
+type readSeekerAt interface {
+	io.ReadSeeker
+	io.ReaderAt
+}
 
 // countReads wraps r to add the bytes read to n. It keeps io.Seeker and
 // io.ReaderAt when r has them, so that retries can rewind and uploads need

@@ -56,7 +56,7 @@ func (e *FaultError) Error() string {
 func (e *FaultError) Unwrap() []error { return []error{ErrInjected, e.Err} }
 
 // NoSpace returns an error like a full disk's: it matches
-// archive.ErrNoSpace and syscall.ENOSPC.
+// backend.ErrNoSpace and syscall.ENOSPC.
 func NoSpace() error { return noSpaceError{} }
 
 type noSpaceError struct{}
@@ -143,10 +143,10 @@ func (f *Faulty) before(method, name string) (*faultRule, error) {
 	return nil, nil
 }
 
-// Location implements archive.Backend.
+// Location implements backend.Backend.
 func (f *Faulty) Location() string { return f.b.Location() }
 
-// Get implements archive.Backend.
+// Get implements backend.Backend.
 func (f *Faulty) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	if _, err := f.before(MethodGet, name); err != nil {
 		return nil, err
@@ -154,7 +154,7 @@ func (f *Faulty) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	return f.b.Get(ctx, name)
 }
 
-// GetRange implements archive.Backend.
+// GetRange implements backend.Backend.
 func (f *Faulty) GetRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if _, err := f.before(MethodGetRange, name); err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ func (f *Faulty) GetRange(ctx context.Context, name string, offset, length int64
 	return f.b.GetRange(ctx, name, offset, length)
 }
 
-// Put implements archive.Backend.
+// Put implements backend.Backend.
 func (f *Faulty) Put(ctx context.Context, name string, r io.Reader, size int64) error {
 	cut, err := f.before(MethodPut, name)
 	if err != nil {
@@ -193,7 +193,7 @@ func (c *cutReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Stat implements archive.Backend.
+// Stat implements backend.Backend.
 func (f *Faulty) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
 	if _, err := f.before(MethodStat, name); err != nil {
 		return backend.ObjectInfo{}, err
@@ -201,7 +201,7 @@ func (f *Faulty) Stat(ctx context.Context, name string) (backend.ObjectInfo, err
 	return f.b.Stat(ctx, name)
 }
 
-// List implements archive.Backend.
+// List implements backend.Backend.
 func (f *Faulty) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	if _, err := f.before(MethodList, prefix); err != nil {
 		return err
@@ -209,7 +209,7 @@ func (f *Faulty) List(ctx context.Context, prefix string, fn func(backend.Object
 	return f.b.List(ctx, prefix, fn)
 }
 
-// Delete implements archive.Backend.
+// Delete implements backend.Backend.
 func (f *Faulty) Delete(ctx context.Context, name string) error {
 	if _, err := f.before(MethodDelete, name); err != nil {
 		return err
@@ -217,7 +217,7 @@ func (f *Faulty) Delete(ctx context.Context, name string) error {
 	return f.b.Delete(ctx, name)
 }
 
-// GetVersioned implements archive.Backend.
+// GetVersioned implements backend.Backend.
 func (f *Faulty) GetVersioned(ctx context.Context, name string) ([]byte, string, error) {
 	if _, err := f.before(MethodGetVersioned, name); err != nil {
 		return nil, "", err
@@ -225,7 +225,7 @@ func (f *Faulty) GetVersioned(ctx context.Context, name string) ([]byte, string,
 	return f.b.GetVersioned(ctx, name)
 }
 
-// PutIf implements archive.Backend.
+// PutIf implements backend.Backend.
 func (f *Faulty) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (string, error) {
 	if _, err := f.before(MethodPutIf, name); err != nil {
 		return "", err

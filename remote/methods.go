@@ -1,6 +1,6 @@
 package remote
 
-// Names of the archive.Backend methods, as Faulty rules and retry
+// Names of the backend.Backend methods, as Faulty rules and retry
 // notifications spell them.
 const (
 	MethodGet          = "Get"

@@ -7,13 +7,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/minio/minio-go/v7"
 
 	"github.com/statepack/statepack/remote/backend"
 )
@@ -65,9 +62,13 @@ func (p RetryPolicy) delay(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// WithRetry wraps b so that calls failing with a transient error (see
-// IsTransient) are tried again, with exponential backoff and jitter, up to
-// p.Attempts times, and never past the cancellation of ctx.
+// WithRetry wraps b so that calls failing with a transient error are
+// tried again, with exponential backoff and jitter, up to p.Attempts
+// times, and never past the cancellation of ctx. Transient is what
+// IsTransient says, except that a backend in b's chain that is a
+// backend.TransientClassifier (S3) decides on the errors it recognises;
+// the errors WithRetry returns carry that verdict, so IsTransient agrees
+// with it further up.
 //
 // Not every call can be repeated safely:
 //
@@ -89,12 +90,18 @@ func (p RetryPolicy) delay(attempt int) time.Duration {
 //     (refs and locks are read with GetVersioned), and callers verify
 //     what they read against its id.
 func WithRetry(b backend.Backend, p RetryPolicy) backend.Backend {
-	return &retryBackend{b: b, p: p}
+	return newRetry(b, p)
+}
+
+func newRetry(b backend.Backend, p RetryPolicy) *retryBackend {
+	c, _ := backend.As[backend.TransientClassifier](b)
+	return &retryBackend{b: b, p: p, c: c}
 }
 
 type retryBackend struct {
 	b backend.Backend
 	p RetryPolicy
+	c backend.TransientClassifier // nil when no backend in b's chain classifies
 }
 
 // Unwrap returns the wrapped backend.
@@ -105,13 +112,13 @@ func (r *retryBackend) do(ctx context.Context, method, name string, retryable fu
 	for attempt := 1; ; attempt++ {
 		err := op()
 		if err == nil || ctx.Err() != nil || !retryable(err) {
-			return err
+			return r.mark(err)
 		}
 		if attempt >= r.p.Attempts {
 			if attempt > 1 {
-				return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+				return fmt.Errorf("%w (gave up after %d attempts)", r.mark(err), attempt)
 			}
-			return err
+			return r.mark(err)
 		}
 		d := r.p.delay(attempt)
 		if r.p.OnRetry != nil {
@@ -134,12 +141,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Location implements archive.Backend.
+// Location implements backend.Backend.
 func (r *retryBackend) Location() string { return r.b.Location() }
 
-// Get implements archive.Backend.
+// Get implements backend.Backend.
 func (r *retryBackend) Get(ctx context.Context, name string) (rc io.ReadCloser, err error) {
-	err = r.do(ctx, MethodGet, name, IsTransient, func() error {
+	err = r.do(ctx, MethodGet, name, r.transient, func() error {
 		rc, err = r.b.Get(ctx, name)
 		return err
 	})
@@ -149,9 +156,9 @@ func (r *retryBackend) Get(ctx context.Context, name string) (rc io.ReadCloser, 
 	return &resumingReader{r: r, ctx: ctx, name: name, rc: rc, end: -1}, nil
 }
 
-// GetRange implements archive.Backend.
+// GetRange implements backend.Backend.
 func (r *retryBackend) GetRange(ctx context.Context, name string, offset, length int64) (rc io.ReadCloser, err error) {
-	err = r.do(ctx, MethodGetRange, name, IsTransient, func() error {
+	err = r.do(ctx, MethodGetRange, name, r.transient, func() error {
 		rc, err = r.b.GetRange(ctx, name, offset, length)
 		return err
 	})
@@ -177,9 +184,13 @@ func (x *resumingReader) Read(p []byte) (int, error) {
 	for {
 		n, err := x.rc.Read(p)
 		x.off += int64(n)
-		if err == nil || err == io.EOF || !IsTransient(err) || x.ctx.Err() != nil {
+		if err == nil || err == io.EOF {
 			return n, err
 		}
+		if !x.r.transient(err) || x.ctx.Err() != nil {
+			return n, x.r.mark(err)
+		}
+		err = x.r.mark(err)
 		x.failures++
 		if x.failures >= x.r.p.Attempts {
 			return n, fmt.Errorf("%w (gave up after %d attempts)", err, x.failures)
@@ -215,7 +226,7 @@ func (x *resumingReader) resume(cause error) error {
 		return fmt.Errorf("%s is shorter than what was read of it (resuming after: %w)", x.name, cause)
 	}
 	var rc io.ReadCloser
-	err := x.r.do(x.ctx, MethodGetRange, x.name, IsTransient, func() (err error) {
+	err := x.r.do(x.ctx, MethodGetRange, x.name, x.r.transient, func() (err error) {
 		rc, err = x.r.b.GetRange(x.ctx, x.name, x.off, x.end-x.off)
 		return err
 	})
@@ -228,18 +239,18 @@ func (x *resumingReader) resume(cause error) error {
 
 func (x *resumingReader) Close() error { return x.rc.Close() }
 
-// Put implements archive.Backend.
+// Put implements backend.Backend.
 func (r *retryBackend) Put(ctx context.Context, name string, rd io.Reader, size int64) error {
 	seeker, ok := rd.(io.Seeker)
 	if !ok {
-		return r.b.Put(ctx, name, rd, size)
+		return r.mark(r.b.Put(ctx, name, rd, size))
 	}
 	start, err := seeker.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return r.b.Put(ctx, name, rd, size)
+		return r.mark(r.b.Put(ctx, name, rd, size))
 	}
 	first := true
-	return r.do(ctx, MethodPut, name, IsTransient, func() error {
+	return r.do(ctx, MethodPut, name, r.transient, func() error {
 		if !first {
 			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
 				return fmt.Errorf("put %s: rewind for retry: %w", name, err)
@@ -250,19 +261,19 @@ func (r *retryBackend) Put(ctx context.Context, name string, rd io.Reader, size 
 	})
 }
 
-// Stat implements archive.Backend.
+// Stat implements backend.Backend.
 func (r *retryBackend) Stat(ctx context.Context, name string) (info backend.ObjectInfo, err error) {
-	err = r.do(ctx, MethodStat, name, IsTransient, func() error {
+	err = r.do(ctx, MethodStat, name, r.transient, func() error {
 		info, err = r.b.Stat(ctx, name)
 		return err
 	})
 	return info, err
 }
 
-// List implements archive.Backend.
+// List implements backend.Backend.
 func (r *retryBackend) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	delivered := false
-	retryable := func(err error) bool { return !delivered && IsTransient(err) }
+	retryable := func(err error) bool { return !delivered && r.transient(err) }
 	return r.do(ctx, MethodList, prefix, retryable, func() error {
 		return r.b.List(ctx, prefix, func(oi backend.ObjectInfo) error {
 			delivered = true
@@ -271,26 +282,26 @@ func (r *retryBackend) List(ctx context.Context, prefix string, fn func(backend.
 	})
 }
 
-// Delete implements archive.Backend.
+// Delete implements backend.Backend.
 func (r *retryBackend) Delete(ctx context.Context, name string) error {
-	return r.do(ctx, MethodDelete, name, IsTransient, func() error {
+	return r.do(ctx, MethodDelete, name, r.transient, func() error {
 		return r.b.Delete(ctx, name)
 	})
 }
 
-// GetVersioned implements archive.Backend.
+// GetVersioned implements backend.Backend.
 func (r *retryBackend) GetVersioned(ctx context.Context, name string) (data []byte, tag string, err error) {
-	err = r.do(ctx, MethodGetVersioned, name, IsTransient, func() error {
+	err = r.do(ctx, MethodGetVersioned, name, r.transient, func() error {
 		data, tag, err = r.b.GetVersioned(ctx, name)
 		return err
 	})
 	return data, tag, err
 }
 
-// PutIf implements archive.Backend; see WithRetry for why it retries only
+// PutIf implements backend.Backend; see WithRetry for why it retries only
 // requests that never left this machine.
 func (r *retryBackend) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (tag string, err error) {
-	retryable := func(err error) bool { return NeverSent(err) && IsTransient(err) }
+	retryable := func(err error) bool { return NeverSent(err) && r.transient(err) }
 	err = r.do(ctx, MethodPutIf, name, retryable, func() error {
 		tag, err = r.b.PutIf(ctx, name, data, ifMatch)
 		return err
@@ -300,27 +311,68 @@ func (r *retryBackend) PutIf(ctx context.Context, name string, data []byte, ifMa
 
 // IsTransient reports whether err is a failure that may pass if the same
 // request is made again: a network timeout, a connection refused, reset
-// or closed mid-flight, a truncated body (io.ErrUnexpectedEOF), an HTTP
-// 5xx or 429, or S3 throttling (SlowDown). An error in the chain with a
-// Transient() bool method decides for itself.
+// or closed mid-flight, or a truncated body (io.ErrUnexpectedEOF). An
+// error in the chain with a Transient() bool method decides for itself;
+// so do the errors WithRetry returns when its backend classified them
+// (an S3 throttling or server error).
 //
-// It is false for the archive sentinels (ErrNotFound, ErrConflict,
-// ErrAccessDenied, ErrNoBucket, ErrNoSpace), for context cancellation, and
-// for anything it does not recognise.
+// It is false for the contract's sentinels (ErrNotFound, ErrConflict,
+// ErrAccessDenied, ErrNoSpace, ErrOutOfRange, ErrReadOnly), for context
+// cancellation, and for anything it does not recognise.
 func IsTransient(err error) bool {
-	if err == nil || isContextError(err) || isSentinel(err) {
-		return false
-	}
-	var t interface{ Transient() bool }
-	if errors.As(err, &t) {
-		return t.Transient()
-	}
-	var er minio.ErrorResponse
-	if errors.As(err, &er) {
-		return transientS3(er)
-	}
-	return transientNet(err)
+	t, _ := classify(nil, err)
+	return t
 }
+
+// transient is IsTransient with the wrapped backend's classifier asked.
+func (r *retryBackend) transient(err error) bool {
+	t, _ := classify(r.c, err)
+	return t
+}
+
+// classify decides whether err is transient: the generic rules first
+// (cancellation, sentinels, an error that decides for itself), then c,
+// when set, on the errors it recognises, then the rules for network
+// failures. byBackend reports that c decided.
+func classify(c backend.TransientClassifier, err error) (transient, byBackend bool) {
+	if err == nil || isContextError(err) || isSentinel(err) {
+		return false, false
+	}
+	var self interface{ Transient() bool }
+	if errors.As(err, &self) {
+		return self.Transient(), false
+	}
+	if c != nil {
+		if t, ok := c.Transient(err); ok {
+			return t, true
+		}
+	}
+	return transientNet(err), false
+}
+
+// mark returns err with the verdict of the wrapped backend's classifier
+// attached, when the classifier decided, so that IsTransient, called
+// further up with no backend at hand (a ref update deciding whether to
+// read the ref back), answers as the wrapper did.
+func (r *retryBackend) mark(err error) error {
+	if err == nil || r.c == nil {
+		return err
+	}
+	if t, byBackend := classify(r.c, err); byBackend {
+		return &classified{err: err, transient: t}
+	}
+	return err
+}
+
+// classified is an error with the verdict of its backend's classifier.
+type classified struct {
+	err       error
+	transient bool
+}
+
+func (e *classified) Error() string   { return e.err.Error() }
+func (e *classified) Unwrap() error   { return e.err }
+func (e *classified) Transient() bool { return e.transient }
 
 // isContextError reports a cancellation, or the expiry of a context's
 // deadline. Network timeouts also match context.DeadlineExceeded with
@@ -357,22 +409,12 @@ func walk(err error, fn func(error)) {
 }
 
 func isSentinel(err error) bool {
-	for _, s := range []error{backend.ErrNotFound, backend.ErrConflict, backend.ErrAccessDenied, backend.ErrNoBucket, backend.ErrNoSpace, backend.ErrOutOfRange} {
+	for _, s := range []error{backend.ErrNotFound, backend.ErrConflict, backend.ErrAccessDenied, backend.ErrNoSpace, backend.ErrOutOfRange, backend.ErrReadOnly} {
 		if errors.Is(err, s) {
 			return true
 		}
 	}
 	return false
-}
-
-// transientS3 classifies an S3 error response.
-func transientS3(er minio.ErrorResponse) bool {
-	switch er.Code {
-	case "SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling", "ThrottlingException",
-		"RequestTimeout", "InternalError", "ServiceUnavailable", "XMinioServerNotInitialized":
-		return true
-	}
-	return er.StatusCode >= 500 || er.StatusCode == http.StatusTooManyRequests
 }
 
 // transientNet classifies transport failures.

@@ -16,11 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/remote/backend"
 	"github.com/statepack/statepack/remote/dirbackend"
+	"github.com/statepack/statepack/remote/s3"
 )
 
 // noWaitRetry retries without waiting: the tests count attempts, not time.
@@ -60,21 +59,14 @@ func TestIsTransient(t *testing.T) {
 		{"connection reset", errReset, true},
 		{"network timeout", errTimeout, true},
 		{"unexpected EOF", fmt.Errorf("read pack: %w", io.ErrUnexpectedEOF), true},
-		{"HTTP 500", minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, true},
-		{"HTTP 503 SlowDown", minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, true},
-		{"HTTP 429", minio.ErrorResponse{Code: "TooManyRequests", StatusCode: 429}, true},
-		{"RequestTimeout", minio.ErrorResponse{Code: "RequestTimeout", StatusCode: 400}, true},
 		{"marked transient", &remote.FaultError{Err: transientMark(true)}, true},
 		{"not found", fmt.Errorf("get config: %w", backend.ErrNotFound), false},
 		{"conflict", backend.ErrConflict, false},
 		{"access denied", backend.ErrAccessDenied, false},
-		{"no bucket", backend.ErrNoBucket, false},
+		{"no bucket", s3.ErrNoBucket, false},
 		{"no space", remote.NoSpace(), false},
 		{"cancelled", fmt.Errorf("put: %w", context.Canceled), false},
 		{"deadline", &url.Error{Op: "Get", URL: "x", Err: context.DeadlineExceeded}, false},
-		{"cancelled mid 5xx", errors.Join(context.Canceled, minio.ErrorResponse{StatusCode: 503}), false},
-		{"not found as 5xx", errors.Join(backend.ErrNotFound, minio.ErrorResponse{StatusCode: 503}), false},
-		{"HTTP 400", minio.ErrorResponse{Code: "InvalidArgument", StatusCode: 400}, false},
 		{"marked permanent", &remote.FaultError{Err: transientMark(false)}, false},
 		{"unknown", errors.New("something else"), false},
 		{"nil", nil, false},
@@ -98,7 +90,7 @@ func TestNeverSent(t *testing.T) {
 	if !remote.NeverSent(&net.DNSError{Err: "no such host", Name: "s3.invalid", IsNotFound: true}) {
 		t.Error("a failed lookup was sent")
 	}
-	for _, err := range []error{errReset, errTimeout, io.ErrUnexpectedEOF, minio.ErrorResponse{StatusCode: 503}} {
+	for _, err := range []error{errReset, errTimeout, io.ErrUnexpectedEOF} {
 		if remote.NeverSent(err) {
 			t.Errorf("NeverSent(%v) = true: the request may have reached the server", err)
 		}
@@ -115,7 +107,6 @@ func TestRetryByError(t *testing.T) {
 		{errReset, 2},
 		{errTimeout, 2},
 		{io.ErrUnexpectedEOF, 2},
-		{minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, 2},
 		{backend.ErrNotFound, 1},
 		{backend.ErrAccessDenied, 1},
 		{remote.NoSpace(), 1},
@@ -234,7 +225,6 @@ func TestRetryPutIf(t *testing.T) {
 		{errRefused, 2},
 		{errReset, 1},
 		{errTimeout, 1},
-		{minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, 1},
 	}
 	for _, c := range cases {
 		f := remote.NewFaulty(tempDirBackend(t)).FailNth(remote.MethodPutIf, 1, c.err)

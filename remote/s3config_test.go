@@ -1,20 +1,18 @@
 package remote_test
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/remote"
-	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/s3"
+)
+
+// Secrets planted in configurations to check that no message shows them.
+const (
+	plantedSecret = "SECRET-must-never-print-5e1f0c"
+	plantedToken  = "TOKEN-must-never-print-9a7b2d"
 )
 
 // awsEnv lists every variable S3ConfigFromEnv or the credentials chain
@@ -40,7 +38,7 @@ func TestS3ConfigFromEnv(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", plantedSecret)
 	t.Setenv("AWS_SESSION_TOKEN", plantedToken)
 	t.Setenv("AWS_PROFILE", "ci")
-	want := remote.S3Config{
+	want := s3.Config{
 		Endpoint: "http://generic:1", Region: "eu-central-1", AccessKeyID: "AKID",
 		SecretAccessKey: plantedSecret, SessionToken: plantedToken, Profile: "ci",
 	}
@@ -58,85 +56,4 @@ func TestS3ConfigFromEnv(t *testing.T) {
 	if s := fmt.Sprintf("%v %+v %#v", got, got, got); strings.Contains(s, plantedSecret) || strings.Contains(s, plantedToken) {
 		t.Errorf("printed config shows a secret: %s", s)
 	}
-}
-
-func TestS3IncompleteKeys(t *testing.T) {
-	cfg := remote.S3Config{Endpoint: "http://127.0.0.1:1", AccessKeyID: "AKID"}
-	_, err := remote.NewS3Backend(t.Context(), s3URL("bucket", ""), cfg)
-	if err == nil || !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY") {
-		t.Errorf("access key without secret: %v, want an error naming AWS_SECRET_ACCESS_KEY", err)
-	}
-}
-
-// TestS3SharedCredentialsFile: without static keys, credentials come from
-// the profile of the shared credentials file, wherever
-// AWS_SHARED_CREDENTIALS_FILE points.
-func TestS3SharedCredentialsFile(t *testing.T) {
-	srv := miniotest.Get(t)
-	bucket := srv.NewBucket(t.Context(), t)
-	clearAWSEnv(t)
-	file := filepath.Join(t.TempDir(), "credentials")
-	ini := fmt.Sprintf("[default]\naws_access_key_id = nobody\naws_secret_access_key = %s\n\n"+
-		"[statepack]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
-		plantedSecret, srv.AccessKey, srv.SecretKey)
-	if err := os.WriteFile(file, []byte(ini), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", file)
-	cfg := remote.S3Config{Endpoint: srv.Endpoint, Region: srv.Region, Profile: "statepack"}
-	if _, err := remote.NewS3Backend(t.Context(), s3URL(bucket, "p"), cfg); err != nil {
-		t.Errorf("profile statepack: %v", err)
-	}
-	t.Setenv("AWS_PROFILE", "statepack")
-	cfg.Profile = ""
-	if _, err := remote.NewS3Backend(t.Context(), s3URL(bucket, "p"), cfg); err != nil {
-		t.Errorf("AWS_PROFILE=statepack: %v", err)
-	}
-	t.Setenv("AWS_PROFILE", "")
-	_, err := remote.NewS3Backend(t.Context(), s3URL(bucket, "p"), cfg)
-	if !errors.Is(err, backend.ErrAccessDenied) {
-		t.Errorf("default profile with wrong keys: %v, want ErrAccessDenied", err)
-	}
-	if err != nil {
-		assertNoSecrets(t, err.Error())
-	}
-}
-
-// TestS3StalledTransfer: a server that sends the headers of an object and
-// then stops sending fails the read after the idle timeout, instead of
-// hanging. (A real MinIO cannot be made to stall, hence the stub.)
-func TestS3StalledTransfer(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodHead { // BucketExists
-			return
-		}
-		w.Header().Set("Content-Length", "1000")
-		w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
-		_, _ = w.Write([]byte("first bytes"))
-		w.(http.Flusher).Flush()
-		<-release
-	}))
-	defer srv.Close()
-	defer close(release)
-	cfg := remote.S3Config{Endpoint: srv.URL, Region: "us-east-1", AccessKeyID: "k", SecretAccessKey: plantedSecret,
-		Timeouts: remote.Timeouts{Idle: 300 * time.Millisecond}}
-	b, err := remote.NewS3Backend(t.Context(), s3URL("bucket", ""), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := b.Get(t.Context(), "packs/00/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	start := time.Now()
-	_, err = io.ReadAll(rc)
-	if err == nil || time.Since(start) > failFast {
-		t.Fatalf("read of a stalled body: %v after %v", err, time.Since(start))
-	}
-	if !strings.Contains(err.Error(), "packs/00/x") || !remote.IsTransient(err) {
-		t.Errorf("error %v: want it to name the object and be transient", err)
-	}
-	assertNoSecrets(t, err.Error())
 }

@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/statepack/statepack/remote/s3"
 )
 
 // Kinds of remote a URL names.
@@ -110,79 +111,14 @@ func parseS3(rest string) (URL, error) {
 	if bucket == "" {
 		return URL{}, errors.New("no bucket; use s3://bucket[/prefix]")
 	}
-	if err := checkBucketName(bucket); err != nil {
+	if err := s3.CheckBucketName(bucket); err != nil {
 		return URL{}, err
 	}
-	clean, err := cleanPrefix(prefix)
+	clean, err := s3.CleanPrefix(prefix)
 	if err != nil {
 		return URL{}, err
 	}
 	return URL{Kind: KindS3, Bucket: bucket, Prefix: clean}, nil
-}
-
-// checkBucketName applies the S3 naming rules for general purpose buckets
-// that an endpoint would otherwise report less clearly.
-func checkBucketName(b string) error {
-	if len(b) < 3 || len(b) > 63 {
-		return fmt.Errorf("bucket name %q must be 3 to 63 characters long", b)
-	}
-	for _, c := range b {
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
-			return fmt.Errorf("bucket name %q may contain only lowercase letters, digits, dots and hyphens", b)
-		}
-	}
-	if !isAlnum(b[0]) || !isAlnum(b[len(b)-1]) {
-		return fmt.Errorf("bucket name %q must begin and end with a letter or digit", b)
-	}
-	if strings.Contains(b, "..") || strings.Contains(b, ".-") || strings.Contains(b, "-.") {
-		return fmt.Errorf("bucket name %q has adjacent dots or a dot next to a hyphen", b)
-	}
-	if looksLikeIPv4(b) {
-		return fmt.Errorf("bucket name %q must not be an IP address", b)
-	}
-	return nil
-}
-
-func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
-
-func looksLikeIPv4(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 4 {
-		return false
-	}
-	for _, p := range parts {
-		if p == "" || strings.Trim(p, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// cleanPrefix drops empty and "." segments and refuses "..", so a prefix
-// names exactly one place in the bucket.
-func cleanPrefix(p string) (string, error) {
-	var segs []string
-	for _, seg := range strings.Split(p, "/") {
-		switch seg {
-		case "", ".":
-			continue
-		case "..":
-			return "", fmt.Errorf("prefix %q must not contain \"..\"", p)
-		}
-		if !utf8.ValidString(seg) {
-			return "", fmt.Errorf("prefix %q is not valid UTF-8", p)
-		}
-		if strings.TrimSpace(seg) != seg {
-			return "", fmt.Errorf("prefix %q has a part that starts or ends with white space", p)
-		}
-		for _, c := range seg {
-			if c < 0x20 || c == 0x7f {
-				return "", fmt.Errorf("prefix %q contains a control character", p)
-			}
-		}
-		segs = append(segs, seg)
-	}
-	return strings.Join(segs, "/"), nil
 }
 
 func parseFile(s string) (URL, error) {
@@ -304,14 +240,10 @@ var schemeRE = regexp.MustCompile(`(?i)\b(?:[a-z][a-z0-9+.-]*://|s3:/?/?|file:/?
 // Redact masks every credential in text: the userinfo of URLs, and each
 // secret value statepack knows of, whichever source it came from (the
 // environment, a shared credentials file, an IAM role or web identity;
-// see S3Config). Every message and debug line statepack prints about a
+// see s3.Redact). Every message and debug line statepack prints about a
 // remote passes through it.
 func Redact(text string) string {
-	text = RedactURL(text)
-	for _, s := range knownSecrets() {
-		text = strings.ReplaceAll(text, s, "<redacted>")
-	}
-	return text
+	return s3.Redact(RedactURL(text))
 }
 
 // String formats the URL so that ParseURL returns it unchanged:

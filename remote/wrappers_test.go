@@ -15,6 +15,7 @@ import (
 	"github.com/statepack/statepack/internal/backendtest"
 	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/s3"
 )
 
 // dirKnownIssues are the conformance subtests archive.DirBackend fails
@@ -217,10 +218,10 @@ func TestFaultyUnknownMethod(t *testing.T) {
 
 func TestOpenDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "remote")
-	if _, err := remote.Open(t.Context(), dir, remote.S3Config{}, false); !errors.Is(err, backend.ErrNotFound) {
+	if _, err := remote.Open(t.Context(), dir, s3.Config{}, false); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("Open of a missing directory: %v, want ErrNotFound", err)
 	}
-	b, err := remote.Open(t.Context(), "file://"+dir, remote.S3Config{}, true)
+	b, err := remote.Open(t.Context(), "file://"+dir, s3.Config{}, true)
 	if err != nil {
 		t.Fatalf("Open with create: %v", err)
 	}
@@ -230,10 +231,10 @@ func TestOpenDir(t *testing.T) {
 	if _, ok := b.(interface{ Unwrap() backend.Backend }); !ok {
 		t.Error("Open's backend does not unwrap to the directory backend")
 	}
-	if _, err := remote.Open(t.Context(), dir, remote.S3Config{}, false); err != nil {
+	if _, err := remote.Open(t.Context(), dir, s3.Config{}, false); err != nil {
 		t.Errorf("Open of the created directory: %v", err)
 	}
-	if _, err := remote.Open(t.Context(), "gs://bucket", remote.S3Config{}, true); err == nil || !strings.Contains(err.Error(), "gs") {
+	if _, err := remote.Open(t.Context(), "gs://bucket", s3.Config{}, true); err == nil || !strings.Contains(err.Error(), "gs") {
 		t.Errorf("Open of an unsupported URL: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/statepack/statepack/internal/output"
 	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/s3"
 )
 
 // usageError is a mistake in how statepack was called: exit status 2.
@@ -203,7 +204,7 @@ func (s *session) classifyStorage(err error, f *failure) {
 		f.hint = "run `statepack init --remote` to create one there"
 	case errors.Is(err, format.ErrCorrupt):
 		f.code, f.hint = output.CodeCorrupt, "`statepack verify"+s.remoteFlag()+" --read-data` shows what is damaged"
-	case errors.Is(err, backend.ErrNoBucket):
+	case errors.Is(err, s3.ErrNoBucket):
 		f.code, f.hint = output.CodeNoBucket, "create the bucket, or run `statepack init --remote`"
 	case errors.Is(err, backend.ErrAccessDenied):
 		f.code, f.hint = output.CodeAccessDenied, "check the file permissions"

@@ -18,6 +18,7 @@ import (
 	"github.com/statepack/statepack/internal/faultnet"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/s3"
 )
 
 // hangTimeout is the --timeout of the runs that face an endpoint that
@@ -100,7 +101,7 @@ func TestEndpointNeverHangs(t *testing.T) {
 	// Attempts tries of the short timeout, the backoff between them (at
 	// most 0.25+0.5+1+2+4 s) and slack.
 	cliBound := hangTimeout + 3*time.Second
-	short := remote.Timeouts{Dial: time.Second, ResponseHeader: time.Second, Idle: time.Second}
+	short := s3.Timeouts{Dial: time.Second, ResponseHeader: time.Second, Idle: time.Second}
 	libBound := time.Duration(remote.DefaultRetryPolicy().Attempts)*(time.Second+500*time.Millisecond) + 7750*time.Millisecond + 3*time.Second
 
 	cases := []hangCase{
@@ -192,13 +193,13 @@ func synBlackhole(t *testing.T) string {
 // libStalled pushes (from store) or pulls (into store) through endpoint
 // with the given client timeouts and no context deadline, and reports
 // how long it took to fail.
-func libStalled(t *testing.T, srv *miniotest.Server, endpoint, url string, timeouts remote.Timeouts, store, op string) (time.Duration, string) {
+func libStalled(t *testing.T, srv *miniotest.Server, endpoint, url string, timeouts s3.Timeouts, store, op string) (time.Duration, string) {
 	ctx := context.Background()
 	u, err := remote.ParseURL(url)
 	if err != nil {
 		return 0, err.Error()
 	}
-	cfg := remote.S3Config{Endpoint: endpoint, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Region: s3Region(srv), Timeouts: timeouts}
+	cfg := s3.Config{Endpoint: endpoint, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Region: s3Region(srv), Timeouts: timeouts}
 	local := openStore(t, store)
 	start := time.Now()
 	be, err := remote.Open(ctx, u.String(), cfg, false)
@@ -244,7 +245,7 @@ func TestTortureStallWithoutTimeout(t *testing.T) {
 	}
 	defer proxy.Close()
 	attempts := time.Duration(remote.DefaultRetryPolicy().Attempts)
-	bound := attempts*(remote.DefaultResponseHeaderTimeout+time.Second) + 7750*time.Millisecond + 10*time.Second
+	bound := attempts*(s3.DefaultResponseHeaderTimeout+time.Second) + 7750*time.Millisecond + 10*time.Second
 	r := a.runWith(map[string]string{"AWS_ENDPOINT_URL": proxy.URL()}, bound+time.Minute, "--quiet", "push", "s")
 	t.Logf("push against an endpoint that never answers, no --timeout: exit %d after %v (bound %v): %s",
 		r.code, r.took.Round(time.Second), bound, strings.TrimSpace(r.stderr))

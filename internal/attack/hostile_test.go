@@ -18,6 +18,7 @@ import (
 	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/remote/backend"
 	"github.com/statepack/statepack/remote/dirbackend"
+	"github.com/statepack/statepack/remote/s3"
 )
 
 // Part 3 of issue 4: a remote is written by others (DESIGN.md invariant
@@ -94,8 +95,8 @@ func newHostile(t *testing.T, kind string) *hostile {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := remote.S3Config{Endpoint: srv.Endpoint, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Region: s3Region(srv)}
-		if h.be, err = remote.NewS3Backend(ctx, u, cfg); err != nil {
+		cfg := s3.Config{Endpoint: srv.Endpoint, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Region: s3Region(srv)}
+		if h.be, err = s3.Open(ctx, u.Bucket, u.Prefix, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}

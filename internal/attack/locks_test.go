@@ -19,6 +19,7 @@ import (
 	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/remote/backend"
 	"github.com/statepack/statepack/remote/dirbackend"
+	"github.com/statepack/statepack/remote/s3"
 )
 
 // Locks (part 5 of issue 4). A writer's lock left by a process that was
@@ -227,7 +228,7 @@ func s3Backend(t *testing.T, srv *miniotest.Server, url string) backend.Backend 
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := remote.NewS3Backend(context.Background(), u, remote.S3Config{Endpoint: srv.Endpoint, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Region: s3Region(srv)})
+	be, err := s3.Open(context.Background(), u.Bucket, u.Prefix, s3.Config{Endpoint: srv.Endpoint, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Region: s3Region(srv)})
 	if err != nil {
 		t.Fatal(err)
 	}

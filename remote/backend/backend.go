@@ -71,12 +71,14 @@ var (
 	ErrConflict = errors.New("changed concurrently")
 	// ErrAccessDenied: the credentials do not allow the operation.
 	ErrAccessDenied = errors.New("access denied")
-	// ErrNoBucket: the S3 bucket named by a remote URL does not exist.
-	ErrNoBucket = errors.New("bucket does not exist")
 	// ErrNoSpace: the storage is full.
 	ErrNoSpace = errors.New("no space left on device")
 	// ErrOutOfRange: a GetRange asked for bytes the object does not have.
 	ErrOutOfRange = errors.New("range outside the object")
+	// ErrReadOnly: a write (Put, PutIf, Delete) through a read-only view,
+	// which verify and the source of a pull get so that they cannot
+	// change what they read.
+	ErrReadOnly = errors.New("opened read-only")
 )
 
 // MaxVersionedSize bounds what a backend's GetVersioned (and the directory

@@ -18,8 +18,9 @@ type Unwrapper interface {
 
 // As finds an optional ability of b: the first backend in b's chain of
 // wrappers, b itself first, that implements T. Callers ask for an
-// ability (Durable, Local), never for a concrete backend type, so that a
-// new backend gains a fast path by implementing the interface.
+// ability (Durable, Local, TransientClassifier, RequestCounter), never
+// for a concrete backend type, so that a new backend gains a fast path by
+// implementing the interface.
 func As[T any](b Backend) (T, bool) {
 	for b != nil {
 		if t, ok := b.(T); ok {
@@ -66,6 +67,27 @@ type Local interface {
 	// RemoveTemp deletes temporary files older than age that killed
 	// writers left behind.
 	RemoveTemp(age time.Duration) error
+}
+
+// TransientClassifier is a backend that can tell which of its errors may
+// pass if the same request is made again: a vendor's throttling and
+// server-error codes (S3's SlowDown, HTTP 503), which only the backend
+// that speaks the vendor's protocol can read. A retrying wrapper finds it
+// with As on the backend it wraps and asks it after its own generic
+// rules (context cancellation, the contract's sentinels) and before the
+// rules for network failures, which hold for every backend.
+type TransientClassifier interface {
+	// Transient reports whether err, returned by one of the backend's
+	// calls, is worth retrying. known is false when the backend does
+	// not recognise err, and the caller's generic rules decide.
+	Transient(err error) (transient, known bool)
+}
+
+// RequestCounter is a backend that counts the requests made through it,
+// for the summaries of push and pull: the counting wrapper.
+type RequestCounter interface {
+	// Requests is the number of calls made so far, failed or not.
+	Requests() int64
 }
 
 // ErrNotRegular matches an *ObjectError: an object of a directory

@@ -1,4 +1,4 @@
-package remote
+package s3
 
 import (
 	"bytes"
@@ -27,19 +27,20 @@ const (
 	// time for readers that are not io.ReaderAt.
 	partSize = 16 << 20
 	// maxVersionedSize bounds what GetVersioned reads into memory (the
-	// format's bound: see archive.MaxVersionedSize).
+	// contract's bound: see backend.MaxVersionedSize).
 	maxVersionedSize = backend.MaxVersionedSize
 )
 
-// S3Backend is an archive.Backend on an S3 bucket (AWS or any
-// S3-compatible server), every object stored under a key prefix.
+// Backend is a backend.Backend on an S3 bucket (AWS or any S3-compatible
+// server), every object stored under a key prefix.
 //
 // Writes are atomic by S3's nature: an object becomes visible only when
 // its PUT (or multipart completion) succeeds. PutIf uses S3 conditional
 // writes (If-None-Match: * to create, If-Match: <etag> to replace); its
 // version tags are ETags. The backend makes one request per call and never
-// retries; see WithRetry.
-type S3Backend struct {
+// retries (see remote.WithRetry), but it tells a retrying wrapper which of
+// its errors are worth another try (Transient).
+type Backend struct {
 	client   *minio.Client
 	core     minio.Core
 	bucket   string
@@ -49,32 +50,37 @@ type S3Backend struct {
 	secrets  []string
 }
 
-var _ backend.Backend = (*S3Backend)(nil)
+var (
+	_ backend.Backend             = (*Backend)(nil)
+	_ backend.TransientClassifier = (*Backend)(nil)
+)
 
-// NewS3Backend connects to the bucket u names and checks that it exists.
-// A missing bucket is an error matching archive.ErrNoBucket: the bucket is
-// never created here (see CreateBucket). Wrong credentials give an error
-// matching archive.ErrAccessDenied.
-func NewS3Backend(ctx context.Context, u URL, cfg S3Config) (*S3Backend, error) {
-	b, err := newS3Backend(u, cfg)
+// Open connects to bucket and checks that it exists, so that a wrong
+// bucket or wrong credentials fail here rather than at the first object.
+// A missing bucket is an error matching ErrNoBucket: the bucket is never
+// created here (see CreateBucket). Wrong credentials give an error
+// matching backend.ErrAccessDenied.
+func Open(ctx context.Context, bucket, prefix string, cfg Config) (*Backend, error) {
+	b, err := New(bucket, prefix, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.checkBucket(ctx); err != nil {
+	if err := b.CheckBucket(ctx); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// newS3Backend builds the backend without a request.
-func newS3Backend(u URL, cfg S3Config) (*S3Backend, error) {
-	if u.Kind != KindS3 {
-		return nil, fmt.Errorf("%s is not an S3 URL", u)
-	}
-	if err := checkBucketName(u.Bucket); err != nil {
+// New builds the backend for the objects under prefix in bucket without
+// a request, for a caller that makes the first request itself (remote.Open
+// retries CheckBucket, and creates the bucket when asked to). The bucket
+// name must follow S3's rules (CheckBucketName); the prefix is cleaned as
+// CleanPrefix does.
+func New(bucket, prefix string, cfg Config) (*Backend, error) {
+	if err := CheckBucketName(bucket); err != nil {
 		return nil, err
 	}
-	prefix, err := cleanPrefix(u.Prefix)
+	prefix, err := CleanPrefix(prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -85,10 +91,10 @@ func newS3Backend(u URL, cfg S3Config) (*S3Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &S3Backend{
+	return &Backend{
 		client:   client,
 		core:     minio.Core{Client: client},
-		bucket:   u.Bucket,
+		bucket:   bucket,
 		prefix:   prefix,
 		region:   cfg.Region,
 		endpoint: ep,
@@ -96,20 +102,22 @@ func newS3Backend(u URL, cfg S3Config) (*S3Backend, error) {
 	}, nil
 }
 
-func (b *S3Backend) checkBucket(ctx context.Context) error {
+// CheckBucket fails unless the bucket exists and the credentials may
+// reach it: an error matching ErrNoBucket, or backend.ErrAccessDenied.
+func (b *Backend) CheckBucket(ctx context.Context) error {
 	ok, err := b.client.BucketExists(ctx, b.bucket)
 	if err != nil {
 		return b.fail("open bucket", "", err)
 	}
 	if !ok {
-		return b.failAs("open bucket", "", errors.New("bucket does not exist"), backend.ErrNoBucket)
+		return b.failAs("open bucket", "", errors.New("bucket does not exist"), ErrNoBucket)
 	}
 	return nil
 }
 
 // CreateBucket creates the bucket, in the configured region. A bucket that
 // already exists and is ours is not an error.
-func (b *S3Backend) CreateBucket(ctx context.Context) error {
+func (b *Backend) CreateBucket(ctx context.Context) error {
 	err := b.client.MakeBucket(ctx, b.bucket, minio.MakeBucketOptions{Region: b.region})
 	if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" {
 		return b.fail("create bucket", "", err)
@@ -117,12 +125,16 @@ func (b *S3Backend) CreateBucket(ctx context.Context) error {
 	return nil
 }
 
-// Location implements archive.Backend: s3://bucket/prefix.
-func (b *S3Backend) Location() string {
-	return URL{Kind: KindS3, Bucket: b.bucket, Prefix: strings.TrimSuffix(b.prefix, "/")}.String()
+// Location implements backend.Backend: s3://bucket/prefix, as
+// remote.ParseURL reads it.
+func (b *Backend) Location() string {
+	if b.prefix == "" {
+		return "s3://" + b.bucket
+	}
+	return "s3://" + b.bucket + "/" + strings.TrimSuffix(b.prefix, "/")
 }
 
-func (b *S3Backend) objectURL(name string) string {
+func (b *Backend) objectURL(name string) string {
 	if name == "" {
 		return b.Location()
 	}
@@ -130,9 +142,9 @@ func (b *S3Backend) objectURL(name string) string {
 }
 
 // key maps an object name to its S3 key. Names follow the same rules as
-// archive.DirBackend's (clean relative slash paths, no dot segments, no
+// the directory backend's (clean relative slash paths, no dot segments, no
 // hidden segments), so both backends accept exactly the same names.
-func (b *S3Backend) key(name string) (string, error) {
+func (b *Backend) key(name string) (string, error) {
 	if !validName(name) {
 		return "", fmt.Errorf("invalid object name %q", name)
 	}
@@ -152,8 +164,8 @@ func validName(name string) bool {
 	return true
 }
 
-// Get implements archive.Backend.
-func (b *S3Backend) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+// Get implements backend.Backend.
+func (b *Backend) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	key, err := b.key(name)
 	if err != nil {
 		return nil, err
@@ -165,10 +177,10 @@ func (b *S3Backend) Get(ctx context.Context, name string) (io.ReadCloser, error)
 	return &s3Body{ReadCloser: body, b: b, name: name}, nil
 }
 
-// GetRange implements archive.Backend. It sends a Range header and checks
+// GetRange implements backend.Backend. It sends a Range header and checks
 // the Content-Range of the answer, so a server that ignores or shortens
 // the range is an error rather than wrong bytes.
-func (b *S3Backend) GetRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+func (b *Backend) GetRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	key, err := b.key(name)
 	if err != nil {
 		return nil, err
@@ -199,7 +211,7 @@ func (b *S3Backend) GetRange(ctx context.Context, name string, offset, length in
 
 // emptyRange serves a zero-length range, which HTTP cannot express: the
 // object must exist and the offset must lie within it.
-func (b *S3Backend) emptyRange(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+func (b *Backend) emptyRange(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
 	info, err := b.Stat(ctx, name)
 	if err != nil {
 		return nil, err
@@ -234,7 +246,7 @@ func checkContentRange(cr string, n, offset, length int64) error {
 // s3Body names the object in errors that happen while reading it.
 type s3Body struct {
 	io.ReadCloser
-	b    *S3Backend
+	b    *Backend
 	name string
 }
 
@@ -246,11 +258,11 @@ func (r *s3Body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Put implements archive.Backend. The object streams from r: up to
+// Put implements backend.Backend. The object streams from r: up to
 // singlePutMax bytes as one PUT, larger objects as a multipart upload with
 // partSize parts. Either way S3 shows nothing under name until the upload
 // completes, and an interrupted upload is aborted.
-func (b *S3Backend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
 	key, err := b.key(name)
 	if err != nil {
 		return err
@@ -287,8 +299,8 @@ type readSeekerAt interface {
 	io.ReaderAt
 }
 
-// Stat implements archive.Backend.
-func (b *S3Backend) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
+// Stat implements backend.Backend.
+func (b *Backend) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
 	key, err := b.key(name)
 	if err != nil {
 		return backend.ObjectInfo{}, err
@@ -300,10 +312,10 @@ func (b *S3Backend) Stat(ctx context.Context, name string) (backend.ObjectInfo, 
 	return backend.ObjectInfo{Name: name, Size: info.Size, ModTime: info.LastModified}, nil
 }
 
-// List implements archive.Backend. Names are relative to the backend's
+// List implements backend.Backend. Names are relative to the backend's
 // prefix; keys that are not valid object names (folder markers such as
 // "packs/", hidden names) are skipped.
-func (b *S3Backend) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
+func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops minio-go's listing goroutine when fn fails
 	opts := minio.ListObjectsOptions{Prefix: b.prefix + prefix, Recursive: true}
@@ -324,8 +336,8 @@ func (b *S3Backend) List(ctx context.Context, prefix string, fn func(backend.Obj
 	return ctx.Err()
 }
 
-// Delete implements archive.Backend; S3 reports success for a missing key.
-func (b *S3Backend) Delete(ctx context.Context, name string) error {
+// Delete implements backend.Backend; S3 reports success for a missing key.
+func (b *Backend) Delete(ctx context.Context, name string) error {
 	key, err := b.key(name)
 	if err != nil {
 		return err
@@ -336,9 +348,9 @@ func (b *S3Backend) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// GetVersioned implements archive.Backend. The tag is the object's ETag,
+// GetVersioned implements backend.Backend. The tag is the object's ETag,
 // read in the same response as the content.
-func (b *S3Backend) GetVersioned(ctx context.Context, name string) ([]byte, string, error) {
+func (b *Backend) GetVersioned(ctx context.Context, name string) ([]byte, string, error) {
 	key, err := b.key(name)
 	if err != nil {
 		return nil, "", err
@@ -361,13 +373,13 @@ func (b *S3Backend) GetVersioned(ctx context.Context, name string) ([]byte, stri
 	return data, info.ETag, nil
 }
 
-// PutIf implements archive.Backend with an S3 conditional write: header
+// PutIf implements backend.Backend with an S3 conditional write: header
 // If-None-Match: * when ifMatch is empty (create only), If-Match: "<etag>"
 // otherwise. The server answers 412 PreconditionFailed (or 409
 // ConditionalRequestConflict while another conditional write to the same
 // key is in flight on AWS) when the condition fails; AWS answers 404
 // NoSuchKey to If-Match on a missing key. All three mean ErrConflict.
-func (b *S3Backend) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (string, error) {
+func (b *Backend) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (string, error) {
 	key, err := b.key(name)
 	if err != nil {
 		return "", err

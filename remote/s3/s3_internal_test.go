@@ -1,4 +1,4 @@
-package remote
+package s3
 
 import (
 	"bytes"
@@ -51,7 +51,7 @@ func TestS3Sentinels(t *testing.T) {
 		want error
 	}{
 		{minio.ErrorResponse{Code: "NoSuchKey", StatusCode: 404}, backend.ErrNotFound},
-		{minio.ErrorResponse{Code: "NoSuchBucket", StatusCode: 404}, backend.ErrNoBucket},
+		{minio.ErrorResponse{Code: "NoSuchBucket", StatusCode: 404}, ErrNoBucket},
 		{minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403}, backend.ErrAccessDenied},
 		{minio.ErrorResponse{Code: "InvalidAccessKeyId", StatusCode: 403}, backend.ErrAccessDenied},
 		{minio.ErrorResponse{Code: "SignatureDoesNotMatch", StatusCode: 403}, backend.ErrAccessDenied},
@@ -65,7 +65,7 @@ func TestS3Sentinels(t *testing.T) {
 		{minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, nil},
 		{errors.New("dial tcp: connection refused"), nil},
 	}
-	b := &S3Backend{bucket: "bkt", prefix: "p/", endpoint: endpoint{host: "h:1"}}
+	b := &Backend{bucket: "bkt", prefix: "p/", endpoint: endpoint{host: "h:1"}}
 	for _, c := range cases {
 		err := b.fail("get", "refs/main", c.err)
 		if got := s3Sentinel(c.err); got != c.want {
@@ -81,7 +81,7 @@ func TestS3Sentinels(t *testing.T) {
 }
 
 func TestS3ErrorMessage(t *testing.T) {
-	b := &S3Backend{bucket: "bkt", prefix: "team/", endpoint: endpoint{host: "s3.example.com", secure: true}, secrets: []string{plantedSecret}}
+	b := &Backend{bucket: "bkt", prefix: "team/", endpoint: endpoint{host: "s3.example.com", secure: true}, secrets: []string{plantedSecret}}
 	err := b.fail("put", "packs/ab/abcd", minio.ErrorResponse{
 		Code: "SignatureDoesNotMatch", StatusCode: 403,
 		Message: "signature mismatch for secret " + plantedSecret,
@@ -120,7 +120,7 @@ func TestCheckContentRange(t *testing.T) {
 }
 
 func TestS3ConfigRedacts(t *testing.T) {
-	cfg := S3Config{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: plantedSecret, SessionToken: plantedSecret + "-token"}
+	cfg := Config{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: plantedSecret, SessionToken: plantedSecret + "-token"}
 	for _, s := range []string{cfg.String(), cfg.GoString(), fmtAll(cfg)} {
 		if strings.Contains(s, plantedSecret) {
 			t.Errorf("printed config shows a secret: %s", s)
@@ -136,8 +136,8 @@ func TestS3ConfigRedacts(t *testing.T) {
 func TestS3OperationsWithWrongCredentials(t *testing.T) {
 	srv := miniotest.Get(t)
 	bucket := srv.NewBucket(t.Context(), t)
-	cfg := S3Config{Endpoint: srv.Endpoint, Region: srv.Region, AccessKeyID: srv.AccessKey, SecretAccessKey: plantedSecret}
-	b, err := newS3Backend(URL{Kind: KindS3, Bucket: bucket, Prefix: "p"}, cfg)
+	cfg := Config{Endpoint: srv.Endpoint, Region: srv.Region, AccessKeyID: srv.AccessKey, SecretAccessKey: plantedSecret}
+	b, err := New(bucket, "p", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,14 +168,14 @@ func TestS3OperationsWithWrongCredentials(t *testing.T) {
 }
 
 // fmtAll prints cfg every way a log line might.
-func fmtAll(cfg S3Config) string {
-	return fmt.Sprintf("%v %+v %#v %s %v %+v", cfg, cfg, cfg, cfg, &cfg, []S3Config{cfg})
+func fmtAll(cfg Config) string {
+	return fmt.Sprintf("%v %+v %#v %s %v %+v", cfg, cfg, cfg, cfg, &cfg, []Config{cfg})
 }
 
 // TestShortSecretsNotScrubbed: a dummy secret such as "s" is not scrubbed
 // from messages, which would otherwise lose every letter s.
 func TestShortSecretsNotScrubbed(t *testing.T) {
-	cfg := S3Config{AccessKeyID: "k", SecretAccessKey: "s", SessionToken: plantedSecret}
+	cfg := Config{AccessKeyID: "k", SecretAccessKey: "s", SessionToken: plantedSecret}
 	if got := cfg.secrets(); len(got) != 1 || got[0] != plantedSecret {
 		t.Errorf("secrets() = %q, want only the long token", got)
 	}

@@ -1,4 +1,4 @@
-package remote_test
+package s3_test
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/remote"
 	"github.com/statepack/statepack/remote/backend"
+	"github.com/statepack/statepack/remote/s3"
 )
 
 func TestMain(m *testing.M) { os.Exit(miniotest.Main(m)) }
@@ -33,8 +34,8 @@ const (
 	plantedToken  = "TOKEN-must-never-print-9a7b2d"
 )
 
-func s3Config(srv *miniotest.Server) remote.S3Config {
-	return remote.S3Config{
+func s3Config(srv *miniotest.Server) s3.Config {
+	return s3.Config{
 		Endpoint:        srv.Endpoint,
 		Region:          srv.Region,
 		AccessKeyID:     srv.AccessKey,
@@ -42,13 +43,9 @@ func s3Config(srv *miniotest.Server) remote.S3Config {
 	}
 }
 
-func s3URL(bucket, prefix string) remote.URL {
-	return remote.URL{Kind: remote.KindS3, Bucket: bucket, Prefix: prefix}
-}
-
-func newS3(t *testing.T, srv *miniotest.Server, bucket, prefix string) *remote.S3Backend {
+func newS3(t *testing.T, srv *miniotest.Server, bucket, prefix string) *s3.Backend {
 	t.Helper()
-	b, err := remote.NewS3Backend(t.Context(), s3URL(bucket, prefix), s3Config(srv))
+	b, err := s3.Open(t.Context(), bucket, prefix, s3Config(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +71,7 @@ func TestS3Conformance(t *testing.T) {
 func TestS3WrongCredentials(t *testing.T) {
 	srv := miniotest.Get(t)
 	bucket := srv.NewBucket(t.Context(), t)
-	cases := map[string]remote.S3Config{
+	cases := map[string]s3.Config{
 		"wrong secret":  {AccessKeyID: srv.AccessKey, SecretAccessKey: plantedSecret},
 		"unknown key":   {AccessKeyID: "statepack-nobody", SecretAccessKey: plantedSecret},
 		"bogus token":   {AccessKeyID: srv.AccessKey, SecretAccessKey: plantedSecret, SessionToken: plantedToken},
@@ -82,7 +79,7 @@ func TestS3WrongCredentials(t *testing.T) {
 	}
 	for name, cfg := range cases {
 		cfg.Endpoint, cfg.Region = srv.Endpoint, srv.Region
-		_, err := remote.NewS3Backend(t.Context(), s3URL(bucket, "p"), cfg)
+		_, err := s3.Open(t.Context(), bucket, "p", cfg)
 		if !errors.Is(err, backend.ErrAccessDenied) {
 			t.Errorf("%s: %v, want ErrAccessDenied", name, err)
 			continue
@@ -98,16 +95,16 @@ func TestS3WrongCredentials(t *testing.T) {
 func TestS3NoBucket(t *testing.T) {
 	srv := miniotest.Get(t)
 	bucket := "statepack-missing-" + miniotest.RandomHex(6)
-	_, err := remote.NewS3Backend(t.Context(), s3URL(bucket, "p"), s3Config(srv))
-	if !errors.Is(err, backend.ErrNoBucket) {
-		t.Fatalf("NewS3Backend on a missing bucket: %v, want ErrNoBucket", err)
+	_, err := s3.Open(t.Context(), bucket, "p", s3Config(srv))
+	if !errors.Is(err, s3.ErrNoBucket) {
+		t.Fatalf("s3.Open on a missing bucket: %v, want ErrNoBucket", err)
 	}
 	if !strings.Contains(err.Error(), "s3://"+bucket) {
 		t.Errorf("message does not name the bucket: %v", err)
 	}
 	exists, err := srv.Client().BucketExists(t.Context(), bucket)
 	if err != nil || exists {
-		t.Errorf("NewS3Backend created the bucket (exists %v, %v)", exists, err)
+		t.Errorf("s3.Open created the bucket (exists %v, %v)", exists, err)
 	}
 }
 
@@ -117,7 +114,7 @@ func TestS3CreateBucket(t *testing.T) {
 		t.Skip("does not create buckets on an external server")
 	}
 	raw := "s3://statepack-created-" + miniotest.RandomHex(6) + "/team"
-	if _, err := remote.Open(t.Context(), raw, s3Config(srv), false); !errors.Is(err, backend.ErrNoBucket) {
+	if _, err := remote.Open(t.Context(), raw, s3Config(srv), false); !errors.Is(err, s3.ErrNoBucket) {
 		t.Fatalf("Open without create: %v, want ErrNoBucket", err)
 	}
 	b, err := remote.Open(t.Context(), raw, s3Config(srv), true)
@@ -194,7 +191,7 @@ func TestS3PutIfTwoMachines(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
-		for i, be := range []*remote.S3Backend{a, b} {
+		for i, be := range []*s3.Backend{a, b} {
 			wg.Go(func() {
 				data := []byte{byte(round), byte(i)}
 				_, errs[i] = be.PutIf(ctx, "refs/main", data, tag)
@@ -285,7 +282,7 @@ func TestS3UnreachableEndpoint(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now: connection refused
-	cfg := remote.S3Config{Endpoint: "http://" + addr, AccessKeyID: "k", SecretAccessKey: plantedSecret}
+	cfg := s3.Config{Endpoint: "http://" + addr, AccessKeyID: "k", SecretAccessKey: plantedSecret}
 	err = openWithin(t, cfg)
 	if !strings.Contains(err.Error(), addr) {
 		t.Errorf("message does not name the endpoint %s: %v", addr, err)
@@ -299,9 +296,9 @@ func TestS3UnreachableEndpoint(t *testing.T) {
 // answers, over HTTP and over HTTPS.
 func TestS3StalledEndpoint(t *testing.T) {
 	addr := stallingListener(t)
-	short := remote.Timeouts{TLSHandshake: 300 * time.Millisecond, ResponseHeader: 300 * time.Millisecond}
+	short := s3.Timeouts{TLSHandshake: 300 * time.Millisecond, ResponseHeader: 300 * time.Millisecond}
 	for _, scheme := range []string{"http://", "https://"} {
-		cfg := remote.S3Config{Endpoint: scheme + addr, AccessKeyID: "k", SecretAccessKey: plantedSecret, SessionToken: plantedToken, Timeouts: short}
+		cfg := s3.Config{Endpoint: scheme + addr, AccessKeyID: "k", SecretAccessKey: plantedSecret, SessionToken: plantedToken, Timeouts: short}
 		err := openWithin(t, cfg)
 		if !strings.Contains(err.Error(), addr) {
 			t.Errorf("%s: message does not name the endpoint: %v", scheme, err)
@@ -314,17 +311,17 @@ func TestS3StalledEndpoint(t *testing.T) {
 
 // openWithin opens an S3 remote that must fail, within failFast, without
 // showing a secret.
-func openWithin(t *testing.T, cfg remote.S3Config) error {
+func openWithin(t *testing.T, cfg s3.Config) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	start := time.Now()
-	_, err := remote.NewS3Backend(ctx, s3URL("bucket", "p"), cfg)
+	_, err := s3.Open(ctx, "bucket", "p", cfg)
 	if took := time.Since(start); took > failFast {
 		t.Errorf("failed after %v, want under %v", took, failFast)
 	}
 	if err == nil {
-		t.Fatal("NewS3Backend succeeded")
+		t.Fatal("s3.Open succeeded")
 	}
 	if ctx.Err() != nil {
 		t.Errorf("only the test's deadline stopped it: %v", err)

@@ -1,4 +1,4 @@
-package remote
+package s3
 
 import (
 	"errors"
@@ -11,10 +11,15 @@ import (
 	"github.com/statepack/statepack/remote/backend"
 )
 
+// ErrNoBucket: the S3 bucket named by a remote URL does not exist. It is
+// S3's own: the backend contract knows no buckets. remote.Open creates
+// the bucket on it when asked to; the CLI suggests doing so.
+var ErrNoBucket = errors.New("bucket does not exist")
+
 // s3Error is an error from one S3 request. Its message names the
 // operation, the object and the endpoint, and never the credentials; it
-// matches the archive sentinel the S3 error code maps to, and keeps the
-// minio-go error for callers (and WithRetry) that look deeper.
+// matches the sentinel the S3 error code maps to, and keeps the minio-go
+// error for Transient and for callers that look deeper.
 type s3Error struct {
 	op       string // "get", "put", ...
 	object   string // s3://bucket/prefix/name
@@ -56,7 +61,7 @@ func describeS3Error(err error) string {
 // s3Sentinels maps S3 error codes to the errors callers branch on.
 var s3Sentinels = map[string]error{
 	"NoSuchKey":                      backend.ErrNotFound,
-	"NoSuchBucket":                   backend.ErrNoBucket,
+	"NoSuchBucket":                   ErrNoBucket,
 	"AccessDenied":                   backend.ErrAccessDenied,
 	"AllAccessDisabled":              backend.ErrAccessDenied,
 	"InvalidAccessKeyId":             backend.ErrAccessDenied,
@@ -69,7 +74,7 @@ var s3Sentinels = map[string]error{
 	"XMinioAdminBucketQuotaExceeded": backend.ErrNoSpace,
 }
 
-// s3Sentinel returns the archive sentinel for err, or nil.
+// s3Sentinel returns the sentinel for err, or nil.
 func s3Sentinel(err error) error {
 	var er minio.ErrorResponse
 	if !errors.As(err, &er) {
@@ -89,11 +94,11 @@ func s3Sentinel(err error) error {
 
 // fail wraps an error from an S3 request on object name ("" for the
 // bucket itself).
-func (b *S3Backend) fail(op, name string, err error) error {
+func (b *Backend) fail(op, name string, err error) error {
 	return b.failAs(op, name, err, s3Sentinel(err))
 }
 
-func (b *S3Backend) failAs(op, name string, err, sentinel error) error {
+func (b *Backend) failAs(op, name string, err, sentinel error) error {
 	return &s3Error{
 		op:       op,
 		object:   b.objectURL(name),
@@ -102,4 +107,31 @@ func (b *S3Backend) failAs(op, name string, err, sentinel error) error {
 		err:      err,
 		secrets:  b.secrets,
 	}
+}
+
+// Transient implements backend.TransientClassifier. S3 answers throttling
+// (SlowDown and its kin), a request that timed out on the server's side
+// and server errors (HTTP 5xx, 429) with codes that only this backend can
+// read; those are worth another try. Any other answer of the server is
+// permanent, and so is ErrNoBucket. An error that holds no answer of the
+// server (the connection failed) is left to the caller's generic rules.
+func (b *Backend) Transient(err error) (transient, known bool) {
+	if errors.Is(err, ErrNoBucket) {
+		return false, true
+	}
+	var er minio.ErrorResponse
+	if !errors.As(err, &er) {
+		return false, false
+	}
+	return transientResponse(er), true
+}
+
+// transientResponse classifies an S3 error response.
+func transientResponse(er minio.ErrorResponse) bool {
+	switch er.Code {
+	case "SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling", "ThrottlingException",
+		"RequestTimeout", "InternalError", "ServiceUnavailable", "XMinioServerNotInitialized":
+		return true
+	}
+	return er.StatusCode >= 500 || er.StatusCode == http.StatusTooManyRequests
 }
