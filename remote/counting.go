@@ -187,6 +187,3 @@ func (r *countingReadSeekerAt) ReadAt(p []byte, off int64) (int, error) {
 	r.n.Add(int64(n))
 	return n, err
 }
-
-// Requests is the number of calls so far (backend.RequestCounter).
-func (c *Counter) Requests() int64 { return c.Stats().Requests }

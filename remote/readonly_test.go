@@ -102,3 +102,27 @@ func TestRequestCounterFound(t *testing.T) {
 		t.Errorf("Requests() = %d, want 2, as Stats says (%d)", got, c.Stats().Requests)
 	}
 }
+
+// TestOpenRemoteForReading: a remote opened for reading (a pull's source,
+// verify, the inspection commands) reads as usual and refuses writes,
+// a lock included, before they reach it.
+func TestOpenRemoteForReading(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := remote.OpenRemote(t.Context(), dir, true); err != nil {
+		t.Fatal(err)
+	}
+	r, err := remote.OpenRemote(t.Context(), dir, false, remote.ForReading())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.States(t.Context()); err != nil {
+		t.Fatalf("read through the view: %v", err)
+	}
+	if _, err := r.Lock(t.Context(), false, "test", 0); !errors.Is(err, backend.ErrReadOnly) {
+		t.Fatalf("lock through a read-only view: %v, want ErrReadOnly", err)
+	}
+	c, ok := backend.As[*remote.Counter](r.Backend())
+	if !ok || c.Stats().Puts != 0 {
+		t.Errorf("counter found %v; the refused lock reached the remote: %+v", ok, c.Stats())
+	}
+}

@@ -33,6 +33,7 @@ func (e *EmptyRemoteError) Unwrap() error { return format.ErrNotRepository }
 type OpenOption func(*openOptions)
 
 type openOptions struct {
+	readOnly bool
 	cacheDir string
 	initFrom *archive.Repository
 	initCfg  *format.Config
@@ -42,6 +43,13 @@ type openOptions struct {
 // (statepack init --remote with chunker parameters).
 func InitWith(cfg format.Config) OpenOption {
 	return func(o *openOptions) { o.initCfg = &cfg }
+}
+
+// ForReading opens the remote through a read-only view (ReadOnly): a
+// pull's source, verify without --repair, and the inspection commands
+// never write to the remote, and a bug that tried would be refused.
+func ForReading() OpenOption {
+	return func(o *openOptions) { o.readOnly = true }
 }
 
 // WithIndexCache keeps a lookup cache of the remote's index under dir
@@ -82,6 +90,9 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 		return nil, err
 	}
 	be = NewCounter(be)
+	if o.readOnly {
+		be = ReadOnly(be)
+	}
 	if o.cacheDir != "" {
 		dir := cacheDirFor(o.cacheDir, be.Location())
 		removeLegacyIndexCopies(dir)

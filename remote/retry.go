@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,13 +77,9 @@ func (p RetryPolicy) delay(attempt int) time.Duration {
 //     where it stood; a plain reader has been consumed by the failed try.
 //   - List is retried only while it has delivered nothing to fn, so fn
 //     never sees an object twice. Errors from fn are returned as they are.
-//   - PutIf is retried only when the error shows the request never
-//     reached the server (the connection could not be opened). A
-//     conditional write that reached the server may have succeeded
-//     before its answer was lost; repeating it would then fail its own
-//     condition and report a conflict for a write that in fact won. So
-//     that error is reported, and the caller, who knows what it meant to
-//     write, re-reads the object to find out.
+//   - PutIf is repeated blindly only when the request never reached the
+//     server. After a failure that may have reached it, the object is
+//     read back to tell whether the write went through (see PutIf).
 //   - The readers Get and GetRange return resume after a transient
 //     failure mid-stream: they ask for the rest of the object (a range
 //     from where the failed read stopped) and go on, within the same
@@ -298,13 +295,31 @@ func (r *retryBackend) GetVersioned(ctx context.Context, name string) (data []by
 	return data, tag, err
 }
 
-// PutIf implements backend.Backend; see WithRetry for why it retries only
-// requests that never left this machine.
+// PutIf implements backend.Backend. A conditional write is repeated
+// blindly only when the request never left this machine. One that may
+// have reached the server (its answer lost, a server error) may have
+// won before it failed, and repeating it would then lose its own
+// condition and report a conflict for a write that went through; so the
+// object is read back instead. Holding what was written, the write went
+// through; still as it was (absent, or at ifMatch), it did not and is
+// made again; changed by someone else, or unreadable, the failure stands
+// and is not retried. This is the one place where ref and config writes
+// are retried (push's ref, a first push's config).
 func (r *retryBackend) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (tag string, err error) {
-	retryable := func(err error) bool { return NeverSent(err) && r.transient(err) }
-	err = r.do(ctx, MethodPutIf, name, retryable, func() error {
+	err = r.do(ctx, MethodPutIf, name, r.transient, func() error {
 		tag, err = r.b.PutIf(ctx, name, data, ifMatch)
-		return err
+		if err == nil || NeverSent(err) || !r.transient(err) {
+			return err
+		}
+		now, nowTag, rerr := r.b.GetVersioned(ctx, name)
+		switch {
+		case rerr == nil && bytes.Equal(now, data):
+			tag = nowTag
+			return nil
+		case ifMatch == "" && errors.Is(rerr, backend.ErrNotFound), ifMatch != "" && rerr == nil && nowTag == ifMatch:
+			return err // not written: made again
+		}
+		return &classified{err: err, transient: false}
 	})
 	return tag, err
 }

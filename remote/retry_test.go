@@ -214,25 +214,72 @@ func TestRetryPutPlainReader(t *testing.T) {
 	}
 }
 
-// TestRetryPutIf: a conditional write is repeated only when it never left
-// this machine: otherwise it may have won, and a repeat would report a
-// conflict against itself.
+// TestRetryPutIf: a conditional write that failed in a way that may have
+// reached the server is settled by reading the object back: repeated
+// when it did not go through, done when it did (a blind repeat would
+// report a conflict against itself), and failed for good when another
+// writer changed the object meanwhile.
 func TestRetryPutIf(t *testing.T) {
 	cases := []struct {
-		err   error
+		name  string
+		fault func(backend.Backend) (backend.Backend, func() int)
 		calls int
+		ok    bool
 	}{
-		{errRefused, 2},
-		{errReset, 1},
-		{errTimeout, 1},
+		{"refused: never sent", failFirstPutIf(errRefused), 2, true},
+		{"reset before it was written", failFirstPutIf(errReset), 2, true},
+		{"timeout before it was written", failFirstPutIf(errTimeout), 2, true},
+		{"written, answer lost", loseFirstAnswer([]byte("s")), 1, true},
+		{"another writer won meanwhile", loseFirstAnswer([]byte("other")), 1, false},
 	}
 	for _, c := range cases {
-		f := remote.NewFaulty(tempDirBackend(t)).FailNth(remote.MethodPutIf, 1, c.err)
-		_, err := remote.WithRetry(f, noWaitRetry).PutIf(t.Context(), "refs/main", []byte("s"), "")
-		if f.Calls(remote.MethodPutIf) != c.calls || (err == nil) != (c.calls == 2) {
-			t.Errorf("%v: %d calls, err %v; want %d calls", c.err, f.Calls(remote.MethodPutIf), err, c.calls)
+		b, calls := c.fault(tempDirBackend(t))
+		tag, err := remote.WithRetry(b, noWaitRetry).PutIf(t.Context(), "refs/main", []byte("s"), "")
+		if calls() != c.calls || (err == nil) != c.ok {
+			t.Errorf("%s: %d calls, err %v; want %d calls, success %v", c.name, calls(), err, c.calls, c.ok)
+		}
+		if err != nil && remote.IsTransient(err) {
+			t.Errorf("%s: %v still says transient: a caller would write again over another writer's ref", c.name, err)
+		}
+		if c.ok && tag == "" {
+			t.Errorf("%s: no version tag for the write", c.name)
 		}
 	}
+}
+
+// failFirstPutIf fails the first PutIf with err before it reaches b.
+func failFirstPutIf(err error) func(backend.Backend) (backend.Backend, func() int) {
+	return func(b backend.Backend) (backend.Backend, func() int) {
+		f := remote.NewFaulty(b).FailNth(remote.MethodPutIf, 1, err)
+		return f, func() int { return f.Calls(remote.MethodPutIf) }
+	}
+}
+
+// loseFirstAnswer makes the first PutIf store written (what the caller
+// meant, or another writer's bytes) and then fail as a connection reset
+// after the request was sent.
+func loseFirstAnswer(written []byte) func(backend.Backend) (backend.Backend, func() int) {
+	return func(b backend.Backend) (backend.Backend, func() int) {
+		l := &lostAnswer{Backend: b, written: written}
+		return l, func() int { return l.calls }
+	}
+}
+
+type lostAnswer struct {
+	backend.Backend
+	written []byte
+	calls   int
+}
+
+func (l *lostAnswer) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (string, error) {
+	l.calls++
+	if l.calls > 1 {
+		return l.Backend.PutIf(ctx, name, data, ifMatch)
+	}
+	if _, err := l.Backend.PutIf(ctx, name, l.written, ifMatch); err != nil {
+		return "", err
+	}
+	return "", errReset
 }
 
 // listFailsAfter delivers one object, then fails: a retry would show fn

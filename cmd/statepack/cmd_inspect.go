@@ -70,7 +70,7 @@ func (s *session) listCommand() *cli.Command {
 }
 
 func (s *session) runList(c *cli.Context) error {
-	repo, err := s.openRepo(c.Context, c.Bool("remote"))
+	repo, err := s.openRepoReading(c.Context, c.Bool("remote"))
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func (s *session) runLog(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	repo, err := s.openRepo(c.Context, c.Bool("remote"))
+	repo, err := s.openRepoReading(c.Context, c.Bool("remote"))
 	if err != nil {
 		return err
 	}
@@ -348,7 +348,7 @@ func (s *session) showCommand() *cli.Command {
 }
 
 func (s *session) runShow(c *cli.Context) error {
-	repo, err := s.openRepo(c.Context, c.Bool("remote"))
+	repo, err := s.openRepoReading(c.Context, c.Bool("remote"))
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,11 @@ func (s *session) verifyCommand() *cli.Command {
 }
 
 func (s *session) runVerify(c *cli.Context) error {
-	repo, err := s.openRepo(c.Context, c.Bool("remote"))
+	open := s.openRepoReading
+	if c.Bool("repair") {
+		open = s.openRepo
+	}
+	repo, err := open(c.Context, c.Bool("remote"))
 	if err != nil {
 		return err
 	}

@@ -214,7 +214,7 @@ func (s *session) runPull(c *cli.Context) error {
 			return err
 		}
 	}
-	rem, err := s.openRemote(c.Context, remote.WithIndexCache(s.set.cacheDir()))
+	rem, err := s.openRemote(c.Context, remote.ForReading(), remote.WithIndexCache(s.set.cacheDir()))
 	var empty *remote.EmptyRemoteError
 	if errors.As(err, &empty) {
 		// Nothing was ever pushed there: for CI this is a cache miss.

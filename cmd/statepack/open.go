@@ -73,6 +73,15 @@ func (s *session) openRepo(ctx context.Context, onRemote bool) (*archive.Reposit
 	return s.openStore(ctx)
 }
 
+// openRepoReading is openRepo for commands that only read: a remote is
+// opened through a read-only view.
+func (s *session) openRepoReading(ctx context.Context, onRemote bool) (*archive.Repository, error) {
+	if onRemote {
+		return s.openRemote(ctx, remote.ForReading())
+	}
+	return s.openStore(ctx)
+}
+
 // dataDir returns DATA_DIR after checking that it is set and safe to
 // restore into (archive.CheckDataDir): not /, a home or system directory,
 // nor a directory that is, holds or lies inside the store, the cache, a

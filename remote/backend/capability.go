@@ -115,9 +115,3 @@ func (e *ObjectError) Error() string {
 // Unwrap makes errors.Is(err, ErrNotRegular) and errors.Is(err,
 // ErrCorrupt) hold.
 func (e *ObjectError) Unwrap() []error { return []error{ErrNotRegular, format.ErrCorrupt} }
-
-// RequestCounter is a backend that counts the requests made through it
-// (remote's counting wrapper), for the summaries of push and pull.
-type RequestCounter interface {
-	Requests() int64
-}
