@@ -336,60 +336,6 @@ func TestPackTrailerSizeBounds(t *testing.T) {
 	}
 }
 
-// TestLookupTableClaimsBounded: a lookup table on a repository holds
-// only entries of the index objects listed, so its header may claim no
-// more packs or entries than those hold, and its filter no more bits
-// than those entries need: a table claiming 2 million packs beside an
-// index of one small object was read whole (64 MiB) with its listed
-// 16 MiB filter, and is now refused from its header and listing.
-func TestLookupTableClaimsBounded(t *testing.T) {
-	r, dir := NewBoundsRepo(t)
-	ctx := context.Background()
-	block := format.PackEntry{ID: format.Hash([]byte("block")), Stored: 8, Raw: 8}
-	names, err := r.PutIndex(ctx, []format.IndexPack{{Pack: format.Hash([]byte("pack")), Entries: []format.PackEntry{block}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	object, err := format.ParseID(strings.TrimPrefix(names[0], "index/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const packs = maxLookupTableIDs - 1
-	hdr := make([]byte, LookupHeaderSize, LookupHeaderSize+32)
-	copy(hdr, LookupMagic)
-	binary.LittleEndian.PutUint32(hdr[4:], 1)
-	binary.LittleEndian.PutUint32(hdr[8:], packs)
-	key := RepoKey(r.Config())
-	copy(hdr[16:], key[:])
-	table := format.Hash([]byte("a hostile table"))
-	copy(hdr[lookupHashed:], table[:])
-	hdr = append(hdr, object[:]...)
-	sparseObject(t, dir, LookupTableName(table), LookupHeaderSize+32*(1+packs)+lookupFanoutSize, nil)
-	f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(LookupTableName(table))), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(hdr, 0); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	sparseObject(t, dir, LookupFilterName(table), 16<<20, nil)
-
-	r2, err := Open(ctx, r.Backend())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2.SetLookupTableMin(1)
-	var found map[format.ID]format.Location
-	alloc := Allocated(func() { found, err = r2.FindBlocks(ctx, map[format.ID]struct{}{block.ID: {}}) })
-	if _, ok := found[block.ID]; err != nil || !ok {
-		t.Fatalf("FindBlocks: %v, found %v", err, found)
-	}
-	if alloc > 4<<20 {
-		t.Errorf("allocated %d MiB refusing a table that claims %d packs", alloc>>20, packs)
-	}
-}
-
 // TestLargeManifestHashedFirst: a snapshot object larger than hashFirst
 // is hashed as it streams before it is held, so a sparse 100 MiB file
 // named as a snapshot costs little to refuse (it was read whole), and a

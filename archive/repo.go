@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/lookup"
 	"github.com/statepack/statepack/chunker"
 	"github.com/statepack/statepack/remote/backend"
 )
@@ -23,13 +24,13 @@ type Repository struct {
 	be  backend.Backend
 	cfg format.Config
 
-	mu sync.Mutex // guards idx and indexed, replaced by prune and repair, lookupDir and tableMin
+	find *lookup.Finder // FindBlocks and lookup tables (lookup.go)
 
-	idx       *Index
-	indexed   map[string]bool // index objects already loaded
-	loaded    bool            // LoadIndex ran: idx holds the whole index as of then
-	lookupDir string          // where FindBlocks keeps its lookup cache; "" for none
-	tableMin  int64           // index size from which lookup tables are used; 0: the default
+	mu sync.Mutex // guards idx, indexed and loaded, replaced by prune and repair
+
+	idx     *Index
+	indexed map[string]bool // index objects already loaded
+	loaded  bool            // LoadIndex ran: idx holds the whole index as of then
 }
 
 // Open opens an existing repository.
@@ -38,7 +39,9 @@ func Open(ctx context.Context, be backend.Backend) (*Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Repository{be: be, cfg: cfg, idx: NewIndex(), indexed: map[string]bool{}}, nil
+	r := &Repository{be: be, cfg: cfg, idx: NewIndex(), indexed: map[string]bool{}}
+	r.find = lookup.NewFinder(be, cfg, lookupReads{r})
+	return r, nil
 }
 
 // Init creates a repository with cfg on an empty backend.
@@ -439,10 +442,6 @@ func (r *Repository) putIndexObject(ctx context.Context, packs []format.IndexPac
 		r.Index().AddPack(p.Pack, p.Entries)
 	}
 	r.MarkIndexed(name)
-	if dir := r.lookupCacheDir(); dir != "" {
-		// The next FindBlocks lists this object as one its cache does not
-		// cover: it need not fetch back what was just written.
-		writePendingCopy(dir, format.Hash(data), data)
-	}
+	r.find.KeepIndexCopy(format.Hash(data), data)
 	return name, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/lookup"
 	"github.com/statepack/statepack/internal/progress"
 	"github.com/statepack/statepack/remote/backend"
 )
@@ -130,11 +131,11 @@ func verifyLookupTables(ctx context.Context, r *archive.Repository, rep *VerifyR
 		return err
 	}
 	for _, t := range tables {
-		name := archive.LookupTableName(t.ID)
+		name := lookup.TableName(t.ID)
 		problem := func(err error) {
 			rep.Problems = append(rep.Problems, Problem{Object: name, Error: err.Error() + " (a lookup table: readers skip it; `statepack verify --repair` drops it)"})
 		}
-		c, err := r.OpenLookupTable(ctx, t, len(listed), archive.IndexBytes(listed))
+		c, err := r.OpenLookupTable(ctx, t, len(listed), lookup.IndexBytes(listed))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -149,7 +150,7 @@ func verifyLookupTables(ctx context.Context, r *archive.Repository, rep *VerifyR
 		if t.FilterSize == 0 {
 			continue
 		}
-		data, err := r.FetchLookupFilter(ctx, t, archive.IndexBytes(listed))
+		data, err := r.FetchLookupFilter(ctx, t, lookup.IndexBytes(listed))
 		if err == nil {
 			_, err = r.CheckLookupFilter(data, c)
 		}
@@ -157,7 +158,7 @@ func verifyLookupTables(ctx context.Context, r *archive.Repository, rep *VerifyR
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			name = archive.LookupFilterName(t.ID)
+			name = lookup.FilterName(t.ID)
 			problem(err)
 		}
 	}

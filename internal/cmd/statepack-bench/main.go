@@ -46,7 +46,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/statepack/statepack/archive"
+	"github.com/statepack/statepack/archive/lookup"
 )
 
 func main() {
@@ -120,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.ScaleBlocks < minScaleBlocks {
 		return cfg, fmt.Errorf("--scale-blocks must be at least %d: the scale row measures pushes that use the remote's lookup table, "+
-			"which push publishes only for an index of %d MiB or more", minScaleBlocks, archive.DefaultLookupTableMin>>20)
+			"which push publishes only for an index of %d MiB or more", minScaleBlocks, lookup.DefaultTableMin>>20)
 	}
 	var err error
 	if cfg.Only, err = parseOnly(*only); err != nil {

@@ -17,14 +17,14 @@ import (
 	"github.com/minio/minio-go/v7"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/lookup"
 )
 
 // minScaleBlocks is the fewest index entries for which the scale row's
 // remote gets a lookup table: an index entry takes 45 bytes, and push
-// publishes a table from archive.DefaultLookupTableMin bytes of index.
-const minScaleBlocks = archive.DefaultLookupTableMin/45 + 1
+// publishes a table from lookup.DefaultTableMin bytes of index.
+const minScaleBlocks = lookup.DefaultTableMin/45 + 1
 
 // The scale row: a small state pushed to a remote whose index already
 // holds --scale-blocks entries (10 million by default), against the same

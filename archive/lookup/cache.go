@@ -1,4 +1,4 @@
-package archive
+package lookup
 
 import (
 	"bufio"
@@ -33,12 +33,13 @@ import (
 // snapshot pointing at a missing block (invariant 1).
 
 const (
-	LookupMagic = "SPL1"
+	// lookupMagic opens a lookup file of this version.
+	lookupMagic = "SPL1"
 	// lookupName is the cache file inside the cache directory.
-	LookupName = "index.lookup"
+	lookupName = "index.lookup"
 	// lookupHeaderSize: magic, object, pack and entry counts, repository
 	// id hash [32], tables hash [32].
-	LookupHeaderSize = 4 + 4 + 4 + 4 + 32 + 32
+	lookupHeaderSize = 4 + 4 + 4 + 4 + 32 + 32
 	// lookupHashed is the part of the header the tables hash covers.
 	lookupHashed = 48
 	// lookupBuckets: one fanout bucket per value of a block id's first
@@ -98,11 +99,12 @@ var (
 	errLookupTooBig = errors.New("index too large or too skewed to cache")
 )
 
-// lookupFile is an open cache file, or a lookup table on a repository
-// (lookuptable.go), whose header, tables and fanout have been read and
+// File is an open cache file, or a lookup table on a repository
+// (table.go), whose header, tables and fanout have been read and
 // verified. Entries are read a bucket at a time, each verified against
-// the fanout before it is used.
-type lookupFile struct {
+// the fanout before it is used. Verify opens a table as one to check it
+// (OpenLookupTable).
+type File struct {
 	path    string // for messages: the file's path or the object's location
 	f       lookupReader
 	size    int64  // of the whole file
@@ -128,7 +130,7 @@ type lookupReader interface {
 // repository whose id hashes to repo. A missing file is reported with
 // an error matching fs.ErrNotExist; any other failure matches
 // errLookupDamaged.
-func openLookup(path string, repo format.ID) (*lookupFile, error) {
+func openLookup(path string, repo format.ID) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -141,7 +143,7 @@ func openLookup(path string, repo format.ID) (*lookupFile, error) {
 		f.Close()
 		return nil, lookupDamaged(path, "%v", err)
 	}
-	c, err := ReadLookup(f, st.Size(), path, repo, LookupBounds{objects: maxLookupTableIDs, packs: maxLookupTableIDs, entries: 1<<32 - 1})
+	c, err := readLookup(f, st.Size(), path, repo, lookupBounds{objects: maxLookupTableIDs, packs: maxLookupTableIDs, entries: 1<<32 - 1})
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -150,7 +152,7 @@ func openLookup(path string, repo format.ID) (*lookupFile, error) {
 }
 
 // lookupBounds is what a lookup file's header may claim.
-type LookupBounds struct {
+type lookupBounds struct {
 	objects int
 	packs   int64
 	entries int64
@@ -163,15 +165,15 @@ type LookupBounds struct {
 // stale anyway), then
 // checked against the size, before the tables are allocated; then the
 // tables are checked against their hash and for order.
-func ReadLookup(f lookupReader, size int64, path string, repo format.ID, bound LookupBounds) (*lookupFile, error) {
-	var hdr [LookupHeaderSize]byte
-	if size < LookupHeaderSize {
+func readLookup(f lookupReader, size int64, path string, repo format.ID, bound lookupBounds) (*File, error) {
+	var hdr [lookupHeaderSize]byte
+	if size < lookupHeaderSize {
 		return nil, lookupDamaged(path, "%d bytes, shorter than its header", size)
 	}
 	if _, err := f.ReadAt(hdr[:], 0); err != nil {
 		return nil, lookupDamaged(path, "read header: %v", err)
 	}
-	if string(hdr[:4]) != LookupMagic {
+	if string(hdr[:4]) != lookupMagic {
 		return nil, lookupDamaged(path, "not a lookup cache of this version")
 	}
 	if format.ID(hdr[16:48]) != repo {
@@ -183,7 +185,7 @@ func ReadLookup(f lookupReader, size int64, path string, repo format.ID, bound L
 	if objects+packs > maxLookupTableIDs || objects > bound.objects || int64(packs) > bound.packs || entries > bound.entries {
 		return nil, lookupDamaged(path, "claims %d objects, %d packs and %d entries", objects, packs, entries)
 	}
-	tablesLen := LookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
+	tablesLen := lookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
 	if want := int64(tablesLen) + entries*lookupEntrySize; size != want {
 		return nil, lookupDamaged(path, "%d bytes, its header says %d", size, want)
 	}
@@ -192,10 +194,10 @@ func ReadLookup(f lookupReader, size int64, path string, repo format.ID, bound L
 		return nil, lookupDamaged(path, "read tables: %v", err)
 	}
 	sum := lookupTablesHash(tables)
-	if !bytes.Equal(tables[:lookupHashed], hdr[:lookupHashed]) || !bytes.Equal(sum[:], tables[lookupHashed:LookupHeaderSize]) {
+	if !bytes.Equal(tables[:lookupHashed], hdr[:lookupHashed]) || !bytes.Equal(sum[:], tables[lookupHashed:lookupHeaderSize]) {
 		return nil, lookupDamaged(path, "header and tables do not match their hash")
 	}
-	c := &lookupFile{path: path, f: f, size: size, tables: tables, objects: objects, packs: packs, entries: int(entries)}
+	c := &File{path: path, f: f, size: size, tables: tables, objects: objects, packs: packs, entries: int(entries)}
 	if err := c.checkTables(); err != nil {
 		return nil, err
 	}
@@ -205,9 +207,9 @@ func ReadLookup(f lookupReader, size int64, path string, repo format.ID, bound L
 // checkTables checks what the hash cannot: that the covered objects are
 // strictly sorted and the fanout describes buckets that tile the entries
 // in order, none larger than one read may be.
-func (c *lookupFile) checkTables() error {
+func (c *File) checkTables() error {
 	for i := 1; i < c.objects; i++ {
-		if a, b := c.Object(i-1), c.Object(i); bytes.Compare(a[:], b[:]) >= 0 {
+		if a, b := c.object(i-1), c.object(i); bytes.Compare(a[:], b[:]) >= 0 {
 			return lookupDamaged(c.path, "covered objects out of order")
 		}
 	}
@@ -230,7 +232,7 @@ func (c *lookupFile) checkTables() error {
 func lookupTablesHash(tables []byte) [32]byte {
 	h := blake3.New()
 	_, _ = h.Write(tables[:lookupHashed])
-	_, _ = h.Write(tables[LookupHeaderSize:])
+	_, _ = h.Write(tables[lookupHeaderSize:])
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum
@@ -252,35 +254,35 @@ func lookupBucketSum(bucket int, data []byte) [lookupBucketHash]byte {
 
 // repoKey binds a cache file to one repository: a remote URL that now
 // holds another repository does not inherit the old one's cache.
-func RepoKey(cfg format.Config) format.ID {
+func repoKey(cfg format.Config) format.ID {
 	return format.Hash([]byte("statepack lookup cache\x00" + cfg.ID))
 }
 
 // Close closes the file.
-func (c *lookupFile) Close() error { return c.f.Close() }
+func (c *File) Close() error { return c.f.Close() }
 
-func (c *lookupFile) Object(i int) format.ID {
-	off := LookupHeaderSize + 32*i
+func (c *File) object(i int) format.ID {
+	off := lookupHeaderSize + 32*i
 	return format.ID(c.tables[off : off+32])
 }
 
-func (c *lookupFile) packTable() []byte {
-	off := LookupHeaderSize + 32*c.objects
+func (c *File) packTable() []byte {
+	off := lookupHeaderSize + 32*c.objects
 	return c.tables[off : off+32*c.packs]
 }
 
-func (c *lookupFile) pack(n uint32) format.ID {
-	off := LookupHeaderSize + 32*(c.objects+int(n))
+func (c *File) pack(n uint32) format.ID {
+	off := lookupHeaderSize + 32*(c.objects+int(n))
 	return format.ID(c.tables[off : off+32])
 }
 
-func (c *lookupFile) fanout(b int) []byte {
-	off := LookupHeaderSize + 32*(c.objects+c.packs) + b*lookupFanoutEntry
+func (c *File) fanout(b int) []byte {
+	off := lookupHeaderSize + 32*(c.objects+c.packs) + b*lookupFanoutEntry
 	return c.tables[off : off+lookupFanoutEntry]
 }
 
 // bucketEnd is the entry number where bucket b ends; -1 is the start.
-func (c *lookupFile) bucketEnd(b int) uint32 {
+func (c *File) bucketEnd(b int) uint32 {
 	if b < 0 {
 		return 0
 	}
@@ -288,7 +290,7 @@ func (c *lookupFile) bucketEnd(b int) uint32 {
 }
 
 // bucket reads bucket b into buf and verifies it against the fanout.
-func (c *lookupFile) bucket(b int, buf []byte) ([]byte, error) {
+func (c *File) bucket(b int, buf []byte) ([]byte, error) {
 	start, end := c.bucketEnd(b-1), c.bucketEnd(b)
 	n := int(end-start) * lookupEntrySize
 	buf = slices.Grow(buf[:0], n)[:n]
@@ -302,16 +304,16 @@ func (c *lookupFile) bucket(b int, buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
-// covers compares the covered objects with a listing of the index
+// Covers compares the covered objects with a listing of the index
 // (sorted). It returns the listed objects the cache does not cover, and
 // false when the cache covers an object that is no longer listed: the
 // index was rewritten (prune, repair) and the cache must be rebuilt.
-func (c *lookupFile) Covers(listed []IndexObject) ([]IndexObject, bool) {
+func (c *File) Covers(listed []IndexObject) ([]IndexObject, bool) {
 	var uncovered []IndexObject
 	i := 0
 	for _, o := range listed {
 		if i < c.objects {
-			id := c.Object(i)
+			id := c.object(i)
 			switch d := bytes.Compare(id[:], o.ID[:]); {
 			case d < 0:
 				return nil, false // listed in order: id was not listed
@@ -328,7 +330,7 @@ func (c *lookupFile) Covers(listed []IndexObject) ([]IndexObject, bool) {
 // find adds to found the location of every wanted block the cache holds
 // and found lacks. Wanted ids are sorted, so each bucket is read once
 // however many of them it holds.
-func (c *lookupFile) Find(want map[format.ID]struct{}, found map[format.ID]format.Location) error {
+func (c *File) find(want map[format.ID]struct{}, found map[format.ID]format.Location) error {
 	ids := make([]format.ID, 0, len(want))
 	for id := range want {
 		if _, ok := found[id]; !ok {
@@ -366,7 +368,7 @@ func lookupBucketOf(id format.ID) int { return int(id[0])<<8 | int(id[1]) }
 // search finds id in a verified bucket. An entry that verified but makes
 // no sense (a pack number outside the table, impossible lengths) means
 // the file was not written by this code: it is reported as damage.
-func (c *lookupFile) search(bucket []byte, id format.ID) (format.Location, bool, error) {
+func (c *File) search(bucket []byte, id format.ID) (format.Location, bool, error) {
 	n := len(bucket) / lookupEntrySize
 	k := sort.Search(n, func(k int) bool {
 		return bytes.Compare(bucket[k*lookupEntrySize:k*lookupEntrySize+32], id[:]) >= 0
@@ -463,7 +465,7 @@ func appendLookupEntry(b []byte, e *lookupEntry) []byte {
 // and reported by finish, and the scan's answers stand.
 type lookupBuilder struct {
 	dir     string      // the cache directory
-	base    *lookupFile // the cache being merged into, or nil
+	base    *File       // the cache being merged into, or nil
 	streams [257][]byte // records by first id byte, then pack ids
 	mem     int         // bytes in streams
 	spill   *os.File    // made on the first spill
@@ -483,7 +485,7 @@ type spillChunk struct{ off, n int64 }
 // newLookupBuilder starts a cache in dir; with base, a merge whose pack
 // numbers continue base's, so that every location base knows stays the
 // first one seen.
-func newLookupBuilder(dir string, base *lookupFile) *lookupBuilder {
+func newLookupBuilder(dir string, base *File) *lookupBuilder {
 	b := &lookupBuilder{dir: dir, base: base}
 	if base != nil {
 		b.nPacks, b.entries = uint32(base.packs), base.entries
@@ -664,8 +666,13 @@ func readPendingCopy(dir string, id format.ID) ([]byte, bool) {
 		return nil, false
 	}
 	defer f.Close()
-	data, err := readAllSized(f, format.MaxIndexObjectSize, -1)
-	if err != nil || len(data) > format.MaxIndexObjectSize || format.Hash(data) != id {
+	st, err := f.Stat()
+	if err != nil || st.Size() > format.MaxIndexObjectSize {
+		_ = os.Remove(p)
+		return nil, false
+	}
+	data := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, data); err != nil || format.Hash(data) != id {
 		_ = os.Remove(p)
 		return nil, false
 	}
@@ -739,16 +746,16 @@ func (b *lookupBuilder) finish(stop func() error, objects []format.ID, repo form
 	if err != nil {
 		return fmt.Errorf("lookup cache %s: %w", path, err)
 	}
-	var hdr [LookupHeaderSize]byte
-	copy(hdr[:], LookupMagic)
+	var hdr [lookupHeaderSize]byte
+	copy(hdr[:], lookupMagic)
 	binary.LittleEndian.PutUint32(hdr[4:], uint32(len(objects)))
 	binary.LittleEndian.PutUint32(hdr[8:], b.nPacks)
 	binary.LittleEndian.PutUint32(hdr[12:], total)
 	copy(hdr[16:48], repo[:])
-	fanoutOff := int64(LookupHeaderSize) + 32*int64(len(objects)+int(b.nPacks))
+	fanoutOff := int64(lookupHeaderSize) + 32*int64(len(objects)+int(b.nPacks))
 	h := blake3.New()
 	_, _ = h.Write(hdr[:lookupHashed])
-	if _, err := io.Copy(h, io.NewSectionReader(out, LookupHeaderSize, fanoutOff-LookupHeaderSize)); err != nil {
+	if _, err := io.Copy(h, io.NewSectionReader(out, lookupHeaderSize, fanoutOff-lookupHeaderSize)); err != nil {
 		return fmt.Errorf("lookup cache %s: %w", path, err)
 	}
 	_, _ = h.Write(fanout)
@@ -774,7 +781,7 @@ func (b *lookupBuilder) finish(stop func() error, objects []format.ID, repo form
 // number of entries written.
 func (b *lookupBuilder) writeBody(stop func() error, out *os.File, objects []format.ID, fanout []byte) (uint32, error) {
 	w := bufio.NewWriterSize(out, 1<<20)
-	if _, err := w.Write(make([]byte, LookupHeaderSize)); err != nil {
+	if _, err := w.Write(make([]byte, lookupHeaderSize)); err != nil {
 		return 0, err
 	}
 	for _, id := range objects {

@@ -1,4 +1,4 @@
-package archive_test
+package lookup_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/archive/lookup"
 	"github.com/statepack/statepack/archive/maintain"
 	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/archive/transfer"
@@ -163,7 +164,7 @@ func TestPushNeverTrustsADamagedLookupCache(t *testing.T) {
 			if len(dirs) != 1 {
 				t.Fatalf("remote cache directories: %v", dirs)
 			}
-			archive.ForgeLookupClaim(t, dirs[0], rem.Config(), claim, v1[0], tc.stale)
+			lookup.ForgeLookupClaim(t, dirs[0], rem.Config(), claim, v1[0], tc.stale)
 			w.push(rem)
 			if ok := w.has(rem, claim); ok != tc.complete {
 				t.Fatalf("block %s on the remote after the push: %v, want %v", claim.Short(), ok, tc.complete)
@@ -184,7 +185,7 @@ func TestPushNeverTrustsADamagedLookupTable(t *testing.T) {
 			rem := w.open(filepath.Join(w.root, "cache-a"))
 			v1 := w.publishTable(rem)
 			claim := w.version("c")[0]
-			archive.ForgeLookupTableClaim(t, rem, claim, v1[0], tc.stale)
+			lookup.ForgeLookupTableClaim(t, rem, claim, v1[0], tc.stale)
 
 			cold := w.open(filepath.Join(w.root, "cache-b"))
 			res := w.push(cold)
@@ -210,7 +211,7 @@ func TestPushNeverTrustsADamagedLookupTable(t *testing.T) {
 					t.Fatalf("the damaged table was not replaced: %v %v", ok, err)
 				}
 			}
-			if tables := archive.LookupTables(t, rem); len(tables) != 1 {
+			if tables := lookup.LookupTables(t, rem); len(tables) != 1 {
 				t.Errorf("tables after the replacement: %v", tables)
 			}
 		})
@@ -240,7 +241,7 @@ func TestVerifyChecksLookupTables(t *testing.T) {
 			if v, err := maintain.Verify(w.ctx, rem, maintain.VerifyOptions{}); err != nil || !v.OK() {
 				t.Fatalf("verify with a sound table: %v %+v", err, v)
 			}
-			tables := archive.LookupTables(t, rem)
+			tables := lookup.LookupTables(t, rem)
 			name := tc.object(tables[0])
 			dir, _ := backend.As[backend.Local](rem.Backend())
 			p := filepath.Join(dir.Root(), filepath.FromSlash(name))
@@ -268,7 +269,7 @@ func TestVerifyChecksLookupTables(t *testing.T) {
 			if _, err := maintain.Repair(w.ctx, rem, nil, 0); err != nil {
 				t.Fatal(err)
 			}
-			if left := archive.LookupTables(t, rem); len(left) != 0 {
+			if left := lookup.LookupTables(t, rem); len(left) != 0 {
 				t.Fatalf("tables after repair: %v", left)
 			}
 			if v, err := maintain.Verify(w.ctx, rem, maintain.VerifyOptions{}); err != nil || !v.OK() {

@@ -1,4 +1,4 @@
-package archive
+package lookup
 
 import (
 	"bytes"
@@ -28,9 +28,9 @@ import (
 // hashes: already uniform).
 
 const (
-	LookupFilterMagic  = "SPF1"
+	lookupFilterMagic  = "SPF1"
 	lookupFilterSuffix = ".filter"
-	LookupFilterHeader = 4 + 4 + 8 + 32
+	lookupFilterHeader = 4 + 4 + 8 + 32
 	// lookupFilterBits per entry and lookupFilterK hashes: a false
 	// positive rate under 1%; 12 MiB for 10 million blocks.
 	lookupFilterBits = 10
@@ -44,23 +44,24 @@ const (
 	maxLookupFilterBytes        = 64 << 20
 )
 
-// lookupFilter is a verified filter.
-type lookupFilter struct {
+// Filter is a lookup table's filter, verified against its hash and its
+// table (CheckLookupFilter).
+type Filter struct {
 	k    int
 	m    uint64
 	bits []byte
 }
 
-// lookupFilterName is the object name of the filter of table id.
-func LookupFilterName(id format.ID) string { return LookupTableName(id) + lookupFilterSuffix }
+// FilterName is the object name of the filter of table id.
+func FilterName(id format.ID) string { return TableName(id) + lookupFilterSuffix }
 
-func newLookupFilter(entries int) *lookupFilter {
+func newLookupFilter(entries int) *Filter {
 	m := (uint64(max(entries, 1))*lookupFilterBits + 63) / 64 * 64
-	m = min(m, (maxLookupFilterBytes-LookupFilterHeader-32)*8/64*64)
-	return &lookupFilter{k: lookupFilterK, m: m, bits: make([]byte, m/8)}
+	m = min(m, (maxLookupFilterBytes-lookupFilterHeader-32)*8/64*64)
+	return &Filter{k: lookupFilterK, m: m, bits: make([]byte, m/8)}
 }
 
-func (f *lookupFilter) add(id format.ID) {
+func (f *Filter) add(id format.ID) {
 	h1, h2 := binary.LittleEndian.Uint64(id[:8]), binary.LittleEndian.Uint64(id[8:16])|1
 	for j := range uint64(f.k) {
 		i := (h1 + j*h2) % f.m
@@ -69,7 +70,7 @@ func (f *lookupFilter) add(id format.ID) {
 }
 
 // mayHold reports false only for ids the table does not hold.
-func (f *lookupFilter) MayHold(id format.ID) bool {
+func (f *Filter) mayHold(id format.ID) bool {
 	h1, h2 := binary.LittleEndian.Uint64(id[:8]), binary.LittleEndian.Uint64(id[8:16])|1
 	for j := range uint64(f.k) {
 		i := (h1 + j*h2) % f.m
@@ -82,7 +83,7 @@ func (f *lookupFilter) MayHold(id format.ID) bool {
 
 // buildLookupFilter makes the filter of the open lookup file c, reading
 // its entries bucket by bucket (each verified), and encodes it.
-func BuildLookupFilter(c *lookupFile) ([]byte, error) {
+func buildLookupFilter(c *File) ([]byte, error) {
 	f := newLookupFilter(c.entries)
 	var buf []byte
 	for b := range lookupBuckets {
@@ -94,8 +95,8 @@ func BuildLookupFilter(c *lookupFile) ([]byte, error) {
 			f.add(format.ID(buf[off : off+32]))
 		}
 	}
-	out := make([]byte, 0, LookupFilterHeader+len(f.bits)+32)
-	out = append(out, LookupFilterMagic...)
+	out := make([]byte, 0, lookupFilterHeader+len(f.bits)+32)
+	out = append(out, lookupFilterMagic...)
 	out = binary.LittleEndian.AppendUint32(out, uint32(f.k))
 	out = binary.LittleEndian.AppendUint64(out, f.m)
 	id := c.id()
@@ -107,8 +108,8 @@ func BuildLookupFilter(c *lookupFile) ([]byte, error) {
 
 // decodeLookupFilter checks a filter's bytes against their hash, the
 // table they were made for and the bounds, and returns it.
-func DecodeLookupFilter(data []byte, table *lookupFile) (*lookupFilter, error) {
-	if len(data) < LookupFilterHeader+32 || string(data[:4]) != LookupFilterMagic {
+func decodeLookupFilter(data []byte, table *File) (*Filter, error) {
+	if len(data) < lookupFilterHeader+32 || string(data[:4]) != lookupFilterMagic {
 		return nil, fmt.Errorf("not a lookup filter: %w", errLookupDamaged)
 	}
 	body := data[:len(data)-32]
@@ -120,44 +121,39 @@ func DecodeLookupFilter(data []byte, table *lookupFile) (*lookupFilter, error) {
 	if format.ID(body[16:48]) != table.id() {
 		return nil, fmt.Errorf("made for another table: %w", errLookupDamaged)
 	}
-	bits := body[LookupFilterHeader:]
+	bits := body[lookupFilterHeader:]
 	if k < 1 || k > 32 || m == 0 || m%8 != 0 || m/8 != uint64(len(bits)) {
 		return nil, fmt.Errorf("k %d, %d bits in %d bytes: %w", k, m, len(bits), errLookupDamaged)
 	}
-	return &lookupFilter{k: int(k), m: m, bits: bits}, nil
+	return &Filter{k: int(k), m: m, bits: bits}, nil
 }
 
 // maxFilterSize is the largest filter object accepted for table c.
-func MaxFilterSize(c *lookupFile) int64 {
-	return min(int64(LookupFilterHeader+32)+int64(max(c.entries, 64))*maxLookupFilterBitsPerEntry/8, maxLookupFilterBytes)
+func maxFilterSize(c *File) int64 {
+	return min(int64(lookupFilterHeader+32)+int64(max(c.entries, 64))*maxLookupFilterBitsPerEntry/8, maxLookupFilterBytes)
 }
 
-// fetchLookupFilter reads the filter of table t, unchecked, so that it
+// FetchLookupFilter reads the filter of table t, unchecked, so that it
 // can be read while the table is opened. Before the table's entry count
 // is known, the entries it may hold bound it: no more than its listed
 // size has room for (49 bytes each), nor than the listed index objects
 // of listedBytes hold (45 bytes each), at maxLookupFilterBitsPerEntry.
-func (r *Repository) FetchLookupFilter(ctx context.Context, t tableObject, listedBytes int64) ([]byte, error) {
-	name := LookupFilterName(t.ID)
-	entries := max(min(t.size/lookupEntrySize, listedBytes/format.PackEntrySize), 64)
-	limit := min(LookupFilterHeader+32+entries*maxLookupFilterBitsPerEntry/8+1024, maxLookupFilterBytes)
+func (f *Finder) FetchLookupFilter(ctx context.Context, t Table, listedBytes int64) ([]byte, error) {
+	name := FilterName(t.ID)
+	entries := max(min(t.Size/lookupEntrySize, listedBytes/format.PackEntrySize), 64)
+	limit := min(lookupFilterHeader+32+entries*maxLookupFilterBitsPerEntry/8+1024, maxLookupFilterBytes)
 	if t.FilterSize > limit {
-		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d: %w", r.Location(), name, t.FilterSize, t.size, errLookupDamaged)
+		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d: %w", f.be.Location(), name, t.FilterSize, t.Size, errLookupDamaged)
 	}
 	if parts := min(lookupFilterParts, (t.FilterSize+lookupFilterPart-1)/lookupFilterPart); parts > 1 {
-		return r.fetchInParts(ctx, name, t.FilterSize, parts)
+		return f.fetchInParts(ctx, name, t.FilterSize, parts)
 	}
-	rc, err := r.be.Get(ctx, name)
+	data, err := f.read.ReadAtMost(ctx, name, limit, t.FilterSize)
 	if err != nil {
-		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
-	}
-	defer rc.Close()
-	data, err := readAllSized(rc, limit, t.FilterSize)
-	if err != nil {
-		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: %s: larger than %d bytes: %w", r.Location(), name, limit, errLookupDamaged)
+		return nil, fmt.Errorf("%s: %s: larger than %d bytes: %w", f.be.Location(), name, limit, errLookupDamaged)
 	}
 	return data, nil
 }
@@ -176,7 +172,7 @@ const lookupFilterParts = 4
 // allocated (a 12 MiB allocation took 2 ms, the round trip of a ranged
 // read). An object that is not the size listed fails with a short read
 // or, when larger, the filter's hash check.
-func (r *Repository) fetchInParts(ctx context.Context, name string, size, parts int64) ([]byte, error) {
+func (f *Finder) fetchInParts(ctx context.Context, name string, size, parts int64) ([]byte, error) {
 	var data []byte
 	ready := make(chan struct{})
 	step := (size + parts - 1) / parts
@@ -184,7 +180,7 @@ func (r *Repository) fetchInParts(ctx context.Context, name string, size, parts 
 	for off := int64(0); off < size; off += step {
 		n := min(step, size-off)
 		g.Go(func() error {
-			rc, err := r.be.GetRange(gctx, name, off, n)
+			rc, err := f.be.GetRange(gctx, name, off, n)
 			if err != nil {
 				return err
 			}
@@ -197,20 +193,21 @@ func (r *Repository) fetchInParts(ctx context.Context, name string, size, parts 
 	data = make([]byte, size)
 	close(ready)
 	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("read %s from %s: %w", name, r.Location(), err)
+		return nil, fmt.Errorf("read %s from %s: %w", name, f.be.Location(), err)
 	}
 	return data, nil
 }
 
-// checkLookupFilter checks fetched filter bytes against table c.
-func (r *Repository) CheckLookupFilter(data []byte, c *lookupFile) (*lookupFilter, error) {
-	name := LookupFilterName(c.id())
-	if limit := MaxFilterSize(c); int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d entries: %w", r.Location(), name, len(data), c.entries, errLookupDamaged)
+// CheckLookupFilter checks fetched filter bytes against table c: their
+// size against its entries, their hash, and the table they name.
+func (f *Finder) CheckLookupFilter(data []byte, c *File) (*Filter, error) {
+	name := FilterName(c.id())
+	if limit := maxFilterSize(c); int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %s: %d bytes for a table of %d entries: %w", f.be.Location(), name, len(data), c.entries, errLookupDamaged)
 	}
-	f, err := DecodeLookupFilter(data, c)
+	filter, err := decodeLookupFilter(data, c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", r.Location(), name, err)
+		return nil, fmt.Errorf("%s: %s: %w", f.be.Location(), name, err)
 	}
-	return f, nil
+	return filter, nil
 }

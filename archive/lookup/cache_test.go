@@ -1,4 +1,4 @@
-package archive
+package lookup
 
 import (
 	"bytes"
@@ -17,7 +17,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"testing/iotest"
 
 	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/chunker"
@@ -45,8 +44,8 @@ func (c *countingBackend) Get(ctx context.Context, name string) (io.ReadCloser, 
 type lookupFixture struct {
 	t     *testing.T
 	be    *countingBackend
-	r     *Repository // with the lookup cache
-	dir   string      // the lookup cache directory
+	r     *Finder // with the lookup cache
+	dir   string  // the lookup cache directory
 	rng   *rand.ChaCha8
 	truth map[format.ID]format.Location
 }
@@ -69,23 +68,6 @@ func newLookupFixture(t *testing.T) *lookupFixture {
 	f := &lookupFixture{t: t, be: be, r: r, dir: filepath.Join(t.TempDir(), "cache"), rng: rand.NewChaCha8([32]byte{42}), truth: map[format.ID]format.Location{}}
 	r.UseLookupCache(f.dir)
 	return f
-}
-
-// dataDir makes a DATA_DIR to save from and a writer of files of size
-// random bytes in it.
-func (f *lookupFixture) dataDir(size int) (string, func(name string)) {
-	f.t.Helper()
-	data := filepath.Join(f.t.TempDir(), "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		f.t.Fatal(err)
-	}
-	return data, func(name string) {
-		b := make([]byte, size)
-		_, _ = f.rng.Read(b)
-		if err := os.WriteFile(filepath.Join(data, name), b, 0o644); err != nil {
-			f.t.Fatal(err)
-		}
-	}
 }
 
 // randomPacks makes nPacks packs of perPack blocks with random ids.
@@ -199,9 +181,9 @@ func diffLocations(got, want map[format.ID]format.Location) string {
 }
 
 // open opens the fixture's cache file, which must be valid.
-func (f *lookupFixture) open() *lookupFile {
+func (f *lookupFixture) open() *File {
 	f.t.Helper()
-	c, err := openLookup(filepath.Join(f.dir, LookupName), RepoKey(f.r.Config()))
+	c, err := openLookup(filepath.Join(f.dir, lookupName), repoKey(f.r.Config()))
 	if err != nil {
 		f.t.Fatalf("the lookup cache is not valid: %v", err)
 	}
@@ -210,10 +192,10 @@ func (f *lookupFixture) open() *lookupFile {
 }
 
 // coveredIDs is what the cache file covers.
-func (c *lookupFile) coveredIDs() []format.ID {
+func (c *File) coveredIDs() []format.ID {
 	ids := make([]format.ID, c.objects)
 	for i := range ids {
-		ids[i] = c.Object(i)
+		ids[i] = c.object(i)
 	}
 	return ids
 }
@@ -337,7 +319,7 @@ func TestLookupCacheDuplicates(t *testing.T) {
 	if c := f.open(); c.objects != 4 {
 		t.Fatalf("the new object was not merged: cache covers %d objects", c.objects)
 	}
-	if err := os.Remove(filepath.Join(f.dir, LookupName)); err != nil {
+	if err := os.Remove(filepath.Join(f.dir, lookupName)); err != nil {
 		t.Fatal(err)
 	}
 	f.check(want)
@@ -411,7 +393,7 @@ func TestLookupCacheFollowsTheIndex(t *testing.T) {
 	f.remove(smallID, small)
 	f.remove(bigID, big)
 	f.check(want)
-	if _, err := os.Stat(filepath.Join(f.dir, LookupName)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(f.dir, lookupName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a cache of an index that is gone was kept: %v", err)
 	}
 }
@@ -422,8 +404,8 @@ type lookupLayout struct {
 	objects, packs, fanout, entries int64
 }
 
-func (c *lookupFile) layout() lookupLayout {
-	l := lookupLayout{objects: LookupHeaderSize}
+func (c *File) layout() lookupLayout {
+	l := lookupLayout{objects: lookupHeaderSize}
 	l.packs = l.objects + 32*int64(c.objects)
 	l.fanout = l.packs + 32*int64(c.packs)
 	l.entries = l.fanout + lookupFanoutSize
@@ -431,7 +413,7 @@ func (c *lookupFile) layout() lookupLayout {
 }
 
 // bucketOffset is where the entries of bucket b start in the file.
-func (c *lookupFile) bucketOffset(b int) int64 {
+func (c *File) bucketOffset(b int) int64 {
 	return c.layout().entries + int64(c.bucketEnd(b-1))*lookupEntrySize
 }
 
@@ -439,8 +421,8 @@ func (c *lookupFile) bucketOffset(b int) int64 {
 // depends on is found out, removed and rebuilt, and the answers are
 // right; it is never trusted.
 func TestLookupCacheDamage(t *testing.T) {
-	flip := func(off func(c *lookupFile) int64) func(t *testing.T, path string, c *lookupFile) {
-		return func(t *testing.T, path string, c *lookupFile) {
+	flip := func(off func(c *File) int64) func(t *testing.T, path string, c *File) {
+		return func(t *testing.T, path string, c *File) {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -451,8 +433,8 @@ func TestLookupCacheDamage(t *testing.T) {
 			}
 		}
 	}
-	resize := func(delta int64) func(t *testing.T, path string, c *lookupFile) {
-		return func(t *testing.T, path string, c *lookupFile) {
+	resize := func(delta int64) func(t *testing.T, path string, c *File) {
+		return func(t *testing.T, path string, c *File) {
 			st, err := os.Stat(path)
 			if err != nil {
 				t.Fatal(err)
@@ -465,38 +447,38 @@ func TestLookupCacheDamage(t *testing.T) {
 	var wantBucket int // the bucket of a block asked for, set per case
 	for _, tc := range []struct {
 		name   string
-		damage func(t *testing.T, path string, c *lookupFile)
+		damage func(t *testing.T, path string, c *File)
 	}{
-		{"magic", flip(func(*lookupFile) int64 { return 1 })},
-		{"object count", flip(func(*lookupFile) int64 { return 4 })},
-		{"pack count", flip(func(*lookupFile) int64 { return 9 })},
-		{"entry count", flip(func(*lookupFile) int64 { return 12 })},
-		{"huge object count", func(t *testing.T, path string, c *lookupFile) {
+		{"magic", flip(func(*File) int64 { return 1 })},
+		{"object count", flip(func(*File) int64 { return 4 })},
+		{"pack count", flip(func(*File) int64 { return 9 })},
+		{"entry count", flip(func(*File) int64 { return 12 })},
+		{"huge object count", func(t *testing.T, path string, c *File) {
 			data, _ := os.ReadFile(path)
 			binary.LittleEndian.PutUint32(data[4:], 1<<31)
 			_ = os.WriteFile(path, data, 0o644)
 		}},
-		{"repository id", flip(func(*lookupFile) int64 { return 20 })},
-		{"tables hash", flip(func(*lookupFile) int64 { return lookupHashed + 3 })},
-		{"covered object", flip(func(c *lookupFile) int64 { return c.layout().objects + 5 })},
-		{"pack table", flip(func(c *lookupFile) int64 { return c.layout().packs + 40 })},
-		{"fanout end", flip(func(c *lookupFile) int64 { return c.layout().fanout + int64(wantBucket)*lookupFanoutEntry })},
-		{"fanout hash", flip(func(c *lookupFile) int64 { return c.layout().fanout + int64(wantBucket)*lookupFanoutEntry + 7 })},
-		{"entry id", flip(func(c *lookupFile) int64 { return c.bucketOffset(wantBucket) + 31 })},
-		{"entry pack number", flip(func(c *lookupFile) int64 { return c.bucketOffset(wantBucket) + 32 })},
-		{"entry offset", flip(func(c *lookupFile) int64 { return c.bucketOffset(wantBucket) + 37 })},
-		{"last byte", flip(func(c *lookupFile) int64 { return c.layout().entries + int64(c.entries)*lookupEntrySize - 1 })},
+		{"repository id", flip(func(*File) int64 { return 20 })},
+		{"tables hash", flip(func(*File) int64 { return lookupHashed + 3 })},
+		{"covered object", flip(func(c *File) int64 { return c.layout().objects + 5 })},
+		{"pack table", flip(func(c *File) int64 { return c.layout().packs + 40 })},
+		{"fanout end", flip(func(c *File) int64 { return c.layout().fanout + int64(wantBucket)*lookupFanoutEntry })},
+		{"fanout hash", flip(func(c *File) int64 { return c.layout().fanout + int64(wantBucket)*lookupFanoutEntry + 7 })},
+		{"entry id", flip(func(c *File) int64 { return c.bucketOffset(wantBucket) + 31 })},
+		{"entry pack number", flip(func(c *File) int64 { return c.bucketOffset(wantBucket) + 32 })},
+		{"entry offset", flip(func(c *File) int64 { return c.bucketOffset(wantBucket) + 37 })},
+		{"last byte", flip(func(c *File) int64 { return c.layout().entries + int64(c.entries)*lookupEntrySize - 1 })},
 		{"truncated by a byte", resize(-1)},
 		{"truncated by an entry", resize(-lookupEntrySize)},
 		{"extended", resize(lookupEntrySize)},
-		{"truncated to its header", func(t *testing.T, path string, c *lookupFile) { _ = os.Truncate(path, LookupHeaderSize) }},
-		{"empty", func(t *testing.T, path string, c *lookupFile) { _ = os.Truncate(path, 0) }},
-		{"garbage", func(t *testing.T, path string, c *lookupFile) {
+		{"truncated to its header", func(t *testing.T, path string, c *File) { _ = os.Truncate(path, lookupHeaderSize) }},
+		{"empty", func(t *testing.T, path string, c *File) { _ = os.Truncate(path, 0) }},
+		{"garbage", func(t *testing.T, path string, c *File) {
 			data := make([]byte, 4096)
-			copy(data, LookupMagic)
+			copy(data, lookupMagic)
 			_ = os.WriteFile(path, data, 0o644)
 		}},
-		{"a directory", func(t *testing.T, path string, c *lookupFile) {
+		{"a directory", func(t *testing.T, path string, c *File) {
 			_ = os.Remove(path)
 			_ = os.Mkdir(path, 0o755)
 		}},
@@ -514,8 +496,8 @@ func TestLookupCacheDamage(t *testing.T) {
 			want[ids[0]], want[ids[len(ids)-1]] = struct{}{}, struct{}{}
 			wantBucket = lookupBucketOf(ids[len(ids)/2])
 			want[ids[len(ids)/2]] = struct{}{}
-			path := filepath.Join(f.dir, LookupName)
-			c, err := openLookup(path, RepoKey(f.r.Config()))
+			path := filepath.Join(f.dir, lookupName)
+			c, err := openLookup(path, repoKey(f.r.Config()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -542,14 +524,14 @@ func TestLookupCacheDamage(t *testing.T) {
 // leave it.
 func forgeClaim(t *testing.T, dir string, repo format.ID, claim, like format.ID, stale bool) {
 	t.Helper()
-	path := filepath.Join(dir, LookupName)
+	path := filepath.Join(dir, lookupName)
 	c, err := openLookup(path, repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	loc := map[format.ID]format.Location{}
-	if err := c.Find(map[format.ID]struct{}{like: {}}, loc); err != nil || len(loc) != 1 {
+	if err := c.find(map[format.ID]struct{}{like: {}}, loc); err != nil || len(loc) != 1 {
 		t.Fatalf("the cache does not hold %s: %v", like.Short(), err)
 	}
 	bucket := lookupBucketOf(claim)
@@ -607,7 +589,7 @@ func TestLookupCacheNeverClaimsDamagedEntries(t *testing.T) {
 			_, _ = f.rng.Read(absent[:])
 			want := map[format.ID]struct{}{absent: {}, like: {}}
 			f.check(want) // builds the cache
-			forgeClaim(t, f.dir, RepoKey(f.r.Config()), absent, like, stale)
+			forgeClaim(t, f.dir, repoKey(f.r.Config()), absent, like, stale)
 			got, err := f.r.FindBlocks(context.Background(), want)
 			if err != nil {
 				t.Fatal(err)
@@ -765,7 +747,7 @@ func TestLookupCacheBeyondBounds(t *testing.T) {
 	f.put(packs[:150])
 	f.put(packs[150:])
 	f.check(f.question(20))
-	if _, err := os.Stat(filepath.Join(f.dir, LookupName)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(f.dir, lookupName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a cache with a bucket of %d entries was written: %v", len(f.truth), err)
 	}
 }
@@ -797,7 +779,7 @@ func TestLookupCacheInvalidEntries(t *testing.T) {
 	if found, err := f.r.FindBlocks(context.Background(), invalid); err != nil || len(found) != 0 {
 		t.Fatalf("asking the cache for the invalid entry: %v %v", found, err)
 	}
-	if err := os.Remove(filepath.Join(f.dir, LookupName)); err != nil {
+	if err := os.Remove(filepath.Join(f.dir, lookupName)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := f.r.FindBlocks(context.Background(), invalid)
@@ -817,18 +799,18 @@ func TestLookupCacheHeaderBounds(t *testing.T) {
 		size                    int
 		wantIn                  string
 	}{
-		{"too many objects", 1 << 30, 0, 0, LookupHeaderSize, "claims"},
-		{"too many packs", 0, maxLookupTableIDs + 1, 0, LookupHeaderSize, "claims"},
-		{"entries past the end", 1, 1, 1 << 31, LookupHeaderSize + 64 + lookupFanoutSize, "header says"},
+		{"too many objects", 1 << 30, 0, 0, lookupHeaderSize, "claims"},
+		{"too many packs", 0, maxLookupTableIDs + 1, 0, lookupHeaderSize, "claims"},
+		{"entries past the end", 1, 1, 1 << 31, lookupHeaderSize + 64 + lookupFanoutSize, "header says"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr := make([]byte, tc.size)
-			copy(hdr, LookupMagic)
+			copy(hdr, lookupMagic)
 			binary.LittleEndian.PutUint32(hdr[4:], tc.objects)
 			binary.LittleEndian.PutUint32(hdr[8:], tc.packs)
 			binary.LittleEndian.PutUint32(hdr[12:], tc.entries)
 			copy(hdr[16:], repo[:])
-			path := filepath.Join(t.TempDir(), LookupName)
+			path := filepath.Join(t.TempDir(), lookupName)
 			if err := os.WriteFile(path, hdr, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -837,67 +819,5 @@ func TestLookupCacheHeaderBounds(t *testing.T) {
 				t.Fatalf("got %v, want damage (%s)", err, tc.wantIn)
 			}
 		})
-	}
-}
-
-// TestReadAllSized: whatever size a listing claimed (none, too little,
-// too much, absurd), the bytes read are the object's, at most limit+1.
-func TestReadAllSized(t *testing.T) {
-	data := bytes.Repeat([]byte("index object "), 1000)
-	for _, tc := range []struct {
-		name        string
-		limit, hint int64
-		want        int
-	}{
-		{"no hint", 1 << 20, -1, len(data)},
-		{"exact", 1 << 20, int64(len(data)), len(data)},
-		{"hint too small", 1 << 20, 10, len(data)},
-		{"hint too large", 1 << 20, int64(len(data)) * 3, len(data)},
-		{"absurd hint", 1 << 40, 1 << 40, len(data)},
-		{"over the limit", 100, 50, 101},
-		{"over the limit, exact hint", 100, int64(len(data)), 101},
-		{"empty hint", 1 << 20, 0, len(data)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := readAllSized(io.MultiReader(bytes.NewReader(data[:7]), bytes.NewReader(data[7:])), tc.limit, tc.hint)
-			if err != nil || !bytes.Equal(got, data[:tc.want]) {
-				t.Fatalf("read %d bytes (%v), want %d", len(got), err, tc.want)
-			}
-		})
-	}
-}
-
-// TestReadAllReusing: the bytes read are the object's, at most limit+1,
-// into the buffer given when it is large enough; a read error is returned.
-func TestReadAllReusing(t *testing.T) {
-	data := bytes.Repeat([]byte("pack bytes "), 1000)
-	for _, tc := range []struct {
-		name   string
-		src    []byte
-		limit  int64
-		buf    []byte
-		want   int
-		reused bool
-	}{
-		{"no buffer", data, 1 << 20, nil, len(data), false},
-		{"buffer too small", data, 1 << 20, make([]byte, 10), len(data), false},
-		{"buffer large enough", data, 1 << 20, make([]byte, 5, len(data)+1), len(data), true},
-		{"over the limit", data, 100, make([]byte, 0, 200), 101, true},
-		{"empty object", nil, 1 << 20, make([]byte, 0, 8), 0, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cut := min(7, len(tc.src))
-			got, err := readAllReusing(io.MultiReader(bytes.NewReader(tc.src[:cut]), bytes.NewReader(tc.src[cut:])), tc.limit, tc.buf)
-			if err != nil || len(got) != tc.want || !bytes.Equal(got, tc.src[:tc.want]) {
-				t.Fatalf("read %d bytes (%v), want %d", len(got), err, tc.want)
-			}
-			if reused := cap(tc.buf) > 0 && cap(got) == cap(tc.buf) && &got[:1][0] == &tc.buf[:1][0]; reused != tc.reused {
-				t.Errorf("buffer reused: %v, want %v", reused, tc.reused)
-			}
-		})
-	}
-	broken := errors.New("connection reset")
-	if _, err := readAllReusing(io.MultiReader(bytes.NewReader(data[:50]), iotest.ErrReader(broken)), 1<<20, nil); !errors.Is(err, broken) {
-		t.Errorf("read error: %v, want %v", err, broken)
 	}
 }

@@ -1,4 +1,4 @@
-package archive
+package lookup
 
 import (
 	"context"
@@ -68,12 +68,12 @@ func (f *lookupFixture) tables() []format.ID {
 // tablePath is where table id is in the fixture's directory backend.
 func (f *lookupFixture) tablePath(id format.ID) string {
 	d, _ := backend.As[backend.Local](f.be.Backend)
-	return filepath.Join(d.Root(), filepath.FromSlash(LookupTableName(id)))
+	return filepath.Join(d.Root(), filepath.FromSlash(TableName(id)))
 }
 
 // cold opens the fixture's repository as a client with no cache of its
 // own would: with an empty cache directory (or none when dir is "").
-func (f *lookupFixture) cold(dir string) (*Repository, *tableSpy) {
+func (f *lookupFixture) cold(dir string) (*Finder, *tableSpy) {
 	f.t.Helper()
 	spy := &tableSpy{Backend: f.be}
 	r, err := Open(context.Background(), spy)
@@ -151,7 +151,7 @@ func TestLookupTableAnswers(t *testing.T) {
 				t.Error("the table was not read")
 			}
 			if dir != "" {
-				if _, err := os.Stat(filepath.Join(dir, LookupName)); err == nil {
+				if _, err := os.Stat(filepath.Join(dir, lookupName)); err == nil {
 					t.Error("a cold client built a cache of the whole index")
 				}
 				// The uncovered objects are kept: asked again, nothing
@@ -197,7 +197,7 @@ func rehashTable(t *testing.T, data []byte) format.ID {
 	t.Helper()
 	objects := int(binary.LittleEndian.Uint32(data[4:]))
 	packs := int(binary.LittleEndian.Uint32(data[8:]))
-	n := LookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
+	n := lookupHeaderSize + 32*(objects+packs) + lookupFanoutSize
 	sum := lookupTablesHash(data[:n])
 	copy(data[lookupHashed:], sum[:])
 	return format.ID(sum)
@@ -230,7 +230,7 @@ func TestLookupTableFallback(t *testing.T) {
 			}
 		}
 	}
-	flip := func(off func(c *lookupFile) int64) func(f *lookupFixture, data []byte) []byte {
+	flip := func(off func(c *File) int64) func(f *lookupFixture, data []byte) []byte {
 		return func(f *lookupFixture, data []byte) []byte {
 			c := f.open()
 			data[off(c)] ^= 0x20
@@ -243,11 +243,11 @@ func TestLookupTableFallback(t *testing.T) {
 		marked  bool // the client notes the table as damaged
 		trusted bool // control: the table is used
 	}{
-		{name: "bucket damaged", marked: true, spoil: rewrite(flip(func(c *lookupFile) int64 {
+		{name: "bucket damaged", marked: true, spoil: rewrite(flip(func(c *File) int64 {
 			return c.layout().entries + int64(c.entries)*lookupEntrySize - 1
 		}), false)},
-		{name: "fanout damaged", spoil: rewrite(flip(func(c *lookupFile) int64 { return c.layout().fanout + 7 }), false)},
-		{name: "covered list damaged", spoil: rewrite(flip(func(c *lookupFile) int64 { return c.layout().objects + 3 }), false)},
+		{name: "fanout damaged", spoil: rewrite(flip(func(c *File) int64 { return c.layout().fanout + 7 }), false)},
+		{name: "covered list damaged", spoil: rewrite(flip(func(c *File) int64 { return c.layout().objects + 3 }), false)},
 		{name: "truncated", spoil: rewrite(func(f *lookupFixture, data []byte) []byte { return data[:len(data)-1] }, false)},
 		{name: "extended", spoil: rewrite(func(f *lookupFixture, data []byte) []byte { return append(data, 0) }, false)},
 		{name: "misnamed", spoil: func(f *lookupFixture, id format.ID) {
@@ -267,7 +267,7 @@ func TestLookupTableFallback(t *testing.T) {
 		}, false)},
 		{name: "stale: a covered object was deleted", spoil: func(f *lookupFixture, id format.ID) {
 			c := f.open()
-			victim := c.Object(0)
+			victim := c.object(0)
 			c.Close()
 			data, err := f.r.readIndexData(context.Background(), IndexObject{ID: victim})
 			if err != nil {
@@ -314,7 +314,7 @@ func TestLookupTableFallback(t *testing.T) {
 			if expect := f.answer(want); !maps.Equal(got, expect) {
 				t.Fatalf("answers with a spoilt table differ from the index:\n%s", diffLocations(got, expect))
 			}
-			if _, err := os.Stat(filepath.Join(dir, LookupName)); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, lookupName)); err != nil {
 				t.Errorf("the client did not fall back to reading the index into a cache: %v", err)
 			}
 			if _, err := os.Stat(filepath.Join(dir, lookupDamagedMark)); (err == nil) != tc.marked {
@@ -338,19 +338,19 @@ func forgeTableClaim(f *lookupFixture, id format.ID) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, LookupName), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, lookupName), data, 0o644); err != nil {
 		f.t.Fatal(err)
 	}
 	var claim format.ID
 	copy(claim[:], "claimed")
 	like := slices.Collect(maps.Keys(f.truth))[0]
-	forgeClaim(f.t, dir, RepoKey(f.r.Config()), claim, like, false)
-	forged, err := os.ReadFile(filepath.Join(dir, LookupName))
+	forgeClaim(f.t, dir, repoKey(f.r.Config()), claim, like, false)
+	forged, err := os.ReadFile(filepath.Join(dir, lookupName))
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	_ = os.Remove(f.tablePath(id))
-	if err := os.WriteFile(f.tablePath(format.ID(forged[lookupHashed:LookupHeaderSize])), forged, 0o644); err != nil {
+	if err := os.WriteFile(f.tablePath(format.ID(forged[lookupHashed:lookupHeaderSize])), forged, 0o644); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -484,16 +484,16 @@ func TestLookupFilter(t *testing.T) {
 	}
 	f.check(f.question(5))
 	c := f.open()
-	data, err := BuildLookupFilter(c)
+	data, err := buildLookupFilter(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	filter, err := DecodeLookupFilter(data, c)
+	filter, err := decodeLookupFilter(data, c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for id := range f.truth {
-		if !filter.MayHold(id) {
+		if !filter.mayHold(id) {
 			t.Fatalf("the filter rules out %s, which the table holds", id.Short())
 		}
 	}
@@ -501,7 +501,7 @@ func TestLookupFilter(t *testing.T) {
 	for range 100_000 {
 		var id format.ID
 		_, _ = f.rng.Read(id[:])
-		if filter.MayHold(id) {
+		if filter.mayHold(id) {
 			passed++
 		}
 	}
@@ -519,9 +519,9 @@ func TestLookupFilter(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		bytes func() []byte
-		table *lookupFile
+		table *File
 	}{
-		{"a bit flipped", func() []byte { b := slices.Clone(data); b[LookupFilterHeader+9] ^= 4; return b }, c},
+		{"a bit flipped", func() []byte { b := slices.Clone(data); b[lookupFilterHeader+9] ^= 4; return b }, c},
 		{"truncated", func() []byte { return data[:len(data)-1] }, c},
 		{"empty", func() []byte { return nil }, c},
 		{"another table", func() []byte { return data }, other},
@@ -529,7 +529,7 @@ func TestLookupFilter(t *testing.T) {
 		{"m beyond its bits", func() []byte { b := slices.Clone(data); binary.LittleEndian.PutUint64(b[8:], 1<<40); return rehash(b) }, c},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := DecodeLookupFilter(tc.bytes(), tc.table); err == nil {
+			if _, err := decodeLookupFilter(tc.bytes(), tc.table); err == nil {
 				t.Fatal("accepted")
 			}
 		})
@@ -599,10 +599,10 @@ func TestLookupFilterDamaged(t *testing.T) {
 		marked bool
 		forged bool
 	}{
-		{name: "a bit flipped", marked: true, spoil: func(b []byte) []byte { b[LookupFilterHeader+3] ^= 1; return b }},
+		{name: "a bit flipped", marked: true, spoil: func(b []byte) []byte { b[lookupFilterHeader+3] ^= 1; return b }},
 		{name: "truncated", marked: true, spoil: func(b []byte) []byte { return b[:len(b)/2] }},
 		{name: "forged: rules out everything", forged: true, spoil: func(b []byte) []byte {
-			clear(b[LookupFilterHeader : len(b)-32])
+			clear(b[lookupFilterHeader : len(b)-32])
 			sum := format.Hash(b[:len(b)-32])
 			copy(b[len(b)-32:], sum[:])
 			return b
@@ -663,7 +663,7 @@ func lookupFilterDamagedCase(t *testing.T, spoil func([]byte) []byte, marked, fo
 	if !maps.Equal(got, expect) {
 		t.Fatalf("answers differ:\n%s", diffLocations(got, expect))
 	}
-	if _, err := os.Stat(filepath.Join(dir, LookupName)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, lookupName)); err == nil {
 		t.Error("a damaged filter made the client read the whole index")
 	}
 	if _, err := os.Stat(filepath.Join(dir, lookupDamagedMark)); (err == nil) != marked {
@@ -702,7 +702,7 @@ func TestStaleCacheGivesWayToTable(t *testing.T) {
 	if n := f.be.indexGets.Load() - before; n != 0 {
 		t.Errorf("read %d index objects: the table did not answer", n)
 	}
-	if _, err := os.Stat(filepath.Join(stale.lookupCacheDir(), LookupName)); err == nil {
+	if _, err := os.Stat(filepath.Join(stale.lookupCacheDir(), lookupName)); err == nil {
 		t.Error("the stale cache was kept")
 	}
 }

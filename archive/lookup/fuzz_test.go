@@ -1,4 +1,4 @@
-package archive
+package lookup
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/chunker"
+	"github.com/statepack/statepack/remote/dirbackend"
 )
 
 // bytesFile is a lookup file held in memory.
@@ -28,7 +30,18 @@ func (bytesFile) Close() error { return nil }
 func seedLookupFile(f *testing.F) ([]byte, format.ID) {
 	f.Helper()
 	ctx := context.Background()
-	r, _ := NewBoundsRepoFor(f)
+	be, err := dirbackend.NewDirBackend(filepath.Join(f.TempDir(), "repo"), true)
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg, err := format.NewConfig(chunker.DefaultParams(), 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, err := Init(ctx, be, cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
 	var packs []format.IndexPack
 	for p := range 3 {
 		var entries []format.PackEntry
@@ -37,7 +50,8 @@ func seedLookupFile(f *testing.F) ([]byte, format.ID) {
 		}
 		packs = append(packs, format.IndexPack{Pack: format.Hash([]byte{byte(p)}), Entries: entries})
 	}
-	if _, err := r.PutIndex(ctx, packs); err != nil {
+	index := format.EncodeIndex(packs)
+	if err := be.Put(ctx, format.IndexName(format.Hash(index)), bytes.NewReader(index), int64(len(index))); err != nil {
 		f.Fatal(err)
 	}
 	r2, err := Open(ctx, r.Backend())
@@ -49,16 +63,16 @@ func seedLookupFile(f *testing.F) ([]byte, format.ID) {
 	if _, err := r2.FindBlocks(ctx, map[format.ID]struct{}{packs[0].Entries[0].ID: {}}); err != nil {
 		f.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, LookupName))
+	data, err := os.ReadFile(filepath.Join(dir, lookupName))
 	if err != nil {
 		f.Fatal(err)
 	}
-	return data, RepoKey(r.Config())
+	return data, repoKey(r.Config())
 }
 
 // fuzzBounds are a repository's bounds for a table of size bytes: a
 // listing whose index holds as much.
-func fuzzBounds(size int) LookupBounds { return TableBounds(8, int64(size)) }
+func fuzzBounds(size int) lookupBounds { return tableBounds(8, int64(size)) }
 
 // FuzzLookupTable: whatever a lookup table on a repository holds, opening
 // it and looking ids up either fails or answers, without panicking or
@@ -66,16 +80,16 @@ func fuzzBounds(size int) LookupBounds { return TableBounds(8, int64(size)) }
 func FuzzLookupTable(f *testing.F) {
 	seed, repo := seedLookupFile(f)
 	f.Add(seed)
-	f.Add(seed[:LookupHeaderSize])
-	f.Add([]byte(LookupMagic))
+	f.Add(seed[:lookupHeaderSize])
+	f.Add([]byte(lookupMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ReadLookup(bytesFile{bytes.NewReader(data)}, int64(len(data)), "fuzz", repo, fuzzBounds(len(data)))
+		c, err := readLookup(bytesFile{bytes.NewReader(data)}, int64(len(data)), "fuzz", repo, fuzzBounds(len(data)))
 		if err != nil {
 			return
 		}
 		want := map[format.ID]struct{}{format.Hash([]byte{0, 0}): {}, format.Hash([]byte("absent")): {}}
-		_ = c.Find(want, map[format.ID]format.Location{})
-		c.Covers([]IndexObject{{ID: c.Object(0)}})
+		_ = c.find(want, map[format.ID]format.Location{})
+		c.Covers([]IndexObject{{ID: c.object(0)}})
 	})
 }
 
@@ -83,27 +97,27 @@ func FuzzLookupTable(f *testing.F) {
 // table either fails or gives a filter that answers for any id.
 func FuzzLookupFilter(f *testing.F) {
 	table, repo := seedLookupFile(f)
-	c, err := ReadLookup(bytesFile{bytes.NewReader(table)}, int64(len(table)), "seed", repo, fuzzBounds(len(table)))
+	c, err := readLookup(bytesFile{bytes.NewReader(table)}, int64(len(table)), "seed", repo, fuzzBounds(len(table)))
 	if err != nil {
 		f.Fatal(err)
 	}
-	filter, err := BuildLookupFilter(c)
+	filter, err := buildLookupFilter(c)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(filter)
-	f.Add(filter[:LookupFilterHeader+32])
-	f.Add([]byte(LookupFilterMagic))
+	f.Add(filter[:lookupFilterHeader+32])
+	f.Add([]byte(lookupFilterMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if int64(len(data)) > MaxFilterSize(c) {
+		if int64(len(data)) > maxFilterSize(c) {
 			return // refused by size before decoding (checkLookupFilter)
 		}
-		lf, err := DecodeLookupFilter(data, c)
+		lf, err := decodeLookupFilter(data, c)
 		if err != nil {
 			return
 		}
 		for _, id := range []format.ID{format.Hash([]byte{0, 0}), format.Hash([]byte("absent"))} {
-			lf.MayHold(id)
+			lf.mayHold(id)
 		}
 	})
 }

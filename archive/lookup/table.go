@@ -1,4 +1,4 @@
-package archive
+package lookup
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Lookup tables on a repository: the lookup cache file (lookupcache.go),
+// Lookup tables on a repository: the lookup cache file (cache.go),
 // published as an object lookup/<id> of the repository it describes, so
 // that a client without a cache of its own (a fresh CI runner) answers
 // FindBlocks with a few ranged reads instead of reading every index
@@ -49,42 +49,43 @@ const (
 	// lookupTableSpan bounds one coalesced read (one bucket may exceed
 	// it, up to maxLookupBucket entries), and so memory: jobs × span.
 	lookupTableSpan = 4 << 20
-	// DefaultLookupTableMin is the size of a repository's index (by the
+	// DefaultTableMin is the size of a repository's index (by the
 	// listed sizes of its objects) from which FindBlocks uses, and push
 	// publishes, a lookup table. Below it reading the whole index costs
 	// less than a table's fixed part (a 1.25 MiB fanout, two reads) plus
 	// its bucket reads: at 64 MiB the index holds 1.5 million blocks.
-	DefaultLookupTableMin = 64 << 20
+	DefaultTableMin = 64 << 20
 	// lookupDamagedMark, in the cache directory, names a table whose
 	// bucket failed its check, so that the next publish replaces it (its
 	// tables, which publish checks, may be intact).
 	lookupDamagedMark = "lookup-damaged"
 )
 
-// lookupTableName is the object name of the table whose tables hash
-// (header bytes 48-80) is id.
-func LookupTableName(id format.ID) string { return lookupTablePrefix + id.String() }
+// TableName is the object name of the table whose tables hash (header
+// bytes 48-80) is id.
+func TableName(id format.ID) string { return lookupTablePrefix + id.String() }
 
 // SetLookupTableMin sets the index size (in bytes, by listed sizes) from
 // which FindBlocks reads, and PublishLookupTable writes, lookup tables
-// on this repository; 0 restores DefaultLookupTableMin. Tests lower it
+// on this repository; 0 restores DefaultTableMin. Tests lower it
 // to exercise tables on small repositories.
-func (r *Repository) SetLookupTableMin(indexBytes int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.tableMin = indexBytes
+func (f *Finder) SetLookupTableMin(indexBytes int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tableMin = indexBytes
 }
 
-func (r *Repository) lookupTableMin() int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.tableMin == 0 {
-		return DefaultLookupTableMin
+func (f *Finder) lookupTableMin() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tableMin == 0 {
+		return DefaultTableMin
 	}
-	return r.tableMin
+	return f.tableMin
 }
 
-// indexBytes is the listed size of an index listing.
+// IndexBytes is the listed size of an index listing: what bounds a lookup
+// table's claims (OpenLookupTable) and its filter's (FetchLookupFilter).
 func IndexBytes(listed []IndexObject) int64 {
 	var n int64
 	for _, o := range listed {
@@ -93,21 +94,22 @@ func IndexBytes(listed []IndexObject) int64 {
 	return n
 }
 
-// tableObject is one listed table, with the listed size of its filter
-// (0: none listed).
-type tableObject struct {
+// Table is one lookup table as listed: its tables hash (its name), its
+// size and its filter's size (0: none listed), all untrusted until
+// OpenLookupTable and CheckLookupFilter have checked what they read.
+type Table struct {
 	ID         format.ID
-	size       int64
+	Size       int64
 	FilterSize int64
 }
 
-// listLookupTables lists lookup/: the tables, largest first (the one
+// ListLookupTables lists lookup/: the tables, largest first (the one
 // covering the most, as a rule), and the ids of every filter listed,
 // whether its table is or not. Other names are left alone.
-func (r *Repository) ListLookupTables(ctx context.Context) ([]tableObject, []format.ID, error) {
-	var out []tableObject
+func (f *Finder) ListLookupTables(ctx context.Context) ([]Table, []format.ID, error) {
+	var out []Table
 	filters := map[format.ID]int64{}
-	err := r.be.List(ctx, lookupTablePrefix, func(oi backend.ObjectInfo) error {
+	err := f.be.List(ctx, lookupTablePrefix, func(oi backend.ObjectInfo) error {
 		name := strings.TrimPrefix(oi.Name, lookupTablePrefix)
 		if len(out)+len(filters) >= lookupTableListMax {
 			return nil
@@ -115,12 +117,12 @@ func (r *Repository) ListLookupTables(ctx context.Context) ([]tableObject, []for
 		if id, err := format.ParseID(strings.TrimSuffix(name, lookupFilterSuffix)); err == nil && strings.HasSuffix(name, lookupFilterSuffix) {
 			filters[id] = oi.Size
 		} else if id, err := format.ParseID(name); err == nil {
-			out = append(out, tableObject{ID: id, size: oi.Size})
+			out = append(out, Table{ID: id, Size: oi.Size})
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list lookup tables of %s: %w", r.Location(), err)
+		return nil, nil, fmt.Errorf("list lookup tables of %s: %w", f.be.Location(), err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -128,9 +130,9 @@ func (r *Repository) ListLookupTables(ctx context.Context) ([]tableObject, []for
 	for i := range out {
 		out[i].FilterSize = filters[out[i].ID]
 	}
-	slices.SortFunc(out, func(a, b tableObject) int {
-		if a.size != b.size {
-			return cmp.Compare(b.size, a.size)
+	slices.SortFunc(out, func(a, b Table) int {
+		if a.Size != b.Size {
+			return cmp.Compare(b.Size, a.Size)
 		}
 		return bytes.Compare(a.ID[:], b.ID[:])
 	})
@@ -173,11 +175,11 @@ func (*rangeReader) Close() error { return nil }
 // only listed objects, and holds only their entries (45 bytes each in
 // an index object) of their packs (36 bytes more each). Claims past
 // that are refused before the tables are read (invariant 5).
-func TableBounds(objects int, listedBytes int64) LookupBounds {
-	return LookupBounds{objects: objects, packs: listedBytes/(32+4+format.PackEntrySize) + 1, entries: listedBytes / format.PackEntrySize}
+func tableBounds(objects int, listedBytes int64) lookupBounds {
+	return lookupBounds{objects: objects, packs: listedBytes/(32+4+format.PackEntrySize) + 1, entries: listedBytes / format.PackEntrySize}
 }
 
-// openLookupTable reads and verifies a table's header and tables, as
+// OpenLookupTable reads and verifies a table's header and tables, as
 // openLookup does a cache file's, and checks that its name is its tables
 // hash. A table covering more objects than maxObjects (those listed) is
 // refused before its tables are read: it is stale. The tables are read
@@ -186,12 +188,12 @@ func TableBounds(objects int, listedBytes int64) LookupBounds {
 // packs at 256 blocks each or more); else the header's read is followed
 // by one for the rest: one round trip saved, which on S3 is most of the
 // cost of a small read.
-func (r *Repository) OpenLookupTable(ctx context.Context, t tableObject, maxObjects int, listedBytes int64) (*lookupFile, error) {
-	name := LookupTableName(t.ID)
-	loc := r.Location() + ": " + name
+func (f *Finder) OpenLookupTable(ctx context.Context, t Table, maxObjects int, listedBytes int64) (*File, error) {
+	name := TableName(t.ID)
+	loc := f.be.Location() + ": " + name
 	packs := listedBytes/format.PackEntrySize/256 + 64
-	guess := min(int64(LookupHeaderSize)+32*(int64(maxObjects)+packs)+lookupFanoutSize, t.size, int64(maxLookupTableIDs)*32+lookupFanoutSize)
-	rr := &rangeReader{ctx: ctx, be: r.be, name: name}
+	guess := min(int64(lookupHeaderSize)+32*(int64(maxObjects)+packs)+lookupFanoutSize, t.Size, int64(maxLookupTableIDs)*32+lookupFanoutSize)
+	rr := &rangeReader{ctx: ctx, be: f.be, name: name}
 	if guess > 0 {
 		head := make([]byte, guess)
 		if _, err := rr.ReadAt(head, 0); err != nil {
@@ -199,7 +201,7 @@ func (r *Repository) OpenLookupTable(ctx context.Context, t tableObject, maxObje
 		}
 		rr.head = head
 	}
-	c, err := ReadLookup(rr, t.size, loc, RepoKey(r.cfg), TableBounds(maxObjects, listedBytes))
+	c, err := readLookup(rr, t.Size, loc, repoKey(f.cfg), tableBounds(maxObjects, listedBytes))
 	rr.head = nil // copied into the tables
 	if err != nil {
 		return nil, err
@@ -211,7 +213,7 @@ func (r *Repository) OpenLookupTable(ctx context.Context, t tableObject, maxObje
 }
 
 // id is the tables hash: a table's name on a repository.
-func (c *lookupFile) id() format.ID { return format.ID(c.tables[lookupHashed:LookupHeaderSize]) }
+func (c *File) id() format.ID { return format.ID(c.tables[lookupHashed:lookupHeaderSize]) }
 
 // findInTable answers FindBlocks from a lookup table on the repository,
 // for a client whose own cache cannot (absent, damaged or stale): the
@@ -225,16 +227,16 @@ func (c *lookupFile) id() format.ID { return format.ID(c.tables[lookupHashed:Loo
 // better), or failing a check. Only a cancelled context and errors
 // reading the uncovered index objects, which reading the index would
 // meet too, are errors.
-func (r *Repository) findInTable(ctx context.Context, dir string, listed []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location) (bool, error) {
-	if len(listed) == 0 || IndexBytes(listed) < r.lookupTableMin() {
+func (f *Finder) findInTable(ctx context.Context, dir string, listed []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location) (bool, error) {
+	if len(listed) == 0 || IndexBytes(listed) < f.lookupTableMin() {
 		return false, nil
 	}
-	tables, _, err := r.ListLookupTables(ctx)
+	tables, _, err := f.ListLookupTables(ctx)
 	if err != nil {
 		return false, ctx.Err()
 	}
 	for _, t := range tables[:min(len(tables), lookupTableCandidates)] {
-		c, filter, err := r.openTableAndFilter(ctx, t, listed)
+		c, filter, err := f.openTableAndFilter(ctx, t, listed)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -245,7 +247,7 @@ func (r *Repository) findInTable(ctx context.Context, dir string, listed []Index
 		if !ok || shouldMerge(c.entries, uncovered) {
 			continue
 		}
-		ask, err := r.filterWanted(ctx, dir, t, c, filter, want)
+		ask, err := f.filterWanted(ctx, dir, t, c, filter, want)
 		if err != nil {
 			return false, err
 		}
@@ -259,11 +261,11 @@ func (r *Repository) findInTable(ctx context.Context, dir string, listed []Index
 			}
 			continue
 		}
-		read := r.readIndexData
+		read := f.readIndexData
 		if dir != "" {
-			read = r.pendingReader(dir, true)
+			read = f.pendingReader(dir, true)
 		}
-		return true, r.scanForBlocks(ctx, uncovered, read, want, found, nil)
+		return true, f.scanForBlocks(ctx, uncovered, read, want, found, nil)
 	}
 	return false, nil
 }
@@ -277,19 +279,19 @@ type fetchedFilter struct {
 // openTableAndFilter opens table t and, at the same time, reads its
 // filter when one is listed: the two largest reads of a cold lookup
 // overlap.
-func (r *Repository) openTableAndFilter(ctx context.Context, t tableObject, listed []IndexObject) (*lookupFile, *fetchedFilter, error) {
+func (f *Finder) openTableAndFilter(ctx context.Context, t Table, listed []IndexObject) (*File, *fetchedFilter, error) {
 	if t.FilterSize == 0 {
-		c, err := r.OpenLookupTable(ctx, t, len(listed), IndexBytes(listed))
+		c, err := f.OpenLookupTable(ctx, t, len(listed), IndexBytes(listed))
 		return c, nil, err
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan *fetchedFilter, 1)
 	go func() {
-		data, err := r.FetchLookupFilter(fctx, t, IndexBytes(listed))
+		data, err := f.FetchLookupFilter(fctx, t, IndexBytes(listed))
 		ch <- &fetchedFilter{data, err}
 	}()
-	c, err := r.OpenLookupTable(ctx, t, len(listed), IndexBytes(listed))
+	c, err := f.OpenLookupTable(ctx, t, len(listed), IndexBytes(listed))
 	if err != nil {
 		cancel()
 		<-ch
@@ -302,14 +304,14 @@ func (r *Repository) openTableAndFilter(ctx context.Context, t tableObject, list
 // Without a filter, or with one that fails its checks (noted as damage
 // in dir, so that it is republished), every id is looked up in its
 // bucket: slower, and as right. Only a cancelled context is an error.
-func (r *Repository) filterWanted(ctx context.Context, dir string, t tableObject, c *lookupFile, fetched *fetchedFilter, want map[format.ID]struct{}) (map[format.ID]struct{}, error) {
+func (f *Finder) filterWanted(ctx context.Context, dir string, t Table, c *File, fetched *fetchedFilter, want map[format.ID]struct{}) (map[format.ID]struct{}, error) {
 	if fetched == nil {
 		return want, nil
 	}
-	var filter *lookupFilter
+	var filter *Filter
 	err := fetched.err
 	if err == nil {
-		filter, err = r.CheckLookupFilter(fetched.data, c)
+		filter, err = f.CheckLookupFilter(fetched.data, c)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -322,7 +324,7 @@ func (r *Repository) filterWanted(ctx context.Context, dir string, t tableObject
 	}
 	ask := make(map[format.ID]struct{}, len(want)/8)
 	for id := range want {
-		if filter.MayHold(id) {
+		if filter.mayHold(id) {
 			ask[id] = struct{}{}
 		}
 	}
@@ -347,7 +349,7 @@ type lookupSpan struct {
 // lookupTableGap, up to lookupTableSpan) and read lookupTableJobs at a
 // time, each bucket checked against its fanout sum before it is
 // searched. Memory is the spans in flight, not the table.
-func (c *lookupFile) findRanges(ctx context.Context, want map[format.ID]struct{}, found map[format.ID]format.Location) error {
+func (c *File) findRanges(ctx context.Context, want map[format.ID]struct{}, found map[format.ID]format.Location) error {
 	ids := make([]format.ID, 0, len(want))
 	for id := range want {
 		if _, ok := found[id]; !ok {
@@ -453,30 +455,30 @@ func markedDamaged(dir string, id format.ID) bool {
 // reads (not found) and falls back to reading the index: slower, never
 // wrong. Two clients publishing at once each delete only the tables they
 // listed before their upload, so at least one new table survives.
-func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
-	dir := r.lookupCacheDir()
+func (f *Finder) PublishLookupTable(ctx context.Context) (bool, error) {
+	dir := f.lookupCacheDir()
 	if dir == "" {
 		return false, nil
 	}
-	c, err := openLookup(filepath.Join(dir, LookupName), RepoKey(r.cfg))
+	c, err := openLookup(filepath.Join(dir, lookupName), repoKey(f.cfg))
 	if err != nil {
 		// No cache (a cold client: nothing to publish, and no request
 		// made), or a damaged one, rebuilt by the next FindBlocks.
 		return false, nil
 	}
 	defer c.Close()
-	listed, err := r.ListIndexObjects(ctx)
+	listed, err := f.ListIndexObjects(ctx)
 	if err != nil {
 		return false, err
 	}
-	if len(listed) == 0 || IndexBytes(listed) < r.lookupTableMin() {
+	if len(listed) == 0 || IndexBytes(listed) < f.lookupTableMin() {
 		return false, nil
 	}
 	uncovered, ok := c.Covers(listed)
 	if !ok || shouldMerge(c.entries, uncovered) {
 		return false, nil
 	}
-	tables, filters, err := r.ListLookupTables(ctx)
+	tables, filters, err := f.ListLookupTables(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -486,7 +488,7 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 			damaged = true
 			continue
 		}
-		if r.tableServes(ctx, t, listed) {
+		if f.tableServes(ctx, t, listed) {
 			return false, nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -495,15 +497,15 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 	}
 	// The filter first: a reader that lists the table finds its filter.
 	id := c.id()
-	filter, err := BuildLookupFilter(c)
+	filter, err := buildLookupFilter(c)
 	if err != nil {
 		return false, nil // the cache is damaged: the next FindBlocks rebuilds it
 	}
-	if err := r.be.Put(ctx, LookupFilterName(id), bytes.NewReader(filter), int64(len(filter))); err != nil {
-		return false, fmt.Errorf("publish lookup filter to %s: %w", r.Location(), err)
+	if err := f.be.Put(ctx, FilterName(id), bytes.NewReader(filter), int64(len(filter))); err != nil {
+		return false, fmt.Errorf("publish lookup filter to %s: %w", f.be.Location(), err)
 	}
-	if err := r.be.Put(ctx, LookupTableName(id), io.NewSectionReader(c.f, 0, c.size), c.size); err != nil {
-		return false, fmt.Errorf("publish lookup table to %s: %w", r.Location(), err)
+	if err := f.be.Put(ctx, TableName(id), io.NewSectionReader(c.f, 0, c.size), c.size); err != nil {
+		return false, fmt.Errorf("publish lookup table to %s: %w", f.be.Location(), err)
 	}
 	if damaged {
 		_ = os.Remove(filepath.Join(dir, lookupDamagedMark))
@@ -513,17 +515,17 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 	var names []string
 	for _, t := range tables {
 		if t.ID != id { // the same id was rewritten in place
-			names = append(names, LookupTableName(t.ID))
+			names = append(names, TableName(t.ID))
 		}
 	}
-	for _, f := range filters {
-		if f != id {
-			names = append(names, LookupFilterName(f))
+	for _, fid := range filters {
+		if fid != id {
+			names = append(names, FilterName(fid))
 		}
 	}
 	for _, name := range names {
-		if err := r.be.Delete(ctx, name); err != nil {
-			return true, fmt.Errorf("delete replaced lookup table from %s: %w", r.Location(), err)
+		if err := f.be.Delete(ctx, name); err != nil {
+			return true, fmt.Errorf("delete replaced lookup table from %s: %w", f.be.Location(), err)
 		}
 	}
 	return true, nil
@@ -533,11 +535,11 @@ func (r *Repository) PublishLookupTable(ctx context.Context) (bool, error) {
 // listing: it has a filter, its header and tables verify and it is
 // neither stale nor due for a merge. (Damage to its buckets or filter
 // shows only to a reader, which marks it.)
-func (r *Repository) tableServes(ctx context.Context, t tableObject, listed []IndexObject) bool {
+func (f *Finder) tableServes(ctx context.Context, t Table, listed []IndexObject) bool {
 	if t.FilterSize == 0 {
 		return false
 	}
-	c, err := r.OpenLookupTable(ctx, t, len(listed), IndexBytes(listed))
+	c, err := f.OpenLookupTable(ctx, t, len(listed), IndexBytes(listed))
 	if err != nil {
 		return false
 	}
@@ -545,18 +547,18 @@ func (r *Repository) tableServes(ctx context.Context, t tableObject, listed []In
 	return ok && !shouldMerge(c.entries, uncovered)
 }
 
-// dropLookupTables deletes every lookup table: prune and repair call it,
+// DropLookupTables deletes every lookup table: prune and repair call it,
 // under the exclusive lock, once they have replaced index objects, since
 // tables covering those are stale. Readers would find that out from the
 // listing anyway; deleting them frees the space and the reads.
-func (r *Repository) DropLookupTables(ctx context.Context) error {
+func (f *Finder) DropLookupTables(ctx context.Context) error {
 	var names []string
-	if err := r.be.List(ctx, lookupTablePrefix, func(oi backend.ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
-		return fmt.Errorf("list lookup tables of %s: %w", r.Location(), err)
+	if err := f.be.List(ctx, lookupTablePrefix, func(oi backend.ObjectInfo) error { names = append(names, oi.Name); return nil }); err != nil {
+		return fmt.Errorf("list lookup tables of %s: %w", f.be.Location(), err)
 	}
 	for _, name := range names {
-		if err := r.be.Delete(ctx, name); err != nil {
-			return fmt.Errorf("delete stale lookup table from %s: %w", r.Location(), err)
+		if err := f.be.Delete(ctx, name); err != nil {
+			return fmt.Errorf("delete stale lookup table from %s: %w", f.be.Location(), err)
 		}
 	}
 	return nil

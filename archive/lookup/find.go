@@ -1,4 +1,4 @@
-package archive
+package lookup
 
 import (
 	"bytes"
@@ -19,7 +19,45 @@ import (
 // indexReadJobs is how many index objects FindBlocks reads at once.
 const indexReadJobs = 4
 
-// indexObject is one object of a listing of index/.
+// Finder answers which blocks one repository holds, and where, from its
+// index objects, a local lookup cache of them, or a lookup table
+// published on the repository. archive.Repository holds one and hands
+// its FindBlocks and lookup-table methods to it.
+type Finder struct {
+	be   backend.Backend
+	cfg  format.Config
+	read Reader
+
+	mu        sync.Mutex // guards lookupDir and tableMin
+	lookupDir string     // where FindBlocks keeps its lookup cache; "" for none
+	tableMin  int64      // index size from which lookup tables are used; 0: the default
+}
+
+// Reader reads whole objects of the repository a Finder looks in. The
+// repository provides it, so that objects are read with its bounds and
+// checks, in one place, while the Finder lists, range-reads, writes and
+// deletes through the backend itself.
+type Reader interface {
+	// ReadVerified reads object name, at most limit bytes, and checks
+	// that it hashes to id (invariant 2). hint is its size as a listing
+	// gave it (-1 for none): it presizes the buffer, and a hint over
+	// limit refuses the object before it is read (invariant 5).
+	ReadVerified(ctx context.Context, name string, id format.ID, limit, hint int64) ([]byte, error)
+	// ReadAtMost reads object name, unverified (it carries its own
+	// hash), and returns at most limit+1 of its bytes, so that the
+	// caller tells an object over limit from one of limit bytes. hint
+	// is as for ReadVerified, but only presizes.
+	ReadAtMost(ctx context.Context, name string, limit, hint int64) ([]byte, error)
+}
+
+// NewFinder returns a Finder of the blocks of the repository with config
+// cfg on be, reading its index objects through read. It keeps no cache
+// until UseLookupCache gives it a directory.
+func NewFinder(be backend.Backend, cfg format.Config, read Reader) *Finder {
+	return &Finder{be: be, cfg: cfg, read: read}
+}
+
+// IndexObject is one object of a listing of index/.
 type IndexObject struct {
 	ID   format.ID
 	size int64 // as listed; only an estimate of its entries
@@ -30,16 +68,26 @@ type IndexObject struct {
 // store's cache). Without one, FindBlocks reads every index object on
 // every call, which is what a local repository, or a remote opened
 // without a cache, does.
-func (r *Repository) UseLookupCache(dir string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lookupDir = dir
+func (f *Finder) UseLookupCache(dir string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookupDir = dir
 }
 
-func (r *Repository) lookupCacheDir() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.lookupDir
+func (f *Finder) lookupCacheDir() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lookupDir
+}
+
+// KeepIndexCopy keeps a verified copy of index object id, which the
+// repository has just written, in the lookup cache directory (when there
+// is one): the next FindBlocks lists it as an object its cache does not
+// cover, and need not fetch back what was just written.
+func (f *Finder) KeepIndexCopy(id format.ID, data []byte) {
+	if dir := f.lookupCacheDir(); dir != "" {
+		writePendingCopy(dir, id, data)
+	}
 }
 
 // FindBlocks looks up the given blocks in the repository's index and
@@ -52,26 +100,26 @@ func (r *Repository) lookupCacheDir() string {
 // answers from the cache for the objects the cache covers, reads only
 // the others, and builds, merges or rebuilds the cache as the listing
 // requires. When there is no usable cache, a lookup table published on
-// the repository (lookuptable.go) that passes every check answers
+// the repository (table.go) that passes every check answers
 // instead, with ranged reads of its buckets, and no cache is built.
 // Either way, of several locations of one block, the one from the first
 // index object in name order (the cache's or table's own objects first)
 // is returned.
-func (r *Repository) FindBlocks(ctx context.Context, want map[format.ID]struct{}) (map[format.ID]format.Location, error) {
+func (f *Finder) FindBlocks(ctx context.Context, want map[format.ID]struct{}) (map[format.ID]format.Location, error) {
 	found := make(map[format.ID]format.Location, len(want))
 	if len(want) == 0 {
 		return found, nil
 	}
-	listed, err := r.ListIndexObjects(ctx)
+	listed, err := f.ListIndexObjects(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if dir := r.lookupCacheDir(); dir != "" {
-		err = r.findCached(ctx, dir, listed, want, found)
-	} else if ok, terr := r.findInTable(ctx, "", listed, want, found); ok || terr != nil {
+	if dir := f.lookupCacheDir(); dir != "" {
+		err = f.findCached(ctx, dir, listed, want, found)
+	} else if ok, terr := f.findInTable(ctx, "", listed, want, found); ok || terr != nil {
 		err = terr
 	} else {
-		err = r.scanForBlocks(ctx, listed, r.readIndexData, want, found, nil)
+		err = f.scanForBlocks(ctx, listed, f.readIndexData, want, found, nil)
 	}
 	if err != nil {
 		return nil, err
@@ -79,14 +127,14 @@ func (r *Repository) FindBlocks(ctx context.Context, want map[format.ID]struct{}
 	return found, nil
 }
 
-// listIndexObjects lists index/, sorted by id. A listing cut short by
+// ListIndexObjects lists index/, sorted by id. A listing cut short by
 // the context must not pass for the whole index: a block missed there
 // is a block push believes absent (harmless) but also one a cache would
 // be built without.
-func (r *Repository) ListIndexObjects(ctx context.Context) ([]IndexObject, error) {
+func (f *Finder) ListIndexObjects(ctx context.Context) ([]IndexObject, error) {
 	var names []backend.ObjectInfo
-	if err := r.be.List(ctx, "index/", func(oi backend.ObjectInfo) error { names = append(names, oi); return nil }); err != nil {
-		return nil, fmt.Errorf("list index of %s: %w", r.Location(), err)
+	if err := f.be.List(ctx, "index/", func(oi backend.ObjectInfo) error { names = append(names, oi); return nil }); err != nil {
+		return nil, fmt.Errorf("list index of %s: %w", f.be.Location(), err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -95,7 +143,7 @@ func (r *Repository) ListIndexObjects(ctx context.Context) ([]IndexObject, error
 	for _, oi := range names {
 		id, err := format.ParseID(strings.TrimPrefix(oi.Name, "index/"))
 		if err != nil {
-			return nil, fmt.Errorf("%s: unexpected object %s", r.Location(), oi.Name)
+			return nil, fmt.Errorf("%s: unexpected object %s", f.be.Location(), oi.Name)
 		}
 		listed = append(listed, IndexObject{ID: id, size: oi.Size})
 	}
@@ -107,23 +155,20 @@ func (r *Repository) ListIndexObjects(ctx context.Context) ([]IndexObject, error
 type indexReader func(ctx context.Context, o IndexObject) ([]byte, error)
 
 // readIndexData reads a listed index object from the repository.
-func (r *Repository) readIndexData(ctx context.Context, o IndexObject) ([]byte, error) {
-	if o.size > format.MaxIndexObjectSize { // as listed: refused before it is read
-		return nil, oversized(format.IndexName(o.ID), r.Location(), format.MaxIndexObjectSize)
-	}
-	return r.readVerifiedHint(ctx, format.IndexName(o.ID), o.ID, format.MaxIndexObjectSize, o.size)
+func (f *Finder) readIndexData(ctx context.Context, o IndexObject) ([]byte, error) {
+	return f.read.ReadVerified(ctx, format.IndexName(o.ID), o.ID, format.MaxIndexObjectSize, o.size)
 }
 
 // pendingReader reads index objects for the lookup cache in dir: from
 // the verified copy it keeps of an object it has not merged yet, else
 // from the repository, keeping a copy when keep is set (for objects read
 // on every call until they are merged).
-func (r *Repository) pendingReader(dir string, keep bool) indexReader {
+func (f *Finder) pendingReader(dir string, keep bool) indexReader {
 	return func(ctx context.Context, o IndexObject) ([]byte, error) {
 		if data, ok := readPendingCopy(dir, o.ID); ok {
 			return data, nil
 		}
-		data, err := r.readIndexData(ctx, o)
+		data, err := f.readIndexData(ctx, o)
 		if err == nil && keep {
 			writePendingCopy(dir, o.ID, data)
 		}
@@ -200,7 +245,7 @@ type objectHit struct {
 // wanted blocks it lacks, and feeds every object to b when b is not nil.
 // An entry asked for that fails the index's checks is an error naming
 // its object, as is a malformed object.
-func (r *Repository) scanForBlocks(ctx context.Context, objs []IndexObject, read indexReader, want map[format.ID]struct{}, found map[format.ID]format.Location, b *lookupBuilder) error {
+func (f *Finder) scanForBlocks(ctx context.Context, objs []IndexObject, read indexReader, want map[format.ID]struct{}, found map[format.ID]format.Location, b *lookupBuilder) error {
 	work := func(id format.ID, data []byte) (objectScan, error) {
 		var s objectScan
 		var counts [256]int
@@ -219,7 +264,7 @@ func (r *Repository) scanForBlocks(ctx context.Context, objs []IndexObject, read
 			return nil
 		})
 		if err != nil {
-			return s, fmt.Errorf("%s: index %s: %w", r.Location(), id.Short(), err)
+			return s, fmt.Errorf("%s: index %s: %w", f.be.Location(), id.Short(), err)
 		}
 		if b != nil {
 			s.recs = b.records()
@@ -247,14 +292,14 @@ func (r *Repository) scanForBlocks(ctx context.Context, objs []IndexObject, read
 // listed objects; one that covers part of the listing answers for that
 // part, and the rest is read, and merged into a new cache when it has
 // grown large.
-func (r *Repository) findCached(ctx context.Context, dir string, listed []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location) error {
-	path := filepath.Join(dir, LookupName)
-	c, err := openLookup(path, RepoKey(r.cfg))
+func (f *Finder) findCached(ctx context.Context, dir string, listed []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location) error {
+	path := filepath.Join(dir, lookupName)
+	c, err := openLookup(path, repoKey(f.cfg))
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			_ = os.Remove(path) // damaged: never trusted, rebuilt now
 		}
-		return r.findColdCached(ctx, dir, listed, want, found)
+		return f.findColdCached(ctx, dir, listed, want, found)
 	}
 	uncovered, ok := c.Covers(listed)
 	if !ok {
@@ -262,22 +307,22 @@ func (r *Repository) findCached(ctx context.Context, dir string, listed []IndexO
 		// may answer instead of a rebuild that would replace it.
 		c.Close()
 		_ = os.Remove(path)
-		return r.findColdCached(ctx, dir, listed, want, found)
+		return f.findColdCached(ctx, dir, listed, want, found)
 	}
-	if err := c.Find(want, found); err != nil {
+	if err := c.find(want, found); err != nil {
 		c.Close()
 		clear(found)
 		_ = os.Remove(path)
-		return r.findColdCached(ctx, dir, listed, want, found)
+		return f.findColdCached(ctx, dir, listed, want, found)
 	}
 	defer c.Close()
 	switch {
 	case len(uncovered) == 0:
 		return nil
 	case shouldMerge(c.entries, uncovered):
-		return r.buildLookup(ctx, dir, uncovered, want, found, c)
+		return f.buildLookup(ctx, dir, uncovered, want, found, c)
 	default:
-		return r.scanForBlocks(ctx, uncovered, r.pendingReader(dir, true), want, found, nil)
+		return f.scanForBlocks(ctx, uncovered, f.pendingReader(dir, true), want, found, nil)
 	}
 }
 
@@ -287,18 +332,18 @@ func (r *Repository) findCached(ctx context.Context, dir string, listed []IndexO
 // to spare a cold client; a client with a cache, or one that finds no
 // table that serves, builds and publishes it), else by building the
 // cache from every listed object.
-func (r *Repository) findColdCached(ctx context.Context, dir string, listed []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location) error {
-	if ok, err := r.findInTable(ctx, dir, listed, want, found); ok || err != nil {
+func (f *Finder) findColdCached(ctx context.Context, dir string, listed []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location) error {
+	if ok, err := f.findInTable(ctx, dir, listed, want, found); ok || err != nil {
 		return err
 	}
-	return r.buildLookup(ctx, dir, listed, want, found, nil)
+	return f.buildLookup(ctx, dir, listed, want, found, nil)
 }
 
 // shouldMerge: the objects a cache of entries entries does not cover
 // are read on every call, so they are merged in once they are many, or
 // hold (by their listed sizes) more than a million entries or an eighth
 // of the cache's. A lookup table on the repository that should be merged
-// is not used, and is replaced when push publishes (lookuptable.go).
+// is not used, and is replaced when push publishes (table.go).
 func shouldMerge(cacheEntries int, uncovered []IndexObject) bool {
 	if len(uncovered) > mergeMaxObjects {
 		return true
@@ -316,18 +361,18 @@ func shouldMerge(cacheEntries int, uncovered []IndexObject) bool {
 // depend on the cache being written: a cache that cannot be (a full
 // disk, an index beyond the bounds) is left out, and only a cancelled
 // context fails the call.
-func (r *Repository) buildLookup(ctx context.Context, dir string, objs []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location, base *lookupFile) error {
-	path := filepath.Join(dir, LookupName)
+func (f *Finder) buildLookup(ctx context.Context, dir string, objs []IndexObject, want map[format.ID]struct{}, found map[format.ID]format.Location, base *File) error {
+	path := filepath.Join(dir, lookupName)
 	if len(objs) == 0 && base == nil {
 		_ = os.Remove(path) // a cache of an index that is no longer there
 		return nil
 	}
 	b := newLookupBuilder(dir, base)
-	if err := r.scanForBlocks(ctx, objs, r.pendingReader(dir, false), want, found, b); err != nil {
+	if err := f.scanForBlocks(ctx, objs, f.pendingReader(dir, false), want, found, b); err != nil {
 		b.cleanup()
 		return err
 	}
-	err := b.finish(ctx.Err, coveredAfter(base, objs), RepoKey(r.cfg), path)
+	err := b.finish(ctx.Err, coveredAfter(base, objs), repoKey(f.cfg), path)
 	switch {
 	case err == nil:
 		// Every listed object is covered now: the copies of those that
@@ -343,7 +388,7 @@ func (r *Repository) buildLookup(ctx context.Context, dir string, objs []IndexOb
 
 // coveredAfter is the sorted set of objects a cache covers once objs
 // (sorted, none covered yet) are added to base's.
-func coveredAfter(base *lookupFile, objs []IndexObject) []format.ID {
+func coveredAfter(base *File, objs []IndexObject) []format.ID {
 	n := len(objs)
 	if base != nil {
 		n += base.objects
@@ -354,7 +399,7 @@ func coveredAfter(base *lookupFile, objs []IndexObject) []format.ID {
 	}
 	if base != nil {
 		for i := range base.objects {
-			ids = append(ids, base.Object(i))
+			ids = append(ids, base.object(i))
 		}
 		slices.SortFunc(ids, func(a, b format.ID) int { return bytes.Compare(a[:], b[:]) })
 	}
