@@ -151,7 +151,7 @@ func randomBytes(n int, seed uint64) []byte {
 	return buf
 }
 
-// BenchmarkHash measures BLAKE3-256 of 64 KiB blocks (archive.Hash), the
+// BenchmarkHash measures BLAKE3-256 of 64 KiB blocks (format.Hash), the
 // id of every block and object.
 func BenchmarkHash(b *testing.B) {
 	data := randomBytes(blockSize, 1)
@@ -422,7 +422,7 @@ const lookupEntries = 1 << 20
 // repository, and returns it with a sample of its block ids.
 func lookupRepo(b *testing.B, n int) (*archive.Repository, []format.ID) {
 	ctx := context.Background()
-	be, err := dirbackend.NewDirBackend(filepath.Join(b.TempDir(), "remote"), true)
+	be, err := dirbackend.New(filepath.Join(b.TempDir(), "remote"), true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -587,7 +587,7 @@ func readTree(root string, w io.Writer, buf []byte) error {
 
 // newStore creates an empty local store under dir.
 func newStore(b *testing.B, dir string) *archive.Repository {
-	be, err := dirbackend.NewDirBackend(dir, true)
+	be, err := dirbackend.New(dir, true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -600,7 +600,7 @@ func newStore(b *testing.B, dir string) *archive.Repository {
 
 // openStore opens an existing local store, as each CLI command does.
 func openStore(b *testing.B, dir string) *archive.Repository {
-	be, err := dirbackend.NewDirBackend(dir, false)
+	be, err := dirbackend.New(dir, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func NewBoundsRepo(t *testing.T) (*Repository, string) { return NewBoundsRepoFor
 func NewBoundsRepoFor(t testing.TB) (*Repository, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
-	be, err := dirbackend.NewDirBackend(dir, true)
+	be, err := dirbackend.New(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}

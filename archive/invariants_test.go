@@ -65,7 +65,7 @@ func (c *crashAfter) Delete(ctx context.Context, name string) error {
 // resolves to a snapshot whose blocks are all present and intact.
 func checkConsistent(t *testing.T, root string) {
 	t.Helper()
-	be, err := dirbackend.NewDirBackend(root, false)
+	be, err := dirbackend.New(root, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestCrashAtEveryWrite(t *testing.T) {
 	treetest.Write(t, data, map[string]treetest.Spec{"a": {Content: strings.Repeat("x", 300<<10)}, "b/c": {Content: "small"}, "db": {Content: string(db)}})
 	for n := int64(0); ; n++ {
 		root := filepath.Join(base, fmt.Sprintf("store%d", n))
-		be, _ := dirbackend.NewDirBackend(root, true)
+		be, _ := dirbackend.New(root, true)
 		r, err := archive.OpenOrInit(ctx, be)
 		if err != nil {
 			t.Fatal(err)
@@ -155,9 +155,9 @@ func TestCorruptionIsRefused(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "data")
 			treetest.Write(t, src, map[string]treetest.Spec{"f": {Content: strings.Repeat("content ", 50000)}})
 			res := save(t, r, cache, src, "s")
-			root := r.Backend().(*dirbackend.DirBackend).Root()
+			root := r.Backend().(*dirbackend.Backend).Root()
 			name := flipFirst(t, root, target)
-			be, _ := dirbackend.NewDirBackend(root, false)
+			be, _ := dirbackend.New(root, false)
 			r2, err := archive.Open(ctx, be)
 			if err != nil {
 				t.Fatal(err)
@@ -337,7 +337,7 @@ func TestNotARepositoryAndNewerFormat(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	_ = os.WriteFile(filepath.Join(dir, "something"), []byte("x"), 0o644)
-	be, _ := dirbackend.NewDirBackend(dir, false)
+	be, _ := dirbackend.New(dir, false)
 	if _, err := archive.OpenOrInit(ctx, be); !errors.Is(err, format.ErrNotRepository) {
 		t.Fatalf("want not a repository, got %v", err)
 	}
@@ -359,7 +359,7 @@ func TestRepairRebuildsIndex(t *testing.T) {
 	src2 := filepath.Join(t.TempDir(), "data2")
 	treetest.Write(t, src2, map[string]treetest.Spec{"doomed": {Content: strings.Repeat("doomed ", 1000)}})
 	bad := save(t, r, cache, src2, "bad")
-	root := r.Backend().(*dirbackend.DirBackend).Root()
+	root := r.Backend().(*dirbackend.Backend).Root()
 	// Lose every index object, and damage the pack of the second save.
 	os.RemoveAll(filepath.Join(root, "index"))
 	m, _ := r.LoadManifest(ctx, bad.Snapshot)
@@ -369,7 +369,7 @@ func TestRepairRebuildsIndex(t *testing.T) {
 	data[loc.Offset+2] ^= 0xff
 	_ = os.WriteFile(p, data, 0o644)
 
-	be, _ := dirbackend.NewDirBackend(root, false)
+	be, _ := dirbackend.New(root, false)
 	r2, _ := archive.Open(ctx, be)
 	rep, err := maintain.Repair(ctx, r2, nil, 0)
 	if err != nil {
@@ -399,7 +399,7 @@ func TestRepairStreamsPacks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 11))
 	treetest.Write(t, src, map[string]treetest.Spec{"big": {Content: string(randomBlock(rng, 12<<20))}})
 	res := save(t, r, cache, src, "s")
-	root := r.Backend().(*dirbackend.DirBackend).Root()
+	root := r.Backend().(*dirbackend.Backend).Root()
 	huge := filepath.Join(root, "packs", "ab", "ab"+strings.Repeat("0", 62))
 	if err := os.MkdirAll(filepath.Dir(huge), 0o755); err != nil {
 		t.Fatal(err)
@@ -411,7 +411,7 @@ func TestRepairStreamsPacks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	be, _ := dirbackend.NewDirBackend(root, false)
+	be, _ := dirbackend.New(root, false)
 	r2, err := archive.Open(ctx, be)
 	if err != nil {
 		t.Fatal(err)

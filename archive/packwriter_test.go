@@ -37,7 +37,7 @@ func (s *stalledPacks) Put(ctx context.Context, name string, r io.Reader, size i
 func TestPackWriterBoundsPacks(t *testing.T) {
 	const jobs, readers, perReader, blockSize = 2, 4, 20, 256 << 10
 	ctx := context.Background()
-	be, err := dirbackend.NewDirBackend(t.TempDir(), true)
+	be, err := dirbackend.New(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

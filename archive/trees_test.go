@@ -40,7 +40,7 @@ func TestManySmallFiles(t *testing.T) {
 	skipUnderRace(t)
 	ctx := context.Background()
 	base := fastTempDir(t)
-	be, _ := dirbackend.NewDirBackend(filepath.Join(base, "store"), true)
+	be, _ := dirbackend.New(filepath.Join(base, "store"), true)
 	r, err := archive.OpenOrInit(ctx, be)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 )
 
 // cacheDirFor is where what is learnt of a remote lives under the local
-// store's cache: the lookup cache of its index (archive.UseLookupCache).
+// store's cache: the lookup cache of its index (archive.Repository.UseLookupCache).
 func cacheDirFor(storeCache, location string) string {
 	return filepath.Join(storeCache, fmt.Sprintf("remote-%s", format.Hash([]byte(location)).Short()))
 }

@@ -25,7 +25,7 @@ func Open(ctx context.Context, raw string, cfg s3.Config, create bool) (backend.
 	var b backend.Backend
 	switch u.Kind {
 	case KindDir:
-		b, err = dirbackend.NewDirBackend(u.Path, create)
+		b, err = dirbackend.New(u.Path, create)
 	case KindS3:
 		b, err = openS3(ctx, u, cfg, create)
 	default:

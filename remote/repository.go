@@ -12,7 +12,7 @@ import (
 )
 
 // EmptyRemoteError: the remote holds no repository yet (nothing was pushed
-// there). Pull treats it as a cache miss; it matches archive.ErrNotRepository.
+// there). Pull treats it as a cache miss; it matches format.ErrNotRepository.
 type EmptyRemoteError struct {
 	Location string
 	Missing  bool // the directory does not exist at all
@@ -26,7 +26,7 @@ func (e *EmptyRemoteError) Error() string {
 	return fmt.Sprintf("remote %s %s: no repository there yet; push a state or run `statepack init --remote`", e.Location, what)
 }
 
-// Unwrap makes errors.Is(err, archive.ErrNotRepository) hold.
+// Unwrap makes errors.Is(err, format.ErrNotRepository) hold.
 func (e *EmptyRemoteError) Unwrap() error { return format.ErrNotRepository }
 
 // OpenOption adjusts OpenRemote.
@@ -55,7 +55,7 @@ func ForReading() OpenOption {
 // WithIndexCache keeps a lookup cache of the remote's index under dir
 // (the local store's cache), so that finding blocks on a remote with
 // millions of them reads a few kilobytes instead of every index object,
-// and each index object is fetched once (archive.UseLookupCache).
+// and each index object is fetched once (archive.Repository.UseLookupCache).
 func WithIndexCache(dir string) OpenOption {
 	return func(o *openOptions) { o.cacheDir = dir }
 }

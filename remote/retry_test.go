@@ -27,7 +27,7 @@ var noWaitRetry = remote.RetryPolicy{Attempts: 4}
 
 func tempDirBackend(t *testing.T) backend.Backend {
 	t.Helper()
-	b, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
+	b, err := dirbackend.New(filepath.Join(t.TempDir(), "remote"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/statepack/statepack/remote/s3"
 )
 
-// dirKnownIssues are the conformance subtests archive.DirBackend fails
+// dirKnownIssues are the conformance subtests dirbackend.Backend fails
 // today; keep in step with dirKnownIssues in archive/dir_test.go.
 var dirKnownIssues = []string{"NotFoundNested", "GetRangeOverflow"}
 

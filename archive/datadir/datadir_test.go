@@ -169,7 +169,7 @@ func TestCheckDataDirBindMount(t *testing.T) {
 // symlink) keeps every file, the store's included.
 func TestRestoreRefusesUnsafeDataDir(t *testing.T) {
 	top := t.TempDir()
-	be, err := dirbackend.NewDirBackend(filepath.Join(top, "store"), true)
+	be, err := dirbackend.New(filepath.Join(top, "store"), true)
 	must(t, err)
 	r, err := archive.OpenOrInit(context.Background(), be)
 	must(t, err)

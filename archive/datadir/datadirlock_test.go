@@ -306,7 +306,7 @@ func TestRestoreErrorNamesBackup(t *testing.T) {
 	snap := save(t, r, cache, src, "s").Snapshot
 	// The snapshot's packs go missing once the restore has checked the
 	// index: its writes fail, as on a full disk, after the backup.
-	root := r.Backend().(*dirbackend.DirBackend).Root()
+	root := r.Backend().(*dirbackend.Backend).Root()
 	packs, _ := filepath.Glob(filepath.Join(root, "packs", "*", "*"))
 	dir := filepath.Join(t.TempDir(), "data")
 	treetest.Write(t, dir, map[string]treetest.Spec{"mine": {Content: "unsaved work"}})

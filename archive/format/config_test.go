@@ -46,7 +46,7 @@ func TestNewConfigPackSize(t *testing.T) {
 func TestSaveIntoLargePackConfig(t *testing.T) {
 	ctx := context.Background()
 	root := filepath.Join(t.TempDir(), "store")
-	be, _ := dirbackend.NewDirBackend(root, true)
+	be, _ := dirbackend.New(root, true)
 	cfg, err := format.NewConfig(chunker.DefaultParams(), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func (b *createdMeanwhile) Get(ctx context.Context, name string) (io.ReadCloser,
 // store after, must not be told the store holds no repository: it opens
 // the repository the other process made.
 func TestOpenOrInitRacesAnotherInit(t *testing.T) {
-	be, err := dirbackend.NewDirBackend(t.TempDir(), true)
+	be, err := dirbackend.New(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 func newBoundsRepo(t *testing.T) (*archive.Repository, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
-	be, err := dirbackend.NewDirBackend(dir, true)
+	be, err := dirbackend.New(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}

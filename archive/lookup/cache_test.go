@@ -52,7 +52,7 @@ type lookupFixture struct {
 
 func newLookupFixture(t *testing.T) *lookupFixture {
 	t.Helper()
-	dbe, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
+	dbe, err := dirbackend.New(filepath.Join(t.TempDir(), "remote"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

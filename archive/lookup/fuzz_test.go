@@ -30,7 +30,7 @@ func (bytesFile) Close() error { return nil }
 func seedLookupFile(f *testing.F) ([]byte, format.ID) {
 	f.Helper()
 	ctx := context.Background()
-	be, err := dirbackend.NewDirBackend(filepath.Join(f.TempDir(), "repo"), true)
+	be, err := dirbackend.New(filepath.Join(f.TempDir(), "repo"), true)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -33,7 +33,7 @@ type pushWorld struct {
 func newPushWorld(t *testing.T, seed byte) *pushWorld {
 	t.Helper()
 	root := t.TempDir()
-	be, err := dirbackend.NewDirBackend(filepath.Join(root, "store"), true)
+	be, err := dirbackend.New(filepath.Join(root, "store"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ import (
 func TestPruneAndRepairSyncBeforeDelete(t *testing.T) {
 	ctx := context.Background()
 	root := filepath.Join(t.TempDir(), "store")
-	be, err := dirbackend.NewDirBackend(root, true)
+	be, err := dirbackend.New(root, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,11 +131,11 @@ func TestPruneAndRepairSyncBeforeDelete(t *testing.T) {
 func TestFlushCoversWhatARefReaches(t *testing.T) {
 	ctx := context.Background()
 	root := filepath.Join(t.TempDir(), "store")
-	other, err := dirbackend.NewDirBackend(root, true) // another process
+	other, err := dirbackend.New(root, true) // another process
 	if err != nil {
 		t.Fatal(err)
 	}
-	put := func(b *dirbackend.DirBackend, name string) {
+	put := func(b *dirbackend.Backend, name string) {
 		t.Helper()
 		if err := b.Put(ctx, name, strings.NewReader(name), int64(len(name))); err != nil {
 			t.Fatal(err)
@@ -154,12 +154,12 @@ func TestFlushCoversWhatARefReaches(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { testhook.DirOp = nil })
-	step := func(what string, fn func(b *dirbackend.DirBackend), want ...string) {
+	step := func(what string, fn func(b *dirbackend.Backend), want ...string) {
 		t.Helper()
 		mu.Lock()
 		ops = nil
 		mu.Unlock()
-		b, err := dirbackend.NewDirBackend(root, false)
+		b, err := dirbackend.New(root, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,11 +176,11 @@ func TestFlushCoversWhatARefReaches(t *testing.T) {
 		}
 	}
 	pack := "packs/ab/" + strings.Repeat("a", 64)
-	step("own writes only", func(b *dirbackend.DirBackend) {
+	step("own writes only", func(b *dirbackend.Backend) {
 		put(b, pack)
 		put(b, "snapshots/"+strings.Repeat("c", 64))
 	}, "fsync "+pack, "fsync snapshots/"+strings.Repeat("c", 64), "fsync packs/ab", "fsync packs", "fsync snapshots", "fsync ")
-	step("read another's index", func(b *dirbackend.DirBackend) {
+	step("read another's index", func(b *dirbackend.Backend) {
 		rc, err := b.Get(ctx, "index/"+strings.Repeat("1", 64))
 		if err != nil {
 			t.Fatal(err)
@@ -188,17 +188,17 @@ func TestFlushCoversWhatARefReaches(t *testing.T) {
 		rc.Close()
 		put(b, pack)
 	}, "sync ")
-	step("listed another's pack", func(b *dirbackend.DirBackend) {
+	step("listed another's pack", func(b *dirbackend.Backend) {
 		_ = b.List(ctx, "packs/", func(backend.ObjectInfo) error { return nil })
 	}, "sync ")
-	step("read another's pack bytes", func(b *dirbackend.DirBackend) {
+	step("read another's pack bytes", func(b *dirbackend.Backend) {
 		rc, err := b.GetRange(ctx, "packs/22/"+strings.Repeat("2", 64), 0, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rc.Close()
 	})
-	step("settled its reads first", func(b *dirbackend.DirBackend) {
+	step("settled its reads first", func(b *dirbackend.Backend) {
 		if _, err := b.Stat(ctx, "index/"+strings.Repeat("1", 64)); err != nil {
 			t.Fatal(err)
 		}

@@ -20,7 +20,7 @@ import (
 // lookup cache and tables (their white-box tests are archive's).
 type lookupFixture struct {
 	t   *testing.T
-	be  *dirbackend.DirBackend
+	be  *dirbackend.Backend
 	r   *archive.Repository // with the lookup cache
 	dir string              // the lookup cache directory
 	rng *rand.ChaCha8
@@ -28,7 +28,7 @@ type lookupFixture struct {
 
 func newLookupFixture(t *testing.T) *lookupFixture {
 	t.Helper()
-	be, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
+	be, err := dirbackend.New(filepath.Join(t.TempDir(), "remote"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ import (
 func TestVerifyManyPacks(t *testing.T) {
 	ctx := context.Background()
 	root := filepath.Join(t.TempDir(), "store")
-	be, _ := dirbackend.NewDirBackend(root, true)
+	be, _ := dirbackend.New(root, true)
 	cfg, err := format.NewConfig(chunker.DefaultParams(), 1<<20)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func TestVerifyStreamsPacks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			dbe, _ := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "store"), true)
+			dbe, _ := dirbackend.New(filepath.Join(t.TempDir(), "store"), true)
 			cfg, err := format.NewConfig(chunker.DefaultParams(), 64<<20)
 			if err != nil {
 				t.Fatal(err)
@@ -251,7 +251,7 @@ func TestVerifyReadDataFindsDamage(t *testing.T) {
 			rng := rand.New(rand.NewPCG(5, 6))
 			treetest.Write(t, src, map[string]treetest.Spec{"f": {Content: string(randomBlock(rng, 1<<20))}})
 			save(t, r, cache, src, "s")
-			root := r.Backend().(*dirbackend.DirBackend).Root()
+			root := r.Backend().(*dirbackend.Backend).Root()
 			packs, _ := filepath.Glob(filepath.Join(root, "packs", "*", "*"))
 			if len(packs) != 1 {
 				t.Fatalf("%d packs, want 1", len(packs))
@@ -297,7 +297,7 @@ func truncateTo(t *testing.T, p string, n int64) {
 // writer's bug, not damage since) is named with the block.
 func TestVerifyNamesABlockWrittenWrong(t *testing.T) {
 	ctx := context.Background()
-	be, _ := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "store"), true)
+	be, _ := dirbackend.New(filepath.Join(t.TempDir(), "store"), true)
 	r, err := archive.OpenOrInit(ctx, be)
 	if err != nil {
 		t.Fatal(err)

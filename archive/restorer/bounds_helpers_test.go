@@ -20,7 +20,7 @@ func newBoundsRepo(t *testing.T) (*archive.Repository, string) { return newBound
 func newBoundsRepoFor(t testing.TB) (*archive.Repository, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
-	be, err := dirbackend.NewDirBackend(dir, true)
+	be, err := dirbackend.New(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,7 +205,7 @@ func TestRestoreOfIncompleteSnapshotChangesNothing(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	treetest.Write(t, src, map[string]treetest.Spec{"a": {Content: strings.Repeat("statepack ", 20000)}, "d/b": {Content: "small"}})
 	saved := save(t, r, cache, src, "s")
-	root := r.Backend().(*dirbackend.DirBackend).Root()
+	root := r.Backend().(*dirbackend.Backend).Root()
 	if err := os.RemoveAll(filepath.Join(root, "index")); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestRestoreOfIncompleteSnapshotChangesNothing(t *testing.T) {
 		{"other content", other, "is missing; nothing was changed"},
 		{"a file", file, "is missing; nothing was changed"},
 	} {
-		be, _ := dirbackend.NewDirBackend(root, false)
+		be, _ := dirbackend.New(root, false)
 		r2, err := archive.Open(ctx, be)
 		if err != nil {
 			t.Fatal(err)
@@ -292,9 +292,9 @@ func TestNoOpRestoreFromStatCache(t *testing.T) {
 			if tc.change != nil {
 				tc.change(t, dir, cache)
 			}
-			root := r.Backend().(*dirbackend.DirBackend).Root()
+			root := r.Backend().(*dirbackend.Backend).Root()
 			must(t, os.RemoveAll(filepath.Join(root, "index")))
-			be, _ := dirbackend.NewDirBackend(root, false)
+			be, _ := dirbackend.New(root, false)
 			r2, err := archive.Open(ctx, be)
 			must(t, err)
 			res, err := restorer.Restore(ctx, r2, restorer.Options{DataDir: dir, Snapshot: saved.Snapshot, CacheDir: cache})

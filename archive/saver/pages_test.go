@@ -22,7 +22,7 @@ import (
 // database of 2,000 pages (8 MB), saved once as state "db".
 func pagedRepo(t *testing.T) (r *archive.Repository, dir string, db []byte, first *saver.Result) {
 	t.Helper()
-	be, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "store"), true)
+	be, err := dirbackend.New(filepath.Join(t.TempDir(), "store"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 func TestDamagedStatCacheIsNotTrusted(t *testing.T) {
 	ctx := context.Background()
 	base := t.TempDir()
-	be, err := dirbackend.NewDirBackend(filepath.Join(base, "store"), true)
+	be, err := dirbackend.New(filepath.Join(base, "store"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

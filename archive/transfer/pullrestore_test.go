@@ -138,7 +138,7 @@ func testPullRestoreScatter(t *testing.T, newRemote func(*testing.T) *archive.Re
 	// Into an empty store the pull relied on nothing it did not write:
 	// its ref waited for its own objects, not a syncfs of the DATA_DIR
 	// files it wrote.
-	if syncs, fsyncs := b.repo.Backend().(*dirbackend.DirBackend).FlushCounts(); syncs != 0 || fsyncs == 0 {
+	if syncs, fsyncs := b.repo.Backend().(*dirbackend.Backend).FlushCounts(); syncs != 0 || fsyncs == 0 {
 		t.Errorf("pull --restore into an empty store: %d syncfs and %d fsyncs, want none and some", syncs, fsyncs)
 	}
 	if n := allocated(t, filepath.Join(b.data, "sparse.img")); n > 2<<20 {
@@ -231,7 +231,7 @@ func TestPullRestoreScatterReusesLocalBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A new process on the store: what the first pull wrote is another's.
-	be, err := dirbackend.NewDirBackend(b.repo.Backend().(*dirbackend.DirBackend).Root(), false)
+	be, err := dirbackend.New(b.repo.Backend().(*dirbackend.Backend).Root(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

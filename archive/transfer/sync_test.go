@@ -37,7 +37,7 @@ func newStore(t *testing.T) *store { return newStoreWith(t, format.DefaultPackSi
 func newStoreWith(t *testing.T, packSize int) *store {
 	t.Helper()
 	dir := t.TempDir()
-	be, err := dirbackend.NewDirBackend(filepath.Join(dir, "store"), true)
+	be, err := dirbackend.New(filepath.Join(dir, "store"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func newStoreWith(t *testing.T, packSize int) *store {
 
 func dirRemote(t *testing.T) *archive.Repository {
 	t.Helper()
-	be, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "remote"), true)
+	be, err := dirbackend.New(filepath.Join(t.TempDir(), "remote"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func completeStates(c *cli.Context) {
 	if store == "" {
 		store, _ = defaultStore()
 	}
-	be, err := dirbackend.NewDirBackend(store, false)
+	be, err := dirbackend.New(store, false)
 	if err != nil {
 		return
 	}

@@ -73,7 +73,7 @@ func (s *session) runInit(c *cli.Context) error {
 		s.onRemote = true
 		be, err = remote.Open(c.Context, s.set.Remote, remote.S3ConfigFromEnv(), true)
 	} else {
-		be, err = dirbackend.NewDirBackend(s.set.Store, true)
+		be, err = dirbackend.New(s.set.Store, true)
 	}
 	if err != nil {
 		return err

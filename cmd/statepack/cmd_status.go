@@ -73,7 +73,7 @@ func (s *session) runStatus(c *cli.Context) error {
 	var repo *archive.Repository
 	if _, err := os.Stat(filepath.Join(s.set.Store, "config")); err == nil {
 		out.StoreExists = true
-		be, err := dirbackend.NewDirBackend(s.set.Store, false)
+		be, err := dirbackend.New(s.set.Store, false)
 		if err == nil {
 			repo, err = archive.Open(c.Context, be)
 		}

@@ -18,7 +18,7 @@ import (
 
 // openStore opens the local store, creating it on first use.
 func (s *session) openStore(ctx context.Context) (*archive.Repository, error) {
-	be, err := dirbackend.NewDirBackend(s.set.Store, true)
+	be, err := dirbackend.New(s.set.Store, true)
 	if err != nil {
 		return nil, withHint(fmt.Errorf("store: %w", err), "set --store or STATEPACK_STORE to a directory")
 	}
@@ -83,7 +83,7 @@ func (s *session) openRepoReading(ctx context.Context, onRemote bool) (*archive.
 }
 
 // dataDir returns DATA_DIR after checking that it is set and safe to
-// restore into (archive.CheckDataDir): not /, a home or system directory,
+// restore into (datadir.CheckDataDir): not /, a home or system directory,
 // nor a directory that is, holds or lies inside the store, the cache, a
 // directory remote or statepack's binary.
 func (s *session) dataDir() (string, error) {
@@ -112,13 +112,13 @@ func (s *session) dataDir() (string, error) {
 	return d, nil
 }
 
-// errNoDataDir says DATA_DIR is not set; it matches archive.ErrNoDataDir.
+// errNoDataDir says DATA_DIR is not set; it matches datadir.ErrNoDataDir.
 type errNoDataDir struct{}
 
 // Error implements error.
 func (errNoDataDir) Error() string { return "DATA_DIR is not set, so persistence is disabled" }
 
-// Is makes errors.Is(err, archive.ErrNoDataDir) hold.
+// Is makes errors.Is(err, datadir.ErrNoDataDir) hold.
 func (errNoDataDir) Is(target error) bool { return target == datadir.ErrNoDataDir }
 
 // existingDataDir is dataDir for commands that read it: it must exist and

@@ -23,7 +23,7 @@ import (
 // checked in this process (gateRefused), so a guard that stopped refusing
 // fails the test before anything can be deleted.
 
-// gateRefused fails the test now unless archive.CheckDataDir refuses dir.
+// gateRefused fails the test now unless datadir.CheckDataDir refuses dir.
 func gateRefused(t *testing.T, dir string, owned ...datadir.OwnedPath) {
 	t.Helper()
 	if err := datadir.CheckDataDir(dir, owned...); err == nil {

@@ -80,7 +80,7 @@ func newHostile(t *testing.T, kind string) *hostile {
 		if err := os.MkdirAll(h.url, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		be, err := dirbackend.NewDirBackend(h.url, false)
+		be, err := dirbackend.New(h.url, false)
 		if err != nil {
 			t.Fatal(err)
 		}

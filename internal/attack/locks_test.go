@@ -122,7 +122,7 @@ func readLocks(t *testing.T, be backend.Backend) []archive.LockInfo {
 
 func dirBackend(t *testing.T, dir string) backend.Backend {
 	t.Helper()
-	be, err := dirbackend.NewDirBackend(dir, true)
+	be, err := dirbackend.New(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -467,7 +467,7 @@ func libScenario(t *testing.T, srv *miniotest.Server, proxy *faultnet.Proxy, buc
 
 func openStore(t testing.TB, dir string) *archive.Repository {
 	t.Helper()
-	be, err := dirbackend.NewDirBackend(dir, true)
+	be, err := dirbackend.New(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,10 @@
-// Package backendtest is the conformance suite every archive.Backend
+// Package backendtest is the conformance suite every backend.Backend
 // passes, in the manner of kopia's blobtesting and restic's backend/test:
 // the directory backend and the S3 backend run the same tests, so each is
 // a faithful stand-in for the other.
 //
 //	func TestConformance(t *testing.T) {
-//		backendtest.Run(t, func(t *testing.T) archive.Backend { return newEmptyBackend(t) })
+//		backendtest.Run(t, func(t *testing.T) backend.Backend { return newEmptyBackend(t) })
 //	}
 //
 // newBackend must return an empty backend of its own for every call;

@@ -26,7 +26,7 @@ import (
 func Repo(t *testing.T) (*archive.Repository, string) {
 	t.Helper()
 	dir := t.TempDir()
-	be, err := dirbackend.NewDirBackend(filepath.Join(dir, "store"), true)
+	be, err := dirbackend.New(filepath.Join(dir, "store"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

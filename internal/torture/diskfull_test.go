@@ -41,7 +41,7 @@ func TestDiskFullBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmpl := filepath.Join(root, "tmpl")
-	be, err := dirbackend.NewDirBackend(tmpl, true)
+	be, err := dirbackend.New(tmpl, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +141,9 @@ func TestDiskFullBackend(t *testing.T) {
 	note(t, "disk full (backend)", "%d faults (ENOSPC on each of a save's %d Puts, 10 bytes into each, and on its %d ref update): each reported \"no space left on device\", left the state, locks and temporary files as they were, the store verified, and the save succeeded once space was back", len(faults), puts, putIfs)
 }
 
-func dirBackend(t *testing.T, dir string) *dirbackend.DirBackend {
+func dirBackend(t *testing.T, dir string) *dirbackend.Backend {
 	t.Helper()
-	be, err := dirbackend.NewDirBackend(dir, false)
+	be, err := dirbackend.New(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}

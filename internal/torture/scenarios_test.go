@@ -223,7 +223,7 @@ func pullScenario(backend string) scenario {
 
 // pullRestoreScenario: the CI cache case. A fresh store, no DATA_DIR,
 // and the remote holds the state: pull --restore restores while it
-// receives (archive.ScatterRestore). A kill may leave DATA_DIR missing or
+// receives (restorer.ScatterRestore). A kill may leave DATA_DIR missing or
 // empty, restored, or an interrupted restore that status reports; when
 // the snapshot reached the store by then, restore completes it. Running
 // pull --restore again always does.

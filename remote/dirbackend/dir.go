@@ -23,7 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DirBackend is a Backend on a local or mounted directory: the local store,
+// Backend is a Backend on a local or mounted directory: the local store,
 // and the `dir` remote. Objects are plain files named like the objects.
 //
 // Put writes a temporary file beside the target and renames it into place,
@@ -33,7 +33,7 @@ import (
 // pack) Put also has the kernel start writing it back (see
 // startWriteback), so that the flush before the ref finds little left to
 // do.
-type DirBackend struct {
+type Backend struct {
 	root string
 
 	// writebacks counts the background writebacks still running.
@@ -43,8 +43,8 @@ type DirBackend struct {
 	dur durability
 }
 
-// NewDirBackend opens (and when create is set, creates) a directory backend.
-func NewDirBackend(root string, create bool) (*DirBackend, error) {
+// New opens (and when create is set, creates) a directory backend.
+func New(root string, create bool) (*Backend, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", root, err)
@@ -61,16 +61,16 @@ func NewDirBackend(root string, create bool) (*DirBackend, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("open %s: not a directory", abs)
 	}
-	return &DirBackend{root: abs, dur: newDurability()}, nil
+	return &Backend{root: abs, dur: newDurability()}, nil
 }
 
 // Root is the absolute directory the backend stores into.
-func (b *DirBackend) Root() string { return b.root }
+func (b *Backend) Root() string { return b.root }
 
 // Location implements Backend.
-func (b *DirBackend) Location() string { return b.root }
+func (b *Backend) Location() string { return b.root }
 
-func (b *DirBackend) path(name string) (string, error) {
+func (b *Backend) path(name string) (string, error) {
 	if !validObjectName(name) {
 		return "", fmt.Errorf("invalid object name %q", name)
 	}
@@ -84,7 +84,7 @@ func (b *DirBackend) path(name string) (string, error) {
 // are symlinks: on a shared directory remote someone could plant
 // `packs -> /elsewhere` and make statepack write outside the repository.
 // Missing directories are fine; they are created as real ones.
-func (b *DirBackend) noSymlinkedDirs(name string) error {
+func (b *Backend) noSymlinkedDirs(name string) error {
 	for i := strings.IndexByte(name, '/'); i >= 0; {
 		dir := name[:i]
 		st, err := os.Lstat(filepath.Join(b.root, filepath.FromSlash(dir)))
@@ -119,7 +119,7 @@ func validObjectName(name string) bool {
 
 // Get implements Backend. The object is opened by OpenObject's rules
 // (dirobjects.go), and reading it stops when ctx ends.
-func (b *DirBackend) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+func (b *Backend) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	f, err := b.OpenObject(name)
 	if err != nil {
 		return nil, err
@@ -131,14 +131,14 @@ func (b *DirBackend) Get(ctx context.Context, name string) (io.ReadCloser, error
 // sawContent records a read of an object's bytes: of an index object, a
 // snapshot or a lookup table, which tell what a ref may rely on; a pack's
 // bytes are read for blocks found through those.
-func (b *DirBackend) sawContent(name string) {
+func (b *Backend) sawContent(name string) {
 	if !strings.HasPrefix(name, "packs/") {
 		b.saw(name)
 	}
 }
 
 // GetRange implements Backend.
-func (b *DirBackend) GetRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+func (b *Backend) GetRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	f, err := b.OpenObject(name)
 	if err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ type sectionCloser struct {
 }
 
 // Put implements Backend.
-func (b *DirBackend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
 	p, err := b.path(name)
 	if err != nil {
 		return err
@@ -204,7 +204,7 @@ const (
 // submits, or blocks on a busy disk), and a background syncfs per pack:
 // every syncfs commits the file system's journal, stalling writers, and
 // flushes every other process's dirty data too.
-func (b *DirBackend) startWriteback(p string) {
+func (b *Backend) startWriteback(p string) {
 	for {
 		n := b.writebacks.Load()
 		if n >= MaxWritebacks {
@@ -229,7 +229,7 @@ func (b *DirBackend) startWriteback(p string) {
 
 // Stat implements Backend, by OpenObject's rules: a name that is not a
 // regular file is reported, not described.
-func (b *DirBackend) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
+func (b *Backend) Stat(ctx context.Context, name string) (backend.ObjectInfo, error) {
 	oi, err := b.StatObject(name)
 	if err != nil {
 		return backend.ObjectInfo{}, err
@@ -245,7 +245,7 @@ func (b *DirBackend) Stat(ctx context.Context, name string) (backend.ObjectInfo,
 // size is 0. A directory on the way to the prefix that is a symlink
 // (`refs -> /etc`) fails the listing: names found through it are not the
 // repository's.
-func (b *DirBackend) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
+func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
 	base := b.root
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		if !validObjectName(prefix[:i]) {
@@ -304,7 +304,7 @@ func (b *DirBackend) List(ctx context.Context, prefix string, fn func(backend.Ob
 }
 
 // Delete implements Backend.
-func (b *DirBackend) Delete(ctx context.Context, name string) error {
+func (b *Backend) Delete(ctx context.Context, name string) error {
 	p, err := b.path(name)
 	if err != nil {
 		return err
@@ -320,7 +320,7 @@ func (b *DirBackend) Delete(ctx context.Context, name string) error {
 
 // GetVersioned implements Backend. The version tag of a file is a hash of
 // its content: refs and locks are tiny, and content tags need no clock.
-func (b *DirBackend) GetVersioned(ctx context.Context, name string) ([]byte, string, error) {
+func (b *Backend) GetVersioned(ctx context.Context, name string) ([]byte, string, error) {
 	data, err := b.readVersioned(name)
 	if err != nil {
 		return nil, "", err
@@ -330,7 +330,7 @@ func (b *DirBackend) GetVersioned(ctx context.Context, name string) ([]byte, str
 
 // readVersioned reads a small mutable object, refusing one larger than
 // MaxVersionedSize by the size of the open file, before reading it.
-func (b *DirBackend) readVersioned(name string) ([]byte, error) {
+func (b *Backend) readVersioned(name string) ([]byte, error) {
 	f, err := b.OpenObject(name)
 	if err != nil {
 		return nil, err
@@ -361,7 +361,7 @@ func contentTag(data []byte) string {
 // PutIf implements Backend. The compare and the rename happen under an
 // exclusive flock on the object's directory, so concurrent processes on
 // this host (or on a share whose server honours flock) serialise.
-func (b *DirBackend) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (string, error) {
+func (b *Backend) PutIf(ctx context.Context, name string, data []byte, ifMatch string) (string, error) {
 	p, err := b.path(name)
 	if err != nil {
 		return "", err
@@ -397,7 +397,7 @@ func (b *DirBackend) PutIf(ctx context.Context, name string, data []byte, ifMatc
 
 // RemoveTemp deletes temporary files older than age that killed writers
 // left behind. Only prune calls it, under the exclusive lock.
-func (b *DirBackend) RemoveTemp(age time.Duration) error {
+func (b *Backend) RemoveTemp(age time.Duration) error {
 	cutoff := time.Now().Add(-age)
 	return filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -15,9 +15,9 @@ import (
 	"github.com/statepack/statepack/remote/dirbackend"
 )
 
-func newDir(t *testing.T) *dirbackend.DirBackend {
+func newDir(t *testing.T) *dirbackend.Backend {
 	t.Helper()
-	b, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "repo"), true)
+	b, err := dirbackend.New(filepath.Join(t.TempDir(), "repo"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +46,10 @@ func TestDirBackendConformance(t *testing.T) {
 
 func TestDirBackendOpen(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "a", "b")
-	if _, err := dirbackend.NewDirBackend(missing, false); !errors.Is(err, backend.ErrNotFound) {
+	if _, err := dirbackend.New(missing, false); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("open of a missing directory: %v, want ErrNotFound", err)
 	}
-	b, err := dirbackend.NewDirBackend(missing, true)
+	b, err := dirbackend.New(missing, true)
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -60,7 +60,7 @@ func TestDirBackendOpen(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dirbackend.NewDirBackend(file, false); err == nil {
+	if _, err := dirbackend.New(file, false); err == nil {
 		t.Error("a regular file opened as a repository directory")
 	}
 }
@@ -89,7 +89,7 @@ func TestDirBackendEscapes(t *testing.T) {
 	ctx := t.Context()
 	outer := t.TempDir()
 	root := filepath.Join(outer, "repo")
-	b, err := dirbackend.NewDirBackend(root, true)
+	b, err := dirbackend.New(root, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestDirBackendEscapes(t *testing.T) {
 func TestDirBackendListPrefixEscape(t *testing.T) {
 	skipKnownIssue(t)
 	outer := t.TempDir()
-	b, err := dirbackend.NewDirBackend(filepath.Join(outer, "repo"), true)
+	b, err := dirbackend.New(filepath.Join(outer, "repo"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestDirBackendRefusesSymlinkedDirs(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	outside := t.TempDir()
-	b, err := dirbackend.NewDirBackend(filepath.Join(root, "repo"), true)
+	b, err := dirbackend.New(filepath.Join(root, "repo"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

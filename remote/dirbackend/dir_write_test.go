@@ -21,7 +21,7 @@ import (
 // one streamed (the cancellable copy) are stored alike, a size that does
 // not match is refused, and a cancelled context stores nothing.
 func TestDirPutWrites(t *testing.T) {
-	b, err := NewDirBackend(filepath.Join(t.TempDir(), "repo"), true)
+	b, err := New(filepath.Join(t.TempDir(), "repo"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestDirPutWrites(t *testing.T) {
 // writeback of an object removed meanwhile is harmless; PutIf still
 // flushes before it moves a ref.
 func TestDirStartWriteback(t *testing.T) {
-	b, err := NewDirBackend(filepath.Join(t.TempDir(), "repo"), true)
+	b, err := New(filepath.Join(t.TempDir(), "repo"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestDirStartWriteback(t *testing.T) {
 }
 
 // waitFlushed waits for b's background writebacks to end.
-func waitFlushed(t *testing.T, b *DirBackend) {
+func waitFlushed(t *testing.T, b *Backend) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); b.writebacks.Load() != 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {

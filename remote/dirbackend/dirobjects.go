@@ -76,7 +76,7 @@ func checkRegular(name string, mode uint32) error {
 // objectDir opens the directory holding object name, walking down from
 // the root without following a link, and returns it with the name's last
 // segment. The caller closes dirfd.
-func (b *DirBackend) objectDir(name string) (dirfd int, base string, err error) {
+func (b *Backend) objectDir(name string) (dirfd int, base string, err error) {
 	if !validObjectName(name) {
 		return -1, "", fmt.Errorf("invalid object name %q", name)
 	}
@@ -101,7 +101,7 @@ func (b *DirBackend) objectDir(name string) (dirfd int, base string, err error) 
 // dirError explains why the directory dir (segment seg of parent) of
 // object name could not be opened: a symlink, FIFO or device there is
 // damage; a missing one, or a file, means a missing object.
-func (b *DirBackend) dirError(parent int, dir, seg, name string, err error) error {
+func (b *Backend) dirError(parent int, dir, seg, name string, err error) error {
 	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 		var st unix.Stat_t
 		// A file where a directory would be holds no object beneath it
@@ -116,7 +116,7 @@ func (b *DirBackend) dirError(parent int, dir, seg, name string, err error) erro
 // OpenObject opens object name for reading (see the comment at the top):
 // a regular file, reached and opened without following a link, without
 // blocking on open.
-func (b *DirBackend) OpenObject(name string) (*os.File, error) {
+func (b *Backend) OpenObject(name string) (*os.File, error) {
 	dfd, base, err := b.objectDir(name)
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func regularFD(fd int, name, p string) error {
 
 // StatObject describes object name without opening it, by the same
 // rules as OpenObject.
-func (b *DirBackend) StatObject(name string) (backend.ObjectInfo, error) {
+func (b *Backend) StatObject(name string) (backend.ObjectInfo, error) {
 	dfd, base, err := b.objectDir(name)
 	if err != nil {
 		return backend.ObjectInfo{}, err
@@ -186,7 +186,7 @@ func (b *DirBackend) StatObject(name string) (backend.ObjectInfo, error) {
 // listBase checks that the directories from the root down to dir (a
 // slash path, "" for the root) are real ones, for List: a listing of
 // `refs -> /etc` would hand out names that are not the repository's.
-func (b *DirBackend) listBase(dir string) error {
+func (b *Backend) listBase(dir string) error {
 	if dir == "" {
 		return nil
 	}
@@ -246,7 +246,7 @@ var _ interface {
 // regular file (the layout's directories included, which List cannot
 // show): verify reports each as damage. Hidden names (temporary files)
 // and the local store's cache directory are not objects and are skipped.
-func (b *DirBackend) Irregular(ctx context.Context) ([]*backend.ObjectError, error) {
+func (b *Backend) Irregular(ctx context.Context) ([]*backend.ObjectError, error) {
 	var out []*backend.ObjectError
 	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

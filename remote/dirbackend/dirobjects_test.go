@@ -105,7 +105,7 @@ func TestDirObjectsRegularOnly(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(outside, "credentials"), []byte(secretText+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			b, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "r"), true)
+			b, err := dirbackend.New(filepath.Join(t.TempDir(), "r"), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,7 +183,7 @@ func TestDirObjectsSymlinkedDirs(t *testing.T) {
 	if err := os.Symlink(real, linkRoot); err != nil {
 		t.Fatal(err)
 	}
-	b, err := dirbackend.NewDirBackend(linkRoot, false)
+	b, err := dirbackend.New(linkRoot, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestDirObjectsSymlinkedDirs(t *testing.T) {
 // and --timeout end even a 1 GiB read promptly. Its size is the open
 // file's.
 func TestDirObjectsReadsStopWithContext(t *testing.T) {
-	b, err := dirbackend.NewDirBackend(filepath.Join(t.TempDir(), "r"), true)
+	b, err := dirbackend.New(filepath.Join(t.TempDir(), "r"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestDirObjectsReadsStopWithContext(t *testing.T) {
 func TestVerifyReportsNonFiles(t *testing.T) {
 	ctx := context.Background()
 	root := filepath.Join(t.TempDir(), "r")
-	b, err := dirbackend.NewDirBackend(root, true)
+	b, err := dirbackend.New(root, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ type durability struct {
 
 // FlushCounts reports how this backend has made writes durable so far:
 // the syncfs(2) calls, and the files and directories fsynced one by one.
-func (b *DirBackend) FlushCounts() (syncs, fsyncs int64) {
+func (b *Backend) FlushCounts() (syncs, fsyncs int64) {
 	return b.dur.syncs.Load(), b.dur.fsyncs.Load()
 }
 
@@ -62,7 +62,7 @@ func immutableName(name string) bool {
 }
 
 // wrote records that the object name was written at p.
-func (b *DirBackend) wrote(name, p string) {
+func (b *Backend) wrote(name, p string) {
 	if !immutableName(name) {
 		return
 	}
@@ -81,7 +81,7 @@ func (b *DirBackend) wrote(name, p string) {
 }
 
 // saw records a read of the object name, which a later ref may rely on.
-func (b *DirBackend) saw(name string) {
+func (b *Backend) saw(name string) {
 	if !immutableName(name) {
 		return
 	}
@@ -100,7 +100,7 @@ func newDurability() durability {
 
 // behind reports whether objects of others were read since the last
 // syncfs.
-func (b *DirBackend) behind() bool {
+func (b *Backend) behind() bool {
 	b.dur.mu.Lock()
 	defer b.dur.mu.Unlock()
 	return b.dur.seen > b.dur.synced
@@ -109,7 +109,7 @@ func (b *DirBackend) behind() bool {
 // Flush makes everything a ref written next can reach durable: the files
 // written since the last flush, or, when objects of others were read
 // since the last syncfs, the whole file system.
-func (b *DirBackend) Flush() error {
+func (b *Backend) Flush() error {
 	if b.behind() {
 		return b.settle()
 	}
@@ -124,7 +124,7 @@ func (b *DirBackend) Flush() error {
 
 // settle runs one syncfs, which makes durable everything read or written
 // before it began.
-func (b *DirBackend) settle() error {
+func (b *Backend) settle() error {
 	d := &b.dur
 	d.mu.Lock()
 	seen := d.seen
@@ -141,7 +141,7 @@ func (b *DirBackend) settle() error {
 	return nil
 }
 
-func (b *DirBackend) takePending() (files, dirs map[string]struct{}) {
+func (b *Backend) takePending() (files, dirs map[string]struct{}) {
 	d := &b.dur
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -151,7 +151,7 @@ func (b *DirBackend) takePending() (files, dirs map[string]struct{}) {
 }
 
 // putBack returns what a failed flush took, for the next one to retry.
-func (b *DirBackend) putBack(files, dirs map[string]struct{}) {
+func (b *Backend) putBack(files, dirs map[string]struct{}) {
 	d := &b.dur
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -203,7 +203,7 @@ func fsyncPath(p string) error {
 }
 
 // syncfs flushes the whole file system the store is on.
-func (b *DirBackend) syncfs() error {
+func (b *Backend) syncfs() error {
 	fd, err := unix.Open(b.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return files.MapFSError(err)
@@ -221,7 +221,7 @@ func (b *DirBackend) syncfs() error {
 // SettleReads makes durable now what this backend has read of others'
 // objects (one syncfs), if anything, so that the flush before the next
 // ref needs only what is written from here on.
-func (b *DirBackend) SettleReads() error {
+func (b *Backend) SettleReads() error {
 	if !b.behind() {
 		return nil
 	}

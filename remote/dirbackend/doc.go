@@ -11,6 +11,6 @@
 // only remote/backend, archive/format (for ErrCorrupt), internal/files
 // and internal/testhook: not archive or its other packages, not package
 // remote (whose wrappers and URL parsing sit above it), nothing of S3.
-// Code outside the remote layer may construct a DirBackend for the local
+// Code outside the remote layer may construct a Backend for the local
 // store, and otherwise reaches it only through backend.As.
 package dirbackend
