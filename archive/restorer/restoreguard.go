@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/archive/datadir"
 	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/archive/scan"
 	"github.com/statepack/statepack/archive/statcache"
-	"github.com/statepack/statepack/internal/output"
 )
 
 // ErrUnknownDataDir is matched (errors.Is) by UnknownDataDirError.
@@ -31,8 +31,12 @@ type UnknownDataDirError struct {
 
 // Error implements error.
 func (e *UnknownDataDirError) Error() string {
-	return fmt.Sprintf("DATA_DIR %s holds %s (%s, e.g. %s) and was never saved or restored by statepack: restore would replace or delete them",
-		e.Dir, output.Plural(int64(e.Files), "file", "files"), output.Bytes(e.Bytes), strings.Join(e.Examples, ", "))
+	files := "files"
+	if e.Files == 1 {
+		files = "file"
+	}
+	return fmt.Sprintf("DATA_DIR %s holds %d %s (%s, e.g. %s) and was never saved or restored by statepack: restore would replace or delete them",
+		e.Dir, e.Files, files, humanize.IBytes(uint64(max(e.Bytes, 0))), strings.Join(e.Examples, ", "))
 }
 
 // Is makes errors.Is(err, ErrUnknownDataDir) hold.
