@@ -74,7 +74,7 @@ func (c *Counter) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingReadCloser{rc: rc, n: &c.received}, nil
+	return newCountingReadCloser(rc, &c.received), nil
 }
 
 // GetRange implements backend.Backend.
@@ -84,7 +84,7 @@ func (c *Counter) GetRange(ctx context.Context, name string, offset, length int6
 	if err != nil {
 		return nil, err
 	}
-	return &countingReadCloser{rc: rc, n: &c.received}, nil
+	return newCountingReadCloser(rc, &c.received), nil
 }
 
 // Put implements backend.Backend.
@@ -126,18 +126,17 @@ func (c *Counter) PutIf(ctx context.Context, name string, data []byte, ifMatch s
 	return c.b.PutIf(ctx, name, data, ifMatch)
 }
 
+// countingReadCloser is a countingReader that closes what it reads.
 type countingReadCloser struct {
-	rc io.ReadCloser
-	n  *atomic.Int64
+	countingReader
+	c io.Closer
 }
 
-func (r *countingReadCloser) Read(p []byte) (int, error) {
-	n, err := r.rc.Read(p)
-	r.n.Add(int64(n))
-	return n, err
+func newCountingReadCloser(rc io.ReadCloser, n *atomic.Int64) *countingReadCloser {
+	return &countingReadCloser{countingReader{r: rc, n: n}, rc}
 }
 
-func (r *countingReadCloser) Close() error { return r.rc.Close() }
+func (r *countingReadCloser) Close() error { return r.c.Close() }
 
 // readSeekerAt is what an upload can read without buffering and rewind.
 type readSeekerAt interface {

@@ -213,15 +213,7 @@ var errShort = errors.New("truncated")
 
 // Uvarint reads an unsigned varint, refusing one over max.
 func (d *Decoder) Uvarint(max uint64) uint64 {
-	if d.Err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.B)
-	if n <= 0 {
-		d.Err = errShort
-		return 0
-	}
-	d.B = d.B[n:]
+	v := readVarint(d, binary.Uvarint)
 	if v > max {
 		d.Err = fmt.Errorf("value %d over limit %d", v, max)
 		return 0
@@ -230,11 +222,15 @@ func (d *Decoder) Uvarint(max uint64) uint64 {
 }
 
 // Varint reads a signed varint.
-func (d *Decoder) Varint() int64 {
+func (d *Decoder) Varint() int64 { return readVarint(d, binary.Varint) }
+
+// readVarint reads one varint with read (binary.Uvarint or Varint); after
+// an error, it reads nothing and returns 0.
+func readVarint[T int64 | uint64](d *Decoder, read func([]byte) (T, int)) T {
 	if d.Err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.B)
+	v, n := read(d.B)
 	if n <= 0 {
 		d.Err = errShort
 		return 0

@@ -74,11 +74,20 @@ func (f *Finder) UseLookupCache(dir string) {
 	f.lookupDir = dir
 }
 
-func (f *Finder) lookupCacheDir() string {
+// settings returns the cache directory ("" for none) and the index size
+// from which lookup tables are used, as set now.
+func (f *Finder) settings() (dir string, tableMin int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.lookupDir
+	if tableMin = f.tableMin; tableMin == 0 {
+		tableMin = DefaultTableMin
+	}
+	return f.lookupDir, tableMin
 }
+
+func (f *Finder) lookupCacheDir() string { dir, _ := f.settings(); return dir }
+
+func (f *Finder) lookupTableMin() int64 { _, m := f.settings(); return m }
 
 // KeepIndexCopy keeps a verified copy of index object id, which the
 // repository has just written, in the lookup cache directory (when there

@@ -75,15 +75,6 @@ func (f *Finder) SetLookupTableMin(indexBytes int64) {
 	f.tableMin = indexBytes
 }
 
-func (f *Finder) lookupTableMin() int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.tableMin == 0 {
-		return DefaultTableMin
-	}
-	return f.tableMin
-}
-
 // IndexBytes is the listed size of an index listing: what bounds a lookup
 // table's claims (OpenLookupTable) and its filter's (FetchLookupFilter).
 func IndexBytes(listed []IndexObject) int64 {

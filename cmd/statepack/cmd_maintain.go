@@ -27,18 +27,12 @@ import (
 //	           snapshots_damaged: [{snapshot, state, error, files}]}
 //	duration_s  seconds taken
 type verifyOutput struct {
-	Location  string                 `json:"location"`
-	ReadData  bool                   `json:"read_data"`
-	OK        bool                   `json:"ok"`
-	States    int                    `json:"states"`
-	Snapshots int                    `json:"snapshots"`
-	Indexes   int                    `json:"indexes"`
-	Packs     int                    `json:"packs"`
-	Blocks    int                    `json:"blocks"`
-	BytesRead int64                  `json:"bytes_read"`
-	Problems  []maintain.Problem     `json:"problems"`
-	Repair    *maintain.RepairReport `json:"repair"`
-	DurationS float64                `json:"duration_s"`
+	Location              string                 `json:"location"`
+	ReadData              bool                   `json:"read_data"`
+	OK                    bool                   `json:"ok"`
+	maintain.VerifyReport                        // states ... problems, flattened
+	Repair                *maintain.RepairReport `json:"repair"`
+	DurationS             float64                `json:"duration_s"`
 }
 
 func (s *session) verifyCommand() *cli.Command {
@@ -84,8 +78,9 @@ func (s *session) runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out := verifyOutput{Location: repo.Location(), ReadData: c.Bool("read-data"), OK: rep.OK(), States: rep.States, Snapshots: rep.Snapshots,
-		Indexes: rep.Indexes, Packs: rep.Packs, Blocks: rep.Blocks, BytesRead: rep.BytesRead, Problems: nonNil(rep.Problems),
+	report := *rep
+	report.Problems = nonNil(rep.Problems)
+	out := verifyOutput{Location: repo.Location(), ReadData: c.Bool("read-data"), OK: rep.OK(), VerifyReport: report,
 		Repair: repaired, DurationS: seconds(time.Since(start))}
 	if err := s.emit(out, out.print); err != nil {
 		return err
