@@ -1,4 +1,4 @@
-// Command statepack-bench is the benchmark suite of issue 5: it measures
+// Command statepack-bench is the benchmark suite: it measures
 // statepack side by side with the tools users would pick instead, on a
 // LocalStack-like DATA_DIR made by statepack-datagen, against a real MinIO.
 //
