@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -85,5 +86,128 @@ func TestPackWriterBoundsPacks(t *testing.T) {
 	packs, blocks := s.Stats().Packs, s.Stats().Blocks
 	if blocks != readers*perReader || packs != readers*perReader/4 {
 		t.Errorf("%d blocks in %d packs, want %d in %d", blocks, packs, readers*perReader, readers*perReader/4)
+	}
+}
+
+// failingPacks fails every pack upload.
+type failingPacks struct{ backend.Backend }
+
+var errPackUpload = errors.New("pack upload failed")
+
+func (f failingPacks) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	if strings.HasPrefix(name, "packs/") {
+		return errPackUpload
+	}
+	return f.Backend.Put(ctx, name, r, size)
+}
+
+// packWriterRepo is an empty repository of 1 MiB packs on be's wrapper.
+func packWriterRepo(t *testing.T, wrap func(backend.Backend) backend.Backend) *Repository {
+	t.Helper()
+	be, err := dirbackend.New(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := format.NewConfig(chunker.DefaultParams(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Init(context.Background(), wrap(be), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// randomStored returns n incompressible bytes and their id.
+func randomStored(rng *rand.Rand, n int) (format.ID, []byte) {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return format.Hash(b), b
+}
+
+// TestPackWriterIndexes: with IndexEvery, an index object follows every
+// IndexEvery packs and Close indexes the rest, so that every pack stored
+// is findable by a fresh reader; without it the writer writes no index
+// and Close returns the packs for the caller's. Whole packs count too.
+func TestPackWriterIndexes(t *testing.T) {
+	for _, tc := range []struct {
+		every, indexes int
+	}{{0, 0}, {2, 3}, {8, 1}} {
+		ctx := context.Background()
+		r := packWriterRepo(t, func(b backend.Backend) backend.Backend { return b })
+		rng := rand.New(rand.NewPCG(uint64(tc.every), 1))
+		w := r.NewPackWriter(ctx, PackWriterOptions{Jobs: 2, IndexEvery: tc.every})
+		var ids []format.ID
+		for range 16 { // 4 blocks of 256 KiB fill a pack: 4 packs
+			id, b := randomStored(rng, 256<<10)
+			ids = append(ids, id)
+			if err := w.Add(id, b, len(b), format.EncodingRaw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		whole := format.NewPackBuilder(1 << 20)
+		id, b := randomStored(rng, 1000)
+		whole.Add(id, b, len(b), format.EncodingRaw)
+		pack, data, entries := whole.Finish()
+		ids = append(ids, id)
+		if err := w.PutPack(ctx, pack, data, entries); err != nil {
+			t.Fatal(err)
+		}
+		packs, err := w.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := w.Stats(); len(packs) != 5 || st.Packs != 5 || st.Blocks != 17 {
+			t.Errorf("every %d: %d packs returned, stats %+v; want 5 packs of 17 blocks", tc.every, len(packs), st)
+		}
+		var indexes int
+		if err := r.Backend().List(ctx, "index/", func(backend.ObjectInfo) error { indexes++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if indexes != tc.indexes {
+			t.Errorf("every %d: %d index objects, want %d", tc.every, indexes, tc.indexes)
+		}
+		if tc.every == 0 {
+			continue
+		}
+		fresh, err := Open(ctx, r.Backend())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx, err := fresh.LoadIndex(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if !idx.Has(id) {
+				t.Fatalf("every %d: block %s stored but not indexed", tc.every, id.Short())
+			}
+		}
+	}
+}
+
+// TestPackWriterFailure: a failed upload is reported by the next Add and
+// by Close, and nothing is indexed for it.
+func TestPackWriterFailure(t *testing.T) {
+	ctx := context.Background()
+	r := packWriterRepo(t, func(b backend.Backend) backend.Backend { return failingPacks{b} })
+	w := r.NewPackWriter(ctx, PackWriterOptions{Jobs: 1, IndexEvery: 1})
+	rng := rand.New(rand.NewPCG(7, 7))
+	var err error
+	for i := 0; i < 64 && err == nil; i++ {
+		id, b := randomStored(rng, 256<<10)
+		err = w.Add(id, b, len(b), format.EncodingRaw)
+	}
+	if !errors.Is(err, errPackUpload) {
+		t.Fatalf("Add after a failed upload: %v, want the upload's error", err)
+	}
+	if _, err := w.Close(ctx); !errors.Is(err, errPackUpload) {
+		t.Fatalf("Close: %v, want the upload's error", err)
+	}
+	if n := r.Index().Len(); n != 0 {
+		t.Errorf("%d blocks indexed after every upload failed", n)
 	}
 }
