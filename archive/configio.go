@@ -1,9 +1,7 @@
 package archive
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,22 +28,18 @@ func loadConfig(ctx context.Context, be backend.Backend) (format.Config, error) 
 	if len(data) > maxConfigSize {
 		return format.Config{}, fmt.Errorf("%s: config of more than %d KiB is not a statepack config: %w", be.Location(), maxConfigSize>>10, format.ErrNotRepository)
 	}
-	var c format.Config
-	if json.NewDecoder(bytes.NewReader(data)).Decode(&c) != nil {
-		return format.Config{}, fmt.Errorf("%s: config is damaged (%d bytes that are not a statepack config): %w", be.Location(), len(data), format.ErrNotRepository)
-	}
-	if err := c.Validate(); err != nil {
+	c, err := format.DecodeConfig(data)
+	if err != nil {
 		return format.Config{}, fmt.Errorf("%s: %w", be.Location(), err)
 	}
 	return c, nil
 }
 
 func writeConfig(ctx context.Context, be backend.Backend, c format.Config) error {
-	data, err := json.MarshalIndent(c, "", "  ")
+	data, err := format.EncodeConfig(c)
 	if err != nil {
 		return err
 	}
-	data = append(data, '\n')
 	if _, err := be.PutIf(ctx, "config", data, ""); err != nil {
 		if errors.Is(err, backend.ErrConflict) {
 			return fmt.Errorf("%s already holds a repository: %w", be.Location(), backend.ErrConflict)

@@ -1,8 +1,10 @@
 package format
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -97,4 +99,27 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: pack size %d outside 1 MiB..1 GiB", c.PackSize)
 	}
 	return nil
+}
+
+// EncodeConfig returns the bytes of the config object.
+func EncodeConfig(c Config) ([]byte, error) {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// DecodeConfig reads a config object and checks it (Validate). Bytes that
+// are not a config are ErrNotRepository; the message never quotes them
+// (an object's bytes never appear in an error).
+func DecodeConfig(data []byte) (Config, error) {
+	var c Config
+	if json.NewDecoder(bytes.NewReader(data)).Decode(&c) != nil {
+		return Config{}, fmt.Errorf("config is damaged (%d bytes that are not a statepack config): %w", len(data), ErrNotRepository)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
