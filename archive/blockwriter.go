@@ -70,6 +70,9 @@ func NewBlockWriter(ctx context.Context, r *Repository) *BlockWriter {
 // reports whether the block was new to the repository.
 func (w *BlockWriter) Add(id format.ID, data []byte) (bool, error) { return w.add(nil, id, data) }
 
+// BlockID is the repository's id of a block (Repository.BlockID).
+func (w *BlockWriter) BlockID(data []byte) format.ID { return w.r.BlockID(data) }
+
 // Stream returns an Add for the blocks of one file, in order: what the
 // compressors learn from its earlier blocks (random data, literals that
 // entropy coding does not shrink) decides how its later ones are tried.

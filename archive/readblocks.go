@@ -104,7 +104,7 @@ func (r *Repository) readSpan(ctx context.Context, pack format.ID, off, n int64,
 		for ; done < len(blocks) && int64(blocks[done].Loc.Offset)+int64(blocks[done].Loc.Stored)-off <= w.got; done++ {
 			b := blocks[done]
 			stored := w.bytes(int64(b.Loc.Offset)-off, int64(b.Loc.Stored))
-			raw, err := format.DecodeBlock(b.ID, b.Loc, stored, bufs.raw)
+			raw, err := r.DecodeBlock(b.ID, b.Loc, stored, bufs.raw)
 			if err != nil {
 				return w.held(), done, false, fmt.Errorf("pack %s on %s: %w", pack, r.Location(), err)
 			}

@@ -26,6 +26,8 @@ type Repository struct {
 
 	find *lookup.Finder // FindBlocks and lookup tables (lookup.go)
 
+	zeroIDs sync.Map // block length -> id of that many zeros (BlockID)
+
 	mu sync.Mutex // guards idx, indexed and loaded, replaced by prune and repair
 
 	idx     *Index
@@ -333,6 +335,29 @@ func (r *Repository) ReadBlock(ctx context.Context, id format.ID, dst []byte) ([
 	if err != nil {
 		return nil, err
 	}
+	return r.DecodeBlock(id, loc, stored, dst)
+}
+
+// BlockID is the id of a block of content: the one place where block ids
+// are computed, by save, by restore's comparisons and for list blocks.
+// The ids of all-zero blocks (sparse files, preallocated databases) are
+// cached by length: checking for zeros is far cheaper than hashing.
+func (r *Repository) BlockID(data []byte) format.ID {
+	if len(data) < 4096 || !format.AllZero(data) {
+		return format.Hash(data)
+	}
+	if id, ok := r.zeroIDs.Load(len(data)); ok {
+		return id.(format.ID)
+	}
+	id := format.Hash(data)
+	r.zeroIDs.Store(len(data), id)
+	return id
+}
+
+// DecodeBlock turns a block's stored bytes, as read from its pack, back
+// into its content and verifies it against its id (invariant 2): the one
+// place where that happens, for every reader of blocks.
+func (r *Repository) DecodeBlock(id format.ID, loc format.Location, stored, dst []byte) ([]byte, error) {
 	return format.DecodeBlock(id, loc, stored, dst)
 }
 

@@ -293,7 +293,7 @@ func repack(ctx context.Context, r *archive.Repository, packs map[format.ID][]fo
 			if err != nil {
 				return nil, err
 			}
-			if raw, err = format.DecodeBlock(e.ID, loc, stored, raw); err != nil {
+			if raw, err = r.DecodeBlock(e.ID, loc, stored, raw); err != nil {
 				return nil, fmt.Errorf("repack %s: %w", format.PackName(pack), err)
 			}
 			if err := w.Add(e.ID, stored, int(e.Raw), e.Encoding); err != nil {

@@ -110,7 +110,7 @@ func rescuePacks(ctx context.Context, r *archive.Repository, packs map[format.ID
 			if err != nil {
 				return nil, nil, err
 			}
-			if _, err := format.DecodeBlock(e.ID, e.At(id), stored, nil); err != nil {
+			if _, err := r.DecodeBlock(e.ID, e.At(id), stored, nil); err != nil {
 				rep.BlocksLost++ // changed since the scan
 				continue
 			}
@@ -148,7 +148,7 @@ func scanPack(ctx context.Context, r *archive.Repository, id format.ID, size int
 	var raw []byte
 	_, intact, err = streamPack(ctx, r, id, size, entries, func(e format.PackEntry, stored []byte) {
 		var bad error
-		if raw, bad = format.DecodeBlock(e.ID, e.At(id), stored, raw); bad == nil {
+		if raw, bad = r.DecodeBlock(e.ID, e.At(id), stored, raw); bad == nil {
 			good = append(good, e)
 		}
 	})

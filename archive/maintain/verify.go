@@ -297,7 +297,7 @@ func checkPackData(ctx context.Context, r *archive.Repository, id format.ID, siz
 	var raw []byte
 	trailer, intact, err := streamPack(ctx, r, id, size, entries, func(e format.PackEntry, stored []byte) {
 		if blockErr == nil {
-			raw, blockErr = format.DecodeBlock(e.ID, e.At(id), stored, raw)
+			raw, blockErr = r.DecodeBlock(e.ID, e.At(id), stored, raw)
 		}
 	})
 	switch {

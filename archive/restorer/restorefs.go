@@ -499,7 +499,7 @@ func hashFile(ctx context.Context, r *archive.Repository, root, rel string, sp *
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		out = append(out, format.BlockRef{ID: format.Hash(data), Size: uint32(len(data))})
+		out = append(out, format.BlockRef{ID: r.BlockID(data), Size: uint32(len(data))})
 	}
 }
 

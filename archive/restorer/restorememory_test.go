@@ -59,7 +59,7 @@ func TestRestoreListBombAllocs(t *testing.T) {
 		t.Fatalf("restored %v (%v), %d files written; want one file of %d bytes", st, err, res.FilesWritten, times*format.ListEntries)
 	}
 	data, err := os.ReadFile(filepath.Join(o.DataDir, "f"))
-	if err != nil || !saver.AllZero(data) {
+	if err != nil || !format.AllZero(data) {
 		t.Fatalf("restored file is not all zeros: %v", err)
 	}
 	res, err = Restore(ctx, r, o)

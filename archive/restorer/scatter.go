@@ -18,7 +18,6 @@ import (
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/archive/datadir"
 	"github.com/statepack/statepack/archive/format"
-	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/archive/scan"
 	"github.com/statepack/statepack/archive/statcache"
 	"github.com/statepack/statepack/internal/files"
@@ -267,7 +266,7 @@ func (s *ScatterRestore) Write(id format.ID, raw []byte) error {
 	if len(places) == 0 {
 		return nil
 	}
-	zero := saver.AllZero(raw)
+	zero := format.AllZero(raw)
 	for _, pl := range places {
 		sf := s.files[pl.file]
 		if err := s.writeAt(sf, pl, raw, zero); err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/statepack/statepack/archive"
 	"github.com/statepack/statepack/archive/format"
-	"github.com/statepack/statepack/archive/saver"
 	"github.com/statepack/statepack/archive/scan"
 	"github.com/statepack/statepack/archive/statcache"
 	"github.com/statepack/statepack/internal/files"
@@ -243,7 +242,7 @@ func writeSegment(ctx context.Context, r *archive.Repository, f, src *os.File, b
 		}
 		for j, loc := range locs {
 			st := stored[loc.Offset-first.Offset : loc.Offset-first.Offset+loc.Stored]
-			raw, err := format.DecodeBlock(blocks[i+j].ID, loc, st, w.tail(off, int(loc.Raw)))
+			raw, err := r.DecodeBlock(blocks[i+j].ID, loc, st, w.tail(off, int(loc.Raw)))
 			if err != nil {
 				return err
 			}
@@ -348,7 +347,7 @@ func (w *segmentWriter) tail(off int64, n int) []byte {
 // (writeBlock); a block decoded elsewhere is copied in.
 func (w *segmentWriter) commit(raw []byte, off int64) error {
 	inTail := len(raw) > 0 && cap(w.buf)-len(w.buf) >= len(raw) && &w.buf[:len(w.buf)+1][len(w.buf)] == &raw[0]
-	if saver.AllZero(raw) || !inTail || w.off+int64(len(w.buf)) != off {
+	if format.AllZero(raw) || !inTail || w.off+int64(len(w.buf)) != off {
 		if err := w.flush(); err != nil {
 			return err
 		}
@@ -379,7 +378,7 @@ func (w *segmentWriter) flush() error {
 // writeBlock writes one block; zeros become a hole, unless the file is a
 // clone whose old bytes there must be overwritten.
 func writeBlock(f *os.File, raw []byte, off int64, cloned bool) error {
-	if saver.AllZero(raw) {
+	if format.AllZero(raw) {
 		if !cloned {
 			return nil
 		}

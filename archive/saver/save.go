@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -353,7 +352,7 @@ func readFileOnce(ctx context.Context, r *archive.Repository, p string, e *scan.
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		id := blockID(data)
+		id := r.BlockID(data)
 		if _, err := stream.Add(id, data); err != nil {
 			return false, err
 		}
@@ -420,23 +419,6 @@ func (s *Splitters) ForFile(f *os.File) (splitter, error) {
 		s.fixed[size] = fx
 	}
 	return s.fixed[size], nil
-}
-
-// zeroIDs caches the ids of all-zero blocks by length: sparse files and
-// preallocated databases are mostly such blocks, and checking for zeros
-// is far cheaper than hashing them.
-var zeroIDs sync.Map
-
-func blockID(data []byte) format.ID {
-	if len(data) < 4096 || !AllZero(data) {
-		return format.Hash(data)
-	}
-	if id, ok := zeroIDs.Load(len(data)); ok {
-		return id.(format.ID)
-	}
-	id := format.Hash(data)
-	zeroIDs.Store(len(data), id)
-	return id
 }
 
 // Commit writes the manifest and moves the ref, retrying when another save

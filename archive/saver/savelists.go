@@ -27,7 +27,7 @@ func storeLists(found []scan.Scanned, w *archive.BlockWriter) error {
 		e.Lists = make([]format.BlockRef, 0, (len(e.Blocks)+format.ListEntries-1)/format.ListEntries)
 		for part := range slices.Chunk(e.Blocks, format.ListEntries) {
 			buf = format.EncodeList(buf[:0], part)
-			id := format.Hash(buf)
+			id := w.BlockID(buf)
 			if _, err := w.Add(id, buf); err != nil {
 				return err
 			}
