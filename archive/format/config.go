@@ -36,11 +36,13 @@ func (c Config) PackTarget() int { return min(c.PackSize, MaxPackTarget) }
 // same for the repository's lifetime so that equal content yields equal
 // block ids on every machine.
 type Config struct {
-	Version   int           `json:"version"`
-	ID        string        `json:"id"`
-	Chunker   ChunkerConfig `json:"chunker"`
-	PackSize  int           `json:"pack_size"`
-	ZstdLevel int           `json:"zstd_level"`
+	Version  int           `json:"version"`
+	ID       string        `json:"id"`
+	Chunker  ChunkerConfig `json:"chunker"`
+	PackSize int           `json:"pack_size"`
+	// A zstd_level, which older configs carry, is
+	// ignored: every block is compressed at zstd's fastest level, and
+	// decompression does not depend on the level.
 }
 
 // ErrNotRepository: the location holds no statepack repository.
@@ -65,7 +67,7 @@ func NewConfig(p chunker.Params, packSize int) (Config, error) {
 		return Config{}, err
 	}
 	cc := ChunkerConfig{Min: p.Min, Avg: p.Avg, Max: p.Max, SQLitePages: true}
-	return Config{Version: FormatVersion, ID: hex.EncodeToString(b[:]), Chunker: cc, PackSize: packSize, ZstdLevel: 1}, nil
+	return Config{Version: FormatVersion, ID: hex.EncodeToString(b[:]), Chunker: cc, PackSize: packSize}, nil
 }
 
 // ChunkerConfig records the chunker parameters in the config object.

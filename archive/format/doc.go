@@ -22,7 +22,8 @@
 // its bytes, so whoever reads an object can verify it.
 //
 //	config                 JSON: version, repository id, chunker min/avg/max
-//	                       and sqlite_pages, pack size target, zstd level
+//	                       and sqlite_pages, pack size target (older
+//	                       configs also carry a zstd level, ignored)
 //	packs/<xx>/<packid>    immutable: stored blocks back to back, then a
 //	                       trailer of 45-byte entries, then an 8-byte footer
 //	index/<indexid>        immutable: which pack holds which block; written

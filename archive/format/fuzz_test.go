@@ -109,3 +109,25 @@ func FuzzParseID(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigZstdLevel: the zstd level that older configs carry still
+// decodes (and is ignored: blocks are always compressed at zstd's fastest
+// level), and new configs no longer record a setting nothing reads.
+func TestConfigZstdLevel(t *testing.T) {
+	old := []byte(`{"version":1,"id":"0f","chunker":{"min":16384,"avg":65536,"max":262144,"sqlite_pages":true},"pack_size":16777216,"zstd_level":3}`)
+	c, err := DecodeConfig(old)
+	if err != nil || c.PackSize != 16<<20 {
+		t.Fatalf("a config with zstd_level: %+v, %v", c, err)
+	}
+	cfg, err := NewConfig(chunker.DefaultParams(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := EncodeConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("zstd")) {
+		t.Errorf("a new config records a zstd level: %s", data)
+	}
+}
