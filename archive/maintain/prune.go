@@ -196,7 +196,7 @@ func planPrune(ctx context.Context, r *archive.Repository, live map[format.ID]st
 		switch {
 		case !indexed || len(entries) == 0:
 			p.drop = append(p.drop, id)
-		case float64(liveBytes[id]) < repackBelow*float64(oi.Size):
+		case float64(rewritten(liveBytes[id], len(entries))) < repackBelow*float64(oi.Size):
 			p.repack[id] = entries
 			p.drop = append(p.drop, id)
 		default:
@@ -214,6 +214,15 @@ func planPrune(ctx context.Context, r *archive.Repository, live map[format.ID]st
 	}
 	err = r.Backend().List(ctx, "index/", func(oi backend.ObjectInfo) error { p.indexes = append(p.indexes, oi.Name); return nil })
 	return p, err
+}
+
+// rewritten is the size of a pack holding only n live blocks of
+// liveBytes stored bytes: what repacking it would write. A pack is
+// repacked when that is well below its size, never merely because its
+// blocks are small beside their trailer entries: a pack whose blocks all
+// live would be rewritten as itself, on every prune, freeing nothing.
+func rewritten(liveBytes int64, n int) int64 {
+	return liveBytes + int64(n)*format.PackEntrySize + format.PackFooterSize
 }
 
 func executePrune(ctx context.Context, r *archive.Repository, p *prunePlan, live map[format.ID]struct{}, res *PruneResult, sink progress.Sink) error {
