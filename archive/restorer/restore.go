@@ -365,11 +365,12 @@ func InterruptedRestore(cacheDir, dataDir string) (format.ID, bool) {
 	return id, err == nil
 }
 
-// backupIfChanged saves DATA_DIR as a version of the backup state unless it
-// is empty or still equal to the snapshot it was last saved as or restored
-// from.
+// backupIfChanged saves DATA_DIR as a version of the backup state unless
+// what the restore would overwrite (the paths o.Only selects) is empty,
+// already the snapshot being restored, or still the snapshot DATA_DIR was
+// last saved as or restored from: then a snapshot holds all of it.
 func backupIfChanged(ctx context.Context, r *archive.Repository, root string, o Options, id format.ID, m *format.Manifest, lists *format.BlockLists, pre *treeScan) (*saver.Result, error) {
-	same, err := unchangedSinceKnown(ctx, r, root, o.CacheDir, id, m, lists, pre)
+	same, err := unchangedSinceKnown(ctx, r, root, o.CacheDir, o.Only, id, m, lists, pre)
 	if err != nil || same {
 		return nil, err
 	}
@@ -398,20 +399,21 @@ type treeScan struct {
 	known *statcache.StatCache // DATA_DIR's stat cache as the restore began
 }
 
-// unchangedSinceKnown reports whether root is empty, or matches the
-// snapshot recorded in its stat cache by stat data alone. pre, when set,
+// unchangedSinceKnown reports whether root, where only selects, is empty,
+// or matches the snapshot being restored or the one recorded in its stat
+// cache, by stat data alone. pre, when set,
 // is root's walk, with the stat cache read as it began; target (manifest tm
 // with its block lists tl, not expanded) is the snapshot being restored,
 // which is the recorded one when DATA_DIR is already at it. Neither
 // snapshot's lists are expanded: files are compared by their list blocks,
 // or walked through them (adoptLists).
-func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cacheDir string, target format.ID, tm *format.Manifest, tl *format.BlockLists, pre *treeScan) (bool, error) {
+func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cacheDir string, only scan.Filter, target format.ID, tm *format.Manifest, tl *format.BlockLists, pre *treeScan) (bool, error) {
 	var found []scan.Scanned
 	if pre != nil {
 		found = pre.found
 	} else {
 		var err error
-		if found, err = scan.ScanTree(root, scan.Filter{}, func(string) {}); err != nil {
+		if found, err = scan.ScanTree(root, only, func(string) {}); err != nil {
 			return false, err
 		}
 	}
@@ -424,7 +426,15 @@ func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cache
 	} else {
 		cache = statcache.LoadStatCache(cacheDir, root)
 	}
-	if cache == nil || cache.Snapshot.IsZero() {
+	if cache == nil {
+		return false, nil
+	}
+	// Already the target where the restore looks (restoring the same
+	// services again): the restore writes nothing, so nothing is lost.
+	if len(diffTrees(selectEntries(tm.Entries, only), scannedEntries(found, cache))) == 0 {
+		return true, nil
+	}
+	if cache.Snapshot.IsZero() {
 		return false, nil
 	}
 	m, lists := tm, tl
@@ -434,7 +444,7 @@ func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cache
 			return false, nil // origin gone: keep what is there
 		}
 	}
-	if len(diffTrees(m.Entries, scannedEntries(found, cache))) == 0 {
+	if len(diffTrees(selectEntries(m.Entries, only), scannedEntries(found, cache))) == 0 {
 		return true, nil
 	}
 	// Stat data alone says "changed"; files the cache cannot vouch for
@@ -444,7 +454,7 @@ func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cache
 		return false, err
 	}
 	adoptLists(m.Entries, lists, cur)
-	return len(diffTrees(m.Entries, cur)) == 0, nil
+	return len(diffTrees(selectEntries(m.Entries, only), selectEntries(cur, only))) == 0, nil
 }
 
 // adoptLists gives each file of cur whose blocks are exactly those that
