@@ -73,8 +73,24 @@ func parseURL(s string) (URL, error) {
 		return parseS3(rest)
 	case "file":
 		return parseFile(s)
+	case "http", "https":
+		return URL{}, endpointURLError(scheme, rest)
 	}
 	return URL{}, fmt.Errorf("unsupported scheme %q; %s", scheme, supportedForms)
+}
+
+// endpointURLError explains that an S3-compatible server's address is the
+// endpoint, set apart from the remote: "http://minio:9000/states/ci"
+// means s3://states/ci with AWS_ENDPOINT_URL=http://minio:9000, as the AWS
+// tools take it.
+func endpointURLError(scheme, rest string) error {
+	host, path, _ := strings.Cut(rest, "/")
+	path = strings.Trim(path, "/")
+	if host == "" || path == "" {
+		return fmt.Errorf("%s:// names a server, not a remote; an S3-compatible server's address goes in AWS_ENDPOINT_URL and the remote is s3://bucket[/prefix]", scheme)
+	}
+	return fmt.Errorf("%s:// names a server, not a remote: for a bucket on an S3-compatible server use --remote s3://%s with AWS_ENDPOINT_URL=%s://%s",
+		scheme, path, scheme, host)
 }
 
 // splitScheme finds "scheme://" at the start of s. It also catches the

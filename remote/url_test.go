@@ -89,8 +89,9 @@ func TestParseURLErrors(t *testing.T) {
 		{"file:relative", "malformed"},
 		{"file:///x?y=1", "query"},
 		{"gs://bucket", `unsupported scheme "gs"`},
-		{"http://example.com/x", `unsupported scheme "http"`},
-		{"https://example.com/x", "use s3://bucket"},
+		{"http://example.com/x", "use --remote s3://x with AWS_ENDPOINT_URL=http://example.com"},
+		{"https://minio:9000/states/ci/", "use --remote s3://states/ci with AWS_ENDPOINT_URL=https://minio:9000"},
+		{"http://minio:9000", "goes in AWS_ENDPOINT_URL and the remote is s3://bucket[/prefix]"},
 		{"/a\x00b", "NUL"},
 	}
 	for _, c := range cases {
