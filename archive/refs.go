@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/statepack/statepack/archive/format"
+	"github.com/statepack/statepack/internal/suggest"
 	"github.com/statepack/statepack/remote/backend"
 )
 
@@ -33,6 +34,11 @@ func ValidStateName(s string) error {
 type NotFoundError struct {
 	What  string // "state 'main'", "snapshot 1a2b3c4d"
 	Where string
+	// Suggestion is a state of the repository whose name is close to the
+	// one asked for ("did you mean"), when Resolve found one.
+	Suggestion string
+	// History is the state whose history a STATE~N reached past.
+	History string
 }
 
 func (e *NotFoundError) Error() string { return e.What + " not found in " + e.Where }
@@ -145,7 +151,13 @@ func (r *Repository) Resolve(ctx context.Context, spec string) (format.ID, error
 	}
 	head, _, err := r.ReadRef(ctx, state)
 	if err == nil {
-		return r.walkBack(ctx, spec, head, back)
+		return r.walkBack(ctx, spec, state, head, back)
+	}
+	var nf *NotFoundError
+	if errors.As(err, &nf) && !isHexPrefix(spec) {
+		if states, lerr := r.States(ctx); lerr == nil {
+			nf.Suggestion = suggest.Closest(state, states)
+		}
 	}
 	if !errors.Is(err, backend.ErrNotFound) && ValidStateName(state) == nil {
 		return format.ID{}, err
@@ -159,14 +171,14 @@ func (r *Repository) Resolve(ctx context.Context, spec string) (format.ID, error
 	return format.ID{}, err
 }
 
-func (r *Repository) walkBack(ctx context.Context, spec string, id format.ID, back int) (format.ID, error) {
+func (r *Repository) walkBack(ctx context.Context, spec, state string, id format.ID, back int) (format.ID, error) {
 	for i := 0; i < back; i++ {
 		m, err := r.LoadManifestUnexpanded(ctx, id)
 		if err != nil {
 			return format.ID{}, err
 		}
 		if m.Parent.IsZero() || !r.HasSnapshot(ctx, m.Parent) {
-			return format.ID{}, &NotFoundError{What: fmt.Sprintf("snapshot %s (the state keeps %s)", spec, versions(i+1)), Where: r.Location()}
+			return format.ID{}, &NotFoundError{What: fmt.Sprintf("snapshot %s (the state keeps %s)", spec, versions(i+1)), Where: r.Location(), History: state}
 		}
 		id = m.Parent
 	}

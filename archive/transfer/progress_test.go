@@ -3,6 +3,7 @@ package transfer_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -52,5 +53,24 @@ func TestPushProgressCountsBytes(t *testing.T) {
 	if res.Bytes == 0 || sink.totalB != res.Bytes || sink.addedB != sink.totalB || sink.addedFiles != sink.totalFiles {
 		t.Errorf("push of %d bytes: phases announced %d blocks, %d bytes; progress reached %d blocks, %d bytes",
 			res.Bytes, sink.totalFiles, sink.totalB, sink.addedFiles, sink.addedB)
+	}
+}
+
+// TestPullMissMessage: a miss names the state and its fallbacks, in the
+// singular for one.
+func TestPullMissMessage(t *testing.T) {
+	a, rem := newStore(t), dirRemote(t)
+	for _, tc := range []struct {
+		fallbacks []string
+		want      string
+	}{
+		{nil, "state 'pr-1' not found"},
+		{[]string{"main"}, "state 'pr-1' (nor its fallback 'main') not found"},
+		{[]string{"main", "dev"}, "state 'pr-1' (nor its fallbacks 'main', 'dev') not found"},
+	} {
+		_, err := transfer.Pull(context.Background(), a.repo, rem, transfer.PullOptions{State: "pr-1", Fallbacks: tc.fallbacks})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("pull with fallbacks %q: %v, want %q", tc.fallbacks, err, tc.want)
+		}
 	}
 }

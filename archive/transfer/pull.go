@@ -133,7 +133,11 @@ func findState(ctx context.Context, remote *archive.Repository, names []string) 
 		}
 	}
 	what := fmt.Sprintf("state '%s'", names[0])
-	if len(names) > 1 {
+	switch len(names) {
+	case 1:
+	case 2:
+		what = fmt.Sprintf("state '%s' (nor its fallback '%s')", names[0], names[1])
+	default:
 		what = fmt.Sprintf("state '%s' (nor its fallbacks '%s')", names[0], strings.Join(names[1:], "', '"))
 	}
 	return "", format.ID{}, &archive.NotFoundError{What: what, Where: remote.Location()}

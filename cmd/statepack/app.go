@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/statepack/statepack/internal/suggest"
 	"github.com/urfave/cli/v2"
 )
 
@@ -69,7 +70,15 @@ func (s *session) onUsageError(c *cli.Context, err error, _ bool) error {
 // rootAction runs when no command is given: help, or an unknown command.
 func (s *session) rootAction(c *cli.Context) error {
 	if c.Args().Present() {
-		return withHint(usagef("unknown command %q", c.Args().First()), "`statepack --help` lists the commands")
+		name, hint := c.Args().First(), "`statepack --help` lists the commands"
+		var names []string
+		for _, cmd := range c.App.Commands {
+			names = append(names, cmd.Names()...)
+		}
+		if near := suggest.Closest(name, names); near != "" {
+			hint = fmt.Sprintf("did you mean %q? %s", near, hint)
+		}
+		return withHint(usagef("unknown command %q", name), hint)
 	}
 	return cli.ShowAppHelp(c)
 }

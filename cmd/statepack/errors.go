@@ -164,6 +164,12 @@ func (s *session) classify(err error) failure {
 		if nf.Where != s.set.Store {
 			f.hint = "`statepack list --remote` shows the states there"
 		}
+		switch {
+		case nf.Suggestion != "":
+			f.hint = fmt.Sprintf("did you mean '%s'? %s", nf.Suggestion, f.hint)
+		case nf.History != "":
+			f.hint = fmt.Sprintf("`statepack log %s%s` lists its versions", nf.History, s.remoteFlag())
+		}
 	case errors.Is(err, archive.ErrAmbiguous):
 		f.exit, f.code = exitUsage, output.CodeUsage
 		f.hint = "`statepack log STATE` shows full ids"
