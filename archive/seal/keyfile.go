@@ -77,7 +77,7 @@ type KDFParams struct {
 // 9106's second recommended option (section 4) for when 2 GiB is too
 // much. 64 MiB matches the memory kopia's scrypt default spends
 // (scrypt-65536-8-1, 128*N*r bytes) and restic's calibration target (60
-// MiB, 0.5 s, scrypt). One derivation takes 0.14-0.22 s on the 2-core
+// MiB, 0.5 s, scrypt). One derivation takes 0.08-0.25 s on the 2-core
 // Xeon statepack is benchmarked on: an unlock per command, usable on a CI
 // runner, and well inside MaxKDFTime and MaxKDFMemoryKiB.
 func DefaultKDFParams() KDFParams {
