@@ -18,7 +18,7 @@ TORTURE_N   ?= 200
 # chunker's tests ten times slower, and it adds allocations of its own to
 # the format's allocation bounds.
 RACE_PKGS   ?= ./archive ./archive/lookup ./archive/scan ./archive/datadir ./archive/saver \
-               ./archive/restorer ./archive/maintain ./archive/transfer ./remote/... \
+               ./archive/restorer ./archive/maintain ./archive/transfer ./archive/seal ./remote/... \
                ./cmd/statepack ./internal/output ./internal/faultnet ./internal/benchutil \
                ./internal/miniotest ./internal/localstack
 # The archive tests that skip under -race (skipUnderRace), for the plain pass.
@@ -83,7 +83,7 @@ bench: build $(MINIO)
 	STATEPACK_MINIO=$(MINIO) BENCH_MB=$(BENCH_MB) $(GO) run ./internal/cmd/statepack-bench
 
 gobench:
-	$(GO) test -run '^$$' -bench . -benchmem ./chunker ./archive
+	$(GO) test -run '^$$' -bench . -benchmem ./chunker ./archive ./archive/seal
 
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
