@@ -56,9 +56,9 @@ var ErrCustomerKey = errors.New("object needs the SSE-C customer key it was writ
 //
 // Print it freely: String never shows the customer key.
 type SSE struct {
-	// Mode is SSENone, SSES3, SSEKMS or SSEC; also accepted, in any
-	// case: "SSE-S3", "SSE-KMS" and the modes' spellings in another
-	// case.
+	// Mode is SSENone, SSES3, SSEKMS or SSEC, in any case; also
+	// accepted are the names AWS's documentation uses, "SSE-S3" and
+	// "SSE-KMS", and "none" for SSENone.
 	Mode string
 	// KMSKeyID is the KMS key of SSEKMS (an id, an ARN or an alias); empty
 	// means the account's default key for S3 (aws/s3), or the server's
