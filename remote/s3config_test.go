@@ -20,7 +20,8 @@ const (
 var awsEnv = []string{
 	"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 	"AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",
-	"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+	"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_CA_BUNDLE",
+	"STATEPACK_S3_SSE", "STATEPACK_S3_SSE_KMS_KEY_ID", "STATEPACK_S3_SSE_C_KEY", "STATEPACK_S3_SSE_C_KEY_FILE",
 }
 
 func clearAWSEnv(t *testing.T) {
@@ -55,5 +56,32 @@ func TestS3ConfigFromEnv(t *testing.T) {
 	}
 	if s := fmt.Sprintf("%v %+v %#v", got, got, got); strings.Contains(s, plantedSecret) || strings.Contains(s, plantedToken) {
 		t.Errorf("printed config shows a secret: %s", s)
+	}
+}
+
+// TestS3ConfigFromEnvSSE: server-side encryption and the CA bundle come
+// from their variables, and a printed configuration never shows the
+// customer key.
+func TestS3ConfigFromEnvSSE(t *testing.T) {
+	clearAWSEnv(t)
+	const key = "XFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFw="
+	t.Setenv("AWS_CA_BUNDLE", "/etc/ssl/company-ca.pem")
+	t.Setenv("STATEPACK_S3_SSE", "SSE-C")
+	t.Setenv("STATEPACK_S3_SSE_C_KEY", key)
+	t.Setenv("STATEPACK_S3_SSE_C_KEY_FILE", "/run/secrets/sse-c")
+	t.Setenv("STATEPACK_S3_SSE_KMS_KEY_ID", "alias/statepack")
+	got := remote.S3ConfigFromEnv()
+	want := s3.SSE{Mode: "SSE-C", KMSKeyID: "alias/statepack", CustomerKey: key, CustomerKeyFile: "/run/secrets/sse-c"}
+	if got.SSE != want || got.CABundle != "/etc/ssl/company-ca.pem" {
+		t.Errorf("S3ConfigFromEnv() = %v, want SSE %v and the CA bundle", got, want)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", got, got, got); strings.Contains(s, key) {
+		t.Errorf("printed config shows the SSE-C key: %s", s)
+	}
+	// The combination is wrong (a KMS key id with SSE-C, and two keys):
+	// opening the remote says so in one line.
+	_, err := remote.Open(t.Context(), "s3://bucket/p", got, false)
+	if err == nil || !strings.Contains(err.Error(), "STATEPACK_S3_SSE_KMS_KEY_ID") || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), key) {
+		t.Errorf("Open with a KMS key id and SSE-C: %v, want one line naming STATEPACK_S3_SSE_KMS_KEY_ID", err)
 	}
 }

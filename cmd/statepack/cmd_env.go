@@ -10,6 +10,7 @@ import (
 
 	"github.com/statepack/statepack/internal/output"
 	"github.com/statepack/statepack/remote"
+	"github.com/statepack/statepack/remote/s3"
 )
 
 // envOutput is `env --json`.
@@ -37,7 +38,15 @@ type settingOutput struct {
 var readVars = []string{
 	"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+	"AWS_CA_BUNDLE", s3.EnvSSE, s3.EnvSSEKMSKeyID, s3.EnvSSECustomerKey, s3.EnvSSECustomerKeyFile,
 	"XDG_DATA_HOME", "NO_COLOR",
+}
+
+// secretEnv reports whether the value of the environment variable name is
+// a secret, shown as ****: a credential, or the SSE-C key (whose file's
+// name, STATEPACK_S3_SSE_C_KEY_FILE, is shown).
+func secretEnv(name string) bool {
+	return slices.Contains(secretVars, name) || name == s3.EnvSSECustomerKey
 }
 
 func (s *session) envCommand() *cli.Command {
@@ -46,8 +55,8 @@ func (s *session) envCommand() *cli.Command {
 		Usage:     "show the effective settings and where each comes from (flag, env, default)",
 		ArgsUsage: " ",
 		Description: "Precedence is flag, then environment, then default. Secret values\n" +
-			"(AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) are shown as ****, credentials in a URL\n" +
-			"as ****@.\n\nExample:\n\n   statepack env\n   statepack --store /tmp/s env --json",
+			"(AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, STATEPACK_S3_SSE_C_KEY) are shown as ****,\n" +
+			"credentials in a URL as ****@.\n\nExample:\n\n   statepack env\n   statepack --store /tmp/s env --json",
 		Action: s.action(0, 0, s.runEnv),
 	}
 }
@@ -70,7 +79,7 @@ func (s *session) runEnv(c *cli.Context) error {
 		if !ok {
 			src = fromUnset
 		}
-		if v != "" && slices.Contains(secretVars, name) {
+		if v != "" && secretEnv(name) {
 			v = "****"
 		}
 		out.Settings = append(out.Settings, settingOutput{Name: name, Env: name, Value: v, Source: src})

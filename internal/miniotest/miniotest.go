@@ -19,6 +19,13 @@
 // MinIO fails the tests, so it can never turn into a silent skip. They
 // also skip in -short mode.
 //
+// Tests of S3 server-side encryption need more of the server than the
+// shared one offers: SSE-S3 and SSE-KMS need a KMS, and S3 takes
+// customer keys (SSE-C) only over HTTPS. GetSSE gives them a second MinIO
+// of their own, with a static KMS key (MINIO_KMS_SECRET_KEY) and a
+// self-signed certificate made here, so the server the other tests share
+// stays a plain HTTP one.
+//
 // To run the same tests against another server, set
 // STATEPACK_TEST_S3_ENDPOINT, STATEPACK_TEST_S3_ACCESS_KEY and
 // STATEPACK_TEST_S3_SECRET_KEY (and STATEPACK_TEST_S3_REGION if needed).
@@ -28,13 +35,16 @@
 package miniotest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -60,6 +70,12 @@ type Server struct {
 	AccessKey string
 	SecretKey string
 	Region    string // empty for the local MinIO (us-east-1)
+	// CAFile is the PEM file of the CA that signed an HTTPS MinIO's
+	// certificate (Options.TLS), for clients to trust; "" otherwise.
+	CAFile string
+	// KMSKeyID names the KMS key of a MinIO started with Options.KMSKey,
+	// the key SSE-KMS requests may name; "" otherwise.
+	KMSKeyID string
 
 	bucket string // external: the one bucket every test shares
 	client *minio.Client
@@ -72,11 +88,31 @@ func Start(ctx context.Context) (*Server, error) {
 	if os.Getenv(EnvEndpoint) != "" {
 		return external()
 	}
+	return StartWith(ctx, Options{})
+}
+
+// Options are what a MinIO of its own serves beyond plain S3. The zero
+// value is the server Start starts.
+type Options struct {
+	// TLS serves HTTPS with a certificate for 127.0.0.1 signed by a CA
+	// made for this server alone (Server.CAFile). S3 accepts customer
+	// keys (SSE-C) only over HTTPS.
+	TLS bool
+	// KMSKey, when set, gives MinIO a static KMS key of this name with
+	// random key material (MINIO_KMS_SECRET_KEY), which is what it needs
+	// to serve SSE-S3 and SSE-KMS.
+	KMSKey string
+}
+
+// StartWith starts a MinIO with opts, never an external server: the
+// options describe how to set the server up, which an external one
+// already is. Stop releases it.
+func StartWith(ctx context.Context, opts Options) (*Server, error) {
 	bin, err := findMinIO()
 	if err != nil {
 		return nil, err
 	}
-	return startMinIO(ctx, bin)
+	return startMinIO(ctx, bin, opts)
 }
 
 func external() (*Server, error) {
@@ -102,11 +138,17 @@ func (s *Server) connect() error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("bad S3 test endpoint %q: want scheme://host[:port]", s.Endpoint)
 	}
-	s.client, err = minio.New(u.Host, &minio.Options{
+	opts := &minio.Options{
 		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
 		Secure: u.Scheme == "https",
 		Region: s.Region,
-	})
+	}
+	if s.CAFile != "" {
+		if opts.Transport, err = transport(s.CAFile); err != nil {
+			return err
+		}
+	}
+	s.client, err = minio.New(u.Host, opts)
 	return err
 }
 
@@ -116,6 +158,15 @@ func (s *Server) Client() *minio.Client { return s.client }
 
 // External reports whether the server is an external endpoint.
 func (s *Server) External() bool { return s.proc == nil }
+
+// DataDir is the directory a MinIO of its own keeps its objects in, for
+// tests that check what it stores on disk; "" for an external server.
+func (s *Server) DataDir() string {
+	if s.proc == nil {
+		return ""
+	}
+	return filepath.Join(s.proc.dir, "data")
+}
 
 // NewBucket returns an empty bucket for t: a new one (removed when t
 // ends, on an external server), or the shared STATEPACK_TEST_S3_BUCKET.
@@ -151,6 +202,27 @@ func (s *Server) Stop() {
 	}
 }
 
+// OnDisk reports whether any file a MinIO of its own keeps for the
+// objects under prefix in bucket holds needle, for tests that check that
+// what they stored is not there in the clear. MinIO keeps a directory per
+// object: xl.meta, which holds small objects inline, and part files. It
+// fails on an external server, whose disk is out of reach.
+func (s *Server) OnDisk(bucket, prefix string, needle []byte) (bool, error) {
+	if s.proc == nil {
+		return false, errors.New("an external server's disk is out of reach")
+	}
+	found := false
+	err := filepath.WalkDir(filepath.Join(s.DataDir(), bucket, prefix), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		found = bytes.Contains(data, needle)
+		return err
+	})
+	return found, err
+}
+
 // RandomHex returns 2n random hex digits, for names that must not clash.
 func RandomHex(n int) string {
 	b := make([]byte, n)
@@ -158,11 +230,38 @@ func RandomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// shared is the server of one test binary, started by the first Get.
-var shared struct {
+// sharedServer is a server of one test binary, started on first use.
+type sharedServer struct {
 	once sync.Once
 	srv  *Server
 	err  error
+}
+
+// shared is Get's server; sharedSSE is GetSSE's.
+var shared, sharedSSE sharedServer
+
+// get starts the server on first use and hands it to t, or skips or
+// fails t (see Get) when there is none.
+func (sh *sharedServer) get(t testing.TB, start func() (*Server, error)) *Server {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("S3 test against MinIO skipped in -short mode")
+	}
+	sh.once.Do(func() { sh.srv, sh.err = start() })
+	if sh.err != nil {
+		if InCI() {
+			t.Fatalf("CI=true and no S3 server for the tests: %v", sh.err)
+		}
+		t.Skipf("no S3 server for the tests (set %s, or CI=true to make this fatal): %v", EnvMinIO, sh.err)
+	}
+	return sh.srv
+}
+
+// stop stops the server if it was started.
+func (sh *sharedServer) stop() {
+	if sh.srv != nil {
+		sh.srv.Stop()
+	}
 }
 
 // Get returns the test binary's shared server, starting it on first use.
@@ -170,28 +269,35 @@ var shared struct {
 // CI must never skip the S3 tests silently. In -short mode it skips.
 func Get(t testing.TB) *Server {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("S3 test against MinIO skipped in -short mode")
-	}
-	shared.once.Do(func() {
-		shared.srv, shared.err = Start(context.Background())
-	})
-	if shared.err != nil {
-		if InCI() {
-			t.Fatalf("CI=true and no S3 server for the tests: %v", shared.err)
-		}
-		t.Skipf("no S3 server for the tests (set %s, or CI=true to make this fatal): %v", EnvMinIO, shared.err)
-	}
-	return shared.srv
+	return shared.get(t, func() (*Server, error) { return Start(context.Background()) })
 }
 
-// Main runs the tests of a package that uses Get and stops the shared
-// server afterwards. Call it from TestMain: os.Exit(miniotest.Main(m)).
+// SSEKeyName is the name of the KMS key of GetSSE's server.
+const SSEKeyName = "statepack-test-key"
+
+// GetSSE returns the test binary's server for tests of server-side
+// encryption, starting it on first use: a MinIO of its own, apart from
+// Get's, serving HTTPS (Server.CAFile) with a static KMS key
+// (Server.KMSKeyID). It skips or fails as Get does; with an external
+// server configured it skips, since whether that server has a KMS and
+// HTTPS is not known here.
+func GetSSE(t testing.TB) *Server {
+	t.Helper()
+	if os.Getenv(EnvEndpoint) != "" {
+		t.Skipf("%s is set: the server-side encryption tests need a MinIO of their own", EnvEndpoint)
+	}
+	return sharedSSE.get(t, func() (*Server, error) {
+		return StartWith(context.Background(), Options{TLS: true, KMSKey: SSEKeyName})
+	})
+}
+
+// Main runs the tests of a package that uses Get or GetSSE and stops the
+// shared servers afterwards. Call it from TestMain:
+// os.Exit(miniotest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
+	shared.stop()
+	sharedSSE.stop()
 	return code
 }
 

@@ -1,6 +1,7 @@
 package miniotest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -86,5 +88,47 @@ func TestMissingMinIO(t *testing.T) {
 	out, err = run("true")
 	if err == nil || !strings.Contains(out, "FAIL") || !strings.Contains(out, "/nonexistent/minio") {
 		t.Errorf("with CI=true: %v, want a failure naming the binary; output:\n%s", err, out)
+	}
+}
+
+// TestSSEServer: GetSSE's server is another one than Get's, serves HTTPS
+// with a certificate its CAFile vouches for, and has a KMS, so it takes
+// each of S3's server-side encryption modes.
+func TestSSEServer(t *testing.T) {
+	srv := GetSSE(t)
+	if plain := Get(t); plain == srv || !strings.HasPrefix(plain.Endpoint, "http://") {
+		t.Errorf("Get's server is %s, want a plain HTTP one apart from GetSSE's", plain.Endpoint)
+	}
+	if !strings.HasPrefix(srv.Endpoint, "https://") || srv.CAFile == "" || srv.KMSKeyID != SSEKeyName {
+		t.Fatalf("GetSSE: endpoint %s, CA file %q, KMS key %q", srv.Endpoint, srv.CAFile, srv.KMSKeyID)
+	}
+	ctx := t.Context()
+	bucket := srv.NewBucket(ctx, t)
+	kms, err := encrypt.NewSSEKMS(srv.KMSKeyID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssec, err := encrypt.NewSSEC(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := "content-" + RandomHex(8)
+	for name, sse := range map[string]encrypt.ServerSide{"plain": nil, "SSE-S3": encrypt.NewSSE(), "SSE-KMS": kms, "SSE-C": ssec} {
+		opts := minio.PutObjectOptions{ServerSideEncryption: sse}
+		if _, err := srv.Client().PutObject(ctx, bucket, name, strings.NewReader(content), int64(len(content)), opts); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		// OnDisk sees the content of the plain object only.
+		if found, err := srv.OnDisk(bucket, name, []byte(content)); err != nil || found != (sse == nil) {
+			t.Errorf("%s: OnDisk = %v, %v", name, found, err)
+		}
+	}
+
+	// Without the CA, the certificate is not trusted.
+	resp, err := http.Get(srv.Endpoint + "/minio/health/live")
+	if err == nil {
+		resp.Body.Close()
+		t.Errorf("the default client trusts the test server's certificate")
 	}
 }

@@ -2,6 +2,8 @@ package miniotest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -69,11 +71,11 @@ func moduleRoot() (string, bool) {
 
 // startMinIO starts bin and waits until it serves. A port taken between
 // choosing and binding it makes MinIO exit; then it tries again.
-func startMinIO(ctx context.Context, bin string) (*Server, error) {
+func startMinIO(ctx context.Context, bin string, opts Options) (*Server, error) {
 	var err error
 	for range 3 {
 		var s *Server
-		if s, err = startOnce(ctx, bin); err == nil {
+		if s, err = startOnce(ctx, bin, opts); err == nil {
 			return s, nil
 		}
 		if ctx.Err() != nil {
@@ -83,7 +85,7 @@ func startMinIO(ctx context.Context, bin string) (*Server, error) {
 	return nil, err
 }
 
-func startOnce(ctx context.Context, bin string) (*Server, error) {
+func startOnce(ctx context.Context, bin string, opts Options) (*Server, error) {
 	dir, err := os.MkdirTemp("", "statepack-minio-")
 	if err != nil {
 		return nil, err
@@ -98,12 +100,26 @@ func startOnce(ctx context.Context, bin string) (*Server, error) {
 		AccessKey: "statepack-" + RandomHex(4),
 		SecretKey: RandomHex(16),
 	}
-	p, err := spawn(bin, dir, ports, s.AccessKey, s.SecretKey)
+	var env []string
+	if opts.TLS {
+		s.Endpoint = "https://127.0.0.1:" + strconv.Itoa(ports[0])
+		if s.CAFile, err = writeSelfSigned(filepath.Join(dir, "certs")); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	if opts.KMSKey != "" {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		s.KMSKeyID = opts.KMSKey
+		env = append(env, "MINIO_KMS_SECRET_KEY="+opts.KMSKey+":"+base64.StdEncoding.EncodeToString(key))
+	}
+	p, err := spawn(bin, dir, ports, s.AccessKey, s.SecretKey, env)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := p.waitReady(ctx, s.Endpoint); err != nil {
+	if err := p.waitReady(ctx, s.Endpoint, s.CAFile); err != nil {
 		p.stop()
 		return nil, err
 	}
@@ -115,7 +131,7 @@ func startOnce(ctx context.Context, bin string) (*Server, error) {
 	return s, nil
 }
 
-func spawn(bin, dir string, ports []int, user, password string) (*process, error) {
+func spawn(bin, dir string, ports []int, user, password string, extraEnv []string) (*process, error) {
 	cmd := exec.Command(bin, "server", filepath.Join(dir, "data"),
 		"--address", "127.0.0.1:"+strconv.Itoa(ports[0]),
 		"--console-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
@@ -127,6 +143,7 @@ func spawn(bin, dir string, ports []int, user, password string) (*process, error
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=1",
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	logs := &tail{max: 16 << 10}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = sysProcAttr()
@@ -167,11 +184,17 @@ func freePorts(n int) ([]int, error) {
 }
 
 // waitReady polls MinIO's readiness probe until it answers 200, the
-// process exits, or readyTimeout passes.
-func (p *process) waitReady(ctx context.Context, endpoint string) error {
+// process exits, or readyTimeout passes. caFile, when set, is the CA an
+// HTTPS endpoint's certificate is checked against.
+func (p *process) waitReady(ctx context.Context, endpoint, caFile string) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
+	tr, err := transport(caFile)
+	if err != nil {
+		return err
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: tr}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -2,11 +2,13 @@ package s3
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -42,6 +44,15 @@ type Config struct {
 	// means the AWS defaults: ~/.aws/config and ~/.aws/credentials, or
 	// the files named by AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE.
 	CredentialsFile string
+	// CABundle names a PEM file of CA certificates that HTTPS endpoints
+	// may also be signed by, added to the system's: a private CA of a
+	// company's S3-compatible server or TLS-inspecting proxy. The AWS CLI
+	// and SDKs read it from AWS_CA_BUNDLE, and so does
+	// remote.S3ConfigFromEnv.
+	CABundle string
+	// SSE is the server-side encryption S3 applies to every object
+	// written; the zero value leaves it to the bucket's default.
+	SSE SSE
 	// Timeouts bound each phase of a request; zero fields take defaults.
 	Timeouts Timeouts
 }
@@ -75,8 +86,8 @@ const defaultEndpoint = "s3.amazonaws.com"
 
 // String describes the configuration without its secrets.
 func (c Config) String() string {
-	return fmt.Sprintf("s3.Config{Endpoint:%q Region:%q AccessKeyID:%q SecretAccessKey:%s SessionToken:%s Profile:%q CredentialsFile:%q}",
-		c.Endpoint, c.Region, c.AccessKeyID, redacted(c.SecretAccessKey), redacted(c.SessionToken), c.Profile, c.CredentialsFile)
+	return fmt.Sprintf("s3.Config{Endpoint:%q Region:%q AccessKeyID:%q SecretAccessKey:%s SessionToken:%s Profile:%q CredentialsFile:%q CABundle:%q SSE:%v}",
+		c.Endpoint, c.Region, c.AccessKeyID, redacted(c.SecretAccessKey), redacted(c.SessionToken), c.Profile, c.CredentialsFile, c.CABundle, c.SSE)
 }
 
 // GoString keeps %#v from printing the secrets.
@@ -94,7 +105,7 @@ func redacted(s string) string {
 // against a server or library that echoes one.
 func (c Config) secrets() []string {
 	var s []string
-	for _, v := range []string{c.SecretAccessKey, c.SessionToken} {
+	for _, v := range []string{c.SecretAccessKey, c.SessionToken, c.SSE.CustomerKey} {
 		if len(v) >= minRedacted {
 			s = append(s, v)
 		}
@@ -198,12 +209,22 @@ func (t Timeouts) orDefaults() Timeouts {
 	}
 }
 
-// newTransport is minio-go's default transport with every phase bounded.
-func newTransport(secure bool, t Timeouts) (*http.Transport, error) {
+// newTransport is minio-go's default transport with every phase bounded,
+// trusting the CAs of caBundle besides the system's.
+func newTransport(secure bool, t Timeouts, caBundle string) (*http.Transport, error) {
 	t = t.orDefaults()
 	tr, err := minio.DefaultTransport(secure)
 	if err != nil {
 		return nil, err
+	}
+	if secure && caBundle != "" {
+		pool, err := caPool(caBundle)
+		if err != nil {
+			return nil, err
+		}
+		tls := tr.TLSClientConfig.Clone()
+		tls.RootCAs = pool
+		tr.TLSClientConfig = tls
 	}
 	dialer := &net.Dialer{Timeout: t.Dial, KeepAlive: 30 * time.Second}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -217,6 +238,23 @@ func newTransport(secure bool, t Timeouts) (*http.Transport, error) {
 	tr.ResponseHeaderTimeout = t.ResponseHeader
 	tr.MaxIdleConnsPerHost = 32
 	return tr, nil
+}
+
+// caPool is the system's CA certificates and those of the PEM file
+// caBundle, as the AWS SDKs build it for AWS_CA_BUNDLE.
+func caPool(caBundle string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(caBundle)
+	if err != nil {
+		return nil, fmt.Errorf("AWS_CA_BUNDLE: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool() // no system pool on this platform: the bundle alone
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("AWS_CA_BUNDLE: %s holds no PEM certificate", caBundle)
+	}
+	return pool, nil
 }
 
 // idleTimeoutConn fails a read or write that makes no progress within
@@ -254,7 +292,7 @@ func newClient(cfg Config) (*minio.Client, endpoint, error) {
 	if err != nil {
 		return nil, endpoint{}, err
 	}
-	tr, err := newTransport(ep.secure, cfg.Timeouts)
+	tr, err := newTransport(ep.secure, cfg.Timeouts, cfg.CABundle)
 	if err != nil {
 		return nil, endpoint{}, err
 	}

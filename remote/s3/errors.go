@@ -27,10 +27,16 @@ type s3Error struct {
 	sentinel error // nil when the failure maps to none
 	err      error
 	secrets  []string
+	// explain says what the answer means for the server-side encryption
+	// settings, and what to change; "" when it has nothing to do with it.
+	explain string
 }
 
 func (e *s3Error) Error() string {
 	msg := fmt.Sprintf("s3 %s %s (endpoint %s): %s", e.op, e.object, e.endpoint, describeS3Error(e.err))
+	if e.explain != "" {
+		msg = fmt.Sprintf("s3 %s %s (endpoint %s): %s (server: %s)", e.op, e.object, e.endpoint, e.explain, describeS3Error(e.err))
+	}
 	for _, s := range e.secrets {
 		msg = strings.ReplaceAll(msg, s, "<redacted>")
 	}
@@ -99,6 +105,10 @@ func (b *Backend) fail(op, name string, err error) error {
 }
 
 func (b *Backend) failAs(op, name string, err, sentinel error) error {
+	explain, sseSentinel := b.sseExplain(op, err)
+	if sentinel == nil {
+		sentinel = sseSentinel
+	}
 	return &s3Error{
 		op:       op,
 		object:   b.objectURL(name),
@@ -106,6 +116,7 @@ func (b *Backend) failAs(op, name string, err, sentinel error) error {
 		sentinel: sentinel,
 		err:      err,
 		secrets:  b.secrets,
+		explain:  explain,
 	}
 }
 
@@ -132,6 +143,8 @@ func transientResponse(er minio.ErrorResponse) bool {
 	case "SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling", "ThrottlingException",
 		"RequestTimeout", "InternalError", "ServiceUnavailable", "XMinioServerNotInitialized":
 		return true
+	case "NotImplemented":
+		return false // HTTP 501: the server lacks the feature (such as a KMS), for good
 	}
 	return er.StatusCode >= 500 || er.StatusCode == http.StatusTooManyRequests
 }

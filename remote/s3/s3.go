@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/statepack/statepack/archive/format"
 	"github.com/statepack/statepack/remote/backend"
@@ -48,6 +49,9 @@ type Backend struct {
 	region   string
 	endpoint endpoint
 	secrets  []string
+	sse      encrypt.ServerSide // nil: the bucket's default encryption
+	sseMode  string             // SSES3, SSEKMS or SSEC when sse is set, for messages
+	kmsKeyID string             // SSEKMS's key, for messages
 }
 
 var (
@@ -87,10 +91,18 @@ func New(bucket, prefix string, cfg Config) (*Backend, error) {
 	if prefix != "" {
 		prefix += "/"
 	}
+	sse, err := cfg.SSE.serverSide()
+	if err != nil {
+		return nil, fmt.Errorf("invalid S3 server-side encryption: %w", err)
+	}
 	client, ep, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
+	if sse != nil && sse.Type() == encrypt.SSEC && !ep.secure {
+		return nil, fmt.Errorf("invalid S3 server-side encryption: %s=SSE-C needs an https:// endpoint, since the key goes with every request and S3 takes it only over HTTPS (the endpoint is %s)", EnvSSE, ep)
+	}
+	mode, _ := cfg.SSE.mode()
 	return &Backend{
 		client:   client,
 		core:     minio.Core{Client: client},
@@ -99,6 +111,9 @@ func New(bucket, prefix string, cfg Config) (*Backend, error) {
 		region:   cfg.Region,
 		endpoint: ep,
 		secrets:  cfg.secrets(),
+		sse:      sse,
+		sseMode:  mode,
+		kmsKeyID: cfg.SSE.KMSKeyID,
 	}, nil
 }
 
@@ -170,7 +185,7 @@ func (b *Backend) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, _, _, err := b.core.GetObject(ctx, b.bucket, key, minio.GetObjectOptions{})
+	body, _, _, err := b.core.GetObject(ctx, b.bucket, key, b.readOptions())
 	if err != nil {
 		return nil, b.fail("get", name, err)
 	}
@@ -191,7 +206,7 @@ func (b *Backend) GetRange(ctx context.Context, name string, offset, length int6
 	if length == 0 {
 		return b.emptyRange(ctx, name, offset)
 	}
-	var opts minio.GetObjectOptions
+	opts := b.readOptions()
 	if err := opts.SetRange(offset, offset+length-1); err != nil {
 		return nil, err
 	}
@@ -268,9 +283,10 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 		return err
 	}
 	opts := minio.PutObjectOptions{
-		ContentType:      "application/octet-stream",
-		PartSize:         partSize,
-		DisableMultipart: size >= 0 && size <= singlePutMax,
+		ContentType:          "application/octet-stream",
+		PartSize:             partSize,
+		DisableMultipart:     size >= 0 && size <= singlePutMax,
+		ServerSideEncryption: b.sse,
 	}
 	if _, err := b.client.PutObject(ctx, b.bucket, key, hideCloser(r), size, opts); err != nil {
 		return b.fail("put", name, err)
@@ -305,7 +321,7 @@ func (b *Backend) Stat(ctx context.Context, name string) (backend.ObjectInfo, er
 	if err != nil {
 		return backend.ObjectInfo{}, err
 	}
-	info, err := b.client.StatObject(ctx, b.bucket, key, minio.StatObjectOptions{})
+	info, err := b.client.StatObject(ctx, b.bucket, key, b.readOptions())
 	if err != nil {
 		return backend.ObjectInfo{}, b.fail("stat", name, err)
 	}
@@ -355,7 +371,7 @@ func (b *Backend) GetVersioned(ctx context.Context, name string) ([]byte, string
 	if err != nil {
 		return nil, "", err
 	}
-	body, info, _, err := b.core.GetObject(ctx, b.bucket, key, minio.GetObjectOptions{})
+	body, info, _, err := b.core.GetObject(ctx, b.bucket, key, b.readOptions())
 	if err != nil {
 		return nil, "", b.fail("get", name, err)
 	}
@@ -384,7 +400,7 @@ func (b *Backend) PutIf(ctx context.Context, name string, data []byte, ifMatch s
 	if err != nil {
 		return "", err
 	}
-	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true}
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, ServerSideEncryption: b.sse}
 	if ifMatch == "" {
 		opts.SetMatchETagExcept("*")
 	} else {

@@ -13,7 +13,7 @@ import (
 const minRedacted = 8
 
 // secretEnv are the environment variables whose values are secrets.
-var secretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+var secretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", EnvSSECustomerKey}
 
 // noted holds every secret value this process has read from any source,
 // for Redact.
