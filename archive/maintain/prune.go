@@ -175,14 +175,18 @@ type prunePlan struct {
 func planPrune(ctx context.Context, r *archive.Repository, live map[format.ID]struct{}, repackBelow float64) (*prunePlan, error) {
 	p := &prunePlan{keep: map[format.ID][]format.PackEntry{}, repack: map[format.ID][]format.PackEntry{}, sizes: map[format.ID]int64{}}
 	liveBytes := map[format.ID]int64{}
+	dead := map[format.ID]int{} // entries no snapshot uses, per pack
 	all := map[format.ID][]format.PackEntry{}
 	_ = r.Index().Each(func(id format.ID, l format.Location) error {
 		e := format.PackEntry{ID: id, Offset: l.Offset, Stored: l.Stored, Raw: l.Raw, Encoding: l.Encoding}
 		if _, ok := live[id]; ok {
 			all[l.Pack] = append(all[l.Pack], e)
 			liveBytes[l.Pack] += int64(l.Stored)
-		} else if _, seen := all[l.Pack]; !seen {
-			all[l.Pack] = nil
+		} else {
+			dead[l.Pack]++
+			if _, seen := all[l.Pack]; !seen {
+				all[l.Pack] = nil
+			}
 		}
 		return nil
 	})
@@ -196,7 +200,10 @@ func planPrune(ctx context.Context, r *archive.Repository, live map[format.ID]st
 		switch {
 		case !indexed || len(entries) == 0:
 			p.drop = append(p.drop, id)
-		case float64(rewritten(liveBytes[id], len(entries))) < repackBelow*float64(oi.Size):
+		case dead[id] > 0 && float64(liveBytes[id]) < repackBelow*float64(oi.Size):
+			// Only a pack with blocks to drop: one whose blocks all live
+			// (small ones look sparse beside their trailer entries)
+			// would be rewritten as itself on every prune.
 			p.repack[id] = entries
 			p.drop = append(p.drop, id)
 		default:
@@ -214,15 +221,6 @@ func planPrune(ctx context.Context, r *archive.Repository, live map[format.ID]st
 	}
 	err = r.Backend().List(ctx, "index/", func(oi backend.ObjectInfo) error { p.indexes = append(p.indexes, oi.Name); return nil })
 	return p, err
-}
-
-// rewritten is the size of a pack holding only n live blocks of
-// liveBytes stored bytes: what repacking it would write. A pack is
-// repacked when that is well below its size, never merely because its
-// blocks are small beside their trailer entries: a pack whose blocks all
-// live would be rewritten as itself, on every prune, freeing nothing.
-func rewritten(liveBytes int64, n int) int64 {
-	return liveBytes + int64(n)*format.PackEntrySize + format.PackFooterSize
 }
 
 func executePrune(ctx context.Context, r *archive.Repository, p *prunePlan, live map[format.ID]struct{}, res *PruneResult, sink progress.Sink) error {
