@@ -216,7 +216,13 @@ func (s *session) runPull(c *cli.Context) error {
 	}
 	rem, err := s.openRemote(c.Context, remote.ForReading(), remote.WithIndexCache(s.set.cacheDir()))
 	var empty *remote.EmptyRemoteError
-	if errors.As(err, &empty) {
+	switch {
+	case errors.As(err, &empty) && empty.Missing:
+		// Not a cache miss: a mistyped path would have a CI job start
+		// empty, quietly, on every run.
+		return withHint(fmt.Errorf("remote directory %s does not exist", empty.Location),
+			"check --remote or STATEPACK_REMOTE; `statepack init --remote` or a first push creates a remote")
+	case errors.As(err, &empty):
 		// Nothing was ever pushed there: for CI this is a cache miss.
 		return &archive.NotFoundError{What: fmt.Sprintf("state '%s'", state), Where: empty.Location + " (nothing was pushed there yet)"}
 	}

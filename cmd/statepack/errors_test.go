@@ -67,6 +67,10 @@ func TestErrors(t *testing.T) {
 		{name: "timeout", setup: saved, args: []string{"--timeout", "1ns", "save", "main"}, exit: 1, code: "canceled", want: []string{"--timeout"}},
 		{name: "remote missing", setup: saved, args: []string{"list", "--remote=/nonexistent/remote"}, exit: 1, code: "not_repository", want: []string{"statepack init --remote"}},
 		{name: "pull absent everywhere", setup: pushed, args: []string{"pull", "pr-1", "--fallback", "pr-2"}, exit: 3, code: "not_found", want: []string{"pr-1", "pr-2"}},
+		{name: "pull from a missing directory", args: []string{"pull", "main", "--remote", "/nonexistent/typo/remote"}, exit: 1, code: "failed",
+			want: []string{"remote directory /nonexistent/typo/remote does not exist", "statepack init --remote"}},
+		{name: "pull from an empty directory", setup: emptyRemoteDir, args: []string{"pull", "main"}, exit: 3, code: "not_found",
+			want: []string{"nothing was pushed there yet"}},
 		{name: "push not a fast-forward", setup: diverged, args: []string{"push", "main"}, exit: 1, code: "conflict", want: []string{"pull first, or push --force"}},
 		{name: "verify finds damage", setup: damaged, args: []string{"verify", "--read-data"}, exit: 1, code: "corrupt", want: []string{"problem"}},
 	}
@@ -109,6 +113,15 @@ func checkFailure(t *testing.T, code int, stderr string, exit int, want []string
 			t.Errorf("message lacks %q: %s", w, stderr)
 		}
 	}
+}
+
+// emptyRemoteDir points STATEPACK_REMOTE at an existing, empty directory.
+func emptyRemoteDir(e *env) {
+	d := filepath.Join(e.root, "empty-remote")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	e.Env["STATEPACK_REMOTE"] = d
 }
 
 func writeFile(e *env, rel, content string) string {
