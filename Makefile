@@ -26,7 +26,7 @@ RACE_SKIPPED := ^Test(ManySmallFiles|SparseHugeFile)$$
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build test test-short lint demo bench gobench fuzz torture tools clean
+.PHONY: all build release test test-short lint demo bench gobench fuzz torture tools clean
 
 all: build
 
@@ -36,6 +36,17 @@ all: build
 build:
 	$(GO) build -o $(BIN)/statepack ./cmd/statepack
 	$(GO) build -o $(BIN)/statepack-datagen ./internal/cmd/statepack-datagen
+
+# Release archives for the GitHub Action and the README's install steps:
+# dist/statepack_$(VERSION)_<os>_<arch>.tar.gz for linux and darwin on amd64
+# and arm64, and dist/statepack_$(VERSION)_checksums.txt (see
+# internal/cmd/release). RELEASE_PLATFORMS="linux/amd64 ..." builds fewer.
+RELEASE_PLATFORMS ?=
+RELEASE_VERSION_OK = $(shell printf '%s\n' '$(VERSION)' | grep -Ex 'v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)')
+
+release:
+	$(if $(RELEASE_VERSION_OK),,$(error make release needs VERSION=vX.Y.Z, e.g. make release VERSION=v1.2.3 (got "$(VERSION)")))
+	$(GO) run ./internal/cmd/release -version $(VERSION) -dist dist $(RELEASE_PLATFORMS)
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS)/bin $(GO) install $(STATICCHECK_MOD)
@@ -98,4 +109,4 @@ torture: build $(MINIO)
 	  $(GO) test -v -count=1 -timeout 3h -run Torture ./...
 
 clean:
-	rm -rf $(BIN) .demo .bench
+	rm -rf $(BIN) .demo .bench dist

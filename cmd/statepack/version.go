@@ -11,11 +11,14 @@ import (
 	"github.com/statepack/statepack/archive/format"
 )
 
-// Set at build time with
+// Set at build time by `make release` (internal/cmd/release) with
 //
 //	go build -ldflags "-X main.version=v1.2.3 -X main.commit=abc1234"
 //
-// When empty they come from the module's build information.
+// so a release binary names the tag and commit it was built from. When
+// empty they come from the module's build information: the module version
+// for `go install ...@v1.2.3`, and the VCS revision for a plain `go build`
+// in a checkout.
 var (
 	version string
 	commit  string
@@ -35,8 +38,16 @@ type versionOutput struct {
 }
 
 func buildVersion() versionOutput {
+	info, _ := debug.ReadBuildInfo()
+	return versionFrom(version, commit, info)
+}
+
+// versionFrom fills in what the linker flags left empty from the build
+// information (nil when the binary carries none), so the fallbacks can be
+// tested without building a binary per case.
+func versionFrom(version, commit string, info *debug.BuildInfo) versionOutput {
 	v := versionOutput{Version: version, Commit: commit, GoVersion: runtime.Version(), FormatVersion: format.FormatVersion}
-	if info, ok := debug.ReadBuildInfo(); ok {
+	if info != nil {
 		if v.Version == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
 			v.Version = info.Main.Version
 		}

@@ -1,0 +1,21 @@
+//go:build !linux && !darwin
+
+// statepack supports linux and darwin only: saving, restoring and the
+// directory remote rely on their file system calls. For any other GOOS the
+// build stops here with a message that says so, instead of a page of
+// "undefined: unix.…" from the packages below:
+//
+//	cmd/statepack/unsupported_os.go:…: pattern statepack supports linux and darwin only (build with GOOS=linux or GOOS=darwin): no matching files found
+//
+// The embed pattern names no file, so `go build` fails while loading this
+// package, before compiling anything. A compile error here would never be
+// printed (the dependencies fail to compile first), and an import that
+// cannot resolve would break `go mod tidy`, which reads the files of every
+// GOOS.
+
+package main
+
+import _ "embed"
+
+//go:embed "statepack supports linux and darwin only (build with GOOS=linux or GOOS=darwin)"
+var unsupportedOS string
