@@ -7,27 +7,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=restore/install.sh
-. "$here/install.sh"
+# shellcheck source=restore/setup.sh
+. "$here/setup.sh"
 
-# json_field NAME FILE prints a top-level field of statepack's --json
-# output (two-space indent; nested objects are indented further).
-json_field() {
-  sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$2" | head -n 1
-}
-
-# error_message FILE prints the message of statepack's --json error.
-error_message() {
-  sed -n 's/^    "message": "\(.*\)",\{0,1\}$/\1/p' "$1" | head -n 1
-}
-
-state=${INPUT_STATE:-}
-[ -n "$state" ] || statepack_fail "the state input is required: the state to restore, such as pr-42 or main"
-[ -n "${INPUT_DATA_DIR:-}" ] || statepack_fail "the data-dir input is required: the directory to restore into (LocalStack's state/)"
-export DATA_DIR="$INPUT_DATA_DIR"
-export STATEPACK_REMOTE="${INPUT_REMOTE:-${STATEPACK_REMOTE:-}}"
-[ -n "$STATEPACK_REMOTE" ] ||
-  statepack_fail "the remote input is required (or STATEPACK_REMOTE in the step's env): where states are pushed, such as s3://bucket/prefix"
+statepack_settings restore "restore into"
+state=$INPUT_STATE
 
 statepack_install "${INPUT_VERSION:-}" "${INPUT_RELEASE_URL:-}"
 
@@ -63,6 +47,9 @@ if [ "$rc" -ne 0 ]; then
   statepack_fail "statepack pull failed (exit $rc): ${msg:-see the output above}"
 fi
 
+if [ -s "$tmp/err.json" ]; then
+  cat "$tmp/err.json" >&2 # warnings
+fi
 found=$(json_field state "$tmp/out.json")
 snapshot=$(json_field snapshot "$tmp/out.json")
 hit=exact

@@ -7,9 +7,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The installer is the restore action's, so both install alike.
-# shellcheck source=restore/install.sh
-. "$here/../restore/install.sh"
+# The restore action's, so that both read their inputs and install alike.
+# shellcheck source=restore/setup.sh
+. "$here/../restore/setup.sh"
 
 state=${INPUT_STATE:-}
 status=${INPUT_JOB_STATUS:-}
@@ -18,12 +18,7 @@ if [ "$status" != success ]; then
   exit 0
 fi
 
-[ -n "$state" ] || statepack_fail "the state input is required: the state to save and push, such as pr-42 or main"
-[ -n "${INPUT_DATA_DIR:-}" ] || statepack_fail "the data-dir input is required: the directory to save (LocalStack's state/)"
-export DATA_DIR="$INPUT_DATA_DIR"
-export STATEPACK_REMOTE="${INPUT_REMOTE:-${STATEPACK_REMOTE:-}}"
-[ -n "$STATEPACK_REMOTE" ] ||
-  statepack_fail "the remote input is required (or STATEPACK_REMOTE in the step's env): where states are pushed, such as s3://bucket/prefix"
+statepack_settings "save and push" save
 
 statepack_install "${INPUT_VERSION:-}" "${INPUT_RELEASE_URL:-}"
 
@@ -45,7 +40,7 @@ trap 'rm -rf "$tmp"' EXIT
 rc=0
 "$STATEPACK_BIN" "${args[@]}" --json >"$tmp/save.json" || rc=$?
 [ "$rc" -eq 0 ] || statepack_fail "statepack ${args[*]} failed (exit $rc)"
-snapshot=$(sed -n 's/^  "snapshot": "\([0-9a-f]*\)",\{0,1\}$/\1/p' "$tmp/save.json" | head -n 1)
+snapshot=$(json_field snapshot "$tmp/save.json")
 [ -n "$snapshot" ] || {
   cat "$tmp/save.json"
   statepack_fail "could not read the snapshot from statepack save --json (above)"

@@ -6,15 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,48 +18,6 @@ import (
 	"github.com/statepack/statepack/internal/testbin"
 	"github.com/statepack/statepack/internal/treetest"
 )
-
-func TestMain(m *testing.M) { testbin.Main(m) }
-
-// repoRoot is the repository: restore/ and save/ are under it.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-// defaultVersion is the statepack release the actions install unless
-// told otherwise; the test's release server serves the test's binary
-// under that name.
-func defaultVersion(t *testing.T) string {
-	t.Helper()
-	meta, err := ReadMetadata(filepath.Join(repoRoot(t), "restore"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return meta.Inputs["version"].Default
-}
-
-// startS3 starts a MinIO for one test, stopped at its end. Like
-// miniotest.Get it skips without one, except in CI.
-func startS3(t *testing.T) *miniotest.Server {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("S3 test against MinIO skipped in -short mode")
-	}
-	srv, err := miniotest.Start(context.Background())
-	if err != nil {
-		if miniotest.InCI() {
-			t.Fatalf("CI=true and no S3 server for the tests: %v", err)
-		}
-		t.Skipf("no S3 server for the tests (set %s, or CI=true to make this fatal): %v", miniotest.EnvMinIO, err)
-	}
-	t.Cleanup(srv.Stop)
-	return srv
-}
 
 // job is a fresh runner whose actions download the test's release where
 // they would download GitHub's.
@@ -110,15 +64,15 @@ func checkOutputs(t *testing.T, what string, res Result, want map[string]string)
 // binary is installed from the test's release server once per machine and
 // comes from the tool cache after that.
 func TestRestoreAndSave(t *testing.T) {
-	s3 := startS3(t)
+	bin := statepackBinary(t) // before testbin's first run, which then uses it
+	s3 := miniotest.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	remote := fmt.Sprintf("s3://%s/actions/%s", s3.NewBucket(ctx, t), miniotest.RandomHex(4))
 	aws := map[string]string{"AWS_ENDPOINT_URL": s3.Endpoint, "AWS_ACCESS_KEY_ID": s3.AccessKey,
 		"AWS_SECRET_ACCESS_KEY": s3.SecretKey, "AWS_REGION": cmp.Or(s3.Region, "us-east-1")}
 	version := defaultVersion(t)
-	rel := ServeRelease(t, testbin.Path(t), version)
-	ls := newFakeLocalStack(t)
+	rel := ServeRelease(t, bin, version)
 	remoteHeads := func() map[string]string {
 		r := testbin.New(t)
 		maps.Copy(r.Env, aws)
@@ -225,18 +179,18 @@ func TestRestoreAndSave(t *testing.T) {
 
 	// The next job passes: save has LocalStack write its state, then pushes.
 	b.JobStatus = "success"
-	ls.expect(dataDir(b))
+	ls := startLocalStack(t, dataDir(b))
 	res = b.Run(ctx, step(b, "save", "state", "pr-42", "localstack", ls.url))
 	mustSucceed(t, "save pr-42", res)
 	prSnap := res.Outputs["snapshot"]
-	if ops := ls.ops(); !slices.Equal(ops, []string{"save"}) {
+	if ops, _ := ls.done(t); !slices.Equal(ops, []string{"save"}) {
 		t.Errorf("LocalStack was asked to %v, want [save]", ops)
 	}
 	if heads := remoteHeads(); !maps.Equal(heads, map[string]string{"main": mainSnap, "pr-42": prSnap}) {
 		t.Fatalf("remote heads %v, want main at %s and pr-42 at %s", heads, mainSnap, prSnap)
 	}
 	wantPR := treetest.MustRead(t, dataDir(b))
-	if _, ok := wantPR["api_states/sqs/saved-by-localstack.json"]; !ok {
+	if _, ok := wantPR[savedFile]; !ok {
 		t.Fatalf("what LocalStack wrote when asked to save is not in DATA_DIR")
 	}
 	r := &testbin.Runner{T: t, Env: testbin.Env{"HOME": t.TempDir()}}
@@ -255,22 +209,23 @@ func TestRestoreAndSave(t *testing.T) {
 	// The pull request's next job finds its own state, and has the
 	// LocalStack already running load it.
 	c := job(t, rel)
-	ls.expect(dataDir(c))
+	ls = startLocalStack(t, dataDir(c))
 	res = c.Run(ctx, step(c, "restore", "state", "pr-42", "fallback", "main", "localstack", ls.url))
 	mustSucceed(t, "restore pr-42", res)
 	checkOutputs(t, "an exact hit", res, map[string]string{"cache-hit": "exact", "snapshot": prSnap, "matched-state": "pr-42"})
 	treetest.AssertEqual(t, wantPR, readTree(t, dataDir(c)))
-	if ops := ls.ops(); !slices.Equal(ops, []string{"load"}) {
+	ops, loaded := ls.done(t)
+	if !slices.Equal(ops, []string{"load"}) {
 		t.Fatalf("LocalStack was asked to %v, want [load]", ops)
 	}
-	treetest.AssertEqual(t, wantPR, ls.loaded())
+	treetest.AssertEqual(t, wantPR, loaded)
 }
 
 // TestInstallRefuses: an archive that does not match the release's
 // checksums, or that cannot be checked, is never installed; an explicit
 // version and release-url are where the actions download from.
 func TestInstallRefuses(t *testing.T) {
-	bin := testbin.Path(t)
+	bin := statepackBinary(t)
 	cases := []struct {
 		name    string
 		damage  func(*Release)
@@ -280,7 +235,7 @@ func TestInstallRefuses(t *testing.T) {
 			data := rel.File(rel.Archive)
 			data[len(data)/2] ^= 0xff
 			rel.Put(rel.Archive, data)
-		}, "checksum mismatch for " + ArchiveName("v9.9.9", runtime.GOOS, runtime.GOARCH)},
+		}, "checksum mismatch for statepack_v9.9.9_"},
 		{"no line for the archive", func(rel *Release) {
 			rel.Put(ChecksumsName("v9.9.9"), []byte(ChecksumLine(ArchiveName("v9.9.9", "plan9", "mips"), []byte("x"))))
 		}, "has no line for"},
@@ -309,7 +264,7 @@ func TestInstallRefuses(t *testing.T) {
 // TestUnsupportedRunner: a runner statepack has no binary for fails with
 // a message saying so, before downloading anything.
 func TestUnsupportedRunner(t *testing.T) {
-	rel := ServeRelease(t, testbin.Path(t), "v9.9.9")
+	rel := ServeRelease(t, statepackBinary(t), "v9.9.9")
 	for _, tc := range []struct{ key, value, message string }{
 		{"RUNNER_OS", "Windows", "for Linux and macOS runners only, not RUNNER_OS='Windows'"},
 		{"RUNNER_ARCH", "ARM", "for X64 and ARM64 runners only, not RUNNER_ARCH='ARM'"},
@@ -358,9 +313,13 @@ func TestActionMetadata(t *testing.T) {
 			t.Fatalf("%s: %d steps, want the one that runs %s.sh", action, len(meta.Runs.Steps), action)
 		}
 		st := meta.Runs.Steps[0]
-		script, err := os.ReadFile(filepath.Join(repoRoot(t), action, action+".sh"))
-		if err != nil {
-			t.Fatal(err)
+		var script []byte
+		for _, f := range []string{filepath.Join(action, action+".sh"), filepath.Join("restore", "setup.sh")} {
+			text, err := os.ReadFile(filepath.Join(repoRoot(t), f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			script = append(script, text...)
 		}
 		for name := range meta.Inputs {
 			env := "INPUT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
@@ -368,7 +327,7 @@ func TestActionMetadata(t *testing.T) {
 				t.Errorf("%s: env %s is %q, want ${{ inputs.%s }}", action, env, got, name)
 			}
 			if !strings.Contains(string(script), env) {
-				t.Errorf("%s.sh never reads %s", action, env)
+				t.Errorf("%s.sh and setup.sh never read %s", action, env)
 			}
 		}
 		for name, o := range meta.Outputs {
@@ -396,77 +355,4 @@ func readTree(t *testing.T, dir string) treetest.Tree {
 		t.Fatal(err)
 	}
 	return treetest.MustRead(t, dir)
-}
-
-// fakeLocalStack answers LocalStack's state endpoints: asked to save, it
-// writes a file into DATA_DIR, as LocalStack writes its state; asked to
-// load, it records the tree it would load.
-type fakeLocalStack struct {
-	t   *testing.T
-	url string
-
-	mu      sync.Mutex
-	dir     string
-	calls   []string
-	atLoad  treetest.Tree
-	failure string
-}
-
-func newFakeLocalStack(t *testing.T) *fakeLocalStack {
-	ls := &fakeLocalStack{t: t}
-	srv := httptest.NewServer(http.HandlerFunc(ls.serve))
-	t.Cleanup(srv.Close)
-	ls.url = srv.URL
-	return ls
-}
-
-// expect starts a job whose DATA_DIR is dir.
-func (ls *fakeLocalStack) expect(dir string) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	ls.dir, ls.calls, ls.atLoad, ls.failure = dir, nil, nil, ""
-}
-
-// ops returns what LocalStack was asked to do in this job.
-func (ls *fakeLocalStack) ops() []string {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	if ls.failure != "" {
-		ls.t.Fatalf("the LocalStack stand-in: %s", ls.failure)
-	}
-	return slices.Clone(ls.calls)
-}
-
-// loaded is DATA_DIR when LocalStack was asked to load it.
-func (ls *fakeLocalStack) loaded() treetest.Tree {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	return ls.atLoad
-}
-
-func (ls *fakeLocalStack) serve(w http.ResponseWriter, r *http.Request) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	op, ok := strings.CutPrefix(r.URL.Path, "/_localstack/state/")
-	if !ok || r.Method != http.MethodPost || op != "save" && op != "load" {
-		ls.failure = fmt.Sprintf("unexpected %s %s", r.Method, r.URL.Path)
-		http.NotFound(w, r)
-		return
-	}
-	ls.calls = append(ls.calls, op)
-	var err error
-	switch op {
-	case "save":
-		err = os.WriteFile(filepath.Join(ls.dir, "api_states", "sqs", "saved-by-localstack.json"), []byte(`{"saved": true}`), 0o644)
-	case "load":
-		ls.atLoad, err = treetest.Read(ls.dir)
-	}
-	if err != nil {
-		ls.failure = err.Error()
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	for _, s := range []string{"dynamodb", "s3", "sqs"} {
-		fmt.Fprintf(w, `{"service": %q, "status": "ok"}`+"\n", s)
-	}
 }

@@ -50,11 +50,7 @@ func ServeRelease(t testing.TB, binary, version string) *Release {
 	if RunnerOS() != "Linux" && RunnerOS() != "macOS" || RunnerArch() != "X64" && RunnerArch() != "ARM64" {
 		t.Skipf("statepack has no release for %s/%s", runtime.GOOS, runtime.GOARCH)
 	}
-	exe, err := os.ReadFile(binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := PackArchive(exe)
+	archive, err := PackArchive(binary)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +79,13 @@ func ServeRelease(t testing.TB, binary, version string) *Release {
 	return rel
 }
 
-// PackArchive returns the release archive holding exe as `statepack`: a
-// gzipped tar, as `make release` builds it.
-func PackArchive(exe []byte) ([]byte, error) {
+// PackArchive returns the release archive holding the binary at path as
+// `statepack`: a gzipped tar, as `make release` builds it.
+func PackArchive(path string) ([]byte, error) {
+	exe, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	gz, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	if err != nil {

@@ -49,11 +49,11 @@ import (
 
 // Metadata is the part of an action.yml that the runner reads.
 type Metadata struct {
-	Name    string                `yaml:"name"`
-	Inputs  map[string]InputSpec  `yaml:"inputs"`
-	Outputs map[string]OutputSpec `yaml:"outputs"`
-	Runs    Runs                  `yaml:"runs"`
-	Rest    map[string]any        `yaml:",inline"`
+	Name        string                `yaml:"name"`
+	Description string                `yaml:"description"`
+	Inputs      map[string]InputSpec  `yaml:"inputs"`
+	Outputs     map[string]OutputSpec `yaml:"outputs"`
+	Runs        Runs                  `yaml:"runs"`
 }
 
 // InputSpec is one input of an action.
@@ -100,6 +100,9 @@ func ReadMetadata(dir string) (*Metadata, error) {
 		return nil, fmt.Errorf("%s/action.yml: %w", dir, err)
 	}
 	where := filepath.Base(dir) + "/action.yml"
+	if m.Name == "" || m.Description == "" {
+		return nil, fmt.Errorf("%s: GitHub requires a name and a description", where)
+	}
 	if m.Runs.Using != "composite" {
 		return nil, fmt.Errorf("%s: runs.using is %q; the tests run composite actions only", where, m.Runs.Using)
 	}
@@ -128,8 +131,8 @@ func ReadMetadata(dir string) (*Metadata, error) {
 // Runner is one job on a fresh runner machine.
 type Runner struct {
 	t testing.TB
-	// Root is the repository whose actions run: Run("restore", ...) runs
-	// Root/restore/action.yml.
+	// Root is the repository whose actions run: a Step whose Action is
+	// "restore" runs Root/restore/action.yml.
 	Root string
 	// Env is the job's environment: the runner's variables (set by
 	// NewRunner) and what the workflow sets for the whole job. Tests may
@@ -195,7 +198,6 @@ type Result struct {
 	Outputs map[string]string // the action's outputs
 	Log     string            // stdout and stderr of its steps
 	Err     error             // why a step failed; nil when all exited 0
-	Path    []string          // the lines its steps wrote to GITHUB_PATH
 }
 
 // PathAdded is what the job's steps have added to PATH so far, newest
@@ -249,11 +251,10 @@ func (r *Runner) Run(ctx context.Context, step Step) Result {
 				t.Fatalf("%s: step %d: env %s: %v", step.Action, i+1, k, err)
 			}
 		}
-		files, outputs, err := r.runScript(ctx, dir, cs.Run, merge(step.Env, env), &log)
+		outputs, err := r.runScript(ctx, dir, cs.Run, merge(step.Env, env), &log)
 		if cs.ID != "" {
 			ev.steps[cs.ID] = outputs
 		}
-		res.Path = append(res.Path, files.path...)
 		if err != nil {
 			res.Err = fmt.Errorf("%s: step %d: %w", step.Action, i+1, err)
 			break
@@ -268,14 +269,11 @@ func (r *Runner) Run(ctx context.Context, step Step) Result {
 	return res
 }
 
-// fileCommands are what one step wrote to its file commands.
-type fileCommands struct {
-	path []string
-}
-
 // runScript runs one composite `run:` step: its script in a file under
-// RUNNER_TEMP, under bash as the runner starts it for `shell: bash`.
-func (r *Runner) runScript(ctx context.Context, actionPath, script string, stepEnv map[string]string, log *bytes.Buffer) (fileCommands, map[string]string, error) {
+// RUNNER_TEMP, under bash as the runner starts it for `shell: bash`. It
+// returns the step's outputs, and applies what it wrote to GITHUB_ENV and
+// GITHUB_PATH to the steps that follow.
+func (r *Runner) runScript(ctx context.Context, actionPath, script string, stepEnv map[string]string, log *bytes.Buffer) (map[string]string, error) {
 	t := r.t
 	r.steps++
 	files := filepath.Join(r.Temp, "_runner_file_commands")
@@ -325,18 +323,16 @@ func (r *Runner) runScript(ctx context.Context, actionPath, script string, stepE
 		t.Fatalf("GITHUB_ENV: %v", err)
 	}
 	maps.Copy(r.envFile, added)
-	var fc fileCommands
 	raw, err := os.ReadFile(fileOf["GITHUB_PATH"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range strings.Split(string(raw), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
-			fc.path = append(fc.path, l)
 			r.path = append([]string{l}, r.path...)
 		}
 	}
-	return fc, outputs, runErr
+	return outputs, runErr
 }
 
 // readKeyValues reads a GITHUB_OUTPUT or GITHUB_ENV file: NAME=VALUE

@@ -1,8 +1,9 @@
-# statepack's installer for the restore and save actions, sourced by their
-# entry scripts (restore.sh, save.sh). It installs a release binary without
-# compiling anything: the archive for the runner's OS and architecture,
-# checked against the release's checksums file, kept in the runner's tool
-# cache so that the next step or job on the same runner downloads nothing.
+# What the restore and save actions share, sourced by their entry scripts
+# (restore.sh, save.sh): reading the inputs both have, and installing
+# statepack without compiling anything: the release archive for the
+# runner's OS and architecture, checked against the release's checksums
+# file, kept in the runner's tool cache so that the next step or job on the
+# same runner downloads nothing.
 #
 # The release's file names are a contract with `make release`:
 #   statepack_<version>_<os>_<arch>.tar.gz  holding the binary `statepack`
@@ -13,6 +14,30 @@
 statepack_fail() {
   echo "::error title=statepack::$*"
   exit 1
+}
+
+# statepack_settings checks the inputs both actions have and exports them
+# as statepack reads them: DATA_DIR, and STATEPACK_REMOTE (the remote input,
+# else STATEPACK_REMOTE from the step's env). $1 is what the state is for,
+# $2 what is done to the directory.
+statepack_settings() {
+  [ -n "${INPUT_STATE:-}" ] || statepack_fail "the state input is required: the state to $1, such as pr-42 or main"
+  [ -n "${INPUT_DATA_DIR:-}" ] || statepack_fail "the data-dir input is required: the directory to $2 (LocalStack's state/)"
+  export DATA_DIR="$INPUT_DATA_DIR"
+  export STATEPACK_REMOTE="${INPUT_REMOTE:-${STATEPACK_REMOTE:-}}"
+  [ -n "$STATEPACK_REMOTE" ] ||
+    statepack_fail "the remote input is required (or STATEPACK_REMOTE in the step's env): where states are pushed, such as s3://bucket/prefix"
+}
+
+# json_field NAME FILE prints a top-level field of statepack's --json
+# output (two-space indent; nested objects are indented further).
+json_field() {
+  sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$2" | head -n 1
+}
+
+# error_message FILE prints the message of statepack's --json error.
+error_message() {
+  sed -n 's/^    "message": "\(.*\)",\{0,1\}$/\1/p' "$1" | head -n 1
 }
 
 # statepack_sha256 prints the SHA-256 of a file in hex: sha256sum on Linux,
