@@ -536,9 +536,9 @@ type githubJob struct {
 type githubStep struct {
 	Name string            `yaml:"name"`
 	Uses string            `yaml:"uses"`
+	Run  string            `yaml:"run"`
 	With map[string]string `yaml:"with"`
 	Env  map[string]string `yaml:"env"`
-	Run  string            `yaml:"run"`
 }
 
 // ourAction is the directory of this repository's action a step uses
