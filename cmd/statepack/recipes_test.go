@@ -11,7 +11,10 @@ package main
 // miss, then runs that must start LocalStack from exactly the tree the run
 // before pushed. The CI files beside the blocks are parsed too: their steps
 // must run exactly the block's lines, and define the variables those lines
-// use.
+// use. The GitHub workflow leaves statepack to this repository's actions
+// (restore/, save/): its steps run in order, the actions through
+// internal/actiontest as the Actions runner runs them, their inputs
+// checked against their action.yml.
 
 import (
 	"bytes"
@@ -22,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,6 +41,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/statepack/statepack/internal/actiontest"
 	"github.com/statepack/statepack/internal/datagen"
 	"github.com/statepack/statepack/internal/miniotest"
 	"github.com/statepack/statepack/internal/testbin"
@@ -168,7 +173,7 @@ func TestReadmeRecipes(t *testing.T) {
 			h.bin = h.binDir(sp)
 			switch name {
 			case "github-actions":
-				h.runCI(githubScenarios(), h.githubEnv)
+				h.runGitHub(githubScenarios(), sp)
 			case "gitlab":
 				h.runCI(gitlabScenarios(), h.gitlabEnv)
 			case "compose":
@@ -520,19 +525,40 @@ func (h *recipeHarness) githubExpressions(sc ciScenario, workspace string) map[s
 	}
 }
 
-// githubEnv checks the workflow against the block and returns the job's
-// environment for sc.
-func (h *recipeHarness) githubEnv(sc ciScenario, workspace string) map[string]string {
+// githubJob is the workflow's job, as far as the test reads it.
+type githubJob struct {
+	Env   map[string]string `yaml:"env"`
+	Steps []githubStep      `yaml:"steps"`
+}
+
+// githubStep is one step of the workflow: an action (uses) or a script
+// (run).
+type githubStep struct {
+	Name string            `yaml:"name"`
+	Uses string            `yaml:"uses"`
+	Run  string            `yaml:"run"`
+	With map[string]string `yaml:"with"`
+	Env  map[string]string `yaml:"env"`
+}
+
+// ourAction is the directory of this repository's action a step uses
+// (statepack/statepack/DIR@REF), or "".
+func ourAction(uses string) string {
+	rest, ok := strings.CutPrefix(uses, "statepack/statepack/")
+	if !ok {
+		return ""
+	}
+	dir, _, _ := strings.Cut(rest, "@")
+	return dir
+}
+
+// githubWorkflow checks the workflow against the block and the actions it
+// uses against their action.yml, and returns its job and which of its
+// steps are the block's.
+func (h *recipeHarness) githubWorkflow(root string) (githubJob, map[int]bool) {
 	t := h.t
 	var wf struct {
-		Jobs map[string]struct {
-			Env   map[string]string `yaml:"env"`
-			Steps []struct {
-				Name string            `yaml:"name"`
-				Env  map[string]string `yaml:"env"`
-				Run  string            `yaml:"run"`
-			} `yaml:"steps"`
-		} `yaml:"jobs"`
+		Jobs map[string]githubJob `yaml:"jobs"`
 	}
 	if err := yaml.Unmarshal([]byte(h.recipe.yaml), &wf); err != nil {
 		t.Fatalf("the GitHub Actions workflow does not parse: %v", err)
@@ -540,43 +566,190 @@ func (h *recipeHarness) githubEnv(sc ciScenario, workspace string) map[string]st
 	if len(wf.Jobs) != 1 {
 		t.Fatalf("the workflow has %d jobs, want 1", len(wf.Jobs))
 	}
-	platform := merge(sc.vars, map[string]string{"GITHUB_WORKSPACE": workspace})
-	defined := map[string]string{} // what the workflow sets for the block's steps
-	for _, job := range wf.Jobs {
-		var parts []scriptPart
-		for i, st := range job.Steps {
-			if st.Run != "" {
-				parts = append(parts, scriptPart{name: fmt.Sprintf("step %d (%s)", i+1, st.Name), body: st.Run, env: merge(job.Env, st.Env)})
+	var job githubJob
+	for _, j := range wf.Jobs {
+		job = j
+	}
+	var parts []scriptPart
+	index := map[string]int{} // part name -> step index
+	for i, st := range job.Steps {
+		if st.Run != "" {
+			p := scriptPart{name: fmt.Sprintf("step %d (%s)", i+1, st.Name), body: st.Run, env: merge(job.Env, st.Env)}
+			parts = append(parts, p)
+			index[p.name] = i
+		}
+	}
+	block := map[int]bool{}
+	first, last := len(job.Steps), -1
+	for _, p := range h.checkParts(parts, false) {
+		h.checkVars(p, h.ciVars("GITHUB_WORKSPACE"), nil)
+		i := index[p.name]
+		block[i] = true
+		first, last = min(first, i), max(last, i)
+	}
+	// The actions: known inputs, the required ones given, a remote and
+	// the bucket's keys; restore before the block's steps, save after.
+	where := map[string][]int{}
+	for i, st := range job.Steps {
+		action := ourAction(st.Uses)
+		if action == "" {
+			continue
+		}
+		where[action] = append(where[action], i)
+		name := fmt.Sprintf("step %d (%s)", i+1, st.Uses)
+		meta, err := actiontest.ReadMetadata(filepath.Join(root, action))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for k := range st.With {
+			if _, ok := meta.Inputs[k]; !ok {
+				t.Errorf("%s: input %q is not one of %s/action.yml's (%v)", name, k, action, slices.Sorted(maps.Keys(meta.Inputs)))
 			}
 		}
-		for _, p := range h.checkParts(parts, false) {
-			// Each step is a shell of its own: it sees the job's and its
-			// own env, and nothing an earlier step assigned.
-			if !h.linted {
-				h.checkVars(p, h.ciVars("GITHUB_WORKSPACE"), nil)
+		for k, in := range meta.Inputs {
+			if _, ok := st.With[k]; in.Required && !ok {
+				t.Errorf("%s: the required input %q is missing", name, k)
 			}
-			for k, v := range p.env {
-				if old, ok := defined[k]; ok && old != v {
-					t.Fatalf("the workflow gives %s two values (%q, %q); the test runs the steps in one environment", k, old, v)
-				}
-				defined[k] = v
+		}
+		env := merge(job.Env, st.Env)
+		if st.With["remote"] == "" && env["STATEPACK_REMOTE"] == "" {
+			t.Errorf("%s: no remote (the remote input, or STATEPACK_REMOTE in its env)", name)
+		}
+		for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+			if env[k] == "" {
+				t.Errorf("%s: no %s in its env for the bucket", name, k)
 			}
 		}
 	}
-	exprs := h.githubExpressions(sc, workspace)
+	if r := where["restore"]; len(r) != 1 || r[0] > first {
+		t.Errorf("the workflow must use statepack/statepack/restore once, before the block's steps (at steps %v)", r)
+	}
+	if s := where["save"]; len(s) != 1 || s[0] < last {
+		t.Errorf("the workflow must use statepack/statepack/save once, after the block's steps (at steps %v)", s)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return job, block
+}
+
+// runGitHub runs the GitHub Actions workflow through its scenarios, each
+// a job on a fresh runner (internal/actiontest): its steps in order, the
+// restore and save actions of this repository as the Actions runner runs
+// them (installing the release binary the test serves, built from this
+// tree, as GitHub's releases would serve it), the block as written where
+// its steps are, and neither checkout nor the user's tests.
+func (h *recipeHarness) runGitHub(scenarios []ciScenario, statepack string) {
+	t := h.t
+	h.ciSets = scenarios
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, block := h.githubWorkflow(root)
+	meta, err := actiontest.ReadMetadata(filepath.Join(root, "restore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := actiontest.ServeRelease(t, statepack, meta.Inputs["version"].Default)
 	expr := regexp.MustCompile(`\$\{\{.*?\}\}`)
-	env := merge(platform)
-	for k, v := range defined {
-		v = expr.ReplaceAllStringFunc(v, func(e string) string {
-			val, ok := exprs[e]
-			if !ok {
-				t.Fatalf("the workflow's %s uses %s, which the test cannot evaluate: add it to githubExpressions", k, e)
+	envExpr := regexp.MustCompile(`^\$\{\{ env\.([A-Za-z_][A-Za-z0-9_]*) \}\}$`)
+	var before []string // the states on the remote before the run
+	for _, sc := range scenarios {
+		r := actiontest.NewRunner(t, root)
+		r.InputDefaults["release-url"] = rel.URL
+		r.Env["GORACE"] = "atexit_sleep_ms=0" // the release holds testbin's binary, a race build under -race
+		maps.Copy(r.Env, sc.vars)
+		exprs := h.githubExpressions(sc, r.Workspace)
+		eval := func(what, v string, env map[string]string) string {
+			return expr.ReplaceAllStringFunc(v, func(e string) string {
+				if m := envExpr.FindStringSubmatch(e); m != nil && env != nil {
+					val, ok := env[m[1]]
+					if !ok {
+						t.Fatalf("the workflow's %s uses %s, which the job's env does not set", what, e)
+					}
+					return val
+				}
+				val, ok := exprs[e]
+				if !ok {
+					t.Fatalf("the workflow's %s uses %s, which the test cannot evaluate: add it to githubExpressions", what, e)
+				}
+				return val
+			})
+		}
+		env := map[string]string{}
+		for k, v := range job.Env {
+			env[k] = eval("env "+k, v, nil)
+		}
+		for _, k := range []string{"LOCALSTACK_URL", "DATA_DIR"} {
+			if env[k] == "" {
+				t.Fatalf("the workflow's job does not define %s", k)
 			}
-			return val
-		})
-		env[k] = v
+		}
+		env["LOCALSTACK_URL"] = h.world.url
+		maps.Copy(r.Env, env)
+		dataDir := env["DATA_DIR"]
+		if !filepath.IsAbs(dataDir) {
+			t.Fatalf("DATA_DIR of the workflow is %q, want an absolute path in the workspace", dataDir)
+		}
+		h.world.expect(dataDir)
+		m := machine{home: r.Home, dir: r.Workspace}
+		blockRan := false
+		for i, st := range job.Steps {
+			label := fmt.Sprintf("%s, step %d (%s)", sc.label, i+1, cmp.Or(st.Name, st.Uses))
+			switch action := ourAction(st.Uses); {
+			case action != "":
+				with := map[string]string{}
+				for k, v := range st.With {
+					with[k] = eval("input "+k, v, env)
+				}
+				if _, ok := with["remote"]; ok {
+					with["remote"] = h.remote
+				}
+				stepEnv := map[string]string{}
+				for k, v := range st.Env {
+					stepEnv[k] = eval("env "+k, v, env)
+				}
+				maps.Copy(stepEnv, h.s3Env())
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				res := r.Run(ctx, actiontest.Step{Action: action, With: with, Env: stepEnv})
+				cancel()
+				t.Logf("recipe %s, %s:\n%s", h.recipe.name, label, res.Log)
+				if res.Err != nil {
+					t.Fatalf("recipe %s, %s: %v (output above)%s", h.recipe.name, label, res.Err, h.world.misuse())
+				}
+				if action == "restore" {
+					want := "fallback"
+					switch {
+					case len(before) == 0:
+						want = ""
+					case slices.Contains(before, sc.state):
+						want = "exact"
+					}
+					if got := res.Outputs["cache-hit"]; got != want {
+						t.Errorf("%s: cache-hit is %q, want %q", label, got, want)
+					}
+				}
+			case block[i] && !blockRan:
+				// The block's steps, as the block: the workflow runs
+				// exactly its lines (githubWorkflow), and no action step
+				// comes between them.
+				blockEnv := maps.Clone(env)
+				for j := range job.Steps {
+					if block[j] {
+						for k, v := range job.Steps[j].Env {
+							blockEnv[k] = eval("env "+k, v, env)
+						}
+					}
+				}
+				h.runBlock(label, m, merge(r.Env, blockEnv))
+				blockRan = true
+			}
+		}
+		h.pushed = h.checkEvents(dataDir, "start", "save")
+		h.checkRemote(h.runner(m, env), sc.state, sc.remote, sc.labels)
+		before = sc.remote
 	}
-	return h.pointAtTest(env, t)
 }
 
 // gitlabEnv checks .gitlab-ci.yml against the block and returns the job's
