@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/statepack/statepack/internal/datagen"
-	"github.com/statepack/statepack/internal/testbin"
 	"github.com/statepack/statepack/internal/treetest"
 )
 
@@ -31,31 +31,13 @@ func TestImageContents(t *testing.T) {
 	}
 
 	// manifest.json: what `docker load` names the image.
-	f, err := os.Open(b.tarball)
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(b.tarball) })
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("manifest.json: %v", err)
 	}
-	defer f.Close()
-	tr := tar.NewReader(f)
 	var tags []string
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Name != "manifest.json" {
-			continue
-		}
-		var m []struct{ RepoTags []string }
-		if err := json.NewDecoder(tr).Decode(&m); err != nil {
-			t.Fatalf("manifest.json: %v", err)
-		}
-		for _, d := range m {
-			tags = append(tags, d.RepoTags...)
-		}
+	for _, d := range m {
+		tags = append(tags, d.RepoTags...)
 	}
 	slices.Sort(tags)
 	if want := []string{"statepack:latest", "statepack:" + testVersion}; !slices.Equal(tags, want) {
@@ -135,7 +117,8 @@ func TestImageContents(t *testing.T) {
 // Kubernetes init container with runAsUser would: `pull STATE --restore`
 // from a directory remote that a statepack on the host pushed must give
 // back the saved tree exactly, with the store in the image's default
-// place. `statepack version` must show what the build stamped.
+// place. `statepack version` must show what the build stamped. The same
+// binary, run on the host, pushed the remote.
 func TestEntrypointRestores(t *testing.T) {
 	needRoot(t)
 	b := buildTestImage(t)
@@ -159,19 +142,17 @@ func TestEntrypointRestores(t *testing.T) {
 	if _, err := datagen.Generate(source, datagen.Options{Seed: 18, Size: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	r := testbin.New(t)
-	r.Env["DATA_DIR"] = source
-	r.Env["STATEPACK_REMOTE"] = remote
-	r.MustRun("init", "--remote", remote)
-	r.MustRun("save", "orders-e2e", "-m", "from the host")
-	r.MustRun("push", "orders-e2e")
+	env := map[string]string{"HOME": host, "STATEPACK_STORE": filepath.Join(host, "store"), "DATA_DIR": source, "STATEPACK_REMOTE": remote}
+	b.onHost(t, env, "init", "--remote", remote)
+	b.onHost(t, env, "save", "orders-e2e", "-m", "from the host")
+	b.onHost(t, env, "push", "orders-e2e")
 	want := treetest.MustRead(t, source)
 
 	// Copied into the container's root, owned by root: read-only to the uid.
 	copyTree(t, remote, filepath.Join(c.root, "srv", "remote"))
 	const uid, gid = 4321, 4321
 	c.mkdirOwned("/srv/localstack", uid, gid)
-	env := map[string]string{"DATA_DIR": "/srv/localstack/state", "STATEPACK_REMOTE": "/srv/remote"}
+	env = map[string]string{"DATA_DIR": "/srv/localstack/state", "STATEPACK_REMOTE": "/srv/remote"}
 	res := c.exec("4321:4321", env, "pull", "orders-e2e", "--restore")
 	if res.code != 0 {
 		t.Fatalf("%s", res)

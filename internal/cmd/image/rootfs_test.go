@@ -22,10 +22,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/statepack/statepack/internal/testbin"
+	"github.com/statepack/statepack/internal/miniotest"
 )
 
-func TestMain(m *testing.M) { testbin.Main(m) }
+func TestMain(m *testing.M) { os.Exit(miniotest.Main(m)) }
 
 // What the tests stamp into the image, to find it back in `statepack version`.
 const (
@@ -37,6 +37,7 @@ const (
 // builtImage is an image made as `make image` makes it, written as the
 // tarball `docker load` reads, and read back from it.
 type builtImage struct {
+	binary  string // the image's statepack, which runs on the host too
 	tarball string
 	img     v1.Image
 	config  *v1.ConfigFile
@@ -85,7 +86,7 @@ func buildTestImage(t *testing.T) builtImage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return builtImage{tarball: out, img: loaded, config: cfg}
+	return builtImage{binary: bin, tarball: out, img: loaded, config: cfg}
 }
 
 // layerEntry is one path of the image's file system.
@@ -255,17 +256,24 @@ func (c container) exec(user string, env map[string]string, args ...string) runR
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	r := runResult{args: args, stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	default:
+	if err := cmd.Run(); cmd.ProcessState == nil {
 		c.t.Fatalf("run the entrypoint %s in %s as %s: %v", entry[0], c.root, user, err)
 	}
-	return r
+	return runResult{args: args, stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// onHost runs the image's statepack on the host, outside any root, with
+// exactly env (and PATH), as the machine that pushes or checks a remote.
+func (b builtImage) onHost(t *testing.T, env map[string]string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(b.binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("statepack %s on the host: %v\n%s", strings.Join(args, " "), err, out)
+	}
 }
 
 // mkdirOwned makes dir under the root (parents as root, 0755) owned by uid:gid.
