@@ -26,7 +26,12 @@ RACE_SKIPPED := ^Test(ManySmallFiles|SparseHugeFile)$$
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build release test test-short lint demo bench gobench fuzz torture tools clean
+# What `statepack version` and the image's tag and labels show.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_ARCH  ?= $(shell $(GO) env GOARCH)
+
+.PHONY: all build release image test test-short lint demo bench gobench fuzz torture tools clean
 
 all: build
 
@@ -47,6 +52,22 @@ RELEASE_VERSION_OK = $(shell printf '%s\n' '$(VERSION)' | grep -Ex 'v(0|[1-9][0-
 release:
 	$(if $(RELEASE_VERSION_OK),,$(error make release needs VERSION=vX.Y.Z, e.g. make release VERSION=v1.2.3 (got "$(VERSION)")))
 	$(GO) run ./internal/cmd/release -version $(VERSION) -dist dist $(RELEASE_PLATFORMS)
+
+# The container image, built without a Docker daemon by internal/cmd/image
+# (go-containerregistry): the static linux/$(IMAGE_ARCH) binary (CGO_ENABLED=0,
+# -trimpath, stamped with VERSION and COMMIT), this machine's CA certificates,
+# /tmp and /data, nothing else. It runs as uid 65532 by default, and as any
+# other: the store is /data/store (STATEPACK_STORE), HOME is /data; DATA_DIR
+# and the remote are the user's. Output: dist/statepack-image.tar, a
+# docker-style tarball (not an OCI layout) tagged statepack:VERSION and
+# statepack:latest, for `docker load -i` or `podman load -i`; `skopeo copy
+# docker-archive:dist/statepack-image.tar docker://REGISTRY/statepack:TAG`
+# (or `crane push`) sends it to a registry. Same commit, same image digest
+# (SOURCE_DATE_EPOCH is the commit's time).
+image:
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) \
+	  $(GO) run ./internal/cmd/image -go $(GO) -version $(VERSION) -commit $(COMMIT) \
+	    -arch $(IMAGE_ARCH) -o dist/statepack-image.tar
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS)/bin $(GO) install $(STATICCHECK_MOD)
