@@ -43,8 +43,7 @@ build:
 	$(GO) build -o $(BIN)/statepack-datagen ./internal/cmd/statepack-datagen
 
 # Release archives for the GitHub Action and the README's install steps:
-# dist/statepack_$(VERSION)_<os>_<arch>.tar.gz for linux and darwin on amd64
-# and arm64, and dist/statepack_$(VERSION)_checksums.txt (see
+# dist/statepack_$(VERSION)_<os>_<arch>.tar.gz for linux on amd64 and arm64, and dist/statepack_$(VERSION)_checksums.txt (see
 # internal/cmd/release). RELEASE_PLATFORMS="linux/amd64 ..." builds fewer.
 RELEASE_PLATFORMS ?=
 RELEASE_VERSION_OK = $(shell printf '%s\n' '$(VERSION)' | grep -Ex 'v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)')

@@ -8,7 +8,7 @@
 # The release's file names are a contract with `make release`:
 #   statepack_<version>_<os>_<arch>.tar.gz  holding the binary `statepack`
 #   statepack_<version>_checksums.txt       sha256sum lines: <hex>  <file>
-# with <os> linux or darwin and <arch> amd64 or arm64.
+# with <os> linux and <arch> amd64 or arm64.
 
 # statepack_fail prints a GitHub error annotation and exits.
 statepack_fail() {
@@ -59,8 +59,7 @@ statepack_install() {
   [ -n "$version" ] || statepack_fail "the version input is empty: name a statepack release, such as v1.2.3"
   case "${RUNNER_OS:-}" in
     Linux) os=linux ;;
-    macOS) os=darwin ;;
-    *) statepack_fail "statepack has release binaries for Linux and macOS runners only, not RUNNER_OS='${RUNNER_OS:-}'" ;;
+    *) statepack_fail "statepack has release binaries for Linux runners only, not RUNNER_OS='${RUNNER_OS:-}'" ;;
   esac
   case "${RUNNER_ARCH:-}" in
     X64) arch=amd64 ;;

@@ -1,11 +1,13 @@
-//go:build !linux && !darwin
+//go:build !linux
 
-// statepack supports linux and darwin only: saving, restoring and the
-// directory remote rely on their file system calls. For any other GOOS the
-// build stops here with a message that says so, instead of a page of
-// "undefined: unix.…" from the packages below:
+// statepack supports linux only (amd64 and arm64): saving, restoring and
+// the directory remote rely on its file system calls (syncfs,
+// sync_file_range, renameat2, reflinks, hole punching, O_PATH). A darwin
+// port needs their equivalents first. For any other GOOS the build stops
+// here with a message that says so, instead of a page of "undefined:
+// unix.…" from the packages below:
 //
-//	cmd/statepack/unsupported_os.go:…: pattern statepack supports linux and darwin only (build with GOOS=linux or GOOS=darwin): no matching files found
+//	cmd/statepack/unsupported_os.go:…: pattern statepack supports linux only (build with GOOS=linux): no matching files found
 //
 // The embed pattern names no file, so `go build` fails while loading this
 // package, before compiling anything. A compile error here would never be
@@ -17,5 +19,5 @@ package main
 
 import _ "embed"
 
-//go:embed "statepack supports linux and darwin only (build with GOOS=linux or GOOS=darwin)"
+//go:embed "statepack supports linux only (build with GOOS=linux)"
 var unsupportedOS string

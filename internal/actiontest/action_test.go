@@ -266,7 +266,8 @@ func TestInstallRefuses(t *testing.T) {
 func TestUnsupportedRunner(t *testing.T) {
 	rel := ServeRelease(t, statepackBinary(t), "v9.9.9")
 	for _, tc := range []struct{ key, value, message string }{
-		{"RUNNER_OS", "Windows", "for Linux and macOS runners only, not RUNNER_OS='Windows'"},
+		{"RUNNER_OS", "Windows", "for Linux runners only, not RUNNER_OS='Windows'"},
+		{"RUNNER_OS", "macOS", "for Linux runners only, not RUNNER_OS='macOS'"},
 		{"RUNNER_ARCH", "ARM", "for X64 and ARM64 runners only, not RUNNER_ARCH='ARM'"},
 	} {
 		r := NewRunner(t, repoRoot(t))

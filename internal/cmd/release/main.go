@@ -8,9 +8,9 @@
 //
 //	go run ./internal/cmd/release -version v1.2.3 [-dist dist] [-commit abc1234] [os/arch ...]
 //
-// for linux and darwin on amd64 and arm64 unless platforms are named. The
-// binaries are built with CGO_ENABLED=0 (static on linux; a darwin binary
-// links only the system's libSystem) and -trimpath, and stamped with the
+// for linux on amd64 and arm64 unless platforms are named (statepack
+// supports linux only: see cmd/statepack/unsupported_os.go). The binaries
+// are built with CGO_ENABLED=0 (static) and -trimpath, and stamped with the
 // version and the commit (`git rev-parse --short HEAD`, "unknown" outside a
 // checkout) that `statepack version` prints.
 //
@@ -51,7 +51,7 @@ func (p platform) String() string { return p.OS + "/" + p.Arch }
 // defaultPlatforms are the systems statepack supports (cmd/statepack
 // refuses to build for any other GOOS) on the two architectures CI runners
 // and laptops use.
-var defaultPlatforms = []platform{{"linux", "amd64"}, {"linux", "arm64"}, {"darwin", "amd64"}, {"darwin", "arm64"}}
+var defaultPlatforms = []platform{{"linux", "amd64"}, {"linux", "arm64"}}
 
 // mainPackage is what the archives hold; `go install` of it installs the
 // same program.
