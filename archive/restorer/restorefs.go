@@ -69,7 +69,16 @@ func applyTree(ctx context.Context, r *archive.Repository, root string, m *forma
 	if err := finishDirs(root, target); err != nil {
 		return nil, err
 	}
-	return statTree(target, lists, int64(r.Config().Chunker.Min), oldCache, vouched), nil
+	cache := statTree(target, lists, int64(r.Config().Chunker.Min), oldCache, vouched)
+	if o.Only.Empty() {
+		cache.Snapshot, cache.State = o.Snapshot, m.State
+	} else {
+		// DATA_DIR is now no one snapshot; what it was before (which a
+		// backup just made may be) is recorded for status alone.
+		cache.RecordPartial(oldCache, statcache.PartialRestore{Snapshot: o.Snapshot, State: m.State,
+			Include: slices.Clone(o.Only.Include), Exclude: slices.Clone(o.Only.Exclude)})
+	}
+	return cache, nil
 }
 
 // restoreTotals is what the restore phase counts: the regular files of

@@ -121,3 +121,84 @@ func TestRestoreBarCountsFiles(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestStatusAfterPartialRestore: after restore --services, status says
+// what DATA_DIR is (the version it was, with the service's paths from
+// another) rather than "never saved or restored", and tells changes
+// since; a save then stores exactly what DATA_DIR holds.
+func TestStatusAfterPartialRestore(t *testing.T) {
+	e := newEnv(t)
+	e.write(sampleTree())
+	var v1, v2, v3 saveOutput
+	e.runJSON(&v1, "save", "main")
+	e.write(map[string]treetest.Spec{
+		"api_states/sqs/000000000000/us-east-1/store.state": {Content: "sqs v2"},
+		"dynamodb/000000000000_us-east-1.db":                {Content: "dynamodb v2"},
+	})
+	e.runJSON(&v2, "save", "main")
+	e.MustRun("restore", "main~1", "--services", "sqs")
+
+	var st statusOutput
+	e.runJSON(&st, "status")
+	p := st.Partial
+	if st.Snapshot != "" || p == nil || p.Base != v2.Snapshot || p.BaseState != "main" || len(p.Restores) != 1 ||
+		p.Restores[0].Snapshot != v1.Snapshot || strings.Join(p.Restores[0].Only, ",") != "api_states/sqs" || st.Changed {
+		t.Fatalf("status after restore --services sqs: %+v %+v", st, p)
+	}
+	human := e.MustRun("status").Stdout
+	for _, want := range []string{"main " + v2.Snapshot[:8] + " (saved or restored)", "api_states/sqs restored from main " + v1.Snapshot[:8], "none since then"} {
+		if !strings.Contains(human, want) {
+			t.Errorf("human status lacks %q:\n%s", want, human)
+		}
+	}
+	if strings.Contains(human, "never saved") {
+		t.Errorf("human status:\n%s", human)
+	}
+
+	// Restoring the same paths again is recorded once; other paths add a line.
+	e.MustRun("restore", "main~1", "--services", "sqs")
+	e.MustRun("restore", "main~1", "--only", "kinesis/**")
+	e.write(map[string]treetest.Spec{"dynamodb/000000000000_us-east-1.db": {Content: "changed since"}})
+	e.runJSON(&st, "status")
+	if p := st.Partial; p == nil || len(p.Restores) != 2 || p.Restores[1].Only[0] != "kinesis/**" || !st.Changed || st.Modified != 1 || st.Added+st.Removed != 0 {
+		t.Fatalf("status after a second partial restore and a change: %+v %+v", st, st.Partial)
+	}
+
+	// The save stores DATA_DIR as it is: sqs from v1, dynamodb as changed.
+	want := treetest.MustRead(t, e.data)
+	e.runJSON(&v3, "save", "main")
+	st = statusOutput{}
+	e.runJSON(&st, "status")
+	if st.Partial != nil || st.Snapshot != v3.Snapshot || st.Changed {
+		t.Fatalf("status after the save: %+v", st)
+	}
+	other := filepath.Join(e.root, "other")
+	e.MustRun("--data-dir", other, "restore", v3.Snapshot[:12])
+	treetest.AssertEqual(t, want, treetest.MustRead(t, other))
+	if got, _ := os.ReadFile(filepath.Join(other, "api_states/sqs/000000000000/us-east-1/store.state")); !strings.HasPrefix(string(got), "sqs state") {
+		t.Errorf("the save after the partial restore holds sqs %q, want v1's", got)
+	}
+}
+
+// TestStatusPartialIntoNew: a partial restore into a DATA_DIR statepack
+// never saved: status names it and compares the restored paths only.
+func TestStatusPartialIntoNew(t *testing.T) {
+	e := newEnv(t)
+	e.write(sampleTree())
+	var v1 saveOutput
+	e.runJSON(&v1, "save", "main")
+	fresh := filepath.Join(e.root, "fresh")
+	e.MustRun("--data-dir", fresh, "restore", "main", "--only", "kinesis/**")
+	treetest.Write(t, fresh, map[string]treetest.Spec{"unrelated": {Content: "x"}})
+	var st statusOutput
+	e.runJSON(&st, "--data-dir", fresh, "status")
+	if p := st.Partial; p == nil || p.Base != "" || len(p.Restores) != 1 || p.Restores[0].Snapshot != v1.Snapshot || st.Changed {
+		t.Fatalf("status: %+v %+v", st, st.Partial)
+	}
+	human := e.MustRun("--data-dir", fresh, "status").Stdout
+	for _, want := range []string{"never saved or restored as a whole", "kinesis/** restored from main", "none in the restored paths since then"} {
+		if !strings.Contains(human, want) {
+			t.Errorf("human status lacks %q:\n%s", want, human)
+		}
+	}
+}
