@@ -4,11 +4,11 @@
 // unsaved content (invariant 4) and the restore marker that lets an
 // interrupted restore be finished; ScatterRestore, which writes each
 // block into every file that uses it as a pull delivers it; and Diff,
-// DiffDataDir and DataDirChanges for diff and status. Files are written
-// under temporary names and renamed into place, blocks already on disk
-// are copied rather than read again, blocks of zeros become holes, and
-// the stat cache records only what restore wrote and found unchanged
-// (invariant 8).
+// DiffDataDir, DataDirChanges and DataDirOrigin for diff and status.
+// Files are written under temporary names and renamed into place, blocks
+// already on disk are copied rather than read again, blocks of zeros
+// become holes, and the stat cache records only what restore wrote and
+// found unchanged (invariant 8).
 //
 // It sits above archive (whose verified reads it uses) and archive/saver
 // (for the backup), and uses archive/format, archive/scan,

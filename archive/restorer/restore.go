@@ -142,9 +142,6 @@ func Restore(ctx context.Context, r *archive.Repository, o Options) (*Result, er
 	if err != nil {
 		return nil, backupNamed(err, res.Backup)
 	}
-	if o.Only.Empty() {
-		cache.Snapshot, cache.State = o.Snapshot, m.State
-	}
 	_ = statcache.SaveStatCache(o.CacheDir, root, cache)
 	if marker != "" {
 		_ = os.Remove(marker)
@@ -434,17 +431,31 @@ func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cache
 	if len(diffTrees(selectEntries(tm.Entries, only), scannedEntries(found, cache))) == 0 {
 		return true, nil
 	}
-	if cache.Snapshot.IsZero() {
-		return false, nil
-	}
-	m, lists := tm, tl
-	if cache.Snapshot != target {
-		var err error
-		if m, lists, err = r.LoadManifestLists(ctx, cache.Snapshot); err != nil {
+	// What DATA_DIR was last made: the snapshot it was saved as or
+	// restored from, or after partial restores their snapshots' paths
+	// over the one before. Whichever it is, a match below compares the
+	// content on disk with snapshots' content, so it holds only when
+	// snapshots hold all of it.
+	var known []format.Entry
+	var sources []manifestLists
+	switch {
+	case cache.Snapshot == target:
+		known, sources = tm.Entries, []manifestLists{{tm, tl}}
+	case !cache.Snapshot.IsZero():
+		m, lists, err := r.LoadManifestLists(ctx, cache.Snapshot)
+		if err != nil {
 			return false, nil // origin gone: keep what is there
 		}
+		known, sources = m.Entries, []manifestLists{{m, lists}}
+	case len(cache.Partial) > 0:
+		var err error
+		if known, sources, err = expectedTree(ctx, r, cache.Base, cache.Partial); err != nil {
+			return false, nil // a snapshot of it gone: keep what is there
+		}
+	default:
+		return false, nil
 	}
-	if len(diffTrees(selectEntries(m.Entries, only), scannedEntries(found, cache))) == 0 {
+	if len(diffTrees(selectEntries(known, only), scannedEntries(found, cache))) == 0 {
 		return true, nil
 	}
 	// Stat data alone says "changed"; files the cache cannot vouch for
@@ -453,8 +464,10 @@ func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cache
 	if err != nil {
 		return false, err
 	}
-	adoptLists(m.Entries, lists, cur)
-	return len(diffTrees(selectEntries(m.Entries, only), selectEntries(cur, only))) == 0, nil
+	for _, src := range sources {
+		adoptLists(src.m.Entries, src.lists, cur)
+	}
+	return len(diffTrees(selectEntries(known, only), selectEntries(cur, only))) == 0, nil
 }
 
 // adoptLists gives each file of cur whose blocks are exactly those that

@@ -60,11 +60,8 @@ func applyTree(ctx context.Context, r *archive.Repository, root string, m *forma
 	if err := makeDirs(root, target); err != nil {
 		return nil, err
 	}
-	var total int64
-	for _, e := range target {
-		total += e.Size
-	}
-	sink.Phase("restore", int64(len(target)), total)
+	files, total := restoreTotals(target)
+	sink.Phase("restore", files, total)
 	vouched, err := writeFiles(ctx, r, root, target, lists, cur, oldCache, sink, res)
 	if err != nil {
 		return nil, err
@@ -72,7 +69,29 @@ func applyTree(ctx context.Context, r *archive.Repository, root string, m *forma
 	if err := finishDirs(root, target); err != nil {
 		return nil, err
 	}
-	return statTree(target, lists, int64(r.Config().Chunker.Min), oldCache, vouched), nil
+	cache := statTree(target, lists, int64(r.Config().Chunker.Min), oldCache, vouched)
+	if o.Only.Empty() {
+		cache.Snapshot, cache.State = o.Snapshot, m.State
+	} else {
+		// DATA_DIR is now no one snapshot; what it was before (which a
+		// backup just made may be) is recorded for status alone.
+		cache.RecordPartial(oldCache, statcache.PartialRestore{Snapshot: o.Snapshot, State: m.State,
+			Include: slices.Clone(o.Only.Include), Exclude: slices.Clone(o.Only.Exclude)})
+	}
+	return cache, nil
+}
+
+// restoreTotals is what the restore phase counts: the regular files of
+// target (each reported done once, written or found identical; not
+// directories or symlinks) and their size.
+func restoreTotals(target []format.Entry) (files, bytes int64) {
+	for i := range target {
+		if target[i].Type == format.TypeFile {
+			files++
+			bytes += target[i].Size
+		}
+	}
+	return files, bytes
 }
 
 // removeTemps deletes the temporary files of a killed restore that a walk
@@ -315,7 +334,9 @@ func writeFiles(ctx context.Context, r *archive.Repository, root string, target 
 				written.Add(1)
 				bytes.Add(e.Size)
 			}
-			sink.Add(1, e.Size)
+			if e.Type == format.TypeFile {
+				sink.Add(1, e.Size)
+			}
 			return err
 		})
 	}

@@ -388,11 +388,8 @@ func (s *ScatterRestore) Finish(ctx context.Context) (*Result, error) {
 	s.renamed.Store(true)
 	s.fds.closeAll()
 	sink := progress.Or(s.o.Progress)
-	var total int64
-	for _, e := range s.target {
-		total += e.Size
-	}
-	sink.Phase("restore", int64(len(s.target)), total)
+	files, total := restoreTotals(s.target)
+	sink.Phase("restore", files, total)
 	oldCache := statcache.LoadStatCache(s.o.CacheDir, s.root)
 	packs := newPackFiles(s.r)
 	defer packs.Close()
@@ -404,9 +401,7 @@ func (s *ScatterRestore) Finish(ctx context.Context) (*Result, error) {
 		switch e.Type {
 		case format.TypeSymlink:
 			g.Go(func() error {
-				err := writeSymlink(filepath.Join(s.root, filepath.FromSlash(e.Path)), e)
-				sink.Add(1, e.Size)
-				return err
+				return writeSymlink(filepath.Join(s.root, filepath.FromSlash(e.Path)), e)
 			})
 		case format.TypeFile:
 			sf := s.files[next]

@@ -2,7 +2,9 @@
 // snapshot the directory was last saved as or restored from, and for each
 // file the stat data it had then together with its blocks. Save uses it to
 // skip reading unchanged files, restore to skip rewriting identical ones,
-// status to tell what changed (invariant 7). It lives in the local
+// status to tell what changed (invariant 7). After a partial restore it
+// records no snapshot, only, for status, the one before and the partial
+// restores since (RecordPartial). It lives in the local
 // store's cache directory, never in a repository that is shared.
 //
 // The cache vouches only for what statepack verified (invariant 8): a
@@ -41,10 +43,68 @@ type StatEntry struct {
 
 // StatCache is the cache of one DATA_DIR.
 type StatCache struct {
+	// Snapshot is what DATA_DIR wholly was when last saved or restored
+	// (zero when it is not wholly any snapshot): restore trusts it to
+	// answer a restore of that snapshot without writing (with each
+	// file's stat); State is its state.
 	Snapshot format.ID
 	State    string
 	Recorded int64 // nanoseconds; files changed at or after this are "racy"
 	Files    map[string]*StatEntry
+	// Base and Partial say how DATA_DIR came to be when a partial
+	// restore (--only, --services) left it no one snapshot: Base (with
+	// BaseState) is the snapshot it wholly was before, zero when none is
+	// known; Partial the partial restores since, oldest first. They are
+	// for status to tell the user; save and restore never trust them, as
+	// Snapshot stays zero while they are set.
+	Base      format.ID
+	BaseState string
+	Partial   []PartialRestore
+}
+
+// PartialRestore is one restore of the paths a filter selects from a
+// snapshot.
+type PartialRestore struct {
+	Snapshot format.ID
+	State    string
+	Include  []string // the filter (scan.Filter) that chose the paths
+	Exclude  []string
+}
+
+// MaxPartialRestores is how many partial restores a cache remembers;
+// with more, the oldest are forgotten, and Base with them.
+const MaxPartialRestores = 16
+
+// RecordPartial records on c, the cache a partial restore of p wrote,
+// that DATA_DIR is now what old (the cache before it; nil when there was
+// none) describes with p's paths restored over it. c is then wholly no
+// snapshot.
+func (c *StatCache) RecordPartial(old *StatCache, p PartialRestore) {
+	c.Snapshot, c.State = format.ID{}, ""
+	c.Base, c.BaseState, c.Partial = format.ID{}, "", nil
+	switch {
+	case old == nil:
+	case !old.Snapshot.IsZero():
+		c.Base, c.BaseState = old.Snapshot, old.State
+	default:
+		c.Base, c.BaseState = old.Base, old.BaseState
+		// A restore through the same filter replaces every path an
+		// earlier one wrote: that one no longer says anything.
+		for _, q := range old.Partial {
+			if !sameFilter(q, p) {
+				c.Partial = append(c.Partial, q)
+			}
+		}
+	}
+	c.Partial = append(c.Partial, p)
+	if n := len(c.Partial); n > MaxPartialRestores {
+		c.Partial = slices.Clone(c.Partial[n-MaxPartialRestores:])
+		c.Base, c.BaseState = format.ID{}, ""
+	}
+}
+
+func sameFilter(a, b PartialRestore) bool {
+	return slices.Equal(a.Include, b.Include) && slices.Equal(a.Exclude, b.Exclude)
 }
 
 // RacyWindow: a file whose ctime is this close to (or after) the moment its
@@ -127,10 +187,14 @@ func (c *StatCache) Holds(e *format.Entry, st scan.FileStat) bool {
 
 // Stat cache encodings: version 2 adds each file's list blocks, so that a
 // save does not hash them again for files it does not read. A version 1
-// cache still reads (its files' lists are recomputed).
+// cache still reads (its files' lists are recomputed). Version 3 is
+// version 2 followed by Base and Partial; it is written only when there
+// is a partial restore to record, so that a cache without one still
+// reads with a statepack that knows only version 2.
 const (
 	statCacheMagic   = "SPC2"
 	StatCacheMagicV1 = "SPC1"
+	statCacheMagicV3 = "SPC3"
 )
 
 // StatCachePath is where the cache of dataDir lives in cacheDir: named by
@@ -188,7 +252,11 @@ func EncodeStatCache(c *StatCache) []byte {
 	for p, e := range c.Files {
 		size += len(p) + 7*binary.MaxVarintLen64 + (len(e.Blocks)+len(e.Lists))*(len(format.ID{})+binary.MaxVarintLen32)
 	}
-	b := append(make([]byte, 0, size), statCacheMagic...)
+	magic := statCacheMagic
+	if len(c.Partial) > 0 {
+		magic = statCacheMagicV3
+	}
+	b := append(make([]byte, 0, size), magic...)
 	b = append(b, c.Snapshot[:]...)
 	b = format.AppendString(b, c.State)
 	b = binary.AppendVarint(b, c.Recorded)
@@ -210,16 +278,78 @@ func EncodeStatCache(c *StatCache) []byte {
 			b = binary.AppendUvarint(b, uint64(r.Size))
 		}
 	}
+	if len(c.Partial) > 0 {
+		b = appendPartial(b, c)
+	}
 	return b
+}
+
+// appendPartial encodes Base and Partial: the base id and state, then
+// the count of partial restores and each one's snapshot id, state and
+// filter (counted lists of patterns).
+func appendPartial(b []byte, c *StatCache) []byte {
+	b = append(b, c.Base[:]...)
+	b = format.AppendString(b, c.BaseState)
+	b = binary.AppendUvarint(b, uint64(len(c.Partial)))
+	for _, p := range c.Partial {
+		b = append(b, p.Snapshot[:]...)
+		b = format.AppendString(b, p.State)
+		for _, pats := range [][]string{p.Include, p.Exclude} {
+			b = binary.AppendUvarint(b, uint64(len(pats)))
+			for _, pat := range pats {
+				b = format.AppendString(b, pat)
+			}
+		}
+	}
+	return b
+}
+
+// readPartial decodes what appendPartial wrote.
+func readPartial(d *format.Decoder, c *StatCache) {
+	c.Base = readID(d)
+	c.BaseState = d.Str(format.MaxStateName)
+	n := d.Uvarint(MaxPartialRestores)
+	for i := uint64(0); i < n && d.Err == nil; i++ {
+		p := PartialRestore{Snapshot: readID(d), State: d.Str(format.MaxStateName)}
+		for _, pats := range []*[]string{&p.Include, &p.Exclude} {
+			m := d.Uvarint(uint64(len(d.B)))
+			for j := uint64(0); j < m && d.Err == nil; j++ {
+				*pats = append(*pats, d.Str(format.MaxPathLen))
+			}
+		}
+		c.Partial = append(c.Partial, p)
+	}
+	if d.Err == nil && (len(c.Partial) == 0 || !c.Snapshot.IsZero()) {
+		d.Err = errors.New("bad stat cache: a partial restore record without a partial restore")
+	}
+}
+
+// readID reads a snapshot id.
+func readID(d *format.Decoder) format.ID {
+	var id format.ID
+	if d.Err != nil {
+		return id
+	}
+	if len(d.B) < len(id) {
+		d.Err = errors.New("bad stat cache: truncated")
+		return id
+	}
+	copy(id[:], d.B)
+	d.B = d.B[len(id):]
+	return id
 }
 
 // DecodeStatCache reads either encoding. The cache is local and written
 // only by statepack, but a damaged one must fail, not be trusted.
 func DecodeStatCache(data []byte) (*StatCache, error) {
-	if len(data) < 36 || string(data[:4]) != statCacheMagic && string(data[:4]) != StatCacheMagicV1 {
+	magic := ""
+	if len(data) >= 36 {
+		magic = string(data[:4])
+	}
+	if magic != statCacheMagic && magic != StatCacheMagicV1 && magic != statCacheMagicV3 {
 		return nil, errors.New("bad stat cache")
 	}
-	withLists := string(data[:4]) == statCacheMagic
+	withLists := magic != StatCacheMagicV1
 	c := &StatCache{}
 	copy(c.Snapshot[:], data[4:36])
 	d := &format.Decoder{B: data[36:]}
@@ -236,6 +366,9 @@ func DecodeStatCache(data []byte) (*StatCache, error) {
 			e.Lists = d.Refs(d.Uvarint(uint64(len(d.B)/33)), format.MaxListEntries*format.ListEntrySize)
 		}
 		c.Files[p] = e
+	}
+	if magic == statCacheMagicV3 {
+		readPartial(d, c)
 	}
 	if d.Err != nil {
 		return nil, d.Err

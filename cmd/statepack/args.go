@@ -22,9 +22,7 @@ func flagSpecs(flags []cli.Flag) map[string]flagSpec {
 	for _, f := range flags {
 		names := f.Names()
 		_, isBool := f.(*cli.BoolFlag)
-		if g, ok := f.(*cli.GenericFlag); ok {
-			_, isBool = g.Value.(*optionalValue)
-		}
+		isBool = isBool || isOptional(f)
 		for _, n := range names {
 			specs[n] = flagSpec{name: names[0], takesValue: !isBool}
 		}

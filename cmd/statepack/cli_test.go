@@ -172,9 +172,14 @@ func TestHelp(t *testing.T) {
 }
 
 // localStack is a server that speaks LocalStack's state protocol: POST
-// /_localstack/state/{save,load} answers one JSON line per service.
+// /_localstack/state/{save,load} answers one JSON line per service; GET
+// /_localstack/health says it is up.
 func localStack(t *testing.T, failing string, calls chan<- string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/_localstack/health" {
+			fmt.Fprintln(w, `{"services": {"sqs": "running", "dynamodb": "running"}}`)
+			return
+		}
 		if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/_localstack/state/") {
 			http.NotFound(w, r)
 			return

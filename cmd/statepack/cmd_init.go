@@ -84,20 +84,39 @@ func (s *session) runInit(c *cli.Context) error {
 	}
 	have := r.Config()
 	if !created && explicit && (have.Chunker != cfg.Chunker || have.PackSize != cfg.PackSize) {
-		return fmt.Errorf("%s already holds a repository with other parameters (chunks %d/%d/%d, packs %d); they cannot change",
-			r.Location(), have.Chunker.Min, have.Chunker.Avg, have.Chunker.Max, have.PackSize)
+		return withHint(fmt.Errorf("%s already holds a statepack repository with other parameters (%s), and they cannot change",
+			r.Location(), configSummary(have)), s.otherParamsHint())
 	}
 	out := initOutput{Location: r.Location(), Remote: c.Bool("remote"), Created: created, RepositoryID: have.ID,
 		FormatVersion: have.Version, ChunkMin: have.Chunker.Min, ChunkAvg: have.Chunker.Avg, ChunkMax: have.Chunker.Max, PackSize: have.PackSize}
 	return s.emit(out, func(w io.Writer) {
-		params := fmt.Sprintf("format %d; blocks %s/%s/%s; packs %s", out.FormatVersion, output.Bytes(int64(out.ChunkMin)),
-			output.Bytes(int64(out.ChunkAvg)), output.Bytes(int64(out.ChunkMax)), output.Bytes(int64(out.PackSize)))
-		if created {
-			fmt.Fprintf(w, "created a statepack repository in %s (%s)\n", out.Location, params)
-		} else {
-			fmt.Fprintf(w, "%s already holds a statepack repository (%s)\n", out.Location, params)
+		switch {
+		case created:
+			fmt.Fprintf(w, "created a statepack repository in %s (%s)\n", out.Location, configSummary(have))
+		case out.Remote:
+			fmt.Fprintf(w, "%s already holds a statepack repository (%s); nothing to do: `statepack push STATE` sends a state there\n",
+				out.Location, configSummary(have))
+		default:
+			fmt.Fprintf(w, "%s already holds a statepack repository (%s); nothing to do: `statepack save STATE` saves DATA_DIR into it\n",
+				out.Location, configSummary(have))
 		}
 	})
+}
+
+// configSummary is a repository's parameters in human units:
+// "format 1; blocks 16 KiB/64 KiB/256 KiB; packs 16 MiB".
+func configSummary(cfg format.Config) string {
+	return fmt.Sprintf("format %d; blocks %s/%s/%s; packs %s", cfg.Version, output.Bytes(int64(cfg.Chunker.Min)),
+		output.Bytes(int64(cfg.Chunker.Avg)), output.Bytes(int64(cfg.Chunker.Max)), output.Bytes(int64(cfg.PackSize)))
+}
+
+// otherParamsHint is the next step when init is given parameters that an
+// existing repository does not have.
+func (s *session) otherParamsHint() string {
+	if s.onRemote {
+		return "leave out the parameters to keep using it, or give init --remote an empty location for a repository with new ones"
+	}
+	return "leave out the parameters to keep using it, or point --store (STATEPACK_STORE) at an empty directory for a store with new ones"
 }
 
 // configFromFlags builds the config init writes; explicit reports whether

@@ -72,8 +72,10 @@ func (s *session) restoreCommand() *cli.Command {
 			"'" + restorer.DefaultBackupState + "' (unless --no-backup). --only restores matching paths and leaves\n" +
 			"the rest of DATA_DIR alone. A non-empty DATA_DIR that statepack never saved or restored\n" +
 			"is refused unless --force. Files lose their setuid and setgid bits unless --keep-setuid.\n" +
-			"With --localstack, a running LocalStack is asked to load the\n" +
-			"state once the files are in place; --services names services instead of --only globs.\n\n" +
+			"With --localstack, a running LocalStack is asked to load the state once the files are in\n" +
+			"place; when it does not answer, restore changes nothing. Should LocalStack fail to load,\n" +
+			"DATA_DIR stays restored and restore exits with status 4. --services names services\n" +
+			"instead of --only globs.\n\n" +
 			"Example:\n\n   statepack restore orders-e2e~1\n   statepack restore orders-e2e --only 'api_states/sqs/**'\n" +
 			"   statepack restore orders-e2e --services sqs --localstack",
 		Flags: append([]cli.Flag{
@@ -103,6 +105,9 @@ func (s *session) runRestore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := pingLocalStack(c.Context, c); err != nil {
+		return err
+	}
 	repo, err := s.openStore(c.Context)
 	if err != nil {
 		return err
@@ -116,7 +121,7 @@ func (s *session) runRestore(c *cli.Context) error {
 		return err
 	}
 	if out.LocalStack, err = callLocalStack(c.Context, c, "load", services); err != nil {
-		return err
+		return &notLoadedError{restore: out, err: err}
 	}
 	return s.emit(out, out.print)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -37,6 +38,13 @@ const (
 //	changed              whether DATA_DIR differs from it (judged by file metadata)
 //	added, removed, modified  paths that differ
 //	interrupted_restore  the snapshot an unfinished restore was writing; "" when none
+//	partial              present only after a partial restore (restore --only or --services),
+//	                     which leaves DATA_DIR no one snapshot (snapshot and state are then ""):
+//	                     {base, base_state, restores: [{snapshot, state, only}]}, base being the
+//	                     snapshot DATA_DIR wholly was before ("" when unknown) and restores the
+//	                     partial restores since, oldest first, with the globs each restored.
+//	                     changed and the counts then compare DATA_DIR with base and the restored
+//	                     paths of each (with the restored paths alone when base is "")
 type statusOutput struct {
 	DataDir            string            `json:"data_dir"`
 	DataDirExists      bool              `json:"data_dir_exists"`
@@ -52,9 +60,26 @@ type statusOutput struct {
 	Removed            int               `json:"removed"`
 	Modified           int               `json:"modified"`
 	InterruptedRestore string            `json:"interrupted_restore"`
+	Partial            *partialOutput    `json:"partial,omitempty"`
 	// interruptedPull: the interrupted restore's snapshot is not in the
 	// store, so it was a pull --restore cut off before the pull ended.
 	interruptedPull bool
+}
+
+// partialOutput is how DATA_DIR came to be after partial restores: the
+// `partial` object of `status --json`.
+type partialOutput struct {
+	Base      string                 `json:"base"`
+	BaseState string                 `json:"base_state"`
+	Restores  []partialRestoreOutput `json:"restores"`
+}
+
+// partialRestoreOutput is one partial restore: the snapshot, its state,
+// and the globs of the paths restored.
+type partialRestoreOutput struct {
+	Snapshot string   `json:"snapshot"`
+	State    string   `json:"state"`
+	Only     []string `json:"only"`
 }
 
 func (s *session) statusCommand() *cli.Command {
@@ -100,12 +125,19 @@ func (s *session) runStatus(c *cli.Context) error {
 
 // statusChanges fills in where DATA_DIR came from and what changed since.
 func (s *session) statusChanges(c *cli.Context, repo *archive.Repository, out *statusOutput) error {
-	origin, state, changes, err := restorer.DataDirChanges(c.Context, repo, s.set.DataDir, s.set.cacheDir())
+	origin, changes, err := restorer.DataDirOrigin(c.Context, repo, s.set.DataDir, s.set.cacheDir())
 	if err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return err
 	}
-	if !origin.IsZero() {
-		out.Snapshot, out.State = origin.String(), state
+	if origin != nil {
+		if origin.Whole() {
+			out.Snapshot, out.State = origin.Snapshot.String(), origin.State
+		} else {
+			out.Partial = &partialOutput{Base: idString(origin.Base), BaseState: origin.BaseState}
+			for _, p := range origin.Partial {
+				out.Partial.Restores = append(out.Partial.Restores, partialRestoreOutput{Snapshot: p.Snapshot.String(), State: p.State, Only: nonNil(p.Include)})
+			}
+		}
 		out.Added, out.Removed, out.Modified = restorer.CountChanges(changes)
 		out.Changed = len(changes) > 0 || err != nil
 	}
@@ -114,6 +146,16 @@ func (s *session) statusChanges(c *cli.Context, repo *archive.Repository, out *s
 		out.interruptedPull = !repo.HasSnapshot(c.Context, id)
 	}
 	return nil
+}
+
+// changesRow says what changed since DATA_DIR was last saved or restored
+// (where: which part of it was compared, "" for all).
+func (o statusOutput) changesRow(t *output.Table, where string) {
+	if o.Changed {
+		t.Row("changes", fmt.Sprintf("%d added, %d removed, %d modified%s since then", o.Added, o.Removed, o.Modified, where))
+	} else {
+		t.Row("changes", "none"+where+" since then")
+	}
 }
 
 func (o statusOutput) print(w io.Writer) {
@@ -133,14 +175,25 @@ func (o statusOutput) print(w io.Writer) {
 	t.Row("store", store)
 	t.Row("remote", orDash(o.Remote))
 	t.Row("persistence", o.Persistence)
-	if o.Snapshot != "" {
+	switch {
+	case o.Snapshot != "":
 		t.Row("last", fmt.Sprintf("%s %s (saved or restored)", o.State, o.Snapshot[:8]))
-		if o.Changed {
-			t.Row("changes", fmt.Sprintf("%d added, %d removed, %d modified since then", o.Added, o.Removed, o.Modified))
+		o.changesRow(t, "")
+	case o.Partial != nil:
+		if p := o.Partial; p.Base != "" {
+			t.Row("last", fmt.Sprintf("%s %s (saved or restored)", p.BaseState, p.Base[:8]))
 		} else {
-			t.Row("changes", "none since then")
+			t.Row("last", "never saved or restored as a whole")
 		}
-	} else if o.DataDirExists {
+		for _, r := range o.Partial.Restores {
+			t.Row("then", fmt.Sprintf("%s restored from %s %s", strings.Join(r.Only, ", "), r.State, r.Snapshot[:8]))
+		}
+		if o.Partial.Base == "" {
+			o.changesRow(t, " in the restored paths")
+		} else {
+			o.changesRow(t, "")
+		}
+	case o.DataDirExists:
 		t.Row("last", "never saved or restored")
 	}
 	if o.InterruptedRestore != "" {

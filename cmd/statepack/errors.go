@@ -132,7 +132,16 @@ func (s *session) classify(err error) failure {
 		locked *archive.LockedError
 		h      *hinted
 		rf     *restorer.RestoreError
+		nl     *notLoadedError
 	)
+	if errors.As(err, &nl) {
+		// What the restore did comes first, then why LocalStack did not
+		// load it (in the words its own error would have).
+		f := s.classify(nl.err)
+		f.exit, f.code = exitNotLoaded, output.CodeNotLoaded
+		f.why, f.hint = nl.done()+"; LocalStack was not reloaded: "+f.why+"; "+notLoadedHint, ""
+		return f
+	}
 	if errors.As(err, &rf) {
 		// The next step for what stopped the restore comes first, then
 		// where DATA_DIR's previous content went: both, in one line.

@@ -72,6 +72,10 @@ func TestErrors(t *testing.T) {
 		{name: "pull from an empty directory", setup: emptyRemoteDir, args: []string{"pull", "main"}, exit: 3, code: "not_found",
 			want: []string{"nothing was pushed there yet"}},
 		{name: "push not a fast-forward", setup: diverged, args: []string{"push", "main"}, exit: 1, code: "conflict", want: []string{"pull first, or push --force"}},
+		{name: "LocalStack down at restore", setup: saved, args: []string{"restore", "main", "--localstack=http://127.0.0.1:1"}, exit: 1, code: "failed",
+			want: []string{"LocalStack is not reachable at http://127.0.0.1:1", "nothing was changed", "start LocalStack"}},
+		{name: "init with other parameters", setup: func(e *env) { e.MustRun("init") }, args: []string{"init", "--pack-size", "32MiB"}, exit: 1, code: "failed",
+			want: []string{"other parameters", "packs 16 MiB", "cannot change", "leave out the parameters"}},
 		{name: "verify finds damage", setup: damaged, args: []string{"verify", "--read-data"}, exit: 1, code: "corrupt", want: []string{"problem"}},
 	}
 	for _, tc := range tests {

@@ -8,7 +8,8 @@
 //
 // Run `statepack --help` for the commands and `statepack COMMAND --help`
 // for one command. Exit status: 0 success, 1 failure, 2 usage error, 3 the
-// named state or snapshot does not exist.
+// named state or snapshot does not exist, 4 restore --localstack restored
+// DATA_DIR but LocalStack did not load it.
 package main
 
 import (
@@ -63,7 +64,10 @@ const (
 	exitFailure  = 1
 	exitUsage    = 2
 	exitNotFound = 3
-	exitSignal   = 130 // a second interrupt: quit at once
+	// exitNotLoaded: restore --localstack put the files in place, but
+	// LocalStack did not load them; DATA_DIR is restored.
+	exitNotLoaded = 4
+	exitSignal    = 130 // a second interrupt: quit at once
 )
 
 // run is the whole program: it parses args, runs the command and returns

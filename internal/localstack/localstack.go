@@ -64,6 +64,39 @@ func (e *ServiceError) Error() string {
 // ErrUnreachable: nothing answers at the LocalStack URL.
 var ErrUnreachable = errors.New("LocalStack is not reachable")
 
+// ErrNotReady: something answers at the LocalStack URL, but not as a
+// LocalStack that is up (its health endpoint does not say OK).
+var ErrNotReady = errors.New("LocalStack is not ready")
+
+// pingTimeout bounds Ping: the health endpoint answers at once when
+// LocalStack is up.
+const pingTimeout = 15 * time.Second
+
+// Ping checks that LocalStack is up with GET /_localstack/health, so that
+// a command can refuse before it changes anything rather than fail after.
+// The error wraps ErrUnreachable or ErrNotReady.
+func (c *Client) Ping(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, c.URL+"/_localstack/health", nil)
+	if err != nil {
+		return fmt.Errorf("LocalStack URL %s: %w", c.URL, err)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // the caller gave up, not LocalStack
+		}
+		return fmt.Errorf("%w at %s: is it running? (%v)", ErrUnreachable, c.URL, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%w: %s answered %s to GET /_localstack/health", ErrNotReady, c.URL, resp.Status)
+	}
+	return nil
+}
+
 // Save asks LocalStack to persist the state of services (all when empty)
 // with POST /_localstack/state/save.
 func (c *Client) Save(ctx context.Context, services []string) ([]Result, error) {

@@ -109,6 +109,7 @@ const (
 	CodeNoBucket      = "no_bucket"      // the remote's S3 bucket does not exist
 	CodeNoSpace       = "no_space"       // the storage is full
 	CodeCanceled      = "canceled"       // interrupted by a signal or --timeout
+	CodeNotLoaded     = "not_loaded"     // DATA_DIR was restored, but LocalStack did not load it (exit 4)
 	CodeFailed        = "failed"         // anything else
 )
 
