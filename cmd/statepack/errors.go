@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -226,6 +227,8 @@ func (s *session) classifyStorage(err error, f *failure) {
 		if s.onRemote {
 			f.hint = "check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and the bucket policy"
 		}
+	case s.onRemote && plainHTTPEndpoint(err):
+		f.hint = "the endpoint answers plain HTTP, not HTTPS: write its scheme, e.g. AWS_ENDPOINT_URL=http://HOST:PORT"
 	case s.onRemote && isNetError(err):
 		f.hint = "check that the endpoint is reachable (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) and the network is up"
 	case errors.Is(err, backend.ErrNoSpace):
@@ -236,6 +239,13 @@ func (s *session) classifyStorage(err error, f *failure) {
 			f.hint = "free some space there, then run the same command again to finish the restore"
 		}
 	}
+}
+
+// plainHTTPEndpoint reports whether err is a TLS handshake answered in
+// plain HTTP: an endpoint written without its scheme is taken as HTTPS.
+func plainHTTPEndpoint(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh) && rh.Conn != nil || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 // isNetError reports whether err comes from the network (connection

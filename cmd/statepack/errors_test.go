@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -69,6 +71,8 @@ func TestErrors(t *testing.T) {
 		{name: "pull absent everywhere", setup: pushed, args: []string{"pull", "pr-1", "--fallback", "pr-2"}, exit: 3, code: "not_found", want: []string{"pr-1", "pr-2"}},
 		{name: "pull from a missing directory", args: []string{"pull", "main", "--remote", "/nonexistent/typo/remote"}, exit: 1, code: "failed",
 			want: []string{"remote directory /nonexistent/typo/remote does not exist", "statepack init --remote"}},
+		{name: "endpoint without its scheme, answering plain HTTP", setup: plainHTTPServer, args: []string{"list", "--remote", "s3://bucket/p"}, exit: 1, code: "failed",
+			want: []string{"answers plain HTTP", "AWS_ENDPOINT_URL=http://"}},
 		{name: "pull from an empty directory", setup: emptyRemoteDir, args: []string{"pull", "main"}, exit: 3, code: "not_found",
 			want: []string{"nothing was pushed there yet"}},
 		{name: "push not a fast-forward", setup: diverged, args: []string{"push", "main"}, exit: 1, code: "conflict", want: []string{"pull first, or push --force"}},
@@ -117,6 +121,15 @@ func checkFailure(t *testing.T, code int, stderr string, exit int, want []string
 			t.Errorf("message lacks %q: %s", w, stderr)
 		}
 	}
+}
+
+// plainHTTPServer points the S3 settings at a plain HTTP server, written
+// without a scheme (so taken as HTTPS), as a newcomer writes MinIO's.
+func plainHTTPServer(e *env) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	e.t.Cleanup(srv.Close)
+	e.Env["AWS_ENDPOINT_URL"] = strings.TrimPrefix(srv.URL, "http://")
+	e.Env["AWS_ACCESS_KEY_ID"], e.Env["AWS_SECRET_ACCESS_KEY"], e.Env["AWS_REGION"] = "key", "secret", "us-east-1"
 }
 
 // emptyRemoteDir points STATEPACK_REMOTE at an existing, empty directory.
