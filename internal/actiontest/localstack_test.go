@@ -32,6 +32,10 @@ func startLocalStack(t *testing.T, dataDir string) *localStack {
 	ls := &localStack{dir: dataDir}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /_localstack/state/{op}", ls.serve)
+	// statepack asks whether LocalStack is up before it restores.
+	mux.HandleFunc("GET /_localstack/health", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"services": {}}`))
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	ls.url = srv.URL
