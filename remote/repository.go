@@ -15,15 +15,17 @@ import (
 // there). Pull treats it as a cache miss; it matches format.ErrNotRepository.
 type EmptyRemoteError struct {
 	Location string
-	Missing  bool // the directory does not exist at all
+	// Missing: the directory does not exist at all. A push refuses it as
+	// well (a mistyped path must not become a new remote); only
+	// `statepack init --remote` creates the directory.
+	Missing bool
 }
 
 func (e *EmptyRemoteError) Error() string {
-	what := "is empty"
 	if e.Missing {
-		what = "does not exist"
+		return fmt.Sprintf("remote directory %s does not exist: check the path; `statepack init --remote` creates a remote there", e.Location)
 	}
-	return fmt.Sprintf("remote %s %s: no repository there yet; push a state or run `statepack init --remote`", e.Location, what)
+	return fmt.Sprintf("remote %s is empty: no repository there yet; push a state or run `statepack init --remote`", e.Location)
 }
 
 // Unwrap makes errors.Is(err, format.ErrNotRepository) hold.
@@ -81,7 +83,7 @@ func OpenRemote(ctx context.Context, rawURL string, create bool, opts ...OpenOpt
 	if err != nil {
 		return nil, err
 	}
-	mkdir := create || (o.initFrom != nil && u.Kind == KindDir)
+	mkdir := create
 	be, err := Open(ctx, rawURL, S3ConfigFromEnv(), mkdir)
 	if errors.Is(err, backend.ErrNotFound) && u.Kind == KindDir {
 		return nil, &EmptyRemoteError{Location: u.Path, Missing: true}

@@ -45,7 +45,8 @@ step "save the second version: only the changed blocks are stored"
 step "keep a copy of DATA_DIR as saved, to compare with at the end"
 cp -a "$DATA_DIR" "$DEMO/expected"
 
-step "push 'demo' to the remote $REMOTE"
+step "create the remote $REMOTE and push 'demo' to it"
+"$SP" init --remote "$REMOTE"
 "$SP" push demo --remote "$REMOTE"
 
 step "wipe the local store and DATA_DIR (a fresh CI runner)"

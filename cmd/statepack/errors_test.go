@@ -163,6 +163,7 @@ func saved(e *env) {
 func pushed(e *env) {
 	saved(e)
 	e.Env["STATEPACK_REMOTE"] = filepath.Join(e.root, "remote")
+	e.MustRun("init", "--remote")
 	e.MustRun("push", "main")
 }
 

@@ -15,7 +15,7 @@ import (
 // TestRemoteFlow: two machines share a state through a directory remote.
 func TestRemoteFlow(t *testing.T) {
 	a, b := newEnv(t), newEnv(t)
-	remoteDir := filepath.Join(a.root, "remote")
+	remoteDir := mkRemoteDir(t, a)
 	a.Env["STATEPACK_REMOTE"], b.Env["STATEPACK_REMOTE"] = "file://"+remoteDir, remoteDir
 	a.write(sampleTree())
 	a.MustRun("save", "main", "-m", "v1")
@@ -84,7 +84,7 @@ func TestRemoteFlow(t *testing.T) {
 // after it do nothing. A DATA_DIR with content takes the old way.
 func TestPullRestoreCI(t *testing.T) {
 	a, b, c := newEnv(t), newEnv(t), newEnv(t)
-	remoteDir := filepath.Join(a.root, "remote")
+	remoteDir := mkRemoteDir(t, a)
 	for _, e := range []*env{a, b, c} {
 		e.Env["STATEPACK_REMOTE"] = remoteDir
 	}
@@ -179,4 +179,35 @@ func restoreKeys(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return keysOf(t, string(out))
+}
+
+// mkRemoteDir makes an empty directory for a directory remote: a first
+// push creates the repository in it, while a directory that does not
+// exist is refused as a typo.
+func mkRemoteDir(t *testing.T, e *env) string {
+	t.Helper()
+	d := filepath.Join(e.root, "remote")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestPushToMissingDirectory: a push to a directory that does not exist
+// is refused (a mistyped path must not become a new remote) and creates
+// nothing; `init --remote` makes it, and the push then goes through.
+func TestPushToMissingDirectory(t *testing.T) {
+	e := newEnv(t)
+	e.write(sampleTree())
+	e.MustRun("save", "main")
+	typo := filepath.Join(e.root, "remtoe", "states")
+	res := e.Run("push", "main", "--remote", typo)
+	if res.Code != 1 || !strings.Contains(res.Stderr, "remote directory "+typo+" does not exist") || !strings.Contains(res.Stderr, "statepack init --remote") {
+		t.Fatalf("push to a missing directory: exit %d: %s", res.Code, res.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "remtoe")); !os.IsNotExist(err) {
+		t.Fatalf("the push created the mistyped path: %v", err)
+	}
+	e.MustRun("init", "--remote", typo)
+	e.MustRun("push", "main", "--remote", typo)
 }

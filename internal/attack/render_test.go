@@ -457,7 +457,7 @@ func TestListNamesDamagedStates(t *testing.T) {
 // fast-forward replaces nothing and says nothing.
 func TestForceNamesReplacedHead(t *testing.T) {
 	t.Parallel()
-	remoteDir := filepath.Join(t.TempDir(), "remote")
+	remoteDir := t.TempDir() // an empty directory: the first push creates the remote there
 	a, b := newEnv(t), newEnv(t)
 	for _, e := range []*env{a, b} {
 		e.vars["STATEPACK_REMOTE"] = remoteDir

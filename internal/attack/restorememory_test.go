@@ -55,6 +55,9 @@ func TestRestoreMemoryFollowsWork(t *testing.T) {
 		}
 		h.publish("evil", format.EncodeManifest(manifest(dirEntry("db"), listsEntry("db/zeros", size, lists))))
 		other := filepath.Join(h.victim.root, "other-remote")
+		if err := os.MkdirAll(other, 0o755); err != nil { // empty: the push creates the remote there
+			t.Fatal(err)
+		}
 		restored := filepath.Join(h.victim.root, "restore-of-the-pulled-state")
 		for _, tc := range []struct {
 			name    string

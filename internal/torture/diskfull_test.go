@@ -319,6 +319,9 @@ func TestDiskFullPullRestore(t *testing.T) {
 	src := testbin.New(t)
 	src.Env["STATEPACK_STORE"], src.Env["DATA_DIR"] = filepath.Join(root, "src-store"), filepath.Join(root, "src")
 	src.Env["STATEPACK_REMOTE"] = filepath.Join(root, "remote")
+	if err := os.MkdirAll(src.Env["STATEPACK_REMOTE"], 0o755); err != nil { // the first push creates the remote in it
+		t.Fatal(err)
+	}
 	if _, err := datagen.Generate(src.Env["DATA_DIR"], datagen.Options{Seed: 12, Size: 24 << 20}); err != nil {
 		t.Fatal(err)
 	}

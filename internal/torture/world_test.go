@@ -89,6 +89,11 @@ func newWorld(t *testing.T, name, backend string, c config) *world {
 	w.run.Env["DATA_DIR"] = w.data
 	switch backend {
 	case backendDir:
+		// An empty directory: the first push creates the remote there (a
+		// directory that does not exist is refused as a typo).
+		if err := os.MkdirAll(w.rdir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		w.run.Env["STATEPACK_REMOTE"] = w.rdir
 	case backendMinIO:
 		srv := miniotest.Get(t)
