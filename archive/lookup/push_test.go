@@ -49,6 +49,9 @@ func newPushWorld(t *testing.T, seed byte) *pushWorld {
 // and published at any size.
 func (w *pushWorld) open(cache string) *archive.Repository {
 	w.t.Helper()
+	if err := os.MkdirAll(filepath.Join(w.root, "remote"), 0o755); err != nil { // empty: the push creates the remote in it
+		w.t.Fatal(err)
+	}
 	r, err := remote.OpenRemote(w.ctx, "file://"+filepath.Join(w.root, "remote"), false, remote.InitIfEmpty(w.local), remote.WithIndexCache(cache))
 	if err != nil {
 		w.t.Fatal(err)

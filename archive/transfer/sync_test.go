@@ -206,15 +206,28 @@ func testPullFallback(t *testing.T, newRemote func(*testing.T) *archive.Reposito
 	}
 }
 
-// TestOpenRemoteInitialisesEmptyDir: the first push to a directory remote
-// creates it with the local chunker parameters; without that option a
-// missing remote is an error that says how to create one.
+// TestOpenRemoteInitialisesEmptyDir: the first push to an empty directory
+// remote creates the repository with the local chunker parameters;
+// without that option an empty remote is an error that says how to create
+// one, and a directory that does not exist is one even for a push (a
+// mistyped path must not become a new remote).
 func TestOpenRemoteInitialisesEmptyDir(t *testing.T) {
 	ctx := context.Background()
 	a := newStore(t)
-	url := "file://" + filepath.Join(t.TempDir(), "new", "remote")
+	dir := filepath.Join(t.TempDir(), "new", "remote")
+	url := "file://" + dir
+	var missing *remote.EmptyRemoteError
+	if _, err := remote.OpenRemote(ctx, url, false, remote.InitIfEmpty(a.repo)); !errors.As(err, &missing) || !missing.Missing {
+		t.Fatalf("a push to a missing directory: %v, want it refused as missing", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the refused push created the directory: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := remote.OpenRemote(ctx, url, false); err == nil {
-		t.Fatal("opening a missing remote succeeded")
+		t.Fatal("opening an empty remote succeeded")
 	}
 	r, err := remote.OpenRemote(ctx, url, false, remote.InitIfEmpty(a.repo), remote.WithIndexCache(a.cache))
 	if err != nil {
