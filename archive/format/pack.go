@@ -106,9 +106,6 @@ func (p *PackBuilder) Finish() (ID, []byte, []PackEntry) {
 	return Hash(data), data, entries
 }
 
-// Reuse hands a finished pack's buffer back to the builder.
-func (p *PackBuilder) Reuse(data []byte) { p.buf = data[:0] }
-
 func appendTrailer(b []byte, entries []PackEntry) []byte {
 	for _, e := range entries {
 		b = append(b, e.ID[:]...)
