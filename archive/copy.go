@@ -20,8 +20,23 @@ const DefaultCopyJobs = 4
 // that a copy cut off keeps what it finished.
 const indexEvery = 8
 
+// Side names the side of a copy that is the local store: its index is
+// loaded (under the caller's lock) and asked in memory, while the other
+// side, a remote, is always asked through FindBlocks, never through an
+// index some earlier call may have loaded before another writer or a
+// prune changed it.
+type Side int
+
+const (
+	// SrcLocal: the source is the local store (a push).
+	SrcLocal Side = iota
+	// DstLocal: the destination is the local store (a pull).
+	DstLocal
+)
+
 // CopyOptions say how Copy moves a snapshot.
 type CopyOptions struct {
+	Local    Side // which side is the local store
 	Jobs     int // packs moved at once; 0 means DefaultCopyJobs
 	Progress progress.Sink
 	// DstHead is the destination's head of the state copied (zero for
@@ -54,10 +69,10 @@ type CopyResult struct {
 // manifest. It moves no ref: the caller does that last, once everything
 // the ref reaches is there.
 //
-// A side whose index is loaded (the local store: LoadIndex) is asked in
-// memory; the other (a remote) through FindBlocks. The list blocks of the
-// snapshot's large files are copied first when only dst can then read
-// them (a pull), since they name the rest.
+// The local side (o.Local) is asked in memory, its index loaded here; the
+// other (a remote) through FindBlocks. The list blocks of the snapshot's
+// large files are copied first when only dst can then read them (a pull),
+// since they name the rest.
 func Copy(ctx context.Context, src, dst *Repository, id format.ID, o CopyOptions) (*CopyResult, error) {
 	data, err := src.LoadManifestBytes(ctx, id)
 	if err != nil {
@@ -67,10 +82,17 @@ func Copy(ctx context.Context, src, dst *Repository, id format.ID, o CopyOptions
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s on %s: %w", id.Short(), src.Location(), err)
 	}
-	c := &copier{src: src, dst: dst, id: id, o: o, sink: progress.Or(o.Progress), jobs: copyJobs(o.Jobs), res: &CopyResult{}}
+	c := &copier{src: src, dst: dst, id: id, o: o, srcLocal: o.Local == SrcLocal, sink: progress.Or(o.Progress), jobs: copyJobs(o.Jobs), res: &CopyResult{}}
+	local := dst
+	if c.srcLocal {
+		local = src
+	}
+	if _, err := local.LoadIndex(ctx); err != nil {
+		return nil, err
+	}
 	var refs []format.BlockRef
 	var lists *format.BlockLists
-	if src.indexLoaded() {
+	if c.srcLocal {
 		// The lists are walked, not expanded: a snapshot naming one list
 		// block a million times costs what it sends, not what it claims.
 		if lists, err = src.ReadBlockLists(ctx, m); err != nil {
@@ -130,6 +152,7 @@ type copier struct {
 	src, dst *Repository
 	id       format.ID // the snapshot copied
 	o        CopyOptions
+	srcLocal bool // the source is the local store, the destination a remote
 	sink     progress.Sink
 	jobs     int
 	res      *CopyResult
@@ -175,7 +198,7 @@ func (c *copier) blocks(ctx context.Context, refs []format.BlockRef, receive fun
 // others as skipped.
 func (c *copier) missing(ctx context.Context, refs []format.BlockRef) ([]format.BlockRef, error) {
 	var have map[format.ID]format.Location
-	if !c.dst.indexLoaded() && len(refs) > 0 {
+	if c.srcLocal && len(refs) > 0 {
 		want := make(map[format.ID]struct{}, len(refs))
 		for _, b := range refs {
 			want[b.ID] = struct{}{}
@@ -229,7 +252,7 @@ func (c *copier) headBlocks(ctx context.Context, want map[format.ID]struct{}) ma
 // locate finds where in src the blocks are.
 func (c *copier) locate(ctx context.Context, need []format.BlockRef) ([]BlockAt, error) {
 	at := make([]BlockAt, 0, len(need))
-	if c.src.indexLoaded() {
+	if c.srcLocal {
 		idx := c.src.Index()
 		for _, b := range need {
 			loc, ok := idx.Lookup(b.ID)
@@ -259,14 +282,14 @@ func (c *copier) locate(ctx context.Context, need []format.BlockRef) ([]BlockAt,
 }
 
 // pack copies the wanted blocks of one source pack. A pack of the local
-// store (the source whose index is loaded) wanted whole goes as it is,
+// store (a push's source) wanted whole goes as it is,
 // checked against its id only: the local store's trailers are its own,
 // while a remote's pack is untrusted, trailer included. Anything else is read with as few
 // ranged reads as the layout allows and every block verified; a pack
 // read whole that checks, trailer included, is kept as it came, and the
 // blocks of others go into new packs.
 func (c *copier) pack(ctx context.Context, pack format.ID, blocks []BlockAt, w *PackWriter, receive func(format.ID, []byte)) error {
-	if receive == nil && c.src.indexLoaded() {
+	if receive == nil && c.srcLocal {
 		sent, err := c.wholeLocalPack(ctx, pack, blocks, w)
 		if sent || err != nil {
 			return err

@@ -33,25 +33,21 @@ func copyTestTree(t *testing.T) (string, treetest.Tree) {
 }
 
 // TestCopy: Copy moves a snapshot between repositories either way round
-// (the source's index loaded, as push has it, or the destination's, as
+// (the source as the local store, as push has it, or the destination, as
 // pull has it); the copy verifies, restores exactly, and a second copy
 // moves nothing. The Receive hook sees the snapshot's lists before the
 // other blocks and then every block copied, verified.
 func TestCopy(t *testing.T) {
 	ctx := context.Background()
-	for _, loaded := range []string{"src", "dst"} {
-		t.Run(loaded, func(t *testing.T) {
+	for name, local := range map[string]archive.Side{"src": archive.SrcLocal, "dst": archive.DstLocal} {
+		t.Run(name, func(t *testing.T) {
 			src, srcCache := testRepo(t)
 			dst, dstCache := testRepo(t)
 			dir, want := copyTestTree(t)
 			id := save(t, src, srcCache, dir, "s").Snapshot
-			side := map[string]*archive.Repository{"src": src, "dst": dst}[loaded]
-			if _, err := side.LoadIndex(ctx); err != nil {
-				t.Fatal(err)
-			}
 			var hooked bool
 			var received int64
-			o := archive.CopyOptions{Jobs: 2, Receive: func(_ context.Context, m *format.Manifest, lists *format.BlockLists) (func(format.ID, []byte), error) {
+			o := archive.CopyOptions{Local: local, Jobs: 2, Receive: func(_ context.Context, m *format.Manifest, lists *format.BlockLists) (func(format.ID, []byte), error) {
 				if m.State != "s" || lists == nil {
 					t.Errorf("Receive got state %q, lists %v", m.State, lists)
 				}
@@ -77,7 +73,7 @@ func TestCopy(t *testing.T) {
 			restore(t, dst, dstCache, out, id)
 			treetest.AssertEqual(t, want, treetest.MustRead(t, out))
 
-			again, err := archive.Copy(ctx, src, dst, id, archive.CopyOptions{})
+			again, err := archive.Copy(ctx, src, dst, id, archive.CopyOptions{Local: local})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,7 +84,7 @@ func TestCopy(t *testing.T) {
 	}
 }
 
-// TestCopyIncompleteSource: a block the source's loaded index lacks fails
+// TestCopyIncompleteSource: a block the local source's index lacks fails
 // the copy, naming it, before the destination gets the manifest.
 func TestCopyIncompleteSource(t *testing.T) {
 	ctx := context.Background()
@@ -105,10 +101,7 @@ func TestCopyIncompleteSource(t *testing.T) {
 	if _, err := empty.PutManifestBytes(ctx, data); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := empty.LoadIndex(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := archive.Copy(ctx, empty, dst, id, archive.CopyOptions{}); err == nil || !strings.Contains(err.Error(), "incomplete") {
+	if _, err := archive.Copy(ctx, empty, dst, id, archive.CopyOptions{Local: archive.SrcLocal}); err == nil || !strings.Contains(err.Error(), "incomplete") {
 		t.Fatalf("copy of a snapshot whose blocks are missing: %v", err)
 	}
 	if dst.HasSnapshot(ctx, id) {

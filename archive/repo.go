@@ -28,11 +28,10 @@ type Repository struct {
 
 	zeroIDs sync.Map // block length -> id of that many zeros (BlockID)
 
-	mu sync.Mutex // guards idx, indexed and loaded, replaced by prune and repair
+	mu sync.Mutex // guards idx and indexed, replaced by prune and repair
 
 	idx     *Index
 	indexed map[string]bool // index objects already loaded
-	loaded  bool            // LoadIndex ran: idx holds the whole index as of then
 }
 
 // Open opens an existing repository.
@@ -158,19 +157,7 @@ func (r *Repository) LoadIndex(ctx context.Context) (*Index, error) {
 	for _, oi := range names {
 		r.MarkIndexed(oi.Name)
 	}
-	r.mu.Lock()
-	r.loaded = true
-	r.mu.Unlock()
 	return r.Index(), nil
-}
-
-// indexLoaded reports whether LoadIndex ran (and no prune or repair
-// reset the index since): the index in memory then answers for the
-// repository, as it does for the local store.
-func (r *Repository) indexLoaded() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.loaded
 }
 
 // Index is the in-memory index as loaded so far.
@@ -184,7 +171,7 @@ func (r *Repository) Index() *Index {
 func (r *Repository) ResetIndex() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.idx, r.indexed, r.loaded = NewIndex(), map[string]bool{}, false
+	r.idx, r.indexed = NewIndex(), map[string]bool{}
 }
 
 func (r *Repository) MarkIndexed(name string) {

@@ -61,11 +61,8 @@ func Pull(ctx context.Context, local, remote *archive.Repository, o PullOptions)
 		return nil, err
 	}
 	defer lock.Unlock()
-	if _, err := local.LoadIndex(ctx); err != nil {
-		return nil, err
-	}
 	feed := &scatterFeed{local: local, id: rhead, opts: o.Restore}
-	copied, err := archive.Copy(ctx, remote, local, rhead, archive.CopyOptions{Jobs: o.Jobs, Progress: o.Progress, Receive: feed.start})
+	copied, err := archive.Copy(ctx, remote, local, rhead, archive.CopyOptions{Local: archive.DstLocal, Jobs: o.Jobs, Progress: o.Progress, Receive: feed.start})
 	scatter := feed.result(err)
 	if scatter != nil {
 		// Files reach their final names only once the snapshot is

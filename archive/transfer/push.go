@@ -55,10 +55,7 @@ func Push(ctx context.Context, local, remote *archive.Repository, o PushOptions)
 		return nil, err
 	}
 	defer lock.Unlock()
-	if _, err := local.LoadIndex(ctx); err != nil {
-		return nil, err
-	}
-	copied, err := archive.Copy(ctx, local, remote, head, archive.CopyOptions{Jobs: o.Jobs, Progress: o.Progress, DstHead: rhead})
+	copied, err := archive.Copy(ctx, local, remote, head, archive.CopyOptions{Local: archive.SrcLocal, Jobs: o.Jobs, Progress: o.Progress, DstHead: rhead})
 	if err != nil {
 		return nil, err
 	}
