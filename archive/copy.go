@@ -37,7 +37,7 @@ const (
 // CopyOptions say how Copy moves a snapshot.
 type CopyOptions struct {
 	Local    Side // which side is the local store
-	Jobs     int // packs moved at once; 0 means DefaultCopyJobs
+	Jobs     int  // packs moved at once; 0 means DefaultCopyJobs
 	Progress progress.Sink
 	// DstHead is the destination's head of the state copied (zero for
 	// none). When the source holds that snapshot too, its blocks are
