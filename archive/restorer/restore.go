@@ -426,9 +426,10 @@ func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cache
 	if cache == nil {
 		return false, nil
 	}
+	vouched := scannedEntries(found, cache) // by stat data alone
 	// Already the target where the restore looks (restoring the same
 	// services again): the restore writes nothing, so nothing is lost.
-	if len(diffTrees(selectEntries(tm.Entries, only), scannedEntries(found, cache))) == 0 {
+	if len(diffTrees(selectEntries(tm.Entries, only), vouched)) == 0 {
 		return true, nil
 	}
 	// What DATA_DIR was last made: the snapshot it was saved as or
@@ -455,7 +456,7 @@ func unchangedSinceKnown(ctx context.Context, r *archive.Repository, root, cache
 	default:
 		return false, nil
 	}
-	if len(diffTrees(selectEntries(known, only), scannedEntries(found, cache))) == 0 {
+	if len(diffTrees(selectEntries(known, only), vouched)) == 0 {
 		return true, nil
 	}
 	// Stat data alone says "changed"; files the cache cannot vouch for
